@@ -1,0 +1,4 @@
+//! Settings (environment, `.env`, flags), operator grants and guild configuration.
+
+pub mod guild;
+pub mod secret;

@@ -1,0 +1,266 @@
+//! Outbound Discord REST (`{DISCORD_API_BASE}/api/v10`), honouring Discord's rate limits:
+//! per-route buckets from the `X-RateLimit-*` headers, 429 + `Retry-After` retried, the
+//! global limit (50/s) paced with governor, and transient 5xx retried with backoff.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::config::secret::Secret;
+use crate::telemetry::METRICS;
+
+const MAX_ATTEMPTS: u32 = 5;
+/// A 429 asking to wait longer than this is returned to the caller instead of waited out.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A failed REST call, safe to show (no token, no URL with a token).
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("Discord answered {status}: {message} (code {code})")]
+    Api { status: u16, code: i64, message: String },
+    #[error("Discord rate limit: retry after {0:.1}s")]
+    RateLimited(f64),
+    #[error("could not reach Discord: {0}")]
+    Network(String),
+    #[error("{0}")]
+    NotConfigured(&'static str),
+}
+
+#[derive(Default, Clone, Copy)]
+struct Bucket {
+    remaining: Option<u32>,
+    reset_at: Option<Instant>,
+}
+
+pub struct DiscordRest {
+    client: reqwest::Client,
+    api: String,
+    pub application_id: String,
+    bot_token: Option<Secret>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    global_until: Mutex<Option<Instant>>,
+    global: DefaultDirectRateLimiter,
+}
+
+/// One REST call: `route` names the rate-limit bucket (method + path template + major id).
+pub struct Call<'a> {
+    pub method: Method,
+    pub route: String,
+    pub path: String,
+    pub body: Option<&'a Value>,
+    /// Interaction and webhook-token routes carry their own auth and skip the global limit.
+    pub bot_auth: bool,
+}
+
+impl DiscordRest {
+    pub fn new(api_base: &str, application_id: &str, bot_token: Option<Secret>) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("DiscordBot (https://github.com/kaltura-discord, ", env!("CARGO_PKG_VERSION"), ")"))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("static reqwest configuration");
+        Self {
+            client,
+            api: format!("{}/api/v10", api_base.trim_end_matches('/')),
+            application_id: application_id.to_string(),
+            bot_token,
+            buckets: Mutex::new(HashMap::new()),
+            global_until: Mutex::new(None),
+            global: RateLimiter::direct(Quota::per_second(NonZeroU32::new(50).unwrap())),
+        }
+    }
+
+    pub fn has_bot_token(&self) -> bool {
+        self.bot_token.is_some()
+    }
+
+    pub async fn send(&self, call: Call<'_>) -> Result<Value, RestError> {
+        if call.bot_auth && self.bot_token.is_none() {
+            return Err(RestError::NotConfigured("this needs the bot token: set DISCORD_BOT_TOKEN"));
+        }
+        let mut backoff = Duration::from_millis(250);
+        for attempt in 1..=MAX_ATTEMPTS {
+            self.wait_for_room(&call).await;
+            let mut req = self.client.request(call.method.clone(), format!("{}{}", self.api, call.path));
+            if call.bot_auth {
+                let token = self.bot_token.as_ref().expect("checked above");
+                req = req.header("Authorization", format!("Bot {}", token.expose()));
+            }
+            if let Some(b) = call.body {
+                req = req.json(b);
+            }
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if attempt < MAX_ATTEMPTS && (e.is_connect() || e.is_timeout()) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
+                Err(e) => {
+                    METRICS.discord_rest.with_label_values(&[&call.route, "error"]).inc();
+                    return Err(RestError::Network(e.without_url().to_string()));
+                }
+            };
+            let status = resp.status();
+            METRICS.discord_rest.with_label_values(&[&call.route, status.as_str()]).inc();
+            self.record_bucket(&call.route, resp.headers());
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let headers = resp.headers().clone();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let wait = retry_after(&headers, &body);
+                let global = headers.contains_key("x-ratelimit-global") || body["global"] == Value::Bool(true);
+                tracing::warn!(route = %call.route, wait_s = wait.as_secs_f64(), global, "Discord rate limited us");
+                if wait > MAX_WAIT || attempt == MAX_ATTEMPTS {
+                    return Err(RestError::RateLimited(wait.as_secs_f64()));
+                }
+                if global {
+                    *self.global_until.lock().unwrap() = Some(Instant::now() + wait);
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if matches!(status.as_u16(), 502..=504) && attempt < MAX_ATTEMPTS {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                continue;
+            }
+            if status == StatusCode::NO_CONTENT {
+                return Ok(Value::Null);
+            }
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                return Ok(body);
+            }
+            return Err(RestError::Api {
+                status: status.as_u16(),
+                code: body["code"].as_i64().unwrap_or(0),
+                message: body["message"].as_str().unwrap_or("no message").to_string(),
+            });
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    async fn wait_for_room(&self, call: &Call<'_>) {
+        if call.bot_auth {
+            let until = *self.global_until.lock().unwrap();
+            if let Some(t) = until.filter(|t| *t > Instant::now()) {
+                tokio::time::sleep_until(t.into()).await;
+            }
+            self.global.until_ready().await;
+        }
+        let bucket = self.buckets.lock().unwrap().get(&call.route).copied();
+        if let Some(Bucket { remaining: Some(0), reset_at: Some(t) }) = bucket {
+            if t > Instant::now() {
+                tokio::time::sleep_until(t.into()).await;
+            }
+        }
+    }
+
+    fn record_bucket(&self, route: &str, h: &reqwest::header::HeaderMap) {
+        let num = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(rem), Some(after)) = (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after")) {
+            self.buckets.lock().unwrap().insert(
+                route.to_string(),
+                Bucket { remaining: Some(rem as u32), reset_at: Some(Instant::now() + Duration::from_secs_f64(after.max(0.0))) },
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ the calls we make
+
+    /// Bulk-overwrite the application's commands, globally or in one guild.
+    pub async fn put_commands(&self, guild: Option<&str>, commands: &Value) -> Result<Value, RestError> {
+        let app = &self.application_id;
+        let (route, path) = match guild {
+            Some(g) => (format!("PUT commands guild {g}"), format!("/applications/{app}/guilds/{g}/commands")),
+            None => ("PUT commands global".to_string(), format!("/applications/{app}/commands")),
+        };
+        self.send(Call { method: Method::PUT, route, path, body: Some(commands), bot_auth: true }).await
+    }
+
+    /// Answer an interaction out of band (gateway transport).
+    pub async fn interaction_callback(&self, id: &str, token: &str, body: &Value) -> Result<Value, RestError> {
+        self.send(Call {
+            method: Method::POST,
+            route: "POST interaction callback".into(),
+            path: format!("/interactions/{id}/{token}/callback"),
+            body: Some(body),
+            bot_auth: false,
+        })
+        .await
+    }
+
+    pub async fn edit_original(&self, token: &str, data: &Value) -> Result<Value, RestError> {
+        self.webhook(Method::PATCH, token, "/messages/@original", Some(data)).await
+    }
+
+    pub async fn delete_original(&self, token: &str) -> Result<Value, RestError> {
+        self.webhook(Method::DELETE, token, "/messages/@original", None).await
+    }
+
+    pub async fn follow_up(&self, token: &str, data: &Value) -> Result<Value, RestError> {
+        self.webhook(Method::POST, token, "", Some(data)).await
+    }
+
+    async fn webhook(&self, method: Method, token: &str, tail: &str, body: Option<&Value>) -> Result<Value, RestError> {
+        let app = &self.application_id;
+        self.send(Call {
+            route: format!("{method} webhook{tail}"),
+            path: format!("/webhooks/{app}/{token}{tail}"),
+            method,
+            body,
+            bot_auth: false,
+        })
+        .await
+    }
+
+    pub async fn create_message(&self, channel: &str, data: &Value) -> Result<Value, RestError> {
+        self.send(Call {
+            method: Method::POST,
+            route: format!("POST channel {channel} messages"),
+            path: format!("/channels/{channel}/messages"),
+            body: Some(data),
+            bot_auth: true,
+        })
+        .await
+    }
+
+    pub async fn edit_message(&self, channel: &str, message: &str, data: &Value) -> Result<Value, RestError> {
+        self.send(Call {
+            method: Method::PATCH,
+            route: format!("PATCH channel {channel} message"),
+            path: format!("/channels/{channel}/messages/{message}"),
+            body: Some(data),
+            bot_auth: true,
+        })
+        .await
+    }
+
+    pub async fn add_reaction(&self, channel: &str, message: &str, emoji: &str) -> Result<Value, RestError> {
+        let emoji: String = url::form_urlencoded::byte_serialize(emoji.as_bytes()).collect();
+        self.send(Call {
+            method: Method::PUT,
+            route: format!("PUT channel {channel} reaction"),
+            path: format!("/channels/{channel}/messages/{message}/reactions/{emoji}/@me"),
+            body: None,
+            bot_auth: true,
+        })
+        .await
+    }
+}
+
+/// Seconds to wait from a 429: the `Retry-After` header, else the body's `retry_after`.
+fn retry_after(h: &reqwest::header::HeaderMap, body: &Value) -> Duration {
+    let secs = h
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .or_else(|| body["retry_after"].as_f64())
+        .unwrap_or(1.0);
+    Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+}

@@ -1,0 +1,54 @@
+//! Interaction tokens, kept by the host so plugins follow up by interaction id and never
+//! hold a token. Discord lets a token be used for 15 minutes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Default)]
+pub struct InteractionTokens {
+    inner: Mutex<HashMap<String, Entry>>,
+}
+
+struct Entry {
+    token: String,
+    plugin: String,
+    issued: Instant,
+}
+
+impl InteractionTokens {
+    pub fn insert(&self, interaction_id: &str, token: &str, plugin: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 1024 {
+            map.retain(|_, e| e.issued.elapsed() < TOKEN_LIFETIME);
+        }
+        map.insert(
+            interaction_id.to_string(),
+            Entry { token: token.to_string(), plugin: plugin.to_string(), issued: Instant::now() },
+        );
+    }
+
+    /// The token of an interaction the plugin handled, if still valid.
+    pub fn get(&self, interaction_id: &str, plugin: &str) -> Option<String> {
+        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(interaction_id)
+            .filter(|e| e.plugin == plugin && e.issued.elapsed() < TOKEN_LIFETIME)
+            .map(|e| e.token.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_belongs_to_the_plugin_that_handled_it() {
+        let t = InteractionTokens::default();
+        t.insert("1", "tok", "a");
+        assert_eq!(t.get("1", "a").as_deref(), Some("tok"));
+        assert_eq!(t.get("1", "b"), None);
+        assert_eq!(t.get("2", "a"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! Host-side bindings of the contract in `wit/` (world `plugin`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use kaltura_discord::plugin::types;
+
+/// The contract package every plugin import is checked against.
+pub const CONTRACT_PACKAGE: &str = "kaltura-discord:plugin";
+/// The contract version this host implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";

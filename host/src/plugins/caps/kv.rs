@@ -1,0 +1,50 @@
+use crate::plugins::bindings::kaltura_discord::plugin::kv::Host;
+use crate::plugins::bindings::types::{CapError, Capability};
+use crate::plugins::state::PluginState;
+use crate::store::KvError;
+
+const MAX_KEY_BYTES: usize = 256;
+const MAX_LIST: usize = 1000;
+
+fn check_key(key: &str) -> Result<(), CapError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(CapError::Invalid(format!("kv keys are 1-{MAX_KEY_BYTES} bytes (got {})", key.len())));
+    }
+    Ok(())
+}
+
+fn db_err(e: KvError) -> CapError {
+    match e {
+        KvError::Quota { .. } => CapError::QuotaExceeded(e.to_string()),
+        KvError::Db(e) => {
+            tracing::error!(error = %e, "kv storage error");
+            CapError::Failed("storage error".into())
+        }
+    }
+}
+
+impl Host for PluginState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CapError> {
+        self.require(Capability::Kv)?;
+        check_key(&key)?;
+        self.services.store.kv_get(&self.plugin, self.scope.kv_scope(), &key).map_err(db_err)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CapError> {
+        self.require(Capability::Kv)?;
+        check_key(&key)?;
+        let quota = self.grants.limits.kv_quota_bytes;
+        self.services.store.kv_set(&self.plugin, self.scope.kv_scope(), &key, &value, quota).map_err(db_err)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, CapError> {
+        self.require(Capability::Kv)?;
+        check_key(&key)?;
+        self.services.store.kv_delete(&self.plugin, self.scope.kv_scope(), &key).map_err(db_err)
+    }
+
+    async fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, CapError> {
+        self.require(Capability::Kv)?;
+        self.services.store.kv_list(&self.plugin, self.scope.kv_scope(), &prefix, MAX_LIST).map_err(db_err)
+    }
+}

@@ -1,0 +1,32 @@
+use crate::plugins::bindings::kaltura_discord::plugin::log::{Host, Level};
+use crate::plugins::bindings::types::Capability;
+use crate::plugins::state::PluginState;
+
+/// Longest message kept from one log call.
+const MAX_LOG_BYTES: usize = 4096;
+
+impl Host for PluginState {
+    async fn log(&mut self, level: Level, message: String) {
+        if self.require(Capability::Log).is_err() {
+            return;
+        }
+        let mut msg = message;
+        if msg.len() > MAX_LOG_BYTES {
+            let mut end = MAX_LOG_BYTES;
+            while !msg.is_char_boundary(end) {
+                end -= 1;
+            }
+            msg.truncate(end);
+            msg.push_str(" …(truncated)");
+        }
+        let plugin = &*self.plugin;
+        let guild = self.scope.guild_id.as_deref().unwrap_or("-");
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", plugin, guild, "{msg}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, guild, "{msg}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, guild, "{msg}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, guild, "{msg}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, guild, "{msg}"),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Turning bytes into a validated, ready-to-call plugin: compile (cached by content hash),
+//! check the imports against the contract and the manifest, call `manifest()`, validate it.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::bindings::types::Manifest;
+use super::bindings::{CONTRACT_PACKAGE, PluginPre};
+use super::grants::{CapabilityName, GrantsConfig, PluginGrants};
+use super::manifest;
+use super::runtime::{Call, Output, Runtime};
+use super::state::{CallScope, PluginState};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Compiled into the `kdhost` binary.
+    Builtin,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Builtin => f.write_str("built-in"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A plugin ready to serve calls. Cheap to clone (everything heavy is shared).
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub name: Arc<str>,
+    pub manifest: Manifest,
+    /// The contract version the component imports (e.g. "0.1.0").
+    pub contract: String,
+    pub source: Source,
+    /// Capabilities the component actually imports.
+    pub imports: BTreeSet<CapabilityName>,
+    pub grants: Arc<PluginGrants>,
+    pub pre: PluginPre<PluginState>,
+    /// SHA-256 of the component bytes.
+    pub hash: String,
+}
+
+impl LoadedPlugin {
+    /// Runs one call of this plugin.
+    pub async fn call(&self, rt: &Runtime, scope: CallScope, call: Call) -> Result<Output, super::runtime::CallError> {
+        rt.call(&self.pre, &self.name, &self.grants, scope, call).await
+    }
+}
+
+/// What the component's imports say.
+#[derive(Debug, Default, PartialEq)]
+pub struct ImportCheck {
+    pub contract: Option<String>,
+    pub capabilities: BTreeSet<CapabilityName>,
+}
+
+/// Checks every import: contract interfaces of a supported version, WASI, nothing else.
+pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<ImportCheck, String> {
+    let mut out = ImportCheck::default();
+    for name in names {
+        let (path, version) = name.split_once('@').unwrap_or((name, ""));
+        if let Some(iface) = path.strip_prefix(CONTRACT_PACKAGE).and_then(|r| r.strip_prefix('/')) {
+            let v = semver::Version::parse(version)
+                .map_err(|_| format!("import `{name}` has no valid contract version"))?;
+            if v.major != 0 || v.minor != 1 {
+                return Err(format!(
+                    "built for contract {CONTRACT_PACKAGE}@{v}; this host supports {CONTRACT_PACKAGE}@0.1.x"
+                ));
+            }
+            out.contract = Some(v.to_string());
+            if iface != "types" {
+                let cap = CapabilityName::parse(iface)
+                    .ok_or_else(|| format!("imports `{name}`, which this contract version does not define"))?;
+                out.capabilities.insert(cap);
+            }
+        } else if !path.starts_with("wasi:") {
+            return Err(format!("imports `{name}`, which the host does not provide"));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the wasm header to explain what a file is when it is not a component.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    match bytes.get(0..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0, 0x01, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(
+            "this is a core WebAssembly module, not a component: build for wasm32-wasip2 (kdhost plugin build)".into(),
+        ),
+        _ => Err("not a WebAssembly component (bad magic bytes)".into()),
+    }
+}
+
+/// Compiles, using the cache directory when there is one.
+fn compile(engine: &Engine, bytes: &[u8], hash: &str, cache: Option<&Path>) -> Result<Component, String> {
+    let path = cache.map(|dir| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        dir.join(format!("{hash}-{:016x}.cwasm", h.finish()))
+    });
+    if let Some(p) = path.as_ref().filter(|p| p.exists()) {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (it is in the name) into the host's private data directory.
+        match unsafe { Component::deserialize_file(engine, p) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!(file = %p.display(), error = %e, "discarding unreadable compiled-plugin cache entry"),
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(|e| format!("invalid component: {e:#}"))?;
+    if let (Some(p), Ok(data)) = (path, component.serialize()) {
+        let tmp = p.with_extension("tmp");
+        let written = std::fs::create_dir_all(p.parent().unwrap())
+            .and_then(|_| std::fs::write(&tmp, data))
+            .and_then(|_| std::fs::rename(&tmp, &p));
+        if let Err(e) = written {
+            tracing::warn!(file = %p.display(), error = %e, "could not cache the compiled plugin");
+        }
+    }
+    Ok(component)
+}
+
+/// Compiles and validates a component; its manifest is read by calling it.
+pub async fn load(
+    rt: &Runtime,
+    bytes: Vec<u8>,
+    source: Source,
+    grants: &GrantsConfig,
+    cache: Option<PathBuf>,
+) -> Result<LoadedPlugin, String> {
+    check_header(&bytes)?;
+    let hash = hex::encode(Sha256::digest(&bytes));
+    let engine = rt.engine.engine.clone();
+    let h = hash.clone();
+    // Compilation is CPU-bound: keep it off the async workers.
+    let component = tokio::task::spawn_blocking(move || compile(&engine, &bytes, &h, cache.as_deref()))
+        .await
+        .map_err(|e| format!("compiler task failed: {e}"))??;
+
+    let ty = component.component_type();
+    let engine = &rt.engine.engine;
+    let names: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+    let imports = check_imports(names.iter().map(String::as_str))?;
+
+    let pre = rt
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| format!("does not match the plugin contract: {e:#}"))?;
+    let pre = PluginPre::new(pre).map_err(|e| format!("does not export the plugin contract: {e:#}"))?;
+
+    // The manifest call runs with no grants: capability calls in `manifest()` are denied.
+    let nobody = Arc::new(PluginGrants::default());
+    let name: Arc<str> = Arc::from(format!("{source}"));
+    let manifest = match rt.call(&pre, &name, &nobody, CallScope::default(), Call::Manifest).await {
+        Ok(Output::Manifest(m)) => m,
+        Ok(_) => unreachable!("manifest call returns a manifest"),
+        Err(e) => return Err(format!("manifest() {e}")),
+    };
+    manifest::validate(&manifest).map_err(|e| format!("invalid manifest: {e}"))?;
+
+    let requested: BTreeSet<CapabilityName> = manifest.capabilities.iter().map(|c| CapabilityName::from(*c)).collect();
+    let unrequested: Vec<&str> = imports.capabilities.difference(&requested).map(|c| c.as_str()).collect();
+    if !unrequested.is_empty() {
+        return Err(format!(
+            "imports capabilities its manifest does not request: {} (add them to the manifest's capabilities)",
+            unrequested.join(", ")
+        ));
+    }
+    let plugin_grants = grants.for_plugin(&manifest.name);
+    let ungranted: Vec<&str> = requested.iter().filter(|c| !plugin_grants.capabilities.contains(c)).map(|c| c.as_str()).collect();
+    if !ungranted.is_empty() {
+        tracing::warn!(
+            plugin = %manifest.name,
+            capabilities = %ungranted.join(", "),
+            "plugin requests capabilities the operator has not granted; those calls will be denied (config/plugins.json)"
+        );
+    }
+    Ok(LoadedPlugin {
+        name: Arc::from(manifest.name.as_str()),
+        contract: imports.contract.unwrap_or_else(|| "unknown".into()),
+        manifest,
+        source,
+        imports: imports.capabilities,
+        grants: Arc::new(plugin_grants),
+        pre,
+        hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_map_to_capabilities() {
+        let c = check_imports([
+            "kaltura-discord:plugin/types@0.1.0",
+            "kaltura-discord:plugin/kv@0.1.0",
+            "wasi:io/streams@0.2.6",
+        ])
+        .unwrap();
+        assert_eq!(c.contract.as_deref(), Some("0.1.0"));
+        assert_eq!(c.capabilities.into_iter().collect::<Vec<_>>(), vec![CapabilityName::Kv]);
+    }
+
+    #[test]
+    fn newer_major_and_foreign_imports_are_refused() {
+        let e = check_imports(["kaltura-discord:plugin/kv@0.2.0"]).unwrap_err();
+        assert!(e.contains("@0.2.0") && e.contains("0.1.x"), "{e}");
+        let e = check_imports(["kaltura-discord:plugin/kv@1.0.0"]).unwrap_err();
+        assert!(e.contains("@1.0.0"), "{e}");
+        let e = check_imports(["evil:net/raw@1.0.0"]).unwrap_err();
+        assert!(e.contains("evil:net/raw"), "{e}");
+        assert!(check_imports(["kaltura-discord:plugin/root@0.1.0"]).is_err());
+    }
+
+    #[test]
+    fn headers_explain_what_the_file_is() {
+        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
+        assert!(check_header(b"hello world").unwrap_err().contains("magic"));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

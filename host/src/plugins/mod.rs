@@ -1,0 +1,20 @@
+//! WebAssembly plugins: the engine, the sandbox, one module per capability, the registry
+//! and hot reload.
+
+pub mod bindings;
+pub mod builtin;
+mod caps;
+pub mod engine;
+pub mod grants;
+pub mod loader;
+pub mod manifest;
+pub mod registry;
+pub mod runtime;
+pub mod services;
+pub mod state;
+pub mod watch;
+
+pub use loader::{LoadedPlugin, Source};
+pub use registry::{PluginSet, Registry};
+pub use runtime::{Call, CallError, Output, Runtime};
+pub use state::CallScope;

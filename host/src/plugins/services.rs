@@ -1,0 +1,57 @@
+//! The host services that capability calls reach (shared by every call).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use super::bindings::kaltura_discord::plugin::host::PluginInfo;
+use crate::config::guild::GuildConfigs;
+use crate::discord::rest::DiscordRest;
+use crate::discord::tokens::InteractionTokens;
+use crate::store::Store;
+
+pub struct Services {
+    pub store: Arc<Store>,
+    /// Discord REST, when an application id (and, for channel messages, a bot token) is set.
+    pub discord: Option<Arc<DiscordRest>>,
+    pub tokens: Arc<InteractionTokens>,
+    /// Outbound client for the `http` capability: no redirects (each hop must be granted).
+    pub http: reqwest::Client,
+    pub guilds: Arc<GuildConfigs>,
+    /// What `host.info` reports about the loaded plugins; the registry keeps it current.
+    pub catalog: ArcSwap<Vec<PluginInfo>>,
+    /// (service, state) pairs for `host.info`, e.g. ("discord-gateway", "off: set DISCORD_BOT_TOKEN").
+    pub status: ArcSwap<Vec<(String, String)>>,
+    pub started: Instant,
+}
+
+impl Services {
+    pub fn new(store: Arc<Store>, discord: Option<Arc<DiscordRest>>, guilds: Arc<GuildConfigs>) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("kdhost/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("static reqwest configuration");
+        Self {
+            store,
+            discord,
+            tokens: Arc::new(InteractionTokens::default()),
+            http,
+            guilds,
+            catalog: ArcSwap::from_pointee(Vec::new()),
+            status: ArcSwap::from_pointee(Vec::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Services with nothing external configured (tests, `plugin check`).
+    pub fn offline() -> Self {
+        Self::new(
+            Arc::new(Store::in_memory().expect("in-memory sqlite")),
+            None,
+            Arc::new(GuildConfigs::default()),
+        )
+    }
+}

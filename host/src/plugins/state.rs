@@ -1,0 +1,116 @@
+//! What a guest's `Store` holds during one call.
+
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::types::{CapError, Capability};
+use super::grants::{CapabilityName, PluginGrants};
+use super::services::Services;
+use crate::telemetry::METRICS;
+
+/// Who and where the call is for; capabilities are scoped by it.
+#[derive(Debug, Clone, Default)]
+pub struct CallScope {
+    pub guild_id: Option<String>,
+    pub channel_id: Option<String>,
+    pub user_id: Option<String>,
+    pub interaction_id: Option<String>,
+}
+
+impl CallScope {
+    /// The kv namespace: the guild, or "global" outside guilds.
+    pub fn kv_scope(&self) -> &str {
+        self.guild_id.as_deref().unwrap_or("global")
+    }
+}
+
+/// Caps linear memory growth per store and remembers that the cap was hit.
+pub struct MemoryCap {
+    pub max_bytes: usize,
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The store data of one guest call.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub memory: MemoryCap,
+    pub plugin: Arc<str>,
+    pub grants: Arc<PluginGrants>,
+    pub scope: CallScope,
+    pub services: Arc<Services>,
+    /// Epoch ticks the guest has run for; the budget is checked against it.
+    pub ticks: u64,
+    pub budget_ticks: u64,
+    pub out_of_cpu: bool,
+    /// What the guest wrote to stderr (panic messages), capped.
+    pub stderr: MemoryOutputPipe,
+}
+
+impl PluginState {
+    pub fn new(plugin: Arc<str>, grants: Arc<PluginGrants>, scope: CallScope, services: Arc<Services>) -> Self {
+        let stderr = MemoryOutputPipe::new(4096);
+        // No files, no environment, no network: the guest reaches the world only through
+        // the contract's capabilities.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let memory = MemoryCap { max_bytes: grants.limits.memory_bytes, hit: false };
+        let tick_ms = super::engine::TICK.as_millis() as u64;
+        let budget_ticks = grants.limits.cpu_ms.div_ceil(tick_ms).max(1);
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory,
+            plugin,
+            grants,
+            scope,
+            services,
+            ticks: 0,
+            budget_ticks,
+            out_of_cpu: false,
+            stderr,
+        }
+    }
+
+    /// Checks the operator's grant; a denial is counted and explained to the guest.
+    pub fn require(&self, cap: Capability) -> Result<(), CapError> {
+        if self.grants.allows(cap) {
+            return Ok(());
+        }
+        let name = CapabilityName::from(cap);
+        METRICS.capability_denied.with_label_values(&[&*self.plugin, name.as_str()]).inc();
+        tracing::warn!(plugin = %self.plugin, capability = %name, "capability call denied: not granted");
+        Err(CapError::Denied(format!(
+            "the `{name}` capability is not granted to plugin `{}` (operator: add it to plugins.{}.grants in config/plugins.json)",
+            self.plugin, self.plugin
+        )))
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

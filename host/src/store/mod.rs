@@ -1,0 +1,190 @@
+//! Embedded storage: SQLite (bundled, WAL) under the data directory.
+//!
+//! One narrow API for everything the host persists: plugin kv, small host metadata (such
+//! as the hash of the last command sync). Calls are short and synchronous.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// Why a kv write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("quota exceeded: {used} of {quota} bytes used, this write needs {needed} more")]
+    Quota { used: u64, quota: u64, needed: u64 },
+    #[error("storage error: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+impl Store {
+    /// Opens (or creates) `DIR/kdhost.sqlite3`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        let path = dir.join("kdhost.sqlite3");
+        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, `plugin check`).
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             CREATE TABLE IF NOT EXISTS kv (
+                 plugin TEXT NOT NULL,
+                 scope  TEXT NOT NULL,
+                 key    TEXT NOT NULL,
+                 value  BLOB NOT NULL,
+                 PRIMARY KEY (plugin, scope, key)
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS meta (
+                 key   TEXT PRIMARY KEY,
+                 value TEXT NOT NULL
+             );",
+        )
+        .context("initialising the database schema")?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent: use the connection.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn kv_get(&self, plugin: &str, scope: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
+                params![plugin, scope, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes a value unless the (plugin, scope) would then hold more than `quota` bytes
+    /// (keys and values counted).
+    pub fn kv_set(
+        &self,
+        plugin: &str,
+        scope: &str,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<(), KvError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let used: u64 = tx.query_row(
+            "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE plugin = ?1 AND scope = ?2",
+            params![plugin, scope],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        let old: u64 = tx
+            .query_row(
+                "SELECT LENGTH(key) + LENGTH(value) FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
+                params![plugin, scope, key],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0) as u64;
+        let new = (key.len() + value.len()) as u64;
+        if used - old + new > quota {
+            return Err(KvError::Quota { used, quota, needed: new.saturating_sub(old) });
+        }
+        tx.execute(
+            "INSERT INTO kv (plugin, scope, key, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (plugin, scope, key) DO UPDATE SET value = excluded.value",
+            params![plugin, scope, key, value],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn kv_delete(&self, plugin: &str, scope: &str, key: &str) -> Result<bool, KvError> {
+        let n = self.conn().execute(
+            "DELETE FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
+            params![plugin, scope, key],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Keys with the prefix, sorted, at most `limit`.
+    pub fn kv_list(&self, plugin: &str, scope: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key FROM kv WHERE plugin = ?1 AND scope = ?2 AND substr(key, 1, length(?3)) = ?3
+             ORDER BY key LIMIT ?4",
+        )?;
+        let keys = stmt
+            .query_map(params![plugin, scope, prefix, limit as i64], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(keys)
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_is_namespaced_by_plugin_and_scope() {
+        let s = Store::in_memory().unwrap();
+        s.kv_set("a", "g1", "k", b"1", 100).unwrap();
+        s.kv_set("b", "g1", "k", b"2", 100).unwrap();
+        s.kv_set("a", "g2", "k", b"3", 100).unwrap();
+        assert_eq!(s.kv_get("a", "g1", "k").unwrap().unwrap(), b"1");
+        assert_eq!(s.kv_get("b", "g1", "k").unwrap().unwrap(), b"2");
+        assert_eq!(s.kv_get("a", "g2", "k").unwrap().unwrap(), b"3");
+        assert!(s.kv_delete("a", "g1", "k").unwrap());
+        assert!(!s.kv_delete("a", "g1", "k").unwrap());
+        assert_eq!(s.kv_get("a", "g1", "k").unwrap(), None);
+    }
+
+    #[test]
+    fn quota_counts_keys_and_values_and_overwrites() {
+        let s = Store::in_memory().unwrap();
+        s.kv_set("p", "g", "k1", &[0; 8], 20).unwrap(); // 10 bytes
+        s.kv_set("p", "g", "k1", &[0; 18], 20).unwrap(); // overwrite to 20: fits
+        let err = s.kv_set("p", "g", "k2", &[0; 1], 20).unwrap_err();
+        assert!(matches!(err, KvError::Quota { used: 20, quota: 20, .. }), "{err}");
+        // Another guild has its own quota.
+        s.kv_set("p", "other", "k2", &[0; 1], 20).unwrap();
+    }
+
+    #[test]
+    fn list_keys_by_prefix_is_sorted() {
+        let s = Store::in_memory().unwrap();
+        for k in ["vote:b", "vote:a", "other", "vote%"] {
+            s.kv_set("p", "g", k, b"x", 1000).unwrap();
+        }
+        assert_eq!(s.kv_list("p", "g", "vote:", 10).unwrap(), vec!["vote:a", "vote:b"]);
+    }
+}
