@@ -36,18 +36,34 @@ fn main() {
 
     let plugins = crates_in(&root.join("plugins"));
     let mut guests = plugins.clone();
-    guests.extend(crates_in(&root.join("examples")).into_iter().filter(|(p, _)| {
-        p.file_name().unwrap().to_string_lossy().starts_with("rust-")
-    }));
+    guests.extend(
+        crates_in(&root.join("examples"))
+            .into_iter()
+            .filter(|(p, _)| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("rust-")
+            }),
+    );
     guests.extend(crates_in(&root.join("testkit/guests")));
 
     let target_dir = root.join("target").join("guests");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.arg("build").arg("--release").arg("--target").arg(TARGET).arg("--target-dir").arg(&target_dir);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target")
+        .arg(TARGET)
+        .arg("--target-dir")
+        .arg(&target_dir);
     cmd.arg("--manifest-path").arg(root.join("Cargo.toml"));
     // Small components: no debug info, size-optimised (they are embedded and cached).
-    for cfg in ["profile.release.strip=true", "profile.release.opt-level=\"s\"", "profile.release.debug=false"] {
+    for cfg in [
+        "profile.release.strip=true",
+        "profile.release.opt-level=\"s\"",
+        "profile.release.debug=false",
+    ] {
         cmd.arg("--config").arg(cfg);
     }
     for (_, name) in &guests {
@@ -67,10 +83,14 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let output = cmd.output().expect("failed to run cargo for the guest plugins");
+    let output = cmd
+        .output()
+        .expect("failed to run cargo for the guest plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("target may not be installed") || stderr.contains(&format!("`{TARGET}` target")) {
+        if stderr.contains("target may not be installed")
+            || stderr.contains(&format!("`{TARGET}` target"))
+        {
             panic!("the {TARGET} target is missing: run `rustup target add {TARGET}`\n{stderr}");
         }
         panic!("building the guest plugins failed:\n{stderr}");
@@ -80,9 +100,16 @@ fn main() {
     let mut table = String::from("pub static BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n");
     for (path, name) in &plugins {
         let file = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(file.exists(), "guest build did not produce {}", file.display());
+        assert!(
+            file.exists(),
+            "guest build did not produce {}",
+            file.display()
+        );
         let short = format!("{}.wasm", path.file_name().unwrap().to_string_lossy());
-        table.push_str(&format!("    ({short:?}, include_bytes!({:?})),\n", file.display().to_string()));
+        table.push_str(&format!(
+            "    ({short:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
     }
     table.push_str("];\n");
     fs::write(out_dir.join("builtin_plugins.rs"), table).unwrap();

@@ -3,8 +3,14 @@
 //! See `ARCHITECTURE.md` (shared design) for the shape: `discord/` and `kaltura/` own the
 //! connections, `plugins/` the WebAssembly sandbox, `store/` persistence, `app` the wiring.
 
+pub mod api;
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod discord;
+pub mod plugin_cli;
 pub mod plugins;
+pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -19,7 +19,9 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime_wasi=warn,cranelift=warn,serenity=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -47,14 +49,18 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(opts!(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
-    let buckets = vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0];
+    let buckets = vec![
+        0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0,
+    ];
     let h = HistogramVec::new(histogram_opts!(name, help, buckets), labels).expect("valid metric");
-    r.register(Box::new(h.clone())).expect("metric registered once");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -63,19 +69,79 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let plugins_loaded = IntGauge::new("kd_plugins_loaded", "Plugins currently loaded").unwrap();
     r.register(Box::new(plugins_loaded.clone())).unwrap();
     Metrics {
-        plugin_calls: counter(&r, "kd_plugin_calls_total", "Guest calls", &["plugin", "entry", "outcome"]),
-        plugin_latency: histogram(&r, "kd_plugin_call_seconds", "Guest call latency", &["plugin", "entry"]),
-        plugin_traps: counter(&r, "kd_plugin_traps_total", "Guest traps (panics, unreachable, stack overflow)", &["plugin"]),
-        plugin_deadline_kills: counter(&r, "kd_plugin_deadline_kills_total", "Calls ended by the CPU budget or timeout", &["plugin"]),
-        plugin_memory_kills: counter(&r, "kd_plugin_memory_kills_total", "Calls ended by the memory cap", &["plugin"]),
-        capability_denied: counter(&r, "kd_capability_denied_total", "Capability calls outside the grant", &["plugin", "capability"]),
-        plugin_loads: counter(&r, "kd_plugin_loads_total", "Plugin (re)loads by result", &["result"]),
+        plugin_calls: counter(
+            &r,
+            "kd_plugin_calls_total",
+            "Guest calls",
+            &["plugin", "entry", "outcome"],
+        ),
+        plugin_latency: histogram(
+            &r,
+            "kd_plugin_call_seconds",
+            "Guest call latency",
+            &["plugin", "entry"],
+        ),
+        plugin_traps: counter(
+            &r,
+            "kd_plugin_traps_total",
+            "Guest traps (panics, unreachable, stack overflow)",
+            &["plugin"],
+        ),
+        plugin_deadline_kills: counter(
+            &r,
+            "kd_plugin_deadline_kills_total",
+            "Calls ended by the CPU budget or timeout",
+            &["plugin"],
+        ),
+        plugin_memory_kills: counter(
+            &r,
+            "kd_plugin_memory_kills_total",
+            "Calls ended by the memory cap",
+            &["plugin"],
+        ),
+        capability_denied: counter(
+            &r,
+            "kd_capability_denied_total",
+            "Capability calls outside the grant",
+            &["plugin", "capability"],
+        ),
+        plugin_loads: counter(
+            &r,
+            "kd_plugin_loads_total",
+            "Plugin (re)loads by result",
+            &["result"],
+        ),
         plugins_loaded,
-        http_requests: counter(&r, "kd_http_requests_total", "HTTP requests served", &["route", "status"]),
-        http_latency: histogram(&r, "kd_http_request_seconds", "HTTP request latency", &["route"]),
-        interactions: counter(&r, "kd_interactions_total", "Interactions by transport and result", &["transport", "result"]),
-        discord_rest: counter(&r, "kd_discord_rest_total", "Discord REST calls by route and status", &["route", "status"]),
-        command_syncs: counter(&r, "kd_command_syncs_total", "Command sync attempts", &["result"]),
+        http_requests: counter(
+            &r,
+            "kd_http_requests_total",
+            "HTTP requests served",
+            &["route", "status"],
+        ),
+        http_latency: histogram(
+            &r,
+            "kd_http_request_seconds",
+            "HTTP request latency",
+            &["route"],
+        ),
+        interactions: counter(
+            &r,
+            "kd_interactions_total",
+            "Interactions by transport and result",
+            &["transport", "result"],
+        ),
+        discord_rest: counter(
+            &r,
+            "kd_discord_rest_total",
+            "Discord REST calls by route and status",
+            &["route", "status"],
+        ),
+        command_syncs: counter(
+            &r,
+            "kd_command_syncs_total",
+            "Command sync attempts",
+            &["result"],
+        ),
         registry: r,
     }
 });

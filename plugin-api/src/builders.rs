@@ -1,11 +1,11 @@
 //! Builders for manifests, messages, embeds and components.
 
+use crate::bindings::kaltura_discord::plugin::types::Button;
 use crate::{
     ActionRow, ButtonStyle, Capability, Choice, ChoiceValue, CommandDef, CommandKind, Component,
     Embed, EmbedField, Manifest, Message, Modal, OptionDef, OptionKind, Response, SelectMenu,
     SelectOption, SubcommandDef, TextInput, TextInputStyle,
 };
-use crate::bindings::kaltura_discord::plugin::types::Button;
 
 /// Builds a [`Manifest`].
 pub struct ManifestBuilder(Manifest);
@@ -137,7 +137,10 @@ impl OptionBuilder {
         self
     }
     pub fn choice(mut self, name: &str, value: ChoiceValue) -> Self {
-        self.0.choices.push(Choice { name: name.into(), value });
+        self.0.choices.push(Choice {
+            name: name.into(),
+            value,
+        });
         self
     }
     pub fn range(mut self, min: f64, max: f64) -> Self {
@@ -193,8 +196,17 @@ impl EmbedBuilder {
         self.0.color = Some(rgb);
         self
     }
-    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>, inline: bool) -> Self {
-        self.0.fields.push(EmbedField { name: name.into(), value: value.into(), inline });
+    pub fn field(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        inline: bool,
+    ) -> Self {
+        self.0.fields.push(EmbedField {
+            name: name.into(),
+            value: value.into(),
+            inline,
+        });
         self
     }
     pub fn author(mut self, s: impl Into<String>) -> Self {
@@ -320,7 +332,12 @@ impl Default for MessageBuilder {
 
 impl MessageBuilder {
     pub fn new() -> Self {
-        Self(Message { content: None, embeds: Vec::new(), components: Vec::new(), ephemeral: false })
+        Self(Message {
+            content: None,
+            embeds: Vec::new(),
+            components: Vec::new(),
+            ephemeral: false,
+        })
     }
     pub fn content(mut self, s: impl Into<String>) -> Self {
         self.0.content = Some(s.into());
@@ -333,17 +350,29 @@ impl MessageBuilder {
     /// Add a button to the last row, starting a new row when it is full.
     pub fn button(mut self, b: ButtonBuilder) -> Self {
         let fits = self.0.components.last().is_some_and(|r| {
-            r.components.len() < 5 && r.components.iter().all(|c| matches!(c, Component::Button(_)))
+            r.components.len() < 5
+                && r.components
+                    .iter()
+                    .all(|c| matches!(c, Component::Button(_)))
         });
         if !fits {
-            self.0.components.push(ActionRow { components: Vec::new() });
+            self.0.components.push(ActionRow {
+                components: Vec::new(),
+            });
         }
-        self.0.components.last_mut().unwrap().components.push(b.build());
+        self.0
+            .components
+            .last_mut()
+            .unwrap()
+            .components
+            .push(b.build());
         self
     }
     /// A select menu takes a row of its own.
     pub fn select(mut self, s: SelectBuilder) -> Self {
-        self.0.components.push(ActionRow { components: vec![s.build()] });
+        self.0.components.push(ActionRow {
+            components: vec![s.build()],
+        });
         self
     }
     /// Only the invoking user sees it.
@@ -369,13 +398,21 @@ pub struct ModalBuilder(Modal);
 
 impl ModalBuilder {
     pub fn new(custom_id: &str, title: &str) -> Self {
-        Self(Modal { custom_id: custom_id.into(), title: title.into(), inputs: Vec::new() })
+        Self(Modal {
+            custom_id: custom_id.into(),
+            title: title.into(),
+            inputs: Vec::new(),
+        })
     }
     pub fn input(mut self, custom_id: &str, label: &str, paragraph: bool, required: bool) -> Self {
         self.0.inputs.push(TextInput {
             custom_id: custom_id.into(),
             label: label.into(),
-            style: if paragraph { TextInputStyle::Paragraph } else { TextInputStyle::Short },
+            style: if paragraph {
+                TextInputStyle::Paragraph
+            } else {
+                TextInputStyle::Short
+            },
             required,
             placeholder: None,
             value: None,
@@ -396,5 +433,8 @@ pub fn reply(text: impl Into<String>) -> Response {
 
 /// A plain text reply only the user sees.
 pub fn reply_ephemeral(text: impl Into<String>) -> Response {
-    MessageBuilder::new().content(text).ephemeral().into_response()
+    MessageBuilder::new()
+        .content(text)
+        .ephemeral()
+        .into_response()
 }

@@ -5,7 +5,10 @@ use crate::{CommandInput, ModalInput, OptionValue};
 impl CommandInput {
     /// The raw value of an option.
     pub fn value(&self, name: &str) -> Option<&OptionValue> {
-        self.options.iter().find(|o| o.name == name).map(|o| &o.value)
+        self.options
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| &o.value)
     }
 
     /// A string option.

@@ -38,9 +38,15 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
 }
 
 fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}: line {}, column {}: {e}", path.display(), e.line(), e.column())
+        anyhow::anyhow!(
+            "{}: line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
     })
 }
 
@@ -55,7 +61,11 @@ impl GuildConfigs {
     /// Re-reads everything; on error the previous config stays.
     pub fn reload(&self, dir: &Path) -> Result<()> {
         let default_path = dir.join("default.json");
-        let default = if default_path.exists() { read_json(&default_path)? } else { Value::Object(Default::default()) };
+        let default = if default_path.exists() {
+            read_json(&default_path)?
+        } else {
+            Value::Object(Default::default())
+        };
         let mut merged = HashMap::new();
         let guilds = dir.join("guilds");
         if guilds.is_dir() {
@@ -65,7 +75,11 @@ impl GuildConfigs {
                 .collect();
             files.sort();
             for f in files {
-                let id = f.file_stem().unwrap_or_default().to_string_lossy().to_string();
+                let id = f
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 if !id.chars().all(|c| c.is_ascii_digit()) {
                     anyhow::bail!("{}: the file name must be a guild id (digits)", f.display());
                 }
@@ -91,18 +105,25 @@ impl GuildConfigs {
 }
 
 /// What the guild's config says about running a command of a plugin.
-pub fn check_policy(cfg: &Value, plugin: &str, command: Option<&str>, roles: &[String]) -> Result<(), String> {
+pub fn check_policy(
+    cfg: &Value,
+    plugin: &str,
+    command: Option<&str>,
+    roles: &[String],
+) -> Result<(), String> {
     let p = &cfg["plugins"][plugin];
     if p["enabled"] == Value::Bool(false) {
         return Err(format!("The `{plugin}` plugin is disabled on this server."));
     }
-    check_roles(&p["allowed_roles"], roles).map_err(|_| format!("Your roles may not use the `{plugin}` plugin here."))?;
+    check_roles(&p["allowed_roles"], roles)
+        .map_err(|_| format!("Your roles may not use the `{plugin}` plugin here."))?;
     if let Some(cmd) = command {
         let c = &cfg["commands"][cmd];
         if c["enabled"] == Value::Bool(false) {
             return Err(format!("/{cmd} is disabled on this server."));
         }
-        check_roles(&c["allowed_roles"], roles).map_err(|_| format!("Your roles may not use /{cmd} here."))?;
+        check_roles(&c["allowed_roles"], roles)
+            .map_err(|_| format!("Your roles may not use /{cmd} here."))?;
     }
     Ok(())
 }
@@ -111,7 +132,10 @@ pub fn check_policy(cfg: &Value, plugin: &str, command: Option<&str>, roles: &[S
 fn check_roles(allowed: &Value, roles: &[String]) -> Result<(), ()> {
     match allowed.as_array() {
         Some(list) if !list.is_empty() => {
-            if list.iter().any(|r| r.as_str().is_some_and(|r| roles.iter().any(|m| m == r))) {
+            if list
+                .iter()
+                .any(|r| r.as_str().is_some_and(|r| roles.iter().any(|m| m == r)))
+            {
                 Ok(())
             } else {
                 Err(())
@@ -139,7 +163,11 @@ mod tests {
             "plugins": {"off": {"enabled": false}, "mods": {"allowed_roles": ["42"]}},
             "commands": {"ban": {"allowed_roles": ["7"]}, "gone": {"enabled": false}}
         });
-        assert!(check_policy(&cfg, "off", None, &[]).unwrap_err().contains("disabled"));
+        assert!(
+            check_policy(&cfg, "off", None, &[])
+                .unwrap_err()
+                .contains("disabled")
+        );
         assert!(check_policy(&cfg, "mods", None, &["1".into()]).is_err());
         assert!(check_policy(&cfg, "mods", None, &["42".into()]).is_ok());
         assert!(check_policy(&cfg, "x", Some("ban"), &["8".into()]).is_err());
@@ -152,14 +180,31 @@ mod tests {
     fn a_bad_guild_file_keeps_the_last_good_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("guilds")).unwrap();
-        std::fs::write(dir.path().join("default.json"), r#"{"plugins":{"a":{"enabled":true}}}"#).unwrap();
-        std::fs::write(dir.path().join("guilds/1.json"), r#"{"plugins":{"a":{"enabled":false}}}"#).unwrap();
+        std::fs::write(
+            dir.path().join("default.json"),
+            r#"{"plugins":{"a":{"enabled":true}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("guilds/1.json"),
+            r#"{"plugins":{"a":{"enabled":false}}}"#,
+        )
+        .unwrap();
         let cfgs = GuildConfigs::load(dir.path()).unwrap();
-        assert_eq!(cfgs.guild(Some("1"))["plugins"]["a"]["enabled"], json!(false));
-        assert_eq!(cfgs.guild(Some("2"))["plugins"]["a"]["enabled"], json!(true));
+        assert_eq!(
+            cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
+            json!(false)
+        );
+        assert_eq!(
+            cfgs.guild(Some("2"))["plugins"]["a"]["enabled"],
+            json!(true)
+        );
         std::fs::write(dir.path().join("guilds/1.json"), "{ nope").unwrap();
         let err = cfgs.reload(dir.path()).unwrap_err().to_string();
         assert!(err.contains("1.json") && err.contains("line 1"), "{err}");
-        assert_eq!(cfgs.guild(Some("1"))["plugins"]["a"]["enabled"], json!(false));
+        assert_eq!(
+            cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
+            json!(false)
+        );
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod guild;
 pub mod secret;
+pub mod settings;

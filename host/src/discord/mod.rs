@@ -1,5 +1,11 @@
 //! Discord: the signed interactions endpoint, the gateway, REST, the command registry.
 
+pub mod commands;
+pub mod dispatch;
+pub mod gateway;
+pub mod interactions;
+pub mod model;
 pub mod response;
 pub mod rest;
 pub mod tokens;
+pub mod verify;

@@ -49,7 +49,12 @@ fn limit(what: &str, s: &str, min: usize, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn custom_id(plugin: &str, what: &str, id: &str, seen: &mut HashSet<String>) -> Result<String, String> {
+fn custom_id(
+    plugin: &str,
+    what: &str,
+    id: &str,
+    seen: &mut HashSet<String>,
+) -> Result<String, String> {
     let full = namespaced(plugin, id);
     if id.is_empty() || len(&full) > 100 {
         return Err(format!(
@@ -58,7 +63,9 @@ fn custom_id(plugin: &str, what: &str, id: &str, seen: &mut HashSet<String>) -> 
         ));
     }
     if !seen.insert(full.clone()) {
-        return Err(format!("{what}: custom id `{id}` is used twice in one message"));
+        return Err(format!(
+            "{what}: custom id `{id}` is used twice in one message"
+        ));
     }
     Ok(full)
 }
@@ -87,7 +94,10 @@ fn embed_json(i: usize, e: &Embed, total: &mut usize) -> Result<Value, String> {
         o.insert("color".into(), json!(c));
     }
     if e.fields.len() > 25 {
-        return Err(at(&format!("{} fields (Discord allows 25)", e.fields.len())));
+        return Err(at(&format!(
+            "{} fields (Discord allows 25)",
+            e.fields.len()
+        )));
     }
     let mut fields = Vec::new();
     for (j, f) in e.fields.iter().enumerate() {
@@ -121,7 +131,12 @@ fn embed_json(i: usize, e: &Embed, total: &mut usize) -> Result<Value, String> {
     Ok(Value::Object(o))
 }
 
-fn component_json(plugin: &str, r: usize, c: &Component, seen: &mut HashSet<String>) -> Result<Value, String> {
+fn component_json(
+    plugin: &str,
+    r: usize,
+    c: &Component,
+    seen: &mut HashSet<String>,
+) -> Result<Value, String> {
     let at = |f: &str| format!("row {}: {f}", r + 1);
     match c {
         Component::Button(b) => {
@@ -148,14 +163,20 @@ fn component_json(plugin: &str, r: usize, c: &Component, seen: &mut HashSet<Stri
                 };
             }
             if style == 5 {
-                let url = b.url.as_deref().ok_or_else(|| at("a link button needs a url"))?;
+                let url = b
+                    .url
+                    .as_deref()
+                    .ok_or_else(|| at("a link button needs a url"))?;
                 limit(&at("button url"), url, 1, 512)?;
                 if b.custom_id.is_some() {
                     return Err(at("a link button cannot have a custom id"));
                 }
                 o["url"] = json!(url);
             } else {
-                let id = b.custom_id.as_deref().ok_or_else(|| at("a button needs a custom id"))?;
+                let id = b
+                    .custom_id
+                    .as_deref()
+                    .ok_or_else(|| at("a button needs a custom id"))?;
                 o["custom_id"] = json!(custom_id(plugin, &at("button"), id, seen)?);
                 if b.url.is_some() {
                     return Err(at("only link buttons have a url"));
@@ -166,10 +187,18 @@ fn component_json(plugin: &str, r: usize, c: &Component, seen: &mut HashSet<Stri
         Component::Select(s) => {
             let id = custom_id(plugin, &at("select"), &s.custom_id, seen)?;
             if s.options.is_empty() || s.options.len() > 25 {
-                return Err(at(&format!("a select menu needs 1-25 options (it has {})", s.options.len())));
+                return Err(at(&format!(
+                    "a select menu needs 1-25 options (it has {})",
+                    s.options.len()
+                )));
             }
-            if s.max_values as usize > s.options.len() || s.min_values > s.max_values || s.max_values == 0 {
-                return Err(at("select min/max values must satisfy 0 <= min <= max <= options, max >= 1"));
+            if s.max_values as usize > s.options.len()
+                || s.min_values > s.max_values
+                || s.max_values == 0
+            {
+                return Err(at(
+                    "select min/max values must satisfy 0 <= min <= max <= options, max >= 1",
+                ));
             }
             let mut options = Vec::new();
             for o in &s.options {
@@ -204,27 +233,51 @@ pub fn message_json(plugin: &str, m: &Message) -> Result<Value, String> {
         return Err(format!("{} embeds (Discord allows 10)", m.embeds.len()));
     }
     let mut total = 0;
-    let embeds = m.embeds.iter().enumerate().map(|(i, e)| embed_json(i, e, &mut total)).collect::<Result<Vec<_>, _>>()?;
+    let embeds = m
+        .embeds
+        .iter()
+        .enumerate()
+        .map(|(i, e)| embed_json(i, e, &mut total))
+        .collect::<Result<Vec<_>, _>>()?;
     if total > 6000 {
-        return Err(format!("the embeds hold {total} characters together (Discord allows 6000)"));
+        return Err(format!(
+            "the embeds hold {total} characters together (Discord allows 6000)"
+        ));
     }
-    if m.content.as_deref().is_none_or(str::is_empty) && embeds.is_empty() && m.components.is_empty() {
+    if m.content.as_deref().is_none_or(str::is_empty)
+        && embeds.is_empty()
+        && m.components.is_empty()
+    {
         return Err("the message is empty (no content, embeds or components)".into());
     }
     if m.components.len() > 5 {
-        return Err(format!("{} component rows (Discord allows 5)", m.components.len()));
+        return Err(format!(
+            "{} component rows (Discord allows 5)",
+            m.components.len()
+        ));
     }
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
     for (r, row) in m.components.iter().enumerate() {
-        let selects = row.components.iter().filter(|c| matches!(c, Component::Select(_))).count();
+        let selects = row
+            .components
+            .iter()
+            .filter(|c| matches!(c, Component::Select(_)))
+            .count();
         if row.components.is_empty()
             || row.components.len() > 5
             || (selects > 0 && row.components.len() > 1)
         {
-            return Err(format!("row {}: a row holds 1-5 buttons or one select menu", r + 1));
+            return Err(format!(
+                "row {}: a row holds 1-5 buttons or one select menu",
+                r + 1
+            ));
         }
-        let comps = row.components.iter().map(|c| component_json(plugin, r, c, &mut seen)).collect::<Result<Vec<_>, _>>()?;
+        let comps = row
+            .components
+            .iter()
+            .map(|c| component_json(plugin, r, c, &mut seen))
+            .collect::<Result<Vec<_>, _>>()?;
         rows.push(json!({"type": 1, "components": comps}));
     }
     if !embeds.is_empty() {
@@ -246,7 +299,10 @@ fn modal_json(plugin: &str, m: &Modal) -> Result<Value, String> {
     let id = custom_id(plugin, "modal", &m.custom_id, &mut seen)?;
     limit("modal title", &m.title, 1, 45)?;
     if m.inputs.is_empty() || m.inputs.len() > 5 {
-        return Err(format!("a modal holds 1-5 text inputs (it has {})", m.inputs.len()));
+        return Err(format!(
+            "a modal holds 1-5 text inputs (it has {})",
+            m.inputs.len()
+        ));
     }
     let mut rows = Vec::new();
     for (i, t) in m.inputs.iter().enumerate() {
@@ -284,7 +340,10 @@ fn modal_json(plugin: &str, m: &Modal) -> Result<Value, String> {
 
 fn choices_json(choices: &[Choice]) -> Result<Value, String> {
     if choices.len() > 25 {
-        return Err(format!("{} autocomplete choices (Discord allows 25)", choices.len()));
+        return Err(format!(
+            "{} autocomplete choices (Discord allows 25)",
+            choices.len()
+        ));
     }
     let list = choices
         .iter()
@@ -309,11 +368,17 @@ pub fn callback_json(plugin: &str, answering: Answering, r: &Response) -> Result
         (_, Autocomplete) => wrong("only autocomplete choices; this"),
         (Response::Choices(_), _) => wrong("autocomplete choices"),
         (Response::Message(m), _) => Ok(json!({"type": 4, "data": message_json(plugin, m)?})),
-        (Response::UpdateMessage(m), Component | Modal) => Ok(json!({"type": 7, "data": message_json(plugin, m)?})),
+        (Response::UpdateMessage(m), Component | Modal) => {
+            Ok(json!({"type": 7, "data": message_json(plugin, m)?}))
+        }
         (Response::UpdateMessage(_), _) => wrong("update-message (components only)"),
-        (Response::Modal(m), Command | Component) => Ok(json!({"type": 9, "data": modal_json(plugin, m)?})),
+        (Response::Modal(m), Command | Component) => {
+            Ok(json!({"type": 9, "data": modal_json(plugin, m)?}))
+        }
         (Response::Modal(_), _) => wrong("a modal"),
-        (Response::Defer(eph), _) => Ok(json!({"type": 5, "data": {"flags": if *eph { EPHEMERAL } else { 0 }}})),
+        (Response::Defer(eph), _) => {
+            Ok(json!({"type": 5, "data": {"flags": if *eph { EPHEMERAL } else { 0 }}}))
+        }
         (Response::DeferUpdate, Component | Modal) => Ok(json!({"type": 6})),
         (Response::DeferUpdate, _) => wrong("defer-update (components only)"),
         (Response::LaunchActivity, _) => Ok(json!({"type": 12})),
@@ -338,20 +403,37 @@ mod tests {
     use crate::plugins::bindings::types::{ActionRow, Button, EmbedField};
 
     fn msg(content: &str) -> Message {
-        Message { content: Some(content.into()), embeds: vec![], components: vec![], ephemeral: false }
+        Message {
+            content: Some(content.into()),
+            embeds: vec![],
+            components: vec![],
+            ephemeral: false,
+        }
     }
 
     fn embed(desc: &str) -> Embed {
         Embed {
-            title: None, description: Some(desc.into()), url: None, color: None, fields: vec![],
-            author: None, footer: None, image_url: None, thumbnail_url: None, timestamp: None,
+            title: None,
+            description: Some(desc.into()),
+            url: None,
+            color: None,
+            fields: vec![],
+            author: None,
+            footer: None,
+            image_url: None,
+            thumbnail_url: None,
+            timestamp: None,
         }
     }
 
     fn button(id: &str) -> Component {
         Component::Button(Button {
-            style: ButtonStyle::Primary, label: Some("x".into()), custom_id: Some(id.into()),
-            url: None, emoji: None, disabled: false,
+            style: ButtonStyle::Primary,
+            label: Some("x".into()),
+            custom_id: Some(id.into()),
+            url: None,
+            emoji: None,
+            disabled: false,
         })
     }
 
@@ -359,11 +441,16 @@ mod tests {
     fn message_gets_namespaced_ids_and_safe_mentions() {
         let mut m = msg("hi");
         m.ephemeral = true;
-        m.components = vec![ActionRow { components: vec![button("a"), button("b")] }];
+        m.components = vec![ActionRow {
+            components: vec![button("a"), button("b")],
+        }];
         let v = callback_json("poll", Answering::Command, &Response::Message(m)).unwrap();
         assert_eq!(v["type"], 4);
         assert_eq!(v["data"]["flags"], 64);
-        assert_eq!(v["data"]["components"][0]["components"][1]["custom_id"], "poll:b");
+        assert_eq!(
+            v["data"]["components"][0]["components"][1]["custom_id"],
+            "poll:b"
+        );
         assert_eq!(v["data"]["allowed_mentions"]["parse"], json!(["users"]));
         assert_eq!(split_custom_id("poll:b:c"), Some(("poll", "b:c")));
     }
@@ -371,31 +458,55 @@ mod tests {
     #[test]
     fn limits_are_named() {
         let e = message_json("p", &msg(&"x".repeat(2001))).unwrap_err();
-        assert!(e.contains("content is 2001 characters (Discord allows 2000)"), "{e}");
+        assert!(
+            e.contains("content is 2001 characters (Discord allows 2000)"),
+            "{e}"
+        );
         let mut m = msg("x");
         m.embeds = vec![embed(&"d".repeat(4000)), embed(&"d".repeat(2500))];
         let e = message_json("p", &m).unwrap_err();
         assert!(e.contains("6000"), "{e}");
         let mut m = msg("x");
         m.embeds = vec![embed("d")];
-        m.embeds[0].fields = (0..26).map(|_| EmbedField { name: "n".into(), value: "v".into(), inline: false }).collect();
+        m.embeds[0].fields = (0..26)
+            .map(|_| EmbedField {
+                name: "n".into(),
+                value: "v".into(),
+                inline: false,
+            })
+            .collect();
         assert!(message_json("p", &m).unwrap_err().contains("26 fields"));
         let mut m = msg("x");
-        m.components = vec![ActionRow { components: (0..6).map(|i| button(&i.to_string())).collect() }];
+        m.components = vec![ActionRow {
+            components: (0..6).map(|i| button(&i.to_string())).collect(),
+        }];
         assert!(message_json("p", &m).unwrap_err().contains("1-5 buttons"));
         let mut m = msg("x");
-        m.components = vec![ActionRow { components: vec![button("a"), button("a")] }];
+        m.components = vec![ActionRow {
+            components: vec![button("a"), button("a")],
+        }];
         assert!(message_json("p", &m).unwrap_err().contains("used twice"));
         assert!(message_json("p", &msg("")).unwrap_err().contains("empty"));
     }
 
     #[test]
     fn responses_must_fit_the_interaction() {
-        assert!(callback_json("p", Answering::Command, &Response::UpdateMessage(msg("x"))).is_err());
+        assert!(
+            callback_json("p", Answering::Command, &Response::UpdateMessage(msg("x"))).is_err()
+        );
         assert!(callback_json("p", Answering::Command, &Response::Choices(vec![])).is_err());
-        assert_eq!(callback_json("p", Answering::Autocomplete, &Response::Choices(vec![])).unwrap()["type"], 8);
-        assert_eq!(callback_json("p", Answering::Component, &Response::DeferUpdate).unwrap()["type"], 6);
-        assert_eq!(callback_json("p", Answering::Command, &Response::LaunchActivity).unwrap()["type"], 12);
+        assert_eq!(
+            callback_json("p", Answering::Autocomplete, &Response::Choices(vec![])).unwrap()["type"],
+            8
+        );
+        assert_eq!(
+            callback_json("p", Answering::Component, &Response::DeferUpdate).unwrap()["type"],
+            6
+        );
+        assert_eq!(
+            callback_json("p", Answering::Command, &Response::LaunchActivity).unwrap()["type"],
+            12
+        );
         assert_eq!(error_reply(Answering::Command, "boom")["data"]["flags"], 64);
     }
 }

@@ -22,7 +22,11 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
     #[error("Discord answered {status}: {message} (code {code})")]
-    Api { status: u16, code: i64, message: String },
+    Api {
+        status: u16,
+        code: i64,
+        message: String,
+    },
     #[error("Discord rate limit: retry after {0:.1}s")]
     RateLimited(f64),
     #[error("could not reach Discord: {0}")]
@@ -60,7 +64,11 @@ pub struct Call<'a> {
 impl DiscordRest {
     pub fn new(api_base: &str, application_id: &str, bot_token: Option<Secret>) -> Self {
         let client = reqwest::Client::builder()
-            .user_agent(concat!("DiscordBot (https://github.com/kaltura-discord, ", env!("CARGO_PKG_VERSION"), ")"))
+            .user_agent(concat!(
+                "DiscordBot (https://github.com/kaltura-discord, ",
+                env!("CARGO_PKG_VERSION"),
+                ")"
+            ))
             .timeout(Duration::from_secs(15))
             .build()
             .expect("static reqwest configuration");
@@ -81,12 +89,16 @@ impl DiscordRest {
 
     pub async fn send(&self, call: Call<'_>) -> Result<Value, RestError> {
         if call.bot_auth && self.bot_token.is_none() {
-            return Err(RestError::NotConfigured("this needs the bot token: set DISCORD_BOT_TOKEN"));
+            return Err(RestError::NotConfigured(
+                "this needs the bot token: set DISCORD_BOT_TOKEN",
+            ));
         }
         let mut backoff = Duration::from_millis(250);
         for attempt in 1..=MAX_ATTEMPTS {
             self.wait_for_room(&call).await;
-            let mut req = self.client.request(call.method.clone(), format!("{}{}", self.api, call.path));
+            let mut req = self
+                .client
+                .request(call.method.clone(), format!("{}{}", self.api, call.path));
             if call.bot_auth {
                 let token = self.bot_token.as_ref().expect("checked above");
                 req = req.header("Authorization", format!("Bot {}", token.expose()));
@@ -102,18 +114,25 @@ impl DiscordRest {
                     continue;
                 }
                 Err(e) => {
-                    METRICS.discord_rest.with_label_values(&[&call.route, "error"]).inc();
+                    METRICS
+                        .discord_rest
+                        .with_label_values(&[&call.route, "error"])
+                        .inc();
                     return Err(RestError::Network(e.without_url().to_string()));
                 }
             };
             let status = resp.status();
-            METRICS.discord_rest.with_label_values(&[&call.route, status.as_str()]).inc();
+            METRICS
+                .discord_rest
+                .with_label_values(&[&call.route, status.as_str()])
+                .inc();
             self.record_bucket(&call.route, resp.headers());
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let headers = resp.headers().clone();
                 let body: Value = resp.json().await.unwrap_or(Value::Null);
                 let wait = retry_after(&headers, &body);
-                let global = headers.contains_key("x-ratelimit-global") || body["global"] == Value::Bool(true);
+                let global = headers.contains_key("x-ratelimit-global")
+                    || body["global"] == Value::Bool(true);
                 tracing::warn!(route = %call.route, wait_s = wait.as_secs_f64(), global, "Discord rate limited us");
                 if wait > MAX_WAIT || attempt == MAX_ATTEMPTS {
                     return Err(RestError::RateLimited(wait.as_secs_f64()));
@@ -154,7 +173,11 @@ impl DiscordRest {
             self.global.until_ready().await;
         }
         let bucket = self.buckets.lock().unwrap().get(&call.route).copied();
-        if let Some(Bucket { remaining: Some(0), reset_at: Some(t) }) = bucket {
+        if let Some(Bucket {
+            remaining: Some(0),
+            reset_at: Some(t),
+        }) = bucket
+        {
             if t > Instant::now() {
                 tokio::time::sleep_until(t.into()).await;
             }
@@ -162,11 +185,20 @@ impl DiscordRest {
     }
 
     fn record_bucket(&self, route: &str, h: &reqwest::header::HeaderMap) {
-        let num = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(rem), Some(after)) = (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after")) {
+        let num = |k: &str| {
+            h.get(k)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let (Some(rem), Some(after)) =
+            (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after"))
+        {
             self.buckets.lock().unwrap().insert(
                 route.to_string(),
-                Bucket { remaining: Some(rem as u32), reset_at: Some(Instant::now() + Duration::from_secs_f64(after.max(0.0))) },
+                Bucket {
+                    remaining: Some(rem as u32),
+                    reset_at: Some(Instant::now() + Duration::from_secs_f64(after.max(0.0))),
+                },
             );
         }
     }
@@ -174,17 +206,39 @@ impl DiscordRest {
     // ------------------------------------------------------------------ the calls we make
 
     /// Bulk-overwrite the application's commands, globally or in one guild.
-    pub async fn put_commands(&self, guild: Option<&str>, commands: &Value) -> Result<Value, RestError> {
+    pub async fn put_commands(
+        &self,
+        guild: Option<&str>,
+        commands: &Value,
+    ) -> Result<Value, RestError> {
         let app = &self.application_id;
         let (route, path) = match guild {
-            Some(g) => (format!("PUT commands guild {g}"), format!("/applications/{app}/guilds/{g}/commands")),
-            None => ("PUT commands global".to_string(), format!("/applications/{app}/commands")),
+            Some(g) => (
+                format!("PUT commands guild {g}"),
+                format!("/applications/{app}/guilds/{g}/commands"),
+            ),
+            None => (
+                "PUT commands global".to_string(),
+                format!("/applications/{app}/commands"),
+            ),
         };
-        self.send(Call { method: Method::PUT, route, path, body: Some(commands), bot_auth: true }).await
+        self.send(Call {
+            method: Method::PUT,
+            route,
+            path,
+            body: Some(commands),
+            bot_auth: true,
+        })
+        .await
     }
 
     /// Answer an interaction out of band (gateway transport).
-    pub async fn interaction_callback(&self, id: &str, token: &str, body: &Value) -> Result<Value, RestError> {
+    pub async fn interaction_callback(
+        &self,
+        id: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<Value, RestError> {
         self.send(Call {
             method: Method::POST,
             route: "POST interaction callback".into(),
@@ -196,18 +250,26 @@ impl DiscordRest {
     }
 
     pub async fn edit_original(&self, token: &str, data: &Value) -> Result<Value, RestError> {
-        self.webhook(Method::PATCH, token, "/messages/@original", Some(data)).await
+        self.webhook(Method::PATCH, token, "/messages/@original", Some(data))
+            .await
     }
 
     pub async fn delete_original(&self, token: &str) -> Result<Value, RestError> {
-        self.webhook(Method::DELETE, token, "/messages/@original", None).await
+        self.webhook(Method::DELETE, token, "/messages/@original", None)
+            .await
     }
 
     pub async fn follow_up(&self, token: &str, data: &Value) -> Result<Value, RestError> {
         self.webhook(Method::POST, token, "", Some(data)).await
     }
 
-    async fn webhook(&self, method: Method, token: &str, tail: &str, body: Option<&Value>) -> Result<Value, RestError> {
+    async fn webhook(
+        &self,
+        method: Method,
+        token: &str,
+        tail: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RestError> {
         let app = &self.application_id;
         self.send(Call {
             route: format!("{method} webhook{tail}"),
@@ -230,7 +292,12 @@ impl DiscordRest {
         .await
     }
 
-    pub async fn edit_message(&self, channel: &str, message: &str, data: &Value) -> Result<Value, RestError> {
+    pub async fn edit_message(
+        &self,
+        channel: &str,
+        message: &str,
+        data: &Value,
+    ) -> Result<Value, RestError> {
         self.send(Call {
             method: Method::PATCH,
             route: format!("PATCH channel {channel} message"),
@@ -241,7 +308,12 @@ impl DiscordRest {
         .await
     }
 
-    pub async fn add_reaction(&self, channel: &str, message: &str, emoji: &str) -> Result<Value, RestError> {
+    pub async fn add_reaction(
+        &self,
+        channel: &str,
+        message: &str,
+        emoji: &str,
+    ) -> Result<Value, RestError> {
         let emoji: String = url::form_urlencoded::byte_serialize(emoji.as_bytes()).collect();
         self.send(Call {
             method: Method::PUT,

@@ -26,7 +26,11 @@ impl InteractionTokens {
         }
         map.insert(
             interaction_id.to_string(),
-            Entry { token: token.to_string(), plugin: plugin.to_string(), issued: Instant::now() },
+            Entry {
+                token: token.to_string(),
+                plugin: plugin.to_string(),
+                issued: Instant::now(),
+            },
         );
     }
 

@@ -192,7 +192,10 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { per_user_per_minute: 30, per_guild_per_minute: 600 }
+        Self {
+            per_user_per_minute: 30,
+            per_guild_per_minute: 600,
+        }
     }
 }
 
@@ -208,18 +211,23 @@ impl GrantsConfig {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let file: GrantsFile = serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!("line {}, column {}: {e}", e.line(), e.column())
-        })?;
+        let file: GrantsFile = serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("line {}, column {}: {e}", e.line(), e.column()))?;
         for (name, entry) in &file.plugins {
-            if entry.memory_mb.is_some_and(|mb| (mb as usize) << 20 > super::engine::MAX_MEMORY_BYTES) {
-                anyhow::bail!("plugins.{name}.memory_mb: at most {} MiB", super::engine::MAX_MEMORY_BYTES >> 20);
+            if entry
+                .memory_mb
+                .is_some_and(|mb| (mb as usize) << 20 > super::engine::MAX_MEMORY_BYTES)
+            {
+                anyhow::bail!(
+                    "plugins.{name}.memory_mb: at most {} MiB",
+                    super::engine::MAX_MEMORY_BYTES >> 20
+                );
             }
         }
         Ok(Self { file })
@@ -236,7 +244,8 @@ impl GrantsConfig {
         for key in ["*", name] {
             if let Some(entry) = self.file.plugins.get(key) {
                 g.capabilities.extend(entry.grants.iter().copied());
-                g.http_hosts.extend(entry.http_hosts.iter().map(|h| h.to_ascii_lowercase()));
+                g.http_hosts
+                    .extend(entry.http_hosts.iter().map(|h| h.to_ascii_lowercase()));
                 entry.limits().apply(&mut g.limits);
             }
         }

@@ -52,8 +52,14 @@ pub struct LoadedPlugin {
 
 impl LoadedPlugin {
     /// Runs one call of this plugin.
-    pub async fn call(&self, rt: &Runtime, scope: CallScope, call: Call) -> Result<Output, super::runtime::CallError> {
-        rt.call(&self.pre, &self.name, &self.grants, scope, call).await
+    pub async fn call(
+        &self,
+        rt: &Runtime,
+        scope: CallScope,
+        call: Call,
+    ) -> Result<Output, super::runtime::CallError> {
+        rt.call(&self.pre, &self.name, &self.grants, scope, call)
+            .await
     }
 }
 
@@ -69,7 +75,10 @@ pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Imp
     let mut out = ImportCheck::default();
     for name in names {
         let (path, version) = name.split_once('@').unwrap_or((name, ""));
-        if let Some(iface) = path.strip_prefix(CONTRACT_PACKAGE).and_then(|r| r.strip_prefix('/')) {
+        if let Some(iface) = path
+            .strip_prefix(CONTRACT_PACKAGE)
+            .and_then(|r| r.strip_prefix('/'))
+        {
             let v = semver::Version::parse(version)
                 .map_err(|_| format!("import `{name}` has no valid contract version"))?;
             if v.major != 0 || v.minor != 1 {
@@ -79,8 +88,9 @@ pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Imp
             }
             out.contract = Some(v.to_string());
             if iface != "types" {
-                let cap = CapabilityName::parse(iface)
-                    .ok_or_else(|| format!("imports `{name}`, which this contract version does not define"))?;
+                let cap = CapabilityName::parse(iface).ok_or_else(|| {
+                    format!("imports `{name}`, which this contract version does not define")
+                })?;
                 out.capabilities.insert(cap);
             }
         } else if !path.starts_with("wasi:") {
@@ -102,7 +112,12 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Compiles, using the cache directory when there is one.
-fn compile(engine: &Engine, bytes: &[u8], hash: &str, cache: Option<&Path>) -> Result<Component, String> {
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    hash: &str,
+    cache: Option<&Path>,
+) -> Result<Component, String> {
     let path = cache.map(|dir| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
@@ -113,10 +128,13 @@ fn compile(engine: &Engine, bytes: &[u8], hash: &str, cache: Option<&Path>) -> R
         // compatibility hash (it is in the name) into the host's private data directory.
         match unsafe { Component::deserialize_file(engine, p) } {
             Ok(c) => return Ok(c),
-            Err(e) => tracing::warn!(file = %p.display(), error = %e, "discarding unreadable compiled-plugin cache entry"),
+            Err(e) => {
+                tracing::warn!(file = %p.display(), error = %e, "discarding unreadable compiled-plugin cache entry")
+            }
         }
     }
-    let component = Component::new(engine, bytes).map_err(|e| format!("invalid component: {e:#}"))?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| format!("invalid component: {e:#}"))?;
     if let (Some(p), Ok(data)) = (path, component.serialize()) {
         let tmp = p.with_extension("tmp");
         let written = std::fs::create_dir_all(p.parent().unwrap())
@@ -142,9 +160,10 @@ pub async fn load(
     let engine = rt.engine.engine.clone();
     let h = hash.clone();
     // Compilation is CPU-bound: keep it off the async workers.
-    let component = tokio::task::spawn_blocking(move || compile(&engine, &bytes, &h, cache.as_deref()))
-        .await
-        .map_err(|e| format!("compiler task failed: {e}"))??;
+    let component =
+        tokio::task::spawn_blocking(move || compile(&engine, &bytes, &h, cache.as_deref()))
+            .await
+            .map_err(|e| format!("compiler task failed: {e}"))??;
 
     let ty = component.component_type();
     let engine = &rt.engine.engine;
@@ -155,20 +174,32 @@ pub async fn load(
         .linker
         .instantiate_pre(&component)
         .map_err(|e| format!("does not match the plugin contract: {e:#}"))?;
-    let pre = PluginPre::new(pre).map_err(|e| format!("does not export the plugin contract: {e:#}"))?;
+    let pre =
+        PluginPre::new(pre).map_err(|e| format!("does not export the plugin contract: {e:#}"))?;
 
     // The manifest call runs with no grants: capability calls in `manifest()` are denied.
     let nobody = Arc::new(PluginGrants::default());
     let name: Arc<str> = Arc::from(format!("{source}"));
-    let manifest = match rt.call(&pre, &name, &nobody, CallScope::default(), Call::Manifest).await {
+    let manifest = match rt
+        .call(&pre, &name, &nobody, CallScope::default(), Call::Manifest)
+        .await
+    {
         Ok(Output::Manifest(m)) => m,
         Ok(_) => unreachable!("manifest call returns a manifest"),
         Err(e) => return Err(format!("manifest() {e}")),
     };
     manifest::validate(&manifest).map_err(|e| format!("invalid manifest: {e}"))?;
 
-    let requested: BTreeSet<CapabilityName> = manifest.capabilities.iter().map(|c| CapabilityName::from(*c)).collect();
-    let unrequested: Vec<&str> = imports.capabilities.difference(&requested).map(|c| c.as_str()).collect();
+    let requested: BTreeSet<CapabilityName> = manifest
+        .capabilities
+        .iter()
+        .map(|c| CapabilityName::from(*c))
+        .collect();
+    let unrequested: Vec<&str> = imports
+        .capabilities
+        .difference(&requested)
+        .map(|c| c.as_str())
+        .collect();
     if !unrequested.is_empty() {
         return Err(format!(
             "imports capabilities its manifest does not request: {} (add them to the manifest's capabilities)",
@@ -176,7 +207,11 @@ pub async fn load(
         ));
     }
     let plugin_grants = grants.for_plugin(&manifest.name);
-    let ungranted: Vec<&str> = requested.iter().filter(|c| !plugin_grants.capabilities.contains(c)).map(|c| c.as_str()).collect();
+    let ungranted: Vec<&str> = requested
+        .iter()
+        .filter(|c| !plugin_grants.capabilities.contains(c))
+        .map(|c| c.as_str())
+        .collect();
     if !ungranted.is_empty() {
         tracing::warn!(
             plugin = %manifest.name,
@@ -209,7 +244,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.contract.as_deref(), Some("0.1.0"));
-        assert_eq!(c.capabilities.into_iter().collect::<Vec<_>>(), vec![CapabilityName::Kv]);
+        assert_eq!(
+            c.capabilities.into_iter().collect::<Vec<_>>(),
+            vec![CapabilityName::Kv]
+        );
     }
 
     #[test]
@@ -225,7 +263,11 @@ mod tests {
 
     #[test]
     fn headers_explain_what_the_file_is() {
-        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
+        assert!(
+            check_header(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
         assert!(check_header(b"hello world").unwrap_err().contains("magic"));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }

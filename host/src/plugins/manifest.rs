@@ -10,8 +10,10 @@ use super::bindings::types::{CommandDef, CommandKind, Manifest, OptionDef, Optio
 /// Discord's rule for slash command and option names.
 static CHAT_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$").unwrap());
-static PLUGIN_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,31}$").unwrap());
-static EVENT_KIND: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9._-]{0,63}$").unwrap());
+static PLUGIN_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,31}$").unwrap());
+static EVENT_KIND: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9._-]{0,63}$").unwrap());
 
 fn chars(s: &str) -> usize {
     s.chars().count()
@@ -29,14 +31,19 @@ fn check_name(at: &str, name: &str) -> Result<(), String> {
 fn check_description(at: &str, d: &str) -> Result<(), String> {
     let n = chars(d);
     if !(1..=100).contains(&n) {
-        return Err(format!("{at}: description must be 1-100 characters (it is {n})"));
+        return Err(format!(
+            "{at}: description must be 1-100 characters (it is {n})"
+        ));
     }
     Ok(())
 }
 
 fn check_options(at: &str, options: &[OptionDef]) -> Result<(), String> {
     if options.len() > 25 {
-        return Err(format!("{at}: {} options (Discord allows 25)", options.len()));
+        return Err(format!(
+            "{at}: {} options (Discord allows 25)",
+            options.len()
+        ));
     }
     let mut names = HashSet::new();
     let mut optional_seen = false;
@@ -48,18 +55,30 @@ fn check_options(at: &str, options: &[OptionDef]) -> Result<(), String> {
             return Err(format!("{at}: option name `{}` is used twice", o.name));
         }
         if o.required && optional_seen {
-            return Err(format!("{here}: required options must come before optional ones"));
+            return Err(format!(
+                "{here}: required options must come before optional ones"
+            ));
         }
         optional_seen |= !o.required;
-        let typed = matches!(o.kind, OptionKind::Text | OptionKind::Integer | OptionKind::Number);
+        let typed = matches!(
+            o.kind,
+            OptionKind::Text | OptionKind::Integer | OptionKind::Number
+        );
         if o.choices.len() > 25 {
-            return Err(format!("{here}: {} choices (Discord allows 25)", o.choices.len()));
+            return Err(format!(
+                "{here}: {} choices (Discord allows 25)",
+                o.choices.len()
+            ));
         }
         if (!o.choices.is_empty() || o.autocomplete) && !typed {
-            return Err(format!("{here}: choices and autocomplete need a text, integer or number option"));
+            return Err(format!(
+                "{here}: choices and autocomplete need a text, integer or number option"
+            ));
         }
         if !o.choices.is_empty() && o.autocomplete {
-            return Err(format!("{here}: choices and autocomplete cannot be combined"));
+            return Err(format!(
+                "{here}: choices and autocomplete cannot be combined"
+            ));
         }
         for c in &o.choices {
             if !(1..=100).contains(&chars(&c.name)) {
@@ -73,7 +92,9 @@ fn check_options(at: &str, options: &[OptionDef]) -> Result<(), String> {
         }
         if let (Some(min), Some(max)) = (o.min_length, o.max_length) {
             if min > max || max == 0 || max > 6000 {
-                return Err(format!("{here}: lengths must satisfy min <= max, 1 <= max <= 6000"));
+                return Err(format!(
+                    "{here}: lengths must satisfy min <= max, 1 <= max <= 6000"
+                ));
             }
         }
     }
@@ -89,7 +110,9 @@ fn check_command(c: &CommandDef) -> Result<(), String> {
         }
         CommandKind::User | CommandKind::Message => {
             if !(1..=32).contains(&chars(&c.name)) {
-                return Err(format!("{at}: user and message command names are 1-32 characters"));
+                return Err(format!(
+                    "{at}: user and message command names are 1-32 characters"
+                ));
             }
             if !c.options.is_empty() || !c.subcommands.is_empty() {
                 return Err(format!("{at}: user and message commands take no options"));
@@ -97,7 +120,9 @@ fn check_command(c: &CommandDef) -> Result<(), String> {
         }
     }
     if !c.subcommands.is_empty() && !c.options.is_empty() {
-        return Err(format!("{at}: a command with sub-commands cannot have options of its own"));
+        return Err(format!(
+            "{at}: a command with sub-commands cannot have options of its own"
+        ));
     }
     check_options(&at, &c.options)?;
     let mut top = HashSet::new();
@@ -127,7 +152,9 @@ fn check_command(c: &CommandDef) -> Result<(), String> {
     }
     if let Some(p) = &c.default_member_permissions {
         if p.parse::<u64>().is_err() {
-            return Err(format!("{at}: default-member-permissions must be a decimal bitset, got `{p}`"));
+            return Err(format!(
+                "{at}: default-member-permissions must be a decimal bitset, got `{p}`"
+            ));
         }
     }
     Ok(())
@@ -142,7 +169,10 @@ pub fn validate(m: &Manifest) -> Result<(), String> {
         ));
     }
     if semver::Version::parse(&m.version).is_err() {
-        return Err(format!("version `{}` is not a semantic version (like 1.2.3)", m.version));
+        return Err(format!(
+            "version `{}` is not a semantic version (like 1.2.3)",
+            m.version
+        ));
     }
     if chars(&m.description) > 200 {
         return Err("description is over 200 characters".into());
@@ -156,7 +186,9 @@ pub fn validate(m: &Manifest) -> Result<(), String> {
     }
     for e in &m.events {
         if !EVENT_KIND.is_match(e) {
-            return Err(format!("event `{e}` is not a valid event kind (like kaltura.entry.ready)"));
+            return Err(format!(
+                "event `{e}` is not a valid event kind (like kaltura.entry.ready)"
+            ));
         }
     }
     Ok(())
@@ -169,23 +201,40 @@ mod tests {
 
     fn manifest(cmd: CommandDef) -> Manifest {
         Manifest {
-            name: "p".into(), version: "1.0.0".into(), description: String::new(),
-            commands: vec![cmd], events: vec![], capabilities: vec![],
+            name: "p".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            commands: vec![cmd],
+            events: vec![],
+            capabilities: vec![],
         }
     }
 
     fn cmd(name: &str) -> CommandDef {
         CommandDef {
-            name: name.into(), description: "d".into(), kind: CommandKind::ChatInput,
-            options: vec![], subcommands: vec![], default_member_permissions: None, dm: false, nsfw: false,
+            name: name.into(),
+            description: "d".into(),
+            kind: CommandKind::ChatInput,
+            options: vec![],
+            subcommands: vec![],
+            default_member_permissions: None,
+            dm: false,
+            nsfw: false,
         }
     }
 
     fn opt(name: &str, required: bool) -> OptionDef {
         OptionDef {
-            name: name.into(), description: "d".into(), kind: OptionKind::Text, required,
-            choices: vec![], autocomplete: false, min_value: None, max_value: None,
-            min_length: None, max_length: None,
+            name: name.into(),
+            description: "d".into(),
+            kind: OptionKind::Text,
+            required,
+            choices: vec![],
+            autocomplete: false,
+            min_value: None,
+            max_value: None,
+            min_length: None,
+            max_length: None,
         }
     }
 
@@ -193,7 +242,11 @@ mod tests {
     fn names_follow_discord() {
         assert!(validate(&manifest(cmd("kaltura-video_search"))).is_ok());
         assert!(validate(&manifest(cmd("héllo"))).is_ok());
-        assert!(validate(&manifest(cmd("Hello"))).unwrap_err().contains("lowercase"));
+        assert!(
+            validate(&manifest(cmd("Hello")))
+                .unwrap_err()
+                .contains("lowercase")
+        );
         assert!(validate(&manifest(cmd("with space"))).is_err());
         assert!(validate(&manifest(cmd(&"a".repeat(33)))).is_err());
     }
@@ -205,7 +258,11 @@ mod tests {
         assert!(validate(&manifest(c)).unwrap_err().contains("26 options"));
         let mut c = cmd("x");
         c.options = vec![opt("a", false), opt("b", true)];
-        assert!(validate(&manifest(c)).unwrap_err().contains("before optional"));
+        assert!(
+            validate(&manifest(c))
+                .unwrap_err()
+                .contains("before optional")
+        );
         let mut c = cmd("x");
         c.options = vec![opt("a", false), opt("a", false)];
         assert!(validate(&manifest(c)).unwrap_err().contains("twice"));

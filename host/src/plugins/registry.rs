@@ -26,7 +26,9 @@ pub struct PluginSet {
 impl PluginSet {
     /// The plugin that owns a slash command (or user/message command of that name).
     pub fn command_owner(&self, name: &str, kind: u8) -> Option<&Arc<LoadedPlugin>> {
-        self.commands.get(&(name.to_string(), kind)).and_then(|p| self.plugins.get(p))
+        self.commands
+            .get(&(name.to_string(), kind))
+            .and_then(|p| self.plugins.get(p))
     }
 
     pub fn get(&self, plugin: &str) -> Option<&Arc<LoadedPlugin>> {
@@ -48,7 +50,8 @@ impl PluginSet {
         }
         self.remove(&p.name.clone());
         for c in &p.manifest.commands {
-            self.commands.insert((c.name.clone(), kind_code(c.kind)), p.name.to_string());
+            self.commands
+                .insert((c.name.clone(), kind_code(c.kind)), p.name.to_string());
         }
         self.plugins.insert(p.name.to_string(), p);
         Ok(())
@@ -135,12 +138,19 @@ impl Registry {
     }
 
     /// Loads the built-ins, then every `.wasm` in `dir` (sorted by name).
-    pub async fn load_all(&self, builtins: &[(&str, &[u8])], dir: Option<&Path>) -> Vec<LoadFailure> {
+    pub async fn load_all(
+        &self,
+        builtins: &[(&str, &[u8])],
+        dir: Option<&Path>,
+    ) -> Vec<LoadFailure> {
         let mut failures = Vec::new();
         for (file, bytes) in builtins {
             match self.load(bytes.to_vec(), Source::Builtin).await {
                 Ok(p) => {
-                    self.builtins.lock().await.insert(p.name.to_string(), p.clone());
+                    self.builtins
+                        .lock()
+                        .await
+                        .insert(p.name.to_string(), p.clone());
                     if let Err(reason) = self.apply(|set| set.insert(p.clone())).await {
                         failures.push(self.fail(format!("built-in {file}"), reason));
                     }
@@ -166,18 +176,31 @@ impl Registry {
 
     async fn load(&self, bytes: Vec<u8>, source: Source) -> Result<Arc<LoadedPlugin>, String> {
         let grants = self.grants.load_full();
-        loader::load(&self.runtime, bytes, source, &grants, self.cache.clone()).await.map(Arc::new)
+        loader::load(&self.runtime, bytes, source, &grants, self.cache.clone())
+            .await
+            .map(Arc::new)
     }
 
     /// Loads or reloads a plugin file. On failure the previous version keeps serving.
     pub async fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadFailure> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| self.fail(shown.clone(), format!("cannot read: {e}")))?;
-        let p = self.load(bytes, Source::File(path.to_path_buf())).await.map_err(|r| self.fail(shown.clone(), r))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| self.fail(shown.clone(), format!("cannot read: {e}")))?;
+        let p = self
+            .load(bytes, Source::File(path.to_path_buf()))
+            .await
+            .map_err(|r| self.fail(shown.clone(), r))?;
         let mut files = self.files.lock().await;
         // Another file already provides this plugin name: refuse the newcomer.
-        if let Some((other, _)) = files.iter().find(|(f, n)| **n == *p.name && f.as_path() != path) {
-            let reason = format!("plugin `{}` is already loaded from {}", p.name, other.display());
+        if let Some((other, _)) = files
+            .iter()
+            .find(|(f, n)| **n == *p.name && f.as_path() != path)
+        {
+            let reason = format!(
+                "plugin `{}` is already loaded from {}",
+                p.name,
+                other.display()
+            );
             return Err(self.fail(shown, reason));
         }
         let previous = files.get(path).cloned();
@@ -201,7 +224,9 @@ impl Registry {
 
     /// A plugin file was deleted: unload its plugin (a built-in of that name comes back).
     pub async fn remove_file(&self, path: &Path) {
-        let Some(name) = self.files.lock().await.remove(path) else { return };
+        let Some(name) = self.files.lock().await.remove(path) else {
+            return;
+        };
         let _ = self
             .apply(|set| {
                 set.remove(&name);
@@ -223,7 +248,10 @@ impl Registry {
     }
 
     /// Applies a change to a copy of the set and publishes it if the change succeeded.
-    async fn apply(&self, change: impl FnOnce(&mut PluginSet) -> Result<(), String>) -> Result<(), String> {
+    async fn apply(
+        &self,
+        change: impl FnOnce(&mut PluginSet) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut next = (*self.set.load_full()).clone();
         change(&mut next)?;
         METRICS.plugins_loaded.set(next.plugins.len() as i64);
@@ -251,7 +279,11 @@ impl Registry {
 /// The `.wasm` files of a folder, sorted.
 pub fn wasm_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_wasm(p)).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_wasm(p))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

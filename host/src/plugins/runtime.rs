@@ -137,29 +137,52 @@ impl Runtime {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
         };
-        METRICS.plugin_calls.with_label_values(&[plugin, entry, outcome]).inc();
-        METRICS.plugin_latency.with_label_values(&[plugin, entry]).observe(started.elapsed().as_secs_f64());
+        METRICS
+            .plugin_calls
+            .with_label_values(&[plugin, entry, outcome])
+            .inc();
+        METRICS
+            .plugin_latency
+            .with_label_values(&[plugin, entry])
+            .observe(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             match e {
-                CallError::OutOfCpu(_) | CallError::Timeout(_) => METRICS.plugin_deadline_kills.with_label_values(&[plugin]).inc(),
-                CallError::OutOfMemory(_) => METRICS.plugin_memory_kills.with_label_values(&[plugin]).inc(),
+                CallError::OutOfCpu(_) | CallError::Timeout(_) => METRICS
+                    .plugin_deadline_kills
+                    .with_label_values(&[plugin])
+                    .inc(),
+                CallError::OutOfMemory(_) => METRICS
+                    .plugin_memory_kills
+                    .with_label_values(&[plugin])
+                    .inc(),
                 CallError::Trap(_) => METRICS.plugin_traps.with_label_values(&[plugin]).inc(),
                 CallError::Instantiate(_) => {}
             }
-            let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_string();
+            let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
+                .trim()
+                .to_string();
             tracing::warn!(plugin = %plugin, entry, error = %e, guest_stderr = %stderr, "plugin call failed");
         }
         result
     }
 }
 
-async fn run(pre: &PluginPre<PluginState>, store: &mut Store<PluginState>, call: Call) -> wasmtime::Result<Output> {
-    let p = pre.instantiate_async(&mut *store).await.map_err(|e| e.context(Instantiation))?;
+async fn run(
+    pre: &PluginPre<PluginState>,
+    store: &mut Store<PluginState>,
+    call: Call,
+) -> wasmtime::Result<Output> {
+    let p = pre
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| e.context(Instantiation))?;
     Ok(match call {
         Call::Manifest => Output::Manifest(p.call_manifest(&mut *store).await?),
         Call::Command(i) => Output::Response(p.call_handle_command(&mut *store, &i).await?),
         Call::Component(i) => Output::Response(p.call_handle_component(&mut *store, &i).await?),
-        Call::Autocomplete(i) => Output::Response(p.call_handle_autocomplete(&mut *store, &i).await?),
+        Call::Autocomplete(i) => {
+            Output::Response(p.call_handle_autocomplete(&mut *store, &i).await?)
+        }
         Call::Modal(i) => Output::Response(p.call_handle_modal(&mut *store, &i).await?),
         Call::Event(e) => Output::Event(p.call_handle_event(&mut *store, &e).await?),
     })

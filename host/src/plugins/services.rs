@@ -27,7 +27,11 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(store: Arc<Store>, discord: Option<Arc<DiscordRest>>, guilds: Arc<GuildConfigs>) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        discord: Option<Arc<DiscordRest>>,
+        guilds: Arc<GuildConfigs>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))

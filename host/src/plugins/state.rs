@@ -35,7 +35,12 @@ pub struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             return Ok(false);
@@ -43,7 +48,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -66,7 +76,12 @@ pub struct PluginState {
 }
 
 impl PluginState {
-    pub fn new(plugin: Arc<str>, grants: Arc<PluginGrants>, scope: CallScope, services: Arc<Services>) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        grants: Arc<PluginGrants>,
+        scope: CallScope,
+        services: Arc<Services>,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(4096);
         // No files, no environment, no network: the guest reaches the world only through
         // the contract's capabilities.
@@ -76,7 +91,10 @@ impl PluginState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let memory = MemoryCap { max_bytes: grants.limits.memory_bytes, hit: false };
+        let memory = MemoryCap {
+            max_bytes: grants.limits.memory_bytes,
+            hit: false,
+        };
         let tick_ms = super::engine::TICK.as_millis() as u64;
         let budget_ticks = grants.limits.cpu_ms.div_ceil(tick_ms).max(1);
         Self {
@@ -100,7 +118,10 @@ impl PluginState {
             return Ok(());
         }
         let name = CapabilityName::from(cap);
-        METRICS.capability_denied.with_label_values(&[&*self.plugin, name.as_str()]).inc();
+        METRICS
+            .capability_denied
+            .with_label_values(&[&*self.plugin, name.as_str()])
+            .inc();
         tracing::warn!(plugin = %self.plugin, capability = %name, "capability call denied: not granted");
         Err(CapError::Denied(format!(
             "the `{name}` capability is not granted to plugin `{}` (operator: add it to plugins.{}.grants in config/plugins.json)",
@@ -111,6 +132,9 @@ impl PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

@@ -28,7 +28,8 @@ impl Store {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating data directory {}", dir.display()))?;
         let path = dir.join("kdhost.sqlite3");
-        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let conn =
+            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         Self::init(conn)
     }
 
@@ -55,7 +56,9 @@ impl Store {
              );",
         )
         .context("initialising the database schema")?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -101,7 +104,11 @@ impl Store {
             .unwrap_or(0) as u64;
         let new = (key.len() + value.len()) as u64;
         if used - old + new > quota {
-            return Err(KvError::Quota { used, quota, needed: new.saturating_sub(old) });
+            return Err(KvError::Quota {
+                used,
+                quota,
+                needed: new.saturating_sub(old),
+            });
         }
         tx.execute(
             "INSERT INTO kv (plugin, scope, key, value) VALUES (?1, ?2, ?3, ?4)
@@ -121,7 +128,13 @@ impl Store {
     }
 
     /// Keys with the prefix, sorted, at most `limit`.
-    pub fn kv_list(&self, plugin: &str, scope: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
+    pub fn kv_list(
+        &self,
+        plugin: &str,
+        scope: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, KvError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT key FROM kv WHERE plugin = ?1 AND scope = ?2 AND substr(key, 1, length(?3)) = ?3
@@ -136,7 +149,9 @@ impl Store {
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -174,7 +189,17 @@ mod tests {
         s.kv_set("p", "g", "k1", &[0; 8], 20).unwrap(); // 10 bytes
         s.kv_set("p", "g", "k1", &[0; 18], 20).unwrap(); // overwrite to 20: fits
         let err = s.kv_set("p", "g", "k2", &[0; 1], 20).unwrap_err();
-        assert!(matches!(err, KvError::Quota { used: 20, quota: 20, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                KvError::Quota {
+                    used: 20,
+                    quota: 20,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         // Another guild has its own quota.
         s.kv_set("p", "other", "k2", &[0; 1], 20).unwrap();
     }
@@ -185,6 +210,9 @@ mod tests {
         for k in ["vote:b", "vote:a", "other", "vote%"] {
             s.kv_set("p", "g", k, b"x", 1000).unwrap();
         }
-        assert_eq!(s.kv_list("p", "g", "vote:", 10).unwrap(), vec!["vote:a", "vote:b"]);
+        assert_eq!(
+            s.kv_list("p", "g", "vote:", 10).unwrap(),
+            vec!["vote:a", "vote:b"]
+        );
     }
 }

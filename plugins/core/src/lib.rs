@@ -12,7 +12,9 @@ impl Plugin for Core {
         ManifestBuilder::new("core", env!("CARGO_PKG_VERSION"), "Help and host status")
             .command(
                 CommandBuilder::new("help", "List every command with its plugin and version")
-                    .option(OptionBuilder::text("plugin", "Only this plugin's commands").autocomplete())
+                    .option(
+                        OptionBuilder::text("plugin", "Only this plugin's commands").autocomplete(),
+                    )
                     .dm(true),
             )
             .command(CommandBuilder::new("about", "Host version and plugin status").dm(true))
@@ -39,7 +41,10 @@ impl Plugin for Core {
             .into_iter()
             .filter(|p| p.name.contains(&typed))
             .take(25)
-            .map(|p| Choice { name: p.name.clone(), value: ChoiceValue::Text(p.name) })
+            .map(|p| Choice {
+                name: p.name.clone(),
+                value: ChoiceValue::Text(p.name),
+            })
             .collect();
         Ok(Response::Choices(choices))
     }
@@ -77,18 +82,33 @@ fn help(plugins: &[PluginInfo], only: Option<&str>) -> Response {
         return reply_ephemeral(text);
     }
     if shown > 25 {
-        embed = embed.footer(format!("{} more plugins: use /help plugin:<name>", shown - 25));
+        embed = embed.footer(format!(
+            "{} more plugins: use /help plugin:<name>",
+            shown - 25
+        ));
     }
-    MessageBuilder::new().embed(embed.build()).ephemeral().into_response()
+    MessageBuilder::new()
+        .embed(embed.build())
+        .ephemeral()
+        .into_response()
 }
 
 fn about(info: &kd_plugin::host::HostInfo) -> Response {
     let plugins: Vec<String> = info
         .plugins
         .iter()
-        .map(|p| format!("**{}** v{} ({}, contract {})", p.name, p.version, p.source, p.contract))
+        .map(|p| {
+            format!(
+                "**{}** v{} ({}, contract {})",
+                p.name, p.version, p.source, p.contract
+            )
+        })
         .collect();
-    let services: Vec<String> = info.services.iter().map(|(s, state)| format!("{s}: {state}")).collect();
+    let services: Vec<String> = info
+        .services
+        .iter()
+        .map(|(s, state)| format!("{s}: {state}"))
+        .collect();
     let embed = EmbedBuilder::new()
         .title("kaltura-discord host")
         .color(BLURPLE)
@@ -97,11 +117,18 @@ fn about(info: &kd_plugin::host::HostInfo) -> Response {
         .field("Plugins", non_empty(plugins.join("\n")), false)
         .field("Services", non_empty(services.join("\n")), false)
         .build();
-    MessageBuilder::new().embed(embed).ephemeral().into_response()
+    MessageBuilder::new()
+        .embed(embed)
+        .ephemeral()
+        .into_response()
 }
 
 fn non_empty(s: String) -> String {
-    if s.is_empty() { "none".into() } else { s.chars().take(1024).collect() }
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s.chars().take(1024).collect()
+    }
 }
 
 fn uptime(secs: u64) -> String {

@@ -8,7 +8,9 @@ use crate::plugins::state::PluginState;
 
 fn snowflake(what: &str, id: &str) -> Result<(), CapError> {
     if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CapError::Invalid(format!("{what} `{id}` is not a Discord id")));
+        return Err(CapError::Invalid(format!(
+            "{what} `{id}` is not a Discord id"
+        )));
     }
     Ok(())
 }
@@ -24,7 +26,9 @@ impl PluginState {
     fn discord(&self) -> Result<Arc<DiscordRest>, CapError> {
         self.require(Capability::Discord)?;
         self.services.discord.clone().ok_or_else(|| {
-            CapError::Unavailable("Discord is not configured on this host (DISCORD_APPLICATION_ID)".into())
+            CapError::Unavailable(
+                "Discord is not configured on this host (DISCORD_APPLICATION_ID)".into(),
+            )
         })
     }
 
@@ -34,25 +38,45 @@ impl PluginState {
 }
 
 impl Host for PluginState {
-    async fn send_message(&mut self, channel_id: String, message: Message) -> Result<String, CapError> {
+    async fn send_message(
+        &mut self,
+        channel_id: String,
+        message: Message,
+    ) -> Result<String, CapError> {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
         let mut body = self.render(&message)?;
-        body.as_object_mut().expect("message is an object").remove("flags");
-        let sent = rest.create_message(&channel_id, &body).await.map_err(rest_err)?;
+        body.as_object_mut()
+            .expect("message is an object")
+            .remove("flags");
+        let sent = rest
+            .create_message(&channel_id, &body)
+            .await
+            .map_err(rest_err)?;
         Ok(sent["id"].as_str().unwrap_or_default().to_string())
     }
 
-    async fn edit_message(&mut self, channel_id: String, message_id: String, message: Message) -> Result<(), CapError> {
+    async fn edit_message(
+        &mut self,
+        channel_id: String,
+        message_id: String,
+        message: Message,
+    ) -> Result<(), CapError> {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
         snowflake("message", &message_id)?;
         let body = self.render(&message)?;
-        rest.edit_message(&channel_id, &message_id, &body).await.map_err(rest_err)?;
+        rest.edit_message(&channel_id, &message_id, &body)
+            .await
+            .map_err(rest_err)?;
         Ok(())
     }
 
-    async fn follow_up(&mut self, interaction_id: String, message: Message) -> Result<String, CapError> {
+    async fn follow_up(
+        &mut self,
+        interaction_id: String,
+        message: Message,
+    ) -> Result<String, CapError> {
         let rest = self.discord()?;
         let token = self.services.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
             CapError::Invalid(format!(
@@ -64,14 +88,21 @@ impl Host for PluginState {
         Ok(sent["id"].as_str().unwrap_or_default().to_string())
     }
 
-    async fn add_reaction(&mut self, channel_id: String, message_id: String, emoji: String) -> Result<(), CapError> {
+    async fn add_reaction(
+        &mut self,
+        channel_id: String,
+        message_id: String,
+        emoji: String,
+    ) -> Result<(), CapError> {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
         snowflake("message", &message_id)?;
         if emoji.is_empty() || emoji.len() > 100 {
             return Err(CapError::Invalid("emoji must be 1-100 bytes".into()));
         }
-        rest.add_reaction(&channel_id, &message_id, &emoji).await.map_err(rest_err)?;
+        rest.add_reaction(&channel_id, &message_id, &emoji)
+            .await
+            .map_err(rest_err)?;
         Ok(())
     }
 }

@@ -13,11 +13,17 @@ impl Host for PluginState {
         let url = url::Url::parse(&request.url)
             .map_err(|e| CapError::Invalid(format!("bad url `{}`: {e}", request.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(CapError::Invalid(format!("only http and https urls are allowed, not `{}`", url.scheme())));
+            return Err(CapError::Invalid(format!(
+                "only http and https urls are allowed, not `{}`",
+                url.scheme()
+            )));
         }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         if !self.grants.http_hosts.contains(&host) {
-            crate::telemetry::METRICS.capability_denied.with_label_values(&[&*self.plugin, "http"]).inc();
+            crate::telemetry::METRICS
+                .capability_denied
+                .with_label_values(&[&*self.plugin, "http"])
+                .inc();
             return Err(CapError::Denied(format!(
                 "host `{host}` is not granted to plugin `{}` (operator: add it to plugins.{}.http_hosts)",
                 self.plugin, self.plugin
@@ -25,19 +31,29 @@ impl Host for PluginState {
         }
         let method = request.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
-            return Err(CapError::Invalid(format!("unsupported method `{}`", request.method)));
+            return Err(CapError::Invalid(format!(
+                "unsupported method `{}`",
+                request.method
+            )));
         }
-        let mut req = self.services.http.request(method.parse().expect("checked method"), url);
+        let mut req = self
+            .services
+            .http
+            .request(method.parse().expect("checked method"), url);
         for (k, v) in &request.headers {
             req = req.header(k, v);
         }
         if let Some(body) = request.body {
             if body.len() > MAX_REQUEST_BODY {
-                return Err(CapError::Invalid(format!("request body over {MAX_REQUEST_BODY} bytes")));
+                return Err(CapError::Invalid(format!(
+                    "request body over {MAX_REQUEST_BODY} bytes"
+                )));
             }
             req = req.body(body);
         }
-        let resp = req.send().await.map_err(|e| CapError::Failed(format!("request to {host} failed: {}", without_url(&e))))?;
+        let resp = req.send().await.map_err(|e| {
+            CapError::Failed(format!("request to {host} failed: {}", without_url(&e)))
+        })?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -48,13 +64,24 @@ impl Host for PluginState {
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| CapError::Failed(format!("reading the response from {host}: {}", without_url(&e))))?;
+            let chunk = chunk.map_err(|e| {
+                CapError::Failed(format!(
+                    "reading the response from {host}: {}",
+                    without_url(&e)
+                ))
+            })?;
             if body.len() + chunk.len() > cap {
-                return Err(CapError::Invalid(format!("the response from {host} is over {cap} bytes")));
+                return Err(CapError::Invalid(format!(
+                    "the response from {host} is over {cap} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response { status, headers, body })
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

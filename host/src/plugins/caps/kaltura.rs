@@ -15,7 +15,11 @@ impl PluginState {
 }
 
 impl Host for PluginState {
-    async fn search_entries(&mut self, _query: String, _limit: u32) -> Result<Vec<Entry>, CapError> {
+    async fn search_entries(
+        &mut self,
+        _query: String,
+        _limit: u32,
+    ) -> Result<Vec<Entry>, CapError> {
         match self.kaltura()? {}
     }
     async fn get_entry(&mut self, _entry_id: String) -> Result<Entry, CapError> {

@@ -8,7 +8,10 @@ const MAX_LIST: usize = 1000;
 
 fn check_key(key: &str) -> Result<(), CapError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(CapError::Invalid(format!("kv keys are 1-{MAX_KEY_BYTES} bytes (got {})", key.len())));
+        return Err(CapError::Invalid(format!(
+            "kv keys are 1-{MAX_KEY_BYTES} bytes (got {})",
+            key.len()
+        )));
     }
     Ok(())
 }
@@ -27,24 +30,36 @@ impl Host for PluginState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CapError> {
         self.require(Capability::Kv)?;
         check_key(&key)?;
-        self.services.store.kv_get(&self.plugin, self.scope.kv_scope(), &key).map_err(db_err)
+        self.services
+            .store
+            .kv_get(&self.plugin, self.scope.kv_scope(), &key)
+            .map_err(db_err)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), CapError> {
         self.require(Capability::Kv)?;
         check_key(&key)?;
         let quota = self.grants.limits.kv_quota_bytes;
-        self.services.store.kv_set(&self.plugin, self.scope.kv_scope(), &key, &value, quota).map_err(db_err)
+        self.services
+            .store
+            .kv_set(&self.plugin, self.scope.kv_scope(), &key, &value, quota)
+            .map_err(db_err)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, CapError> {
         self.require(Capability::Kv)?;
         check_key(&key)?;
-        self.services.store.kv_delete(&self.plugin, self.scope.kv_scope(), &key).map_err(db_err)
+        self.services
+            .store
+            .kv_delete(&self.plugin, self.scope.kv_scope(), &key)
+            .map_err(db_err)
     }
 
     async fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, CapError> {
         self.require(Capability::Kv)?;
-        self.services.store.kv_list(&self.plugin, self.scope.kv_scope(), &prefix, MAX_LIST).map_err(db_err)
+        self.services
+            .store
+            .kv_list(&self.plugin, self.scope.kv_scope(), &prefix, MAX_LIST)
+            .map_err(db_err)
     }
 }

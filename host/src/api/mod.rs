@@ -1,0 +1,3 @@
+//! The JSON HTTP surface's shared pieces (the `/api/v1` routes arrive with later work).
+
+pub mod error;

@@ -1,0 +1,269 @@
+//! Wiring: build each service once, start the background tasks, serve HTTP, shut down cleanly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::guild::GuildConfigs;
+use crate::config::settings::{DiscordSettings, ServeOptions};
+use crate::discord::commands::{self, SyncTarget};
+use crate::discord::dispatch::Dispatcher;
+use crate::discord::interactions::{self, InteractionsEndpoint};
+use crate::discord::rest::DiscordRest;
+use crate::discord::verify::InteractionVerifier;
+use crate::plugins::grants::GrantsConfig;
+use crate::plugins::registry::LoadFailure;
+use crate::plugins::services::Services;
+use crate::plugins::watch::{self, HotReload};
+use crate::plugins::{Registry, Runtime, builtin};
+use crate::store::Store;
+use crate::telemetry::{self, METRICS};
+
+/// The running host's parts.
+pub struct App {
+    pub registry: Arc<Registry>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub services: Arc<Services>,
+    pub router: Router,
+    /// Plugins that were refused at start.
+    pub load_failures: Vec<LoadFailure>,
+    /// (service, state) lines of the startup report.
+    pub report: Vec<(String, String)>,
+    _hot_reload: Option<HotReload>,
+    settings: DiscordSettings,
+}
+
+impl App {
+    /// Builds every service, loads the plugins, starts hot reload and command sync.
+    pub async fn build(opts: &ServeOptions, discord: DiscordSettings) -> Result<App> {
+        let store = Arc::new(Store::open(&opts.data)?);
+        let guilds = Arc::new(
+            GuildConfigs::load(&opts.config)
+                .with_context(|| format!("guild configuration in {}", opts.config.display()))?,
+        );
+        let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;
+        let verifier = discord
+            .public_key
+            .as_deref()
+            .map(InteractionVerifier::from_hex)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let rest = discord.application_id.as_deref().map(|app| {
+            Arc::new(DiscordRest::new(
+                &discord.api_base,
+                app,
+                discord.bot_token.clone(),
+            ))
+        });
+
+        let services = Arc::new(Services::new(store.clone(), rest.clone(), guilds));
+        let runtime = Arc::new(Runtime::new(services.clone())?);
+        let registry = Arc::new(Registry::new(
+            runtime,
+            grants,
+            Some(opts.data.join("cache")),
+        ));
+        std::fs::create_dir_all(&opts.plugins)
+            .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
+        let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;
+        let hot_reload = match watch::start(registry.clone(), &opts.plugins, &opts.config) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "hot reload is off: the folders cannot be watched");
+                None
+            }
+        };
+        let dispatcher = Arc::new(Dispatcher::new(registry.clone(), rest.clone()));
+
+        let report = status_report(&discord, hot_reload.is_some());
+        services.status.store(Arc::new(report.clone()));
+
+        if let (Some(rest), Some(_)) = (&rest, &discord.bot_token) {
+            let target = SyncTarget {
+                dev_guild: discord.dev_guild.clone(),
+                activities: discord.activities,
+            };
+            tokio::spawn(commands::run_sync_loop(
+                registry.clone(),
+                rest.clone(),
+                store.clone(),
+                target,
+            ));
+        }
+
+        let endpoint = Arc::new(InteractionsEndpoint {
+            verifier,
+            dispatcher: dispatcher.clone(),
+        });
+        let router = routes(endpoint, registry.clone());
+        Ok(App {
+            registry,
+            dispatcher,
+            services,
+            router,
+            load_failures,
+            report,
+            _hot_reload: hot_reload,
+            settings: discord,
+        })
+    }
+
+    /// Starts the gateway when a bot token is set (runs until the process ends).
+    pub fn start_gateway(&self) {
+        if let (Some(token), Some(rest)) = (&self.settings.bot_token, &self.services.discord) {
+            tokio::spawn(crate::discord::gateway::run(
+                token.clone(),
+                self.settings.api_base.clone(),
+                self.dispatcher.clone(),
+                rest.clone(),
+            ));
+        }
+    }
+
+    /// Serves on a bound listener until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let router = self.router.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        drop(self);
+        Ok(())
+    }
+}
+
+fn status_report(d: &DiscordSettings, hot_reload: bool) -> Vec<(String, String)> {
+    let on_off = |on: bool, on_text: &str, off_text: &str| {
+        if on {
+            format!("on: {on_text}")
+        } else {
+            format!("off: {off_text}")
+        }
+    };
+    vec![
+        (
+            "discord-interactions".into(),
+            on_off(
+                d.public_key.is_some(),
+                "POST /interactions",
+                "set DISCORD_PUBLIC_KEY to accept signed interactions",
+            ),
+        ),
+        (
+            "discord-rest".into(),
+            on_off(
+                d.application_id.is_some(),
+                &d.api_base,
+                "set DISCORD_APPLICATION_ID for follow-ups and deferred answers",
+            ),
+        ),
+        (
+            "discord-gateway".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                "connecting",
+                "set DISCORD_BOT_TOKEN (and DISCORD_APPLICATION_ID)",
+            ),
+        ),
+        (
+            "command-sync".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                &d.dev_guild
+                    .as_ref()
+                    .map(|g| format!("guild {g}"))
+                    .unwrap_or_else(|| "global".into()),
+                "set DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID",
+            ),
+        ),
+        (
+            "kaltura".into(),
+            "off: the Kaltura capability is not in this version yet".into(),
+        ),
+        (
+            "hot-reload".into(),
+            on_off(
+                hot_reload,
+                "watching plugins and config",
+                "the folders could not be watched",
+            ),
+        ),
+    ]
+}
+
+fn routes(endpoint: Arc<InteractionsEndpoint>, registry: Arc<Registry>) -> Router {
+    let interactions = Router::new()
+        .route("/interactions", post(interactions::post))
+        .layer(DefaultBodyLimit::max(interactions::MAX_BODY))
+        .with_state(endpoint);
+    let health = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    telemetry::render(),
+                )
+            }),
+        )
+        .with_state(registry);
+    Router::new()
+        .merge(interactions)
+        .merge(health)
+        .layer(middleware::from_fn(count_requests))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::debug_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
+    let n = registry.snapshot().plugins.len();
+    if n == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "no plugins loaded"})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"status": "ready", "plugins": n})).into_response()
+}
+
+async fn count_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    METRICS
+        .http_requests
+        .with_label_values(&[&route, resp.status().as_str()])
+        .inc();
+    METRICS
+        .http_latency
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

@@ -1,0 +1,128 @@
+//! The `kdhost` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::settings::{DiscordSettings, ServeOptions, load_dotenv};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "kdhost",
+    version,
+    about = "Plugin host connecting a Discord application to a Kaltura account"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host: interactions endpoint, gateway, plugins, hot reload.
+    Serve(ServeOptions),
+    /// Run the whole system on this machine against the Discord stand-in and show it working.
+    Demo {
+        /// Address for the host.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Exit after the scripted interactions instead of serving on.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Plugin authoring: scaffold and inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Slash command registration with Discord.
+    #[command(subcommand)]
+    Commands(CommandsCommand),
+    /// Local stand-ins for Discord's and Kaltura's APIs.
+    #[command(subcommand)]
+    Standin(StandinCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create a Rust plugin crate that builds as-is.
+    New {
+        name: String,
+        /// Folder to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Validate a component and print its name, version, contract, commands and capabilities.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsCommand {
+    /// Register the loaded plugins' commands with Discord if they changed.
+    Sync {
+        /// Print what would change and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        serve: ServeOptions,
+    },
+}
+
+#[derive(Subcommand)]
+enum StandinCommand {
+    /// A Discord stand-in: REST subset, rate limits, signed interactions.
+    Discord {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// The host's interactions URL, for `POST /_testkit/send`.
+        #[arg(long)]
+        target: Option<String>,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Serve(o) => o.log_format,
+        _ => LogFormat::Text,
+    };
+    telemetry::init_logging(format);
+    if let Err(e) = load_dotenv() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(opts) => crate::serve::run(opts, DiscordSettings::from_env()).await,
+        Command::Demo { listen, once } => crate::demo::run(listen, once).await,
+        Command::Plugin(PluginCommand::New { name, dir }) => crate::plugin_cli::new(&name, dir),
+        Command::Plugin(PluginCommand::Check { file, json }) => {
+            crate::plugin_cli::check(&file, json).await
+        }
+        Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
+            crate::plugin_cli::commands_sync(&serve, DiscordSettings::from_env(), dry_run).await
+        }
+        Command::Standin(StandinCommand::Discord { listen, target }) => {
+            crate::demo::standin(listen, target).await
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The command registry: every plugin's commands as Discord's JSON, synced with a bulk
+//! overwrite only when the set changed since the last successful sync (Discord allows 200
+//! creates per day per guild). The last synced list is persisted to diff against.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::rest::{DiscordRest, RestError};
+use crate::plugins::bindings::types::{CommandDef, CommandKind, OptionDef, OptionKind};
+use crate::plugins::registry::{PluginSet, Registry};
+use crate::store::Store;
+use crate::telemetry::METRICS;
+
+/// Quiet time after a change before syncing (reloads often come in bursts).
+pub const DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// The Activity's entry-point command; a global overwrite must keep it.
+pub fn entry_point_command() -> Value {
+    json!({
+        "name": "launch", "description": "Launch Watch Together", "type": 4, "handler": 2,
+        "integration_types": [0, 1], "contexts": [0, 1, 2]
+    })
+}
+
+fn option_type(k: OptionKind) -> u8 {
+    match k {
+        OptionKind::Text => 3,
+        OptionKind::Integer => 4,
+        OptionKind::Boolean => 5,
+        OptionKind::User => 6,
+        OptionKind::Channel => 7,
+        OptionKind::Role => 8,
+        OptionKind::Mentionable => 9,
+        OptionKind::Number => 10,
+        OptionKind::Attachment => 11,
+    }
+}
+
+fn option_json(o: &OptionDef) -> Value {
+    let mut v = json!({"type": option_type(o.kind), "name": o.name, "description": o.description, "required": o.required});
+    if !o.choices.is_empty() {
+        v["choices"] = o
+            .choices
+            .iter()
+            .map(|c| {
+                let value = match &c.value {
+                    crate::plugins::bindings::types::ChoiceValue::Text(s) => json!(s),
+                    crate::plugins::bindings::types::ChoiceValue::Integer(i) => json!(i),
+                    crate::plugins::bindings::types::ChoiceValue::Number(n) => json!(n),
+                };
+                json!({"name": c.name, "value": value})
+            })
+            .collect();
+    }
+    if o.autocomplete {
+        v["autocomplete"] = json!(true);
+    }
+    for (key, val) in [("min_value", o.min_value), ("max_value", o.max_value)] {
+        if let Some(x) = val {
+            v[key] = json!(x);
+        }
+    }
+    for (key, val) in [("min_length", o.min_length), ("max_length", o.max_length)] {
+        if let Some(x) = val {
+            v[key] = json!(x);
+        }
+    }
+    v
+}
+
+/// One command as Discord's JSON.
+pub fn command_json(c: &CommandDef) -> Value {
+    let kind = crate::plugins::registry::kind_code(c.kind);
+    let mut v = json!({
+        "type": kind,
+        "name": c.name,
+        "description": if c.kind == CommandKind::ChatInput { c.description.as_str() } else { "" },
+        "default_member_permissions": c.default_member_permissions,
+        "contexts": if c.dm { json!([0, 1, 2]) } else { json!([0]) },
+        "integration_types": [0],
+        "nsfw": c.nsfw,
+    });
+    let mut options: Vec<Value> = c.options.iter().map(option_json).collect();
+    // Sub-commands without a group first, then each group with its sub-commands.
+    let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
+    for s in &c.subcommands {
+        let sub = json!({"type": 1, "name": s.name, "description": s.description,
+            "options": s.options.iter().map(option_json).collect::<Vec<_>>()});
+        match &s.group {
+            None => options.push(sub),
+            Some(g) => match groups.iter_mut().find(|(n, _)| n == g) {
+                Some((_, subs)) => subs.push(sub),
+                None => groups.push((g.clone(), vec![sub])),
+            },
+        }
+    }
+    for (g, subs) in groups {
+        options.push(json!({"type": 2, "name": g, "description": g, "options": subs}));
+    }
+    if !options.is_empty() {
+        v["options"] = Value::Array(options);
+    }
+    v
+}
+
+/// Every loaded command, sorted by (type, name) so the hash is stable.
+pub fn desired_commands(set: &PluginSet, with_entry_point: bool) -> Vec<Value> {
+    let mut list: Vec<Value> = set
+        .plugins
+        .values()
+        .flat_map(|p| p.manifest.commands.iter().map(command_json))
+        .collect();
+    if with_entry_point {
+        list.push(entry_point_command());
+    }
+    list.sort_by(|a, b| {
+        (a["type"].as_u64(), a["name"].as_str()).cmp(&(b["type"].as_u64(), b["name"].as_str()))
+    });
+    list
+}
+
+pub fn hash(list: &[Value]) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(list).expect("json values serialize"),
+    ))
+}
+
+/// Human-readable differences, one line per command: `+ /new`, `- /gone`, `~ /changed`.
+pub fn diff(old: &[Value], new: &[Value]) -> Vec<String> {
+    let key = |v: &Value| format!("{}:{}", v["type"], v["name"].as_str().unwrap_or_default());
+    let label = |v: &Value| match v["type"].as_u64() {
+        Some(1) => format!("/{}", v["name"].as_str().unwrap_or_default()),
+        Some(4) => format!("{} (entry point)", v["name"].as_str().unwrap_or_default()),
+        _ => format!("{} (context menu)", v["name"].as_str().unwrap_or_default()),
+    };
+    let mut lines = Vec::new();
+    for n in new {
+        match old.iter().find(|o| key(o) == key(n)) {
+            None => lines.push(format!("+ {}", label(n))),
+            Some(o) if o != n => lines.push(format!("~ {}", label(n))),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| key(n) == key(o)) {
+            lines.push(format!("- {}", label(o)));
+        }
+    }
+    lines
+}
+
+/// Where commands are registered.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    /// `DISCORD_DEV_GUILD_ID`: register in one guild (instant) instead of globally.
+    pub dev_guild: Option<String>,
+    /// The app has Activities: global syncs must include the entry-point command.
+    pub activities: bool,
+}
+
+impl SyncTarget {
+    fn scope(&self) -> String {
+        match &self.dev_guild {
+            Some(g) => format!("guild:{g}"),
+            None => "global".into(),
+        }
+    }
+
+    pub fn desired(&self, set: &PluginSet) -> Vec<Value> {
+        desired_commands(set, self.activities && self.dev_guild.is_none())
+    }
+
+    /// The list last synced successfully (empty if never).
+    pub fn last_synced(&self, store: &Store) -> Vec<Value> {
+        store
+            .meta_get(&format!("commands:{}", self.scope()))
+            .ok()
+            .flatten()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum SyncOutcome {
+    Unchanged,
+    Synced { commands: usize },
+}
+
+/// Bulk-overwrites the commands if they differ from the last successful sync.
+pub async fn sync(
+    rest: &DiscordRest,
+    store: &Store,
+    target: &SyncTarget,
+    set: &PluginSet,
+) -> Result<SyncOutcome, RestError> {
+    let desired = target.desired(set);
+    let h = hash(&desired);
+    let scope = target.scope();
+    if store
+        .meta_get(&format!("commands_hash:{scope}"))
+        .ok()
+        .flatten()
+        .as_deref()
+        == Some(h.as_str())
+    {
+        METRICS
+            .command_syncs
+            .with_label_values(&["unchanged"])
+            .inc();
+        return Ok(SyncOutcome::Unchanged);
+    }
+    let changes = diff(&target.last_synced(store), &desired);
+    let res = rest
+        .put_commands(target.dev_guild.as_deref(), &Value::Array(desired.clone()))
+        .await;
+    if let Err(e) = res {
+        METRICS.command_syncs.with_label_values(&["failed"]).inc();
+        return Err(e);
+    }
+    METRICS.command_syncs.with_label_values(&["synced"]).inc();
+    let saved = store
+        .meta_set(
+            &format!("commands:{scope}"),
+            &serde_json::to_string(&desired).expect("json"),
+        )
+        .and_then(|_| store.meta_set(&format!("commands_hash:{scope}"), &h));
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "commands synced but the sync record could not be saved; the next start will sync again");
+    }
+    tracing::info!(scope, commands = desired.len(), changes = %changes.join(", "), "commands synced with Discord");
+    Ok(SyncOutcome::Synced {
+        commands: desired.len(),
+    })
+}
+
+/// Keeps Discord's commands in line with the loaded plugins: syncs at start, then after
+/// each change (debounced). Failures are retried with backoff.
+pub async fn run_sync_loop(
+    registry: Arc<Registry>,
+    rest: Arc<DiscordRest>,
+    store: Arc<Store>,
+    target: SyncTarget,
+) {
+    let mut backoff = Duration::from_secs(5);
+    loop {
+        match sync(&rest, &store, &target, &registry.snapshot()).await {
+            Ok(_) => {
+                backoff = Duration::from_secs(5);
+                registry.commands_changed.notified().await;
+                // Let a burst of reloads settle.
+                tokio::time::sleep(DEBOUNCE).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "command sync failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = registry.commands_changed.notified() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_names_added_removed_and_changed() {
+        let a = vec![
+            json!({"type": 1, "name": "x", "description": "1"}),
+            json!({"type": 1, "name": "y", "description": "1"}),
+        ];
+        let b = vec![
+            json!({"type": 1, "name": "x", "description": "2"}),
+            json!({"type": 1, "name": "z", "description": "1"}),
+        ];
+        assert_eq!(diff(&a, &b), vec!["~ /x", "+ /z", "- /y"]);
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn entry_point_only_in_global_syncs() {
+        let set = PluginSet::default();
+        let global = SyncTarget {
+            dev_guild: None,
+            activities: true,
+        };
+        let guild = SyncTarget {
+            dev_guild: Some("1".into()),
+            activities: true,
+        };
+        assert_eq!(global.desired(&set), vec![entry_point_command()]);
+        assert!(guild.desired(&set).is_empty());
+    }
+}

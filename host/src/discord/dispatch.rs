@@ -1,0 +1,271 @@
+//! One dispatcher for both transports: route the interaction to its plugin, enforce the
+//! guild's policy and rate limits in the host before any guest runs, call the guest, and
+//! auto-defer when it is still running near Discord's 3-second limit.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::model::{self, Interaction};
+use super::response::{self, Answering, EPHEMERAL};
+use super::rest::DiscordRest;
+use crate::config::guild::check_policy;
+use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
+use crate::telemetry::METRICS;
+
+/// How long a guest may run before the host acknowledges with a deferred response.
+pub const DEFER_AFTER: Duration = Duration::from_millis(2500);
+
+/// Fired by the transport once the initial response has been handed to Discord; deferred
+/// results wait for it so a follow-up never overtakes its own acknowledgement.
+pub type Acked = oneshot::Receiver<()>;
+
+pub struct Dispatcher {
+    pub registry: Arc<Registry>,
+    rest: Option<Arc<DiscordRest>>,
+    per_user: DefaultKeyedRateLimiter<String>,
+    per_guild: DefaultKeyedRateLimiter<String>,
+    defer_after: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(registry: Arc<Registry>, rest: Option<Arc<DiscordRest>>) -> Self {
+        let limits = registry.grants().rate_limits();
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap());
+        Self {
+            registry,
+            rest,
+            per_user: RateLimiter::keyed(quota(limits.per_user_per_minute)),
+            per_guild: RateLimiter::keyed(quota(limits.per_guild_per_minute)),
+            defer_after: DEFER_AFTER,
+        }
+    }
+
+    /// Handles one interaction and returns the initial response body. If the guest is
+    /// slow, the body is a deferral and the result is delivered later through REST.
+    pub async fn handle(self: &Arc<Self>, ix: Interaction, acked: Acked) -> Value {
+        let answering = match ix.kind {
+            model::PING => return json!({"type": 1}),
+            model::APPLICATION_COMMAND => Answering::Command,
+            model::MESSAGE_COMPONENT => Answering::Component,
+            model::AUTOCOMPLETE => Answering::Autocomplete,
+            model::MODAL_SUBMIT => Answering::Modal,
+            other => {
+                return response::error_reply(
+                    Answering::Command,
+                    &format!("This bot does not handle interactions of type {other}."),
+                );
+            }
+        };
+        let (plugin, call) = match self.route(&ix, answering) {
+            Ok(x) => x,
+            Err(text) => return response::error_reply(answering, &text),
+        };
+        let name = plugin.name.clone();
+        let scope = CallScope {
+            guild_id: ix.guild_id.clone(),
+            channel_id: ix.channel_id.clone(),
+            user_id: ix.invoker().map(|u| u.id.clone()),
+            interaction_id: Some(ix.id.clone()),
+        };
+        self.registry
+            .runtime
+            .services
+            .tokens
+            .insert(&ix.id, &ix.token, &name);
+
+        let rt = self.registry.runtime.clone();
+        let guest = tokio::spawn(async move {
+            let out = plugin.call(&rt, scope, call).await;
+            render(&plugin.name, answering, out)
+        });
+        let mut guest = guest;
+        tokio::select! {
+            done = &mut guest => done.unwrap_or_else(|e| response::error_reply(answering, &format!("The `{name}` plugin failed: {e}"))),
+            _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, name, guest, acked),
+        }
+    }
+
+    /// Finds the plugin and checks policy and rate limits.
+    fn route(
+        &self,
+        ix: &Interaction,
+        answering: Answering,
+    ) -> Result<(Arc<LoadedPlugin>, Call), String> {
+        let set = self.registry.snapshot();
+        let (plugin, command) = match answering {
+            Answering::Command | Answering::Autocomplete => {
+                let name = ix.command_name().ok_or("The command has no name.")?;
+                let p = set.command_owner(name, ix.command_kind()).ok_or_else(|| {
+                    format!("/{name} is not available right now: no loaded plugin provides it.")
+                })?;
+                (p.clone(), Some(name))
+            }
+            Answering::Component | Answering::Modal => {
+                let id = ix.custom_id().unwrap_or_default();
+                let (owner, _) = response::split_custom_id(id)
+                    .ok_or("This control is not from a plugin of this bot.")?;
+                let p = set.get(owner).ok_or_else(|| {
+                    format!("This control belongs to the `{owner}` plugin, which is not loaded.")
+                })?;
+                (p.clone(), None)
+            }
+        };
+        let cfg = self
+            .registry
+            .runtime
+            .services
+            .guilds
+            .guild(ix.guild_id.as_deref());
+        check_policy(&cfg, &plugin.name, command, ix.roles())?;
+        if answering != Answering::Autocomplete {
+            self.rate_limit(ix)?;
+        }
+        let own_id = |ix: &Interaction| {
+            response::split_custom_id(ix.custom_id().unwrap_or_default())
+                .map(|(_, id)| id.to_string())
+                .unwrap_or_default()
+        };
+        let call = match answering {
+            Answering::Command => Call::Command(ix.command_input()?),
+            Answering::Autocomplete => Call::Autocomplete(ix.command_input()?),
+            Answering::Component => Call::Component(ix.component_input(&own_id(ix))?),
+            Answering::Modal => Call::Modal(ix.modal_input(&own_id(ix))?),
+        };
+        Ok((plugin, call))
+    }
+
+    fn rate_limit(&self, ix: &Interaction) -> Result<(), String> {
+        let now = governor::clock::DefaultClock::default().now();
+        let wait = |e: governor::NotUntil<_>| e.wait_time_from(now).as_secs().max(1);
+        if let Some(u) = ix.invoker() {
+            self.per_user
+                .check_key(&u.id)
+                .map_err(|e| format!("You are going too fast: try again in {} s.", wait(e)))?;
+        }
+        if let Some(g) = &ix.guild_id {
+            self.per_guild.check_key(g).map_err(|e| {
+                format!(
+                    "This server is using the bot too fast: try again in {} s.",
+                    wait(e)
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The guest is still running: acknowledge now and deliver its answer when it comes.
+    fn defer(
+        self: &Arc<Self>,
+        ix: Interaction,
+        answering: Answering,
+        plugin: Arc<str>,
+        guest: tokio::task::JoinHandle<Value>,
+        acked: Acked,
+    ) -> Value {
+        if answering == Answering::Autocomplete {
+            // Autocomplete cannot be deferred: answer with no suggestions.
+            guest.abort();
+            return json!({"type": 8, "data": {"choices": []}});
+        }
+        let Some(rest) = self.rest.clone() else {
+            guest.abort();
+            return response::error_reply(
+                answering,
+                &format!("The `{plugin}` plugin took too long to answer."),
+            );
+        };
+        tokio::spawn(async move {
+            let _ = acked.await;
+            let body = guest.await.unwrap_or_else(|e| {
+                response::error_reply(answering, &format!("The `{plugin}` plugin failed: {e}"))
+            });
+            if let Err(e) = deliver_late(&rest, &ix.token, answering, &plugin, body).await {
+                tracing::warn!(plugin = %plugin, error = %e, "could not deliver a deferred answer");
+            }
+        });
+        match answering {
+            Answering::Component | Answering::Modal => json!({"type": 6}),
+            _ => json!({"type": 5}),
+        }
+    }
+}
+
+/// The guest's output as an interaction callback body.
+fn render(
+    plugin: &str,
+    answering: Answering,
+    out: Result<Output, crate::plugins::CallError>,
+) -> Value {
+    match out {
+        Ok(Output::Response(Ok(r))) => response::callback_json(plugin, answering, &r)
+            .unwrap_or_else(|why| {
+                tracing::warn!(plugin, %why, "plugin response violates Discord's limits");
+                response::error_reply(
+                    answering,
+                    &format!("The `{plugin}` plugin gave an answer Discord would reject: {why}."),
+                )
+            }),
+        Ok(Output::Response(Err(msg))) => {
+            response::error_reply(answering, &format!("`{plugin}`: {msg}"))
+        }
+        Ok(_) => response::error_reply(
+            answering,
+            &format!("The `{plugin}` plugin answered with the wrong kind of result."),
+        ),
+        Err(e) => response::error_reply(
+            answering,
+            &format!(
+                "The `{plugin}` plugin {e}. The bot's operators can find details in its logs."
+            ),
+        ),
+    }
+}
+
+/// Sends an answer that missed the 3-second window, after a type 5 or 6 acknowledgement.
+async fn deliver_late(
+    rest: &DiscordRest,
+    token: &str,
+    answering: Answering,
+    plugin: &str,
+    body: Value,
+) -> Result<(), super::rest::RestError> {
+    let data = &body["data"];
+    let ephemeral = data["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0;
+    match (body["type"].as_u64(), answering) {
+        (Some(4), Answering::Command) if ephemeral => {
+            // A public "thinking…" cannot turn ephemeral: replace it with an ephemeral follow-up.
+            rest.delete_original(token).await?;
+            rest.follow_up(token, data).await?;
+        }
+        (Some(4), Answering::Command) => {
+            rest.edit_original(token, data).await?;
+        }
+        (Some(4), _) => {
+            rest.follow_up(token, data).await?;
+        }
+        (Some(7), _) => {
+            rest.edit_original(token, data).await?;
+        }
+        (Some(5 | 6), _) => {} // the plugin itself deferred; it follows up on its own
+        _ => {
+            let text = format!(
+                "The `{plugin}` plugin answered too late for that kind of response (modal, activity or choices must come within 3 seconds)."
+            );
+            let err = response::error_reply(Answering::Command, &text);
+            if answering == Answering::Command {
+                rest.delete_original(token).await?;
+            }
+            rest.follow_up(token, &err["data"]).await?;
+        }
+    }
+    METRICS
+        .interactions
+        .with_label_values(&["late", "delivered"])
+        .inc();
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The serenity gateway: INTERACTION_CREATE feeds the same dispatcher as `POST /interactions`;
+//! the answer goes back over REST (`/interactions/{id}/{token}/callback`).
+
+use std::sync::Arc;
+
+use serenity::all::{Context, EventHandler, GatewayIntents, HttpBuilder, Ready};
+use serenity::async_trait;
+use tokio::sync::oneshot;
+
+use super::dispatch::Dispatcher;
+use super::model::Interaction;
+use super::rest::DiscordRest;
+use crate::config::secret::Secret;
+use crate::telemetry::METRICS;
+
+struct Handler {
+    dispatcher: Arc<Dispatcher>,
+    rest: Arc<DiscordRest>,
+}
+
+#[async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "gateway connected");
+    }
+
+    async fn interaction_create(&self, _ctx: Context, interaction: serenity::all::Interaction) {
+        let ix: Interaction =
+            match serde_json::to_value(&interaction).and_then(serde_json::from_value) {
+                Ok(ix) => ix,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway interaction could not be read");
+                    return;
+                }
+            };
+        METRICS
+            .interactions
+            .with_label_values(&["gateway", "accepted"])
+            .inc();
+        let (acked, on_acked) = oneshot::channel();
+        let body = self.dispatcher.handle(ix.clone(), on_acked).await;
+        if let Err(e) = self
+            .rest
+            .interaction_callback(&ix.id, &ix.token, &body)
+            .await
+        {
+            tracing::warn!(error = %e, interaction = %ix.id, "could not answer a gateway interaction");
+        }
+        let _ = acked.send(());
+    }
+}
+
+/// Connects and runs until the process ends. `api_base` other than discord.com (a stand-in)
+/// is reached through serenity's proxy setting, which needs its own rate limiter off; our
+/// REST client does the rate limiting for every call the host makes.
+pub async fn run(
+    token: Secret,
+    api_base: String,
+    dispatcher: Arc<Dispatcher>,
+    rest: Arc<DiscordRest>,
+) {
+    let mut http = HttpBuilder::new(token.expose());
+    if !api_base
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case("https://discord.com")
+    {
+        http = http
+            .proxy(api_base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    let intents = GatewayIntents::GUILDS;
+    let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
+        .event_handler(Handler { dispatcher, rest })
+        .await;
+    let mut client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %redact(&e.to_string(), &token), "gateway client could not be built");
+            return;
+        }
+    };
+    if let Err(e) = client.start().await {
+        tracing::error!(error = %redact(&e.to_string(), &token), "gateway stopped");
+    }
+}
+
+fn redact(s: &str, token: &Secret) -> String {
+    s.replace(token.expose(), "<redacted>")
+}

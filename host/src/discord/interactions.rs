@@ -1,0 +1,104 @@
+//! `POST /interactions`: Discord's signed HTTP transport.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::Poll;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use tokio::sync::oneshot;
+
+use super::dispatch::Dispatcher;
+use super::model::Interaction;
+use super::verify::InteractionVerifier;
+use crate::api::error::ApiError;
+use crate::telemetry::METRICS;
+
+/// Largest interaction body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+pub struct InteractionsEndpoint {
+    pub verifier: Option<InteractionVerifier>,
+    pub dispatcher: Arc<Dispatcher>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn post(
+    State(ep): State<Arc<InteractionsEndpoint>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(verifier) = &ep.verifier else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "interactions are off: set DISCORD_PUBLIC_KEY",
+        )
+        .into_response();
+    };
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = verifier.verify(
+        h("x-signature-ed25519"),
+        h("x-signature-timestamp"),
+        &body,
+        unix_now(),
+    ) {
+        METRICS
+            .interactions
+            .with_label_values(&["http", "bad_signature"])
+            .inc();
+        return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+            .into_response();
+    }
+    let ix: Interaction = match serde_json::from_slice(&body) {
+        Ok(ix) => ix,
+        Err(e) => {
+            METRICS
+                .interactions
+                .with_label_values(&["http", "bad_body"])
+                .inc();
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("not an interaction: {e}"),
+            )
+            .into_response();
+        }
+    };
+    METRICS
+        .interactions
+        .with_label_values(&["http", "accepted"])
+        .inc();
+    let (acked, on_acked) = oneshot::channel();
+    let reply = ep.dispatcher.handle(ix, on_acked).await;
+    let json = serde_json::to_vec(&reply).expect("json values serialize");
+    let deferred = matches!(reply["type"].as_u64(), Some(5 | 6));
+    if !deferred {
+        return ([(header::CONTENT_TYPE, "application/json")], json).into_response();
+    }
+    // A deferral: signal once the body has been handed to the connection, so the deferred
+    // answer's REST call cannot overtake it.
+    let mut acked = Some(acked);
+    let tail = futures::stream::poll_fn(move |_| {
+        if let Some(tx) = acked.take() {
+            let _ = tx.send(());
+        }
+        Poll::Ready(None::<Result<Bytes, Infallible>>)
+    });
+    let stream =
+        futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(json)) }).chain(tail);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

@@ -1,0 +1,66 @@
+//! `kdhost serve`: build the app, print what is on and off, serve until Ctrl-C.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::app::App;
+use crate::config::settings::{DiscordSettings, ServeOptions};
+
+pub async fn run(opts: ServeOptions, discord: DiscordSettings) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let app = App::build(&opts, discord).await?;
+    print_report(&app, &listener.local_addr()?.to_string());
+    app.start_gateway();
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The startup report: where it listens, plugins, and which parts are off and why.
+pub fn print_report(app: &App, addr: &str) {
+    let set = app.registry.snapshot();
+    tracing::info!(
+        listen = %addr,
+        plugins = set.plugins.len(),
+        refused = app.load_failures.len(),
+        "kdhost {} serving on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for p in set.plugins.values() {
+        tracing::info!(plugin = %p.name, version = %p.manifest.version, source = %p.source, commands = p.manifest.commands.len(), "plugin ready");
+    }
+    for f in &app.load_failures {
+        tracing::error!(file = %f.source, reason = %f.reason, "plugin refused");
+    }
+    for (service, state) in &app.report {
+        if state.starts_with("off") {
+            tracing::warn!("{service}: {state}");
+        } else {
+            tracing::info!("{service}: {state}");
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

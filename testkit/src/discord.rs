@@ -1,0 +1,752 @@
+//! A Discord stand-in: the REST subset the host uses, with Discord's rate-limit headers,
+//! 429 injection and error codes; it records every request (`GET /_testkit/requests`) and
+//! signs and sends interactions to a host like Discord does.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::signing::InteractionSigner;
+
+/// A request the stand-in received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    /// The status the stand-in answered with.
+    pub status: u16,
+    /// Milliseconds since the stand-in started.
+    pub at_ms: u64,
+    pub authorized: bool,
+}
+
+/// A fault to inject into the next `count` requests whose path contains `path_contains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    pub path_contains: String,
+    /// 429 (rate limited), 500/502/503 or any other status.
+    pub status: u16,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Seconds, for 429.
+    #[serde(default)]
+    pub retry_after: f64,
+    /// Delay before answering, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone)]
+pub struct StandInOptions {
+    pub application_id: String,
+    /// If set, bot-authenticated routes require `Authorization: Bot <token>`.
+    pub bot_token: Option<String>,
+    /// Requests allowed per route bucket per window (Discord-style headers are sent).
+    pub bucket_limit: u32,
+    pub bucket_window: Duration,
+    /// Fixed signing seed (reproducible public key) or random.
+    pub seed: Option<[u8; 32]>,
+}
+
+impl Default for StandInOptions {
+    fn default() -> Self {
+        Self {
+            application_id: "100000000000000001".into(),
+            bot_token: Some("standin-bot-token".into()),
+            bucket_limit: 50,
+            bucket_window: Duration::from_secs(1),
+            seed: None,
+        }
+    }
+}
+
+/// What happened to an interaction the stand-in sent.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InteractionState {
+    pub id: String,
+    /// The callback type the host answered with (inline or via the callback route).
+    pub acked: Option<u64>,
+    /// The original response message (type 4 data, later edits applied).
+    pub original: Option<Value>,
+    pub original_deleted: bool,
+    pub followups: Vec<Value>,
+}
+
+struct Bucket {
+    window_start: Instant,
+    used: u32,
+}
+
+struct Inner {
+    opts: StandInOptions,
+    started: Instant,
+    requests: Mutex<Vec<Recorded>>,
+    faults: Mutex<Vec<Fault>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// token → interaction state
+    interactions: Mutex<HashMap<String, InteractionState>>,
+    ids: AtomicU64,
+    signer: InteractionSigner,
+    http: reqwest::Client,
+    /// The host's interactions URL, for `POST /_testkit/send`.
+    target: Mutex<Option<String>>,
+}
+
+/// A running stand-in.
+#[derive(Clone)]
+pub struct DiscordStandIn {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub signer: InteractionSigner,
+    inner: Arc<Inner>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn discord_error(status: StatusCode, code: u64, message: &str) -> (StatusCode, Value) {
+    (status, json!({"message": message, "code": code}))
+}
+
+impl DiscordStandIn {
+    /// Binds `addr` (port 0 for any) and serves in the background.
+    pub async fn start(addr: SocketAddr, opts: StandInOptions) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let signer: InteractionSigner = match opts.seed {
+            Some(seed) => InteractionSigner::from_seed(seed),
+            None => InteractionSigner::random(),
+        };
+        let inner = Arc::new(Inner {
+            opts,
+            started: Instant::now(),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+            buckets: Mutex::new(HashMap::new()),
+            interactions: Mutex::new(HashMap::new()),
+            ids: AtomicU64::new(1),
+            signer: signer.clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            target: Mutex::new(None),
+        });
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            base_url: format!("http://{addr}"),
+            addr,
+            signer,
+            inner,
+        })
+    }
+
+    pub fn application_id(&self) -> &str {
+        &self.inner.opts.application_id
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        self.signer.public_key_hex()
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.inner.requests.lock().unwrap().clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.inner.faults.lock().unwrap().push(fault);
+    }
+
+    /// The state of an interaction this stand-in sent, by its token.
+    pub fn interaction(&self, token: &str) -> Option<InteractionState> {
+        self.inner.interactions.lock().unwrap().get(token).cloned()
+    }
+
+    /// Waits until a recorded request satisfies `pred` (or the timeout passes).
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Recorded) -> bool,
+    ) -> Option<Recorded> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.requests().into_iter().find(&pred) {
+                return Some(r);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Where `POST /_testkit/send` delivers interactions (the host's `/interactions` URL).
+    pub fn set_target(&self, url: &str) {
+        *self.inner.target.lock().unwrap() = Some(url.to_string());
+    }
+
+    /// An APPLICATION_COMMAND interaction as Discord sends it, in a guild.
+    pub fn command(
+        &self,
+        name: &str,
+        options: Value,
+        guild_id: &str,
+        user_id: &str,
+        roles: &[&str],
+    ) -> Value {
+        self.inner.command(name, options, guild_id, user_id, roles)
+    }
+
+    /// A MESSAGE_COMPONENT interaction (a button press) with the full custom id.
+    pub fn button(&self, custom_id: &str, guild_id: &str, user_id: &str) -> Value {
+        let mut v = self.command("unused", json!([]), guild_id, user_id, &[]);
+        v["type"] = json!(3);
+        v["data"] = json!({"custom_id": custom_id, "component_type": 2});
+        v["message"] = json!({"id": "400000000000000001", "content": ""});
+        v
+    }
+
+    /// Signs `payload` and POSTs it to `url` like Discord; records the inline answer.
+    /// Returns the HTTP status and the parsed body (Null when empty or not JSON).
+    pub async fn send_interaction(
+        &self,
+        url: &str,
+        payload: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.inner.send_interaction(url, payload).await
+    }
+
+    /// Like `send_interaction` with explicit headers (for bad-signature tests).
+    pub async fn send_signed(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        ts: &str,
+        sig: &str,
+        payload: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        self.inner.send_signed(url, body, ts, sig, payload).await
+    }
+}
+
+impl Inner {
+    fn next_id(&self) -> String {
+        // Snowflake-shaped ids.
+        (1_100_000_000_000_000_000u64 + self.ids.fetch_add(1, Ordering::Relaxed)).to_string()
+    }
+
+    fn command(
+        &self,
+        name: &str,
+        options: Value,
+        guild_id: &str,
+        user_id: &str,
+        roles: &[&str],
+    ) -> Value {
+        let id = self.next_id();
+        json!({
+            "id": id,
+            "application_id": self.opts.application_id,
+            "type": 2,
+            "token": format!("tok-{id}"),
+            "version": 1,
+            "guild_id": guild_id,
+            "channel_id": "200000000000000001",
+            "locale": "en-US",
+            "app_permissions": "2147483647",
+            "context": 0,
+            "member": {
+                "user": {"id": user_id, "username": "tester", "global_name": "Tester", "avatar": null},
+                "roles": roles, "permissions": "2147483647", "nick": null
+            },
+            "data": {"id": "300000000000000001", "name": name, "type": 1, "options": options}
+        })
+    }
+
+    async fn send_interaction(&self, url: &str, payload: &Value) -> anyhow::Result<(u16, Value)> {
+        let body = serde_json::to_vec(payload)?;
+        let ts = now_secs().to_string();
+        let sig = self.signer.sign(&ts, &body);
+        self.send_signed(url, body, &ts, &sig, payload).await
+    }
+
+    async fn send_signed(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        ts: &str,
+        sig: &str,
+        payload: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let token = payload["token"].as_str().unwrap_or_default().to_string();
+        if !token.is_empty() {
+            self.interactions.lock().unwrap().insert(
+                token.clone(),
+                InteractionState {
+                    id: payload["id"].as_str().unwrap_or_default().into(),
+                    ..Default::default()
+                },
+            );
+        }
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", sig)
+            .header("x-signature-timestamp", ts)
+            .header(
+                "user-agent",
+                "Discord-Interactions/1.0 (+https://discord.com)",
+            )
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status == 200 {
+            if let Some(s) = self.interactions.lock().unwrap().get_mut(&token) {
+                s.acked = value["type"].as_u64();
+                if s.acked == Some(4) {
+                    s.original = Some(value["data"].clone());
+                }
+            }
+        }
+        Ok((status, value))
+    }
+}
+
+/// Routes that need the bot token (interaction and webhook-token routes do not).
+fn needs_bot_auth(segments: &[&str]) -> bool {
+    !matches!(segments.first(), Some(&"interactions") | Some(&"webhooks"))
+}
+
+/// The rate-limit bucket of a route: path with ids, minus the top-level resource id for
+/// webhooks' tokens (which are secrets, so never echoed).
+fn bucket_key(method: &Method, segments: &[&str]) -> String {
+    format!(
+        "{method} {}",
+        segments
+            .iter()
+            .take(4)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/")
+    )
+}
+
+async fn handle(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let body_json: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()))
+    };
+    let authorized = match &s.opts.bot_token {
+        Some(t) => {
+            headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bot {t}"))
+        }
+        None => true,
+    };
+
+    if let Some(rest) = path.strip_prefix("/_testkit/") {
+        if method == Method::POST && rest == "send" {
+            return send_route(&s, body_json).await.into_response();
+        }
+        return testkit_route(&s, &method, rest, body_json).into_response();
+    }
+
+    let (status, reply, extra) = api(&s, &method, &path, &headers, &body_json, authorized).await;
+    s.requests.lock().unwrap().push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        body: body_json,
+        status: status.as_u16(),
+        at_ms: s.started.elapsed().as_millis() as u64,
+        authorized,
+    });
+    let mut resp = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, axum::Json(reply)).into_response()
+    };
+    for (k, v) in extra {
+        resp.headers_mut()
+            .insert(k, HeaderValue::from_str(&v).unwrap());
+    }
+    resp
+}
+
+/// `POST /_testkit/send {"command": "help", "options": [...], "guild_id": "...", "user_id": "..."}`:
+/// sign and deliver a slash command to the host, like Discord, and return its answer.
+async fn send_route(s: &Inner, body: Value) -> (StatusCode, axum::Json<Value>) {
+    let Some(target) = s.target.lock().unwrap().clone() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": "no target host: start the stand-in with --target URL"})),
+        );
+    };
+    let Some(name) = body["command"].as_str() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": "body needs {\"command\": \"name\"}"})),
+        );
+    };
+    let options = if body["options"].is_array() {
+        body["options"].clone()
+    } else {
+        json!([])
+    };
+    let guild = body["guild_id"].as_str().unwrap_or("600000000000000001");
+    let user = body["user_id"].as_str().unwrap_or("700000000000000001");
+    let payload = s.command(name, options, guild, user, &[]);
+    match s.send_interaction(&target, &payload).await {
+        Ok((status, reply)) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": status, "response": reply, "interaction": payload})),
+        ),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({"message": format!("could not reach {target}: {e}")})),
+        ),
+    }
+}
+
+fn testkit_route(
+    s: &Inner,
+    method: &Method,
+    rest: &str,
+    body: Value,
+) -> (StatusCode, axum::Json<Value>) {
+    match (method.as_str(), rest) {
+        ("GET", "requests") => (
+            StatusCode::OK,
+            axum::Json(json!(*s.requests.lock().unwrap())),
+        ),
+        ("DELETE", "requests") => {
+            s.requests.lock().unwrap().clear();
+            (StatusCode::OK, axum::Json(json!({"cleared": true})))
+        }
+        ("POST", "faults") => match serde_json::from_value::<Fault>(body) {
+            Ok(f) => {
+                s.faults.lock().unwrap().push(f);
+                (StatusCode::OK, axum::Json(json!({"ok": true})))
+            }
+            Err(e) => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"message": e.to_string()})),
+            ),
+        },
+        ("GET", "interactions") => (
+            StatusCode::OK,
+            axum::Json(json!(
+                s.interactions
+                    .lock()
+                    .unwrap()
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            )),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "unknown testkit route"})),
+        ),
+    }
+}
+
+type Extra = Vec<(&'static str, String)>;
+
+async fn api(
+    s: &Inner,
+    method: &Method,
+    path: &str,
+    _h: &HeaderMap,
+    body: &Value,
+    authorized: bool,
+) -> (StatusCode, Value, Extra) {
+    let Some(rest) = path.strip_prefix("/api/v10/") else {
+        let (st, b) = discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found");
+        return (st, b, vec![]);
+    };
+    let seg: Vec<&str> = rest.split('/').collect();
+
+    // Injected faults come first.
+    let fault = {
+        let mut faults = s.faults.lock().unwrap();
+        let i = faults.iter().position(|f| path.contains(&f.path_contains));
+        i.map(|i| {
+            let f = faults[i].clone();
+            if faults[i].count <= 1 {
+                faults.remove(i);
+            } else {
+                faults[i].count -= 1;
+            }
+            f
+        })
+    };
+    if let Some(f) = fault {
+        if f.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
+        }
+        if f.status == 429 {
+            return rate_limited(f.retry_after, false);
+        }
+        if f.status != 200 {
+            let st = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (st, json!({"message": "injected fault", "code": 0}), vec![]);
+        }
+    }
+
+    if needs_bot_auth(&seg) && !authorized {
+        let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+        return (st, b, vec![]);
+    }
+
+    // Discord-style buckets with headers.
+    let key = bucket_key(method, &seg);
+    let (remaining, reset_after) = {
+        let mut buckets = s.buckets.lock().unwrap();
+        let b = buckets.entry(key.clone()).or_insert(Bucket {
+            window_start: Instant::now(),
+            used: 0,
+        });
+        if b.window_start.elapsed() >= s.opts.bucket_window {
+            *b = Bucket {
+                window_start: Instant::now(),
+                used: 0,
+            };
+        }
+        let reset_after = s
+            .opts
+            .bucket_window
+            .saturating_sub(b.window_start.elapsed())
+            .as_secs_f64();
+        if b.used >= s.opts.bucket_limit {
+            drop(buckets);
+            return rate_limited(reset_after, false);
+        }
+        b.used += 1;
+        (s.opts.bucket_limit - b.used, reset_after)
+    };
+    let headers: Extra = vec![
+        ("x-ratelimit-limit", s.opts.bucket_limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        (
+            "x-ratelimit-reset",
+            format!("{:.3}", now_secs() as f64 + reset_after),
+        ),
+        ("x-ratelimit-reset-after", format!("{reset_after:.3}")),
+        ("x-ratelimit-bucket", format!("{:016x}", fxhash(&key))),
+    ];
+    let app = s.opts.application_id.as_str();
+    let (status, reply) = route(s, method, &seg, body, app).await;
+    (status, reply, headers)
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn rate_limited(retry_after: f64, global: bool) -> (StatusCode, Value, Extra) {
+    let mut headers: Extra = vec![
+        ("retry-after", format!("{retry_after:.3}")),
+        (
+            "x-ratelimit-scope",
+            if global { "global" } else { "user" }.into(),
+        ),
+        ("x-ratelimit-remaining", "0".into()),
+        ("x-ratelimit-reset-after", format!("{retry_after:.3}")),
+    ];
+    if global {
+        headers.push(("x-ratelimit-global", "true".into()));
+    }
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": global}),
+        headers,
+    )
+}
+
+async fn route(
+    s: &Inner,
+    method: &Method,
+    seg: &[&str],
+    body: &Value,
+    app: &str,
+) -> (StatusCode, Value) {
+    let id = || (1_200_000_000_000_000_000u64 + s.ids.fetch_add(1, Ordering::Relaxed)).to_string();
+    match (method.as_str(), seg) {
+        ("GET", ["users", "@me"]) => (
+            StatusCode::OK,
+            json!({"id": app, "username": "standin-bot", "bot": true, "discriminator": "0", "global_name": null, "avatar": null}),
+        ),
+        ("PUT", ["applications", a, "commands"])
+        | ("PUT", ["applications", a, "guilds", _, "commands"]) => {
+            if *a != app {
+                return discord_error(StatusCode::NOT_FOUND, 10002, "Unknown Application");
+            }
+            let Some(list) = body.as_array() else {
+                return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+            };
+            if let Some(bad) = list.iter().find(|c| {
+                c["name"]
+                    .as_str()
+                    .is_none_or(|n| n.is_empty() || n.chars().count() > 32)
+            }) {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": "Invalid Form Body", "code": 50035, "errors": {"name": bad["name"]}}),
+                );
+            }
+            let out: Vec<Value> = list
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    c["id"] = json!(id());
+                    c["application_id"] = json!(app);
+                    c["version"] = json!(id());
+                    c
+                })
+                .collect();
+            (StatusCode::OK, Value::Array(out))
+        }
+        ("POST", ["interactions", _iid, token, "callback"]) => {
+            let mut map = s.interactions.lock().unwrap();
+            let Some(st) = map.get_mut(*token) else {
+                return discord_error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+            };
+            if st.acked.is_some() {
+                return discord_error(
+                    StatusCode::BAD_REQUEST,
+                    40060,
+                    "Interaction has already been acknowledged.",
+                );
+            }
+            st.acked = body["type"].as_u64();
+            if st.acked == Some(4) {
+                st.original = Some(body["data"].clone());
+            }
+            (StatusCode::NO_CONTENT, Value::Null)
+        }
+        (m, ["webhooks", a, token, rest @ ..]) => {
+            if *a != app {
+                return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            }
+            // The acknowledgement may still be in flight on the other connection.
+            for _ in 0..50 {
+                let acked = s
+                    .interactions
+                    .lock()
+                    .unwrap()
+                    .get(*token)
+                    .map(|st| st.acked.is_some());
+                match acked {
+                    Some(true) => break,
+                    None => return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook"),
+                    Some(false) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            let mut map = s.interactions.lock().unwrap();
+            let st = map.get_mut(*token).expect("checked above");
+            if st.acked.is_none() {
+                return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+            }
+            match (m, rest) {
+                ("POST", []) => {
+                    let mut msg = body.clone();
+                    msg["id"] = json!(id());
+                    st.followups.push(msg.clone());
+                    (StatusCode::OK, msg)
+                }
+                ("PATCH", ["messages", "@original"]) => {
+                    if st.original_deleted {
+                        return discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message");
+                    }
+                    let mut msg = st.original.clone().unwrap_or_else(|| json!({}));
+                    if let (Some(m), Some(b)) = (msg.as_object_mut(), body.as_object()) {
+                        for (k, v) in b {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                    msg["id"] = json!("500000000000000001");
+                    st.original = Some(msg.clone());
+                    (StatusCode::OK, msg)
+                }
+                ("DELETE", ["messages", "@original"]) => {
+                    st.original_deleted = true;
+                    (StatusCode::NO_CONTENT, Value::Null)
+                }
+                ("GET", ["messages", "@original"]) => match &st.original {
+                    Some(m) if !st.original_deleted => (StatusCode::OK, m.clone()),
+                    _ => discord_error(StatusCode::NOT_FOUND, 10008, "Unknown Message"),
+                },
+                _ => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
+            }
+        }
+        ("POST", ["channels", channel, "messages"]) => {
+            if body["content"].as_str().is_none_or(str::is_empty)
+                && body["embeds"].as_array().is_none_or(Vec::is_empty)
+                && body["components"].is_null()
+            {
+                return discord_error(
+                    StatusCode::BAD_REQUEST,
+                    50006,
+                    "Cannot send an empty message",
+                );
+            }
+            let mut msg = body.clone();
+            msg["id"] = json!(id());
+            msg["channel_id"] = json!(channel);
+            (StatusCode::OK, msg)
+        }
+        ("PATCH", ["channels", channel, "messages", mid]) => {
+            let mut msg = body.clone();
+            msg["id"] = json!(mid);
+            msg["channel_id"] = json!(channel);
+            (StatusCode::OK, msg)
+        }
+        ("PUT", ["channels", _, "messages", _, "reactions", _, "@me"]) => {
+            (StatusCode::NO_CONTENT, Value::Null)
+        }
+        ("GET", ["gateway"]) | ("GET", ["gateway", "bot"]) => {
+            discord_error(StatusCode::NOT_FOUND, 0, "the stand-in has no gateway yet")
+        }
+        _ => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
+    }
+}
