@@ -14,10 +14,14 @@ fn grow_forever() -> usize {
     }
 }
 
-#[allow(unconditional_recursion)]
+/// Recursion the optimiser cannot turn into a loop.
+#[inline(never)]
 fn recurse(n: u64) -> u64 {
-    let pad = [n; 64];
-    recurse(n + pad[(n % 64) as usize]) + 1
+    let pad = std::hint::black_box([n; 64]);
+    if std::hint::black_box(n) == 0 {
+        return 0;
+    }
+    recurse(n + 1) + pad[(n % 64) as usize]
 }
 
 impl Plugin for Hostile {

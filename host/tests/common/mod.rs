@@ -1,0 +1,179 @@
+//! Test harness: the real host on loopback against the Discord stand-in, in temp folders.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kdhost::app::App;
+use kdhost::config::secret::Secret;
+use kdhost::config::settings::{DiscordSettings, ServeOptions};
+use kdhost::plugins::builtin::GUEST_WASM_DIR;
+use kdhost::telemetry::LogFormat;
+use serde_json::{Value, json};
+use testkit::{DiscordStandIn, StandInOptions};
+
+pub const GUILD: &str = "600000000000000001";
+pub const USER: &str = "700000000000000001";
+
+/// A built guest component by crate name (e.g. "kd_fixture_hostile").
+pub fn guest(name: &str) -> PathBuf {
+    let p = Path::new(GUEST_WASM_DIR).join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} was not built", p.display());
+    p
+}
+
+pub struct Host {
+    pub standin: DiscordStandIn,
+    pub url: String,
+    pub base: String,
+    pub app_registry: std::sync::Arc<kdhost::plugins::Registry>,
+    pub services: std::sync::Arc<kdhost::plugins::services::Services>,
+    pub dir: PathBuf,
+    pub load_failures: Vec<kdhost::plugins::registry::LoadFailure>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub struct Setup {
+    /// (file name in the plugins folder, guest crate name)
+    pub plugins: Vec<(&'static str, &'static str)>,
+    pub plugins_json: Option<String>,
+    pub guild_configs: Vec<(String, Value)>,
+    pub bot_token: bool,
+    /// Reuse this folder (restart tests) instead of a fresh temp dir.
+    pub dir: Option<PathBuf>,
+    pub standin: Option<DiscordStandIn>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            plugins: vec![],
+            plugins_json: None,
+            guild_configs: vec![],
+            bot_token: true,
+            dir: None,
+            standin: None,
+        }
+    }
+}
+
+pub fn default_grants() -> String {
+    json!({
+        "plugins": {
+            "*": {"grants": ["log"]},
+            "core": {"grants": ["host", "log"]},
+            "hello": {"grants": ["log"]},
+            "hostile": {"grants": ["log"], "cpu_ms": 300, "memory_mb": 16, "timeout_ms": 8000}
+        }
+    })
+    .to_string()
+}
+
+impl Host {
+    pub async fn start(setup: Setup) -> Host {
+        let (tmp, dir) = match setup.dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let plugins = dir.join("plugins");
+        let config = dir.join("config");
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::create_dir_all(config.join("guilds")).unwrap();
+        std::fs::write(
+            config.join("plugins.json"),
+            setup.plugins_json.unwrap_or_else(default_grants),
+        )
+        .unwrap();
+        for (id, cfg) in &setup.guild_configs {
+            std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string()).unwrap();
+        }
+        for (file, crate_name) in &setup.plugins {
+            std::fs::copy(guest(crate_name), plugins.join(file)).unwrap();
+        }
+        let standin = match setup.standin {
+            Some(s) => s,
+            None => {
+                DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        let opts = ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            config,
+            plugins,
+            data: dir.join("data"),
+            log_format: LogFormat::Text,
+        };
+        let discord = DiscordSettings {
+            public_key: Some(standin.public_key_hex()),
+            application_id: Some(standin.application_id().into()),
+            bot_token: setup.bot_token.then(|| Secret::new("standin-bot-token")),
+            api_base: standin.base_url.clone(),
+            dev_guild: None,
+            activities: false,
+        };
+        let app = App::build(&opts, discord).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app_registry = app.registry.clone();
+        let services = app.services.clone();
+        let load_failures = app.load_failures.clone();
+        tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let url = format!("http://{addr}/interactions");
+        standin.set_target(&url);
+        Host {
+            standin,
+            url,
+            base: format!("http://{addr}"),
+            app_registry,
+            services,
+            dir,
+            load_failures,
+            shutdown: Some(tx),
+            _tmp: tmp,
+        }
+    }
+
+    /// Sends a signed slash command and returns (status, body).
+    pub async fn command(&self, name: &str, options: Value) -> (u16, Value) {
+        let p = self.standin.command(name, options, GUILD, USER, &[]);
+        self.standin.send_interaction(&self.url, &p).await.unwrap()
+    }
+
+    /// The text of a reply (content, or the first embed's title and description).
+    pub async fn command_text(&self, name: &str) -> String {
+        let (status, body) = self.command(name, json!([])).await;
+        assert_eq!(status, 200, "{body}");
+        text_of(&body)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn text_of(body: &Value) -> String {
+    let d = &body["data"];
+    let mut s = d["content"].as_str().unwrap_or_default().to_string();
+    for e in d["embeds"].as_array().into_iter().flatten() {
+        s.push_str(e["title"].as_str().unwrap_or_default());
+        s.push_str(e["description"].as_str().unwrap_or_default());
+    }
+    s
+}
+
+pub fn is_ephemeral(body: &Value) -> bool {
+    body["data"]["flags"].as_u64().unwrap_or(0) & 64 != 0
+}
