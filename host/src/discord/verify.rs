@@ -17,7 +17,7 @@ pub enum VerifyError {
     Stale,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct InteractionVerifier {
     key: VerifyingKey,
 }
