@@ -9,7 +9,11 @@ use common::guest;
 use serde_json::Value;
 
 fn kdhost(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kdhost")).args(args).current_dir(cwd).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -21,7 +25,10 @@ fn kdhost(args: &[&str], cwd: &Path) -> (i32, String, String) {
 fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let hello = guest("kd_plugin_rust_hello");
-    let (code, out, err) = kdhost(&["plugin", "check", hello.to_str().unwrap(), "--json"], tmp.path());
+    let (code, out, err) = kdhost(
+        &["plugin", "check", hello.to_str().unwrap(), "--json"],
+        tmp.path(),
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "hello");
@@ -30,29 +37,55 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     assert_eq!(v["commands"][0]["name"], "hello");
     assert_eq!(v["commands"][0]["options"][0]["type"], 6);
 
-    let (code, out, _) = kdhost(&["plugin", "check", guest("kd_plugin_core").to_str().unwrap()], tmp.path());
+    let (code, out, _) = kdhost(
+        &["plugin", "check", guest("kd_plugin_core").to_str().unwrap()],
+        tmp.path(),
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("capabilities: host") && out.contains("/help"), "{out}");
+    assert!(
+        out.contains("capabilities: host") && out.contains("/help"),
+        "{out}"
+    );
 
-    let (code, _, err) = kdhost(&["plugin", "check", guest("kd_fixture_liar").to_str().unwrap()], tmp.path());
+    let (code, _, err) = kdhost(
+        &[
+            "plugin",
+            "check",
+            guest("kd_fixture_liar").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("liar.wasm: refused: imports capabilities its manifest does not request: kv"), "{err}");
+    assert!(
+        err.contains("liar.wasm: refused: imports capabilities its manifest does not request: kv"),
+        "{err}"
+    );
 }
 
 #[test]
 fn commands_sync_dry_run_prints_the_diff_and_sends_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
-    std::fs::copy(guest("kd_plugin_rust_hello"), tmp.path().join("plugins/hello.wasm")).unwrap();
+    std::fs::copy(
+        guest("kd_plugin_rust_hello"),
+        tmp.path().join("plugins/hello.wasm"),
+    )
+    .unwrap();
     let (code, out, err) = kdhost(&["commands", "sync", "--dry-run"], tmp.path());
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 commands (global), changes since the last sync:"), "{out}");
+    assert!(
+        out.contains("3 commands (global), changes since the last sync:"),
+        "{out}"
+    );
     for line in ["+ /about", "+ /hello", "+ /help"] {
         assert!(out.contains(line), "{out}");
     }
     let (code, _, err) = kdhost(&["commands", "sync"], tmp.path());
     assert_eq!(code, 1);
-    assert!(err.contains("needs DISCORD_APPLICATION_ID and DISCORD_BOT_TOKEN"), "{err}");
+    assert!(
+        err.contains("needs DISCORD_APPLICATION_ID and DISCORD_BOT_TOKEN"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -76,7 +109,10 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_loads() {
         .unwrap();
     assert!(status.success(), "the scaffolded plugin does not build");
     let wasm = target.join("wasm32-wasip2/release/weather.wasm");
-    let (code, out, err) = kdhost(&["plugin", "check", wasm.to_str().unwrap(), "--json"], tmp.path());
+    let (code, out, err) = kdhost(
+        &["plugin", "check", wasm.to_str().unwrap(), "--json"],
+        tmp.path(),
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "weather");

@@ -32,7 +32,13 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let seen_b = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let stream = {
-        let (host, stop, ok, failed, seen_b) = (host.clone(), stop.clone(), ok.clone(), failed.clone(), seen_b.clone());
+        let (host, stop, ok, failed, seen_b) = (
+            host.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+            seen_b.clone(),
+        );
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let (status, body) = host.command("swap", json!([])).await;
@@ -52,7 +58,10 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let swapped_at = Instant::now();
-    install(&guest("kd_fixture_swap_b"), &host.dir.join("plugins/swap.wasm"));
+    install(
+        &guest("kd_fixture_swap_b"),
+        &host.dir.join("plugins/swap.wasm"),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen_b.lock().unwrap().is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -63,12 +72,20 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
 
     // A broken file: refused, version B keeps serving.
     std::fs::write(host.dir.join("plugins/swap.tmp"), b"\0asm broken").unwrap();
-    std::fs::rename(host.dir.join("plugins/swap.tmp"), host.dir.join("plugins/swap.wasm")).unwrap();
+    std::fs::rename(
+        host.dir.join("plugins/swap.tmp"),
+        host.dir.join("plugins/swap.wasm"),
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     stop.store(true, Ordering::Relaxed);
     stream.await.unwrap();
     assert_eq!(host.command_text("swap").await, "version B");
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during the reload");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the reload"
+    );
     assert!(ok.load(Ordering::Relaxed) > 20);
     let metrics = kdhost::telemetry::render();
     assert!(metrics.contains("kd_plugin_loads_total{result=\"refused\"}"));
@@ -83,12 +100,17 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
 }
 
 fn command_puts(s: &DiscordStandIn) -> Vec<testkit::Recorded> {
-    s.requests().into_iter().filter(|r| r.method == "PUT" && r.path.ends_with("/commands")).collect()
+    s.requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+        .collect()
 }
 
 #[tokio::test]
 async fn command_sync_registers_once_and_only_on_change() {
-    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
+    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+        .await
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let setup = |plugins: Vec<(&'static str, &'static str)>| Setup {
@@ -100,36 +122,75 @@ async fn command_sync_registers_once_and_only_on_change() {
 
     // First start registers once.
     let host = Host::start(setup(vec![])).await;
-    let put = standin.wait_for(Duration::from_secs(5), |r| r.method == "PUT").await.expect("first start syncs");
+    let put = standin
+        .wait_for(Duration::from_secs(5), |r| r.method == "PUT")
+        .await
+        .expect("first start syncs");
     assert_eq!(put.status, 200);
-    let names: Vec<&str> = put.body.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = put
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["about", "help"]);
     host.stop().await;
 
     // Restart with the same plugins: no PUT.
     let host = Host::start(setup(vec![])).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(command_puts(&standin).len(), 1, "a restart with unchanged commands must not sync");
+    assert_eq!(
+        command_puts(&standin).len(),
+        1,
+        "a restart with unchanged commands must not sync"
+    );
 
     // A new command (hot-loaded plugin): exactly one PUT.
     install(&guest("kd_fixture_swap_a"), &dir.join("plugins/swap.wasm"));
-    standin.wait_for(Duration::from_secs(10), |r| r.method == "PUT" && r.body.to_string().contains("\"swap\"")).await.expect("resync after change");
+    standin
+        .wait_for(Duration::from_secs(10), |r| {
+            r.method == "PUT" && r.body.to_string().contains("\"swap\"")
+        })
+        .await
+        .expect("resync after change");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(command_puts(&standin).len(), 2);
 
     // The same command set again (swap-b only changes the reply): no PUT.
     install(&guest("kd_fixture_swap_b"), &dir.join("plugins/swap.wasm"));
     tokio::time::sleep(Duration::from_millis(2800)).await;
-    assert_eq!(command_puts(&standin).len(), 2, "changing code but not commands must not sync");
+    assert_eq!(
+        command_puts(&standin).len(),
+        2,
+        "changing code but not commands must not sync"
+    );
     host.stop().await;
 }
 
 #[tokio::test]
 async fn discord_429_is_waited_out_and_retried() {
-    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
-    standin.inject(Fault { path_contains: "/commands".into(), status: 429, count: 2, retry_after: 0.2, delay_ms: 0 });
-    let host = Host::start(Setup { standin: Some(standin.clone()), ..Default::default() }).await;
-    standin.wait_for(Duration::from_secs(10), |r| r.method == "PUT" && r.status == 200).await.expect("sync succeeds after 429s");
+    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+        .await
+        .unwrap();
+    standin.inject(Fault {
+        path_contains: "/commands".into(),
+        status: 429,
+        count: 2,
+        retry_after: 0.2,
+        delay_ms: 0,
+    });
+    let host = Host::start(Setup {
+        standin: Some(standin.clone()),
+        ..Default::default()
+    })
+    .await;
+    standin
+        .wait_for(Duration::from_secs(10), |r| {
+            r.method == "PUT" && r.status == 200
+        })
+        .await
+        .expect("sync succeeds after 429s");
     let statuses: Vec<u16> = command_puts(&standin).iter().map(|r| r.status).collect();
     assert_eq!(statuses, vec![429, 429, 200]);
     host.stop().await;

@@ -330,12 +330,12 @@ impl Inner {
         let status = resp.status().as_u16();
         let text = resp.text().await?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status == 200 {
-            if let Some(s) = self.interactions.lock().unwrap().get_mut(&token) {
-                s.acked = value["type"].as_u64();
-                if s.acked == Some(4) {
-                    s.original = Some(value["data"].clone());
-                }
+        if status == 200
+            && let Some(s) = self.interactions.lock().unwrap().get_mut(&token)
+        {
+            s.acked = value["type"].as_u64();
+            if s.acked == Some(4) {
+                s.original = Some(value["data"].clone());
             }
         }
         Ok((status, value))

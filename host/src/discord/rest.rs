@@ -177,10 +177,9 @@ impl DiscordRest {
             remaining: Some(0),
             reset_at: Some(t),
         }) = bucket
+            && t > Instant::now()
         {
-            if t > Instant::now() {
-                tokio::time::sleep_until(t.into()).await;
-            }
+            tokio::time::sleep_until(t.into()).await;
         }
     }
 

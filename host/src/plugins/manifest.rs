@@ -85,17 +85,17 @@ fn check_options(at: &str, options: &[OptionDef]) -> Result<(), String> {
                 return Err(format!("{here}: choice names are 1-100 characters"));
             }
         }
-        if let (Some(min), Some(max)) = (o.min_value, o.max_value) {
-            if min > max {
-                return Err(format!("{here}: min-value {min} is above max-value {max}"));
-            }
+        if let (Some(min), Some(max)) = (o.min_value, o.max_value)
+            && min > max
+        {
+            return Err(format!("{here}: min-value {min} is above max-value {max}"));
         }
-        if let (Some(min), Some(max)) = (o.min_length, o.max_length) {
-            if min > max || max == 0 || max > 6000 {
-                return Err(format!(
-                    "{here}: lengths must satisfy min <= max, 1 <= max <= 6000"
-                ));
-            }
+        if let (Some(min), Some(max)) = (o.min_length, o.max_length)
+            && (min > max || max == 0 || max > 6000)
+        {
+            return Err(format!(
+                "{here}: lengths must satisfy min <= max, 1 <= max <= 6000"
+            ));
         }
     }
     Ok(())
@@ -150,12 +150,12 @@ fn check_command(c: &CommandDef) -> Result<(), String> {
     if top.len() > 25 || groups.values().any(|n| *n > 25) {
         return Err(format!("{at}: at most 25 sub-commands or groups per level"));
     }
-    if let Some(p) = &c.default_member_permissions {
-        if p.parse::<u64>().is_err() {
-            return Err(format!(
-                "{at}: default-member-permissions must be a decimal bitset, got `{p}`"
-            ));
-        }
+    if let Some(p) = &c.default_member_permissions
+        && p.parse::<u64>().is_err()
+    {
+        return Err(format!(
+            "{at}: default-member-permissions must be a decimal bitset, got `{p}`"
+        ));
     }
     Ok(())
 }

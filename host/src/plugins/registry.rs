@@ -39,13 +39,13 @@ impl PluginSet {
     fn insert(&mut self, p: Arc<LoadedPlugin>) -> Result<(), String> {
         for c in &p.manifest.commands {
             let key = (c.name.clone(), kind_code(c.kind));
-            if let Some(owner) = self.commands.get(&key) {
-                if **owner != *p.name {
-                    return Err(format!(
-                        "command /{} is already provided by plugin `{owner}`; rename it or remove that plugin",
-                        c.name
-                    ));
-                }
+            if let Some(owner) = self.commands.get(&key)
+                && **owner != *p.name
+            {
+                return Err(format!(
+                    "command /{} is already provided by plugin `{owner}`; rename it or remove that plugin",
+                    c.name
+                ));
             }
         }
         self.remove(&p.name.clone());
