@@ -1,1 +1,213 @@
-fn main() {}
+//! Benchmarks named by the [core] issue, printed as JSON (one object per measurement):
+//!
+//! 1. signed interaction → trivial plugin → response on loopback, concurrency 32, next to a
+//!    bare axum handler returning the same JSON in the same run (same client, same signing);
+//! 2. instantiate + call of a trivial plugin, in process;
+//! 3. host RSS with 10 plugins loaded.
+//!
+//! `cargo bench -p kdhost --bench interactions` (env BENCH_REQUESTS to change the count).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::post;
+use kdhost::app::App;
+use kdhost::config::secret::Secret;
+use kdhost::config::settings::{DiscordSettings, ServeOptions};
+use kdhost::plugins::builtin::GUEST_WASM_DIR;
+use kdhost::plugins::grants::GrantsConfig;
+use kdhost::plugins::services::Services;
+use kdhost::plugins::{Call, CallScope, Runtime, Source, loader};
+use kdhost::telemetry::LogFormat;
+use serde_json::{Value, json};
+use testkit::{DiscordStandIn, StandInOptions};
+
+const CONCURRENCY: usize = 32;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn stats(name: &str, mut lat: Vec<Duration>, wall: Duration) -> Value {
+    lat.sort();
+    let v = json!({
+        "bench": name,
+        "requests": lat.len(),
+        "median_us": percentile(&lat, 0.5),
+        "p99_us": percentile(&lat, 0.99),
+        "throughput_rps": lat.len() as f64 / wall.as_secs_f64(),
+    });
+    println!("{v}");
+    v
+}
+
+/// Sends `n` pre-signed interactions with 32 in flight; returns per-request latencies.
+async fn load(url: &str, bodies: Arc<Vec<(Vec<u8>, String, String)>>, expect: &'static str) -> (Vec<Duration>, Duration) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, url, bodies, next) = (client.clone(), url.to_string(), bodies.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((body, ts, sig)) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-signature-ed25519", sig)
+                        .header("x-signature-timestamp", ts)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    let text = r.text().await.unwrap();
+                    lat.push(t.elapsed());
+                    assert!(text.contains(expect), "unexpected answer: {text}");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all, started.elapsed())
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let wasm = |name: &str| std::fs::read(format!("{GUEST_WASM_DIR}/{name}.wasm")).unwrap();
+    println!("{}", json!({"machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)), "requests": n, "concurrency": CONCURRENCY}));
+
+    // ---------------------------------------------------------------- 2. instantiate + call
+    {
+        let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
+        let grants = GrantsConfig::parse(r#"{"plugins":{"*":{"grants":["log"]}}}"#).unwrap();
+        let p = loader::load(&rt, wasm("kd_fixture_swap_a"), Source::Builtin, &grants, None).await.unwrap();
+        let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
+        let ix: kdhost::discord::model::Interaction =
+            serde_json::from_value(standin.command("swap", json!([]), "1", "2", &[])).unwrap();
+        let input = ix.command_input().unwrap();
+        let mut lat = Vec::with_capacity(n);
+        let started = Instant::now();
+        for i in 0..n + 1000 {
+            let t = Instant::now();
+            let out = p.call(&rt, CallScope::default(), Call::Command(input.clone())).await.unwrap();
+            if i >= 1000 {
+                lat.push(t.elapsed());
+            }
+            assert!(matches!(out, kdhost::plugins::Output::Response(Ok(_))));
+        }
+        stats("instantiate_and_call_trivial_plugin", lat, started.elapsed());
+    }
+
+    // ---------------------------------------------------------------- 1. loopback, c=32
+    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(dir.join("plugins/swap.wasm"), wasm("kd_fixture_swap_a")).unwrap();
+    std::fs::write(
+        dir.join("config/plugins.json"),
+        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
+    )
+    .unwrap();
+    let opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        config: dir.join("config"),
+        plugins: dir.join("plugins"),
+        data: dir.join("data"),
+        log_format: LogFormat::Text,
+    };
+    let discord = DiscordSettings {
+        public_key: Some(standin.public_key_hex()),
+        application_id: Some(standin.application_id().into()),
+        bot_token: None::<Secret>,
+        api_base: standin.base_url.clone(),
+        dev_guild: None,
+        activities: false,
+    };
+    let app = App::build(&opts, discord).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host_url = format!("http://{}/interactions", listener.local_addr().unwrap());
+    tokio::spawn(app.serve(listener, std::future::pending()));
+
+    // The bare baseline: the same JSON the plugin path produces, no verification, no guest.
+    let canned = {
+        let p = standin.command("swap", json!([]), "1", "2", &[]);
+        standin.send_interaction(&host_url, &p).await.unwrap().1
+    };
+    let bare = axum::Router::new().route("/interactions", post(move || {
+        let c = canned.clone();
+        async move { Json(c) }
+    }));
+    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare_url = format!("http://{}/interactions", bare_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
+
+    let sign_all = |count: usize| {
+        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+        Arc::new(
+            (0..count)
+                .map(|_| {
+                    let body = serde_json::to_vec(&standin.command("swap", json!([]), "1", "2", &[])).unwrap();
+                    let sig = standin.signer.sign(&ts, &body);
+                    (body, ts.clone(), sig)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    // Warm up both, then alternate: bare, host, bare, host (the machine is shared and noisy).
+    load(&bare_url, sign_all(2000), "version A").await;
+    load(&host_url, sign_all(2000), "version A").await;
+    let mut results = Vec::new();
+    for round in 0..2 {
+        let (lat, wall) = load(&bare_url, sign_all(n / 2), "version A").await;
+        results.push(("bare", stats(&format!("bare_axum_same_json_c32_round{round}"), lat, wall)));
+        let (lat, wall) = load(&host_url, sign_all(n / 2), "version A").await;
+        results.push(("host", stats(&format!("signed_interaction_trivial_plugin_c32_round{round}"), lat, wall)));
+    }
+    let avg = |who: &str, key: &str| {
+        let v: Vec<f64> = results.iter().filter(|(w, _)| *w == who).map(|(_, r)| r[key].as_f64().unwrap()).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    println!(
+        "{}",
+        json!({
+            "bench": "interaction_vs_bare_ratio",
+            "median_ratio": avg("host", "median_us") / avg("bare", "median_us"),
+            "p99_ratio": avg("host", "p99_us") / avg("bare", "p99_us"),
+            "throughput_ratio": avg("host", "throughput_rps") / avg("bare", "throughput_rps"),
+        })
+    );
+
+    // ---------------------------------------------------------------- 3. RSS with 10 plugins
+    let before = rss_kib();
+    let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
+    let grants = GrantsConfig::default();
+    let names = ["kd_plugin_core", "kd_plugin_rust_hello", "kd_fixture_hostile", "kd_fixture_swap_a", "kd_fixture_swap_b"];
+    let mut loaded = Vec::new();
+    for i in 0..10 {
+        loaded.push(loader::load(&rt, wasm(names[i % names.len()]), Source::Builtin, &grants, None).await.unwrap());
+    }
+    println!(
+        "{}",
+        json!({"bench": "rss_with_10_plugins", "plugins": loaded.len(), "process_rss_kib": rss_kib(), "added_by_10_plugins_kib": rss_kib().saturating_sub(before)})
+    );
+}
