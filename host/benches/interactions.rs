@@ -44,18 +44,32 @@ fn stats(name: &str, mut lat: Vec<Duration>, wall: Duration) -> Value {
 }
 
 /// Sends `n` pre-signed interactions with 32 in flight; returns per-request latencies.
-async fn load(url: &str, bodies: Arc<Vec<(Vec<u8>, String, String)>>, expect: &'static str) -> (Vec<Duration>, Duration) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+async fn load(
+    url: &str,
+    bodies: Arc<Vec<(Vec<u8>, String, String)>>,
+    expect: &'static str,
+) -> (Vec<Duration>, Duration) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (client, url, bodies, next) = (client.clone(), url.to_string(), bodies.clone(), next.clone());
+            let (client, url, bodies, next) = (
+                client.clone(),
+                url.to_string(),
+                bodies.clone(),
+                next.clone(),
+            );
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((body, ts, sig)) = bodies.get(i) else { break };
+                    let Some((body, ts, sig)) = bodies.get(i) else {
+                        break;
+                    };
                     let t = Instant::now();
                     let r = client
                         .post(&url)
@@ -84,22 +98,43 @@ async fn load(url: &str, bodies: Arc<Vec<(Vec<u8>, String, String)>>, expect: &'
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let n: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let wasm = |name: &str| std::fs::read(format!("{GUEST_WASM_DIR}/{name}.wasm")).unwrap();
-    println!("{}", json!({"machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)), "requests": n, "concurrency": CONCURRENCY}));
+    println!(
+        "{}",
+        json!({"machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)), "requests": n, "concurrency": CONCURRENCY})
+    );
 
     // ---------------------------------------------------------------- 2. instantiate + call
     {
         let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
         let grants = GrantsConfig::parse(r#"{"plugins":{"*":{"grants":["log"]}}}"#).unwrap();
-        let p = loader::load(&rt, wasm("kd_fixture_swap_a"), Source::Builtin, &grants, None).await.unwrap();
-        let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
+        let p = loader::load(
+            &rt,
+            wasm("kd_fixture_swap_a"),
+            Source::Builtin,
+            &grants,
+            None,
+        )
+        .await
+        .unwrap();
+        let standin =
+            DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+                .await
+                .unwrap();
         let ix: kdhost::discord::model::Interaction =
             serde_json::from_value(standin.command("swap", json!([]), "1", "2", &[])).unwrap();
         let input = ix.command_input().unwrap();
@@ -107,17 +142,26 @@ async fn main() {
         let started = Instant::now();
         for i in 0..n + 1000 {
             let t = Instant::now();
-            let out = p.call(&rt, CallScope::default(), Call::Command(input.clone())).await.unwrap();
+            let out = p
+                .call(&rt, CallScope::default(), Call::Command(input.clone()))
+                .await
+                .unwrap();
             if i >= 1000 {
                 lat.push(t.elapsed());
             }
             assert!(matches!(out, kdhost::plugins::Output::Response(Ok(_))));
         }
-        stats("instantiate_and_call_trivial_plugin", lat, started.elapsed());
+        stats(
+            "instantiate_and_call_trivial_plugin",
+            lat,
+            started.elapsed(),
+        );
     }
 
     // ---------------------------------------------------------------- 1. loopback, c=32
-    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default()).await.unwrap();
+    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+        .await
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("plugins")).unwrap();
@@ -153,20 +197,32 @@ async fn main() {
         let p = standin.command("swap", json!([]), "1", "2", &[]);
         standin.send_interaction(&host_url, &p).await.unwrap().1
     };
-    let bare = axum::Router::new().route("/interactions", post(move || {
-        let c = canned.clone();
-        async move { Json(c) }
-    }));
+    let bare = axum::Router::new().route(
+        "/interactions",
+        post(move || {
+            let c = canned.clone();
+            async move { Json(c) }
+        }),
+    );
     let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_url = format!("http://{}/interactions", bare_listener.local_addr().unwrap());
+    let bare_url = format!(
+        "http://{}/interactions",
+        bare_listener.local_addr().unwrap()
+    );
     tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
 
     let sign_all = |count: usize| {
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
         Arc::new(
             (0..count)
                 .map(|_| {
-                    let body = serde_json::to_vec(&standin.command("swap", json!([]), "1", "2", &[])).unwrap();
+                    let body =
+                        serde_json::to_vec(&standin.command("swap", json!([]), "1", "2", &[]))
+                            .unwrap();
                     let sig = standin.signer.sign(&ts, &body);
                     (body, ts.clone(), sig)
                 })
@@ -179,12 +235,26 @@ async fn main() {
     let mut results = Vec::new();
     for round in 0..2 {
         let (lat, wall) = load(&bare_url, sign_all(n / 2), "version A").await;
-        results.push(("bare", stats(&format!("bare_axum_same_json_c32_round{round}"), lat, wall)));
+        results.push((
+            "bare",
+            stats(&format!("bare_axum_same_json_c32_round{round}"), lat, wall),
+        ));
         let (lat, wall) = load(&host_url, sign_all(n / 2), "version A").await;
-        results.push(("host", stats(&format!("signed_interaction_trivial_plugin_c32_round{round}"), lat, wall)));
+        results.push((
+            "host",
+            stats(
+                &format!("signed_interaction_trivial_plugin_c32_round{round}"),
+                lat,
+                wall,
+            ),
+        ));
     }
     let avg = |who: &str, key: &str| {
-        let v: Vec<f64> = results.iter().filter(|(w, _)| *w == who).map(|(_, r)| r[key].as_f64().unwrap()).collect();
+        let v: Vec<f64> = results
+            .iter()
+            .filter(|(w, _)| *w == who)
+            .map(|(_, r)| r[key].as_f64().unwrap())
+            .collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
     println!(
@@ -201,10 +271,26 @@ async fn main() {
     let before = rss_kib();
     let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
     let grants = GrantsConfig::default();
-    let names = ["kd_plugin_core", "kd_plugin_rust_hello", "kd_fixture_hostile", "kd_fixture_swap_a", "kd_fixture_swap_b"];
+    let names = [
+        "kd_plugin_core",
+        "kd_plugin_rust_hello",
+        "kd_fixture_hostile",
+        "kd_fixture_swap_a",
+        "kd_fixture_swap_b",
+    ];
     let mut loaded = Vec::new();
     for i in 0..10 {
-        loaded.push(loader::load(&rt, wasm(names[i % names.len()]), Source::Builtin, &grants, None).await.unwrap());
+        loaded.push(
+            loader::load(
+                &rt,
+                wasm(names[i % names.len()]),
+                Source::Builtin,
+                &grants,
+                None,
+            )
+            .await
+            .unwrap(),
+        );
     }
     println!(
         "{}",

@@ -120,14 +120,26 @@ impl App {
 
     /// Starts the gateway when a bot token is set (runs until the process ends).
     pub fn start_gateway(&self) {
-        if let (Some(token), Some(rest)) = (&self.settings.bot_token, &self.services.discord) {
-            tokio::spawn(crate::discord::gateway::run(
-                token.clone(),
-                self.settings.api_base.clone(),
-                self.dispatcher.clone(),
-                rest.clone(),
-            ));
-        }
+        self.gateway_starter()();
+    }
+
+    /// A function that starts the gateway (tests start it after the app is serving).
+    pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send> {
+        let (settings, rest, dispatcher) = (
+            self.settings.clone(),
+            self.services.discord.clone(),
+            self.dispatcher.clone(),
+        );
+        Box::new(move || {
+            if let (Some(token), Some(rest)) = (settings.bot_token, rest) {
+                tokio::spawn(crate::discord::gateway::run(
+                    token,
+                    settings.api_base,
+                    dispatcher,
+                    rest,
+                ));
+            }
+        })
     }
 
     /// Serves on a bound listener until `shutdown` resolves.

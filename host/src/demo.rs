@@ -118,6 +118,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let app = App::build(&opts, discord).await?;
     crate::serve::print_report(&app, &addr.to_string());
+    app.start_gateway();
     let url = format!("http://{addr}/interactions");
     standin.set_target(&url);
     let server = tokio::spawn(app.serve(listener, crate::serve::shutdown_signal()));

@@ -227,3 +227,55 @@ async fn healthz_readyz_and_metrics() {
     assert!(metrics.contains("kd_http_requests_total"));
     host.stop().await;
 }
+
+#[tokio::test]
+async fn the_gateway_transport_feeds_the_same_dispatcher_and_defers_too() {
+    let mut host = Host::start(Setup {
+        plugins: vec![
+            ("hello.wasm", "kd_plugin_rust_hello"),
+            ("hostile.wasm", "kd_fixture_hostile"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    host.start_gateway();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while host.standin.gateway_sessions() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        host.standin.gateway_sessions(),
+        1,
+        "the host's gateway did not identify"
+    );
+
+    let p = host.standin.command("hello", json!([]), GUILD, USER, &[]);
+    let token = p["token"].as_str().unwrap().to_string();
+    host.standin.send_gateway_interaction(&p);
+    let cb = host
+        .standin
+        .wait_for(std::time::Duration::from_secs(10), |r| {
+            r.path.ends_with(&format!("{token}/callback"))
+        })
+        .await
+        .expect("the gateway interaction is answered through the callback route");
+    assert_eq!(cb.status, 204);
+    assert_eq!(cb.body["type"], 4);
+    assert_eq!(cb.body["data"]["embeds"][0]["title"], "Hello!");
+
+    // Auto-defer on the gateway transport: type 5 callback, then the edit.
+    let p = host.standin.command("slow", json!([]), GUILD, USER, &[]);
+    let token = p["token"].as_str().unwrap().to_string();
+    host.standin.send_gateway_interaction(&p);
+    let edit = host
+        .standin
+        .wait_for(std::time::Duration::from_secs(15), |r| {
+            r.method == "PATCH" && r.path.contains(&token)
+        })
+        .await
+        .expect("deferred answer delivered");
+    assert_eq!(edit.body["content"], "slow answer");
+    let state = host.standin.interaction(&token).unwrap();
+    assert_eq!(state.acked, Some(5));
+    host.stop().await;
+}

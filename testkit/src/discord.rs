@@ -105,6 +105,8 @@ struct Inner {
     http: reqwest::Client,
     /// The host's interactions URL, for `POST /_testkit/send`.
     target: Mutex<Option<String>>,
+    gateway: Arc<crate::gateway::Gateway>,
+    addr: SocketAddr,
 }
 
 /// A running stand-in.
@@ -136,6 +138,8 @@ impl DiscordStandIn {
             Some(seed) => InteractionSigner::from_seed(seed),
             None => InteractionSigner::random(),
         };
+        let gateway =
+            crate::gateway::Gateway::new(opts.bot_token.clone(), opts.application_id.clone());
         let inner = Arc::new(Inner {
             opts,
             started: Instant::now(),
@@ -149,8 +153,16 @@ impl DiscordStandIn {
                 .timeout(Duration::from_secs(30))
                 .build()?,
             target: Mutex::new(None),
+            gateway: gateway.clone(),
+            addr,
         });
-        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let app = Router::new()
+            .route(
+                "/gateway-ws",
+                axum::routing::get(crate::gateway::upgrade).with_state(gateway),
+            )
+            .fallback(handle)
+            .with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -204,6 +216,29 @@ impl DiscordStandIn {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Gateway sessions that have identified (the host's gateway is connected).
+    pub fn gateway_sessions(&self) -> usize {
+        self.inner.gateway.identified.load(Ordering::Relaxed)
+    }
+
+    /// Delivers an interaction over the gateway (INTERACTION_CREATE); the host must answer
+    /// through `POST /interactions/{id}/{token}/callback`.
+    pub fn send_gateway_interaction(&self, payload: &Value) {
+        let token = payload["token"].as_str().unwrap_or_default().to_string();
+        self.inner.interactions.lock().unwrap().insert(
+            token,
+            InteractionState {
+                id: payload["id"].as_str().unwrap_or_default().into(),
+                ..Default::default()
+            },
+        );
+        let _ = self
+            .inner
+            .gateway
+            .dispatches
+            .send(("INTERACTION_CREATE".into(), payload.clone()));
     }
 
     /// Where `POST /_testkit/send` delivers interactions (the host's `/interactions` URL).
@@ -281,9 +316,13 @@ impl Inner {
             "locale": "en-US",
             "app_permissions": "2147483647",
             "context": 0,
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": guild_id},
             "member": {
-                "user": {"id": user_id, "username": "tester", "global_name": "Tester", "avatar": null},
-                "roles": roles, "permissions": "2147483647", "nick": null
+                "user": {"id": user_id, "username": "tester", "discriminator": "0", "global_name": "Tester", "avatar": null},
+                "roles": roles, "permissions": "2147483647", "nick": null, "avatar": null,
+                "joined_at": "2026-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false,
+                "flags": 0, "pending": false, "premium_since": null
             },
             "data": {"id": "300000000000000001", "name": name, "type": 1, "options": options}
         })
@@ -744,9 +783,15 @@ async fn route(
         ("PUT", ["channels", _, "messages", _, "reactions", _, "@me"]) => {
             (StatusCode::NO_CONTENT, Value::Null)
         }
-        ("GET", ["gateway"]) | ("GET", ["gateway", "bot"]) => {
-            discord_error(StatusCode::NOT_FOUND, 0, "the stand-in has no gateway yet")
-        }
+        ("GET", ["gateway"]) => (
+            StatusCode::OK,
+            json!({"url": format!("ws://{}/gateway-ws", s.addr)}),
+        ),
+        ("GET", ["gateway", "bot"]) => (
+            StatusCode::OK,
+            json!({"url": format!("ws://{}/gateway-ws", s.addr), "shards": 1,
+                   "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}}),
+        ),
         _ => discord_error(StatusCode::NOT_FOUND, 0, "404: Not Found"),
     }
 }

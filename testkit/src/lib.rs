@@ -4,6 +4,7 @@
 //! rate-limit headers and 429 with `Retry-After`, and Ed25519-signed interaction requests.
 
 pub mod discord;
+pub mod gateway;
 pub mod signing;
 
 pub use discord::{DiscordStandIn, Fault, Recorded, StandInOptions};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serenity::all::{Context, EventHandler, GatewayIntents, HttpBuilder, Ready};
+use serenity::all::{Context, Event, GatewayIntents, HttpBuilder, RawEventHandler};
 use serenity::async_trait;
 use tokio::sync::oneshot;
 
@@ -19,20 +19,26 @@ struct Handler {
 }
 
 #[async_trait]
-impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
-        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "gateway connected");
-    }
-
-    async fn interaction_create(&self, _ctx: Context, interaction: serenity::all::Interaction) {
-        let ix: Interaction =
-            match serde_json::to_value(&interaction).and_then(serde_json::from_value) {
-                Ok(ix) => ix,
-                Err(e) => {
-                    tracing::warn!(error = %e, "gateway interaction could not be read");
-                    return;
-                }
-            };
+impl RawEventHandler for Handler {
+    async fn raw_event(&self, _ctx: Context, event: Event) {
+        // Discord adds interaction fields faster than models follow: when serenity cannot
+        // type an INTERACTION_CREATE it hands over the raw JSON, which is all we need.
+        let raw = match event {
+            Event::Ready(r) => {
+                tracing::info!(user = %r.ready.user.name, guilds = r.ready.guilds.len(), "gateway connected");
+                return;
+            }
+            Event::InteractionCreate(e) => serde_json::to_value(&e.interaction),
+            Event::Unknown(u) if u.kind == "INTERACTION_CREATE" => Ok(u.value),
+            _ => return,
+        };
+        let ix: Interaction = match raw.and_then(serde_json::from_value) {
+            Ok(ix) => ix,
+            Err(e) => {
+                tracing::warn!(error = %e, "gateway interaction could not be read");
+                return;
+            }
+        };
         METRICS
             .interactions
             .with_label_values(&["gateway", "accepted"])
@@ -70,7 +76,7 @@ pub async fn run(
     }
     let intents = GatewayIntents::GUILDS;
     let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
-        .event_handler(Handler { dispatcher, rest })
+        .raw_event_handler(Handler { dispatcher, rest })
         .await;
     let mut client = match client {
         Ok(c) => c,

@@ -30,6 +30,7 @@ pub struct Host {
     pub services: std::sync::Arc<kdhost::plugins::services::Services>,
     pub dir: PathBuf,
     pub load_failures: Vec<kdhost::plugins::registry::LoadFailure>,
+    gateway: Option<Box<dyn FnOnce() + Send>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -72,6 +73,9 @@ pub fn default_grants() -> String {
 
 impl Host {
     pub async fn start(setup: Setup) -> Host {
+        if std::env::var_os("RUST_LOG").is_some() {
+            kdhost::telemetry::init_logging(LogFormat::Text);
+        }
         let (tmp, dir) = match setup.dir {
             Some(d) => (None, d),
             None => {
@@ -125,6 +129,7 @@ impl Host {
         let app_registry = app.registry.clone();
         let services = app.services.clone();
         let load_failures = app.load_failures.clone();
+        let gateway = app.gateway_starter();
         tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
@@ -138,8 +143,16 @@ impl Host {
             services,
             dir,
             load_failures,
+            gateway: Some(gateway),
             shutdown: Some(tx),
             _tmp: tmp,
+        }
+    }
+
+    /// Connects the host's gateway (serenity) to the stand-in.
+    pub fn start_gateway(&mut self) {
+        if let Some(start) = self.gateway.take() {
+            start();
         }
     }
 
