@@ -118,3 +118,62 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_loads() {
     assert_eq!(v["name"], "weather");
     assert_eq!(v["commands"][0]["name"], "weather");
 }
+
+#[test]
+fn serve_without_credentials_starts_and_says_what_is_off() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .current_dir(tmp.path())
+        .env_remove("DISCORD_PUBLIC_KEY")
+        .env_remove("DISCORD_APPLICATION_ID")
+        .env_remove("DISCORD_BOT_TOKEN")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut addr = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|_| panic!("--log-format json printed a non-JSON line: {line}"));
+        if let Some(a) = v["listen"].as_str() {
+            addr = Some(a.to_string());
+        }
+        let msg = v["message"].as_str().unwrap_or_default().to_string();
+        let done = msg.starts_with("hot-reload");
+        seen.push(msg);
+        if done {
+            break;
+        }
+    }
+    let all = seen.join("\n");
+    assert!(
+        all.contains("discord-interactions: off: set DISCORD_PUBLIC_KEY"),
+        "{all}"
+    );
+    assert!(
+        all.contains("discord-gateway: off: set DISCORD_BOT_TOKEN"),
+        "{all}"
+    );
+    let addr = addr.expect("the listen address is logged");
+    // It serves: a plain HTTP/1.1 GET of /healthz.
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.contains(r#"{"status":"ok"}"#),
+        "{resp}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -145,3 +145,57 @@ async fn refused_components_are_reported_with_file_and_reason() {
     assert!(host.command_text("help").await.contains("Commands"));
     host.stop().await;
 }
+
+#[tokio::test]
+async fn invalid_manifests_and_future_contracts_are_refused_at_load() {
+    let host = Host::start(Setup {
+        plugins: vec![
+            ("bad.wasm", "kd_fixture_bad_manifest"),
+            ("future.wasm", "kd_fixture_future_contract"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let reason = |file: &str| {
+        host.load_failures
+            .iter()
+            .find(|f| f.source.ends_with(file))
+            .map(|f| f.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        reason("bad.wasm")
+            .contains("invalid manifest: command `toomany`: 26 options (Discord allows 25)"),
+        "{:?}",
+        host.load_failures
+    );
+    assert!(
+        reason("future.wasm").contains("built for contract kaltura-discord:plugin@0.2.0; this host supports kaltura-discord:plugin@0.1.x"),
+        "{:?}",
+        host.load_failures
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_folder_plugin_overrides_the_built_in_and_removing_it_restores_the_built_in() {
+    let host = Host::start(Setup {
+        plugins: vec![("core.wasm", "kd_fixture_core_override")],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(host.command_text("help").await, "overridden help");
+    std::fs::remove_file(host.dir.join("plugins/core.wasm")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while host
+        .app_registry
+        .snapshot()
+        .get("core")
+        .is_some_and(|p| p.manifest.version == "9.9.9")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(host.command_text("help").await.contains("Commands"));
+    host.stop().await;
+}

@@ -1,0 +1,210 @@
+//! Every capability through the real sandbox: granted, narrowed and denied.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn grants(http_host: &str) -> String {
+    json!({
+        "limits": {"http_response_max_bytes": 1000},
+        "plugins": {
+            "core": {"grants": ["host"]},
+            "caps": {"grants": ["kv", "http", "discord", "config", "kaltura"], "http_hosts": [http_host], "kv_quota_bytes": 64}
+        }
+    })
+    .to_string()
+}
+
+async fn serve_bytes(n: usize) -> String {
+    let app = axum::Router::new()
+        .route("/small", axum::routing::get(|| async { "hello" }))
+        .route(
+            "/big",
+            axum::routing::get(move || async move { "x".repeat(n) }),
+        );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn opt(name: &str, value: &str) -> serde_json::Value {
+    json!([{"name": name, "type": 3, "value": value}])
+}
+
+#[tokio::test]
+async fn kv_is_per_guild_and_quota_bound() {
+    let host = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(grants("x")),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(host.command_text("count").await, "count=1");
+    assert_eq!(host.command_text("count").await, "count=2");
+    let other = host
+        .standin
+        .command("count", json!([]), "600000000000000002", USER, &[]);
+    let (_, body) = host
+        .standin
+        .send_interaction(&host.url, &other)
+        .await
+        .unwrap();
+    assert_eq!(text_of(&body), "count=1", "another guild has its own kv");
+    let v = host
+        .services
+        .store
+        .kv_get("caps", GUILD, "count")
+        .unwrap()
+        .unwrap();
+    assert_eq!(u64::from_le_bytes(v.try_into().unwrap()), 2);
+    // 64-byte quota: fill it from the host side, then the guest's write is refused, typed.
+    host.services
+        .store
+        .kv_set("caps", GUILD, "filler", &[0; 50], 1 << 20)
+        .unwrap();
+    let text = host.command_text("count").await;
+    assert!(text.contains("QuotaExceeded"), "{text}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn http_only_to_granted_hosts_with_a_size_cap() {
+    let base = serve_bytes(5000).await;
+    let host = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(grants("127.0.0.1")),
+        ..Default::default()
+    })
+    .await;
+    let (_, body) = host
+        .command("fetch", opt("url", &format!("{base}/small")))
+        .await;
+    assert_eq!(text_of(&body), "status=200 bytes=5");
+    let (_, body) = host
+        .command("fetch", opt("url", &format!("{base}/big")))
+        .await;
+    assert!(text_of(&body).contains("over 1000 bytes"), "{body}");
+    let (_, body) = host
+        .command("fetch", opt("url", &base.replace("127.0.0.1", "localhost")))
+        .await;
+    assert!(
+        text_of(&body).contains("Denied(\"host `localhost` is not granted"),
+        "{body}"
+    );
+    let (_, body) = host
+        .command("fetch", opt("url", "file:///etc/passwd"))
+        .await;
+    assert!(text_of(&body).contains("only http and https"), "{body}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn discord_config_kaltura_and_follow_ups() {
+    let host = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(grants("x")),
+        guild_configs: vec![(
+            GUILD.into(),
+            json!({"plugins": {"caps": {"settings": {"greeting": {"text": "hi"}}}}}),
+        )],
+        ..Default::default()
+    })
+    .await;
+    // discord.send-message goes to the stand-in with the bot token.
+    let (_, body) = host
+        .command("announce", opt("channel", "200000000000000009"))
+        .await;
+    assert!(text_of(&body).starts_with("sent "), "{body}");
+    let sent = host
+        .standin
+        .wait_for(Duration::from_secs(2), |r| {
+            r.path.ends_with("/channels/200000000000000009/messages")
+        })
+        .await
+        .unwrap();
+    assert!(sent.authorized);
+    assert_eq!(sent.body["content"], "announcement");
+    assert_eq!(sent.body["allowed_mentions"], json!({"parse": ["users"]}));
+    let (_, body) = host.command("announce", opt("channel", "general")).await;
+    assert!(text_of(&body).contains("is not a Discord id"), "{body}");
+
+    // config.get reads this plugin's guild settings.
+    let (_, body) = host.command("setting", opt("path", "greeting.text")).await;
+    assert_eq!(text_of(&body), r#"setting="hi""#);
+    let (_, body) = host.command("setting", opt("path", "missing")).await;
+    assert_eq!(text_of(&body), "setting=none");
+
+    // kaltura is declared but not implemented yet: typed `unavailable`.
+    let (_, body) = host.command("video", json!([])).await;
+    assert!(
+        text_of(&body).contains("Unavailable(\"Kaltura is not available"),
+        "{body}"
+    );
+
+    // A plugin that deferred finishes later with a follow-up, by interaction id.
+    let p = host.standin.command("later", json!([]), GUILD, USER, &[]);
+    let (id, token) = (
+        p["id"].as_str().unwrap().to_string(),
+        p["token"].as_str().unwrap().to_string(),
+    );
+    let (_, body) = host.standin.send_interaction(&host.url, &p).await.unwrap();
+    assert_eq!(body, json!({"type": 5, "data": {"flags": 0}}));
+    let press = host
+        .standin
+        .button(&format!("caps:finish:{id}"), GUILD, USER);
+    let (_, body) = host
+        .standin
+        .send_interaction(&host.url, &press)
+        .await
+        .unwrap();
+    assert_eq!(text_of(&body), "followed up");
+    assert_eq!(
+        host.standin.interaction(&token).unwrap().followups[0]["content"],
+        "finished later"
+    );
+    // Another plugin's interaction (or an unknown one) cannot be followed up.
+    let press = host.standin.button("caps:finish:123", GUILD, USER);
+    let (_, body) = host
+        .standin
+        .send_interaction(&host.url, &press)
+        .await
+        .unwrap();
+    assert!(
+        text_of(&body).contains("was not handled by this plugin"),
+        "{body}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn capabilities_outside_the_grant_are_denied_not_trapped() {
+    let no_grants = json!({"plugins": {"core": {"grants": ["host"]}}}).to_string();
+    let host = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(no_grants),
+        ..Default::default()
+    })
+    .await;
+    for (cmd, opts, cap) in [
+        ("count", json!([]), "kv"),
+        ("fetch", opt("url", "http://127.0.0.1:9/"), "http"),
+        ("announce", opt("channel", "1"), "discord"),
+        ("setting", opt("path", "x"), "config"),
+        ("video", json!([]), "kaltura"),
+    ] {
+        let (status, body) = host.command(cmd, opts).await;
+        assert_eq!(status, 200);
+        let text = text_of(&body);
+        assert!(
+            text.contains(&format!(
+                "Denied(\"the `{cap}` capability is not granted to plugin `caps`"
+            )),
+            "/{cmd}: {text}"
+        );
+    }
+    host.stop().await;
+}
