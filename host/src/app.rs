@@ -124,7 +124,7 @@ impl App {
     }
 
     /// A function that starts the gateway (tests start it after the app is serving).
-    pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send> {
+    pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send + Sync> {
         let (settings, rest, dispatcher) = (
             self.settings.clone(),
             self.services.discord.clone(),

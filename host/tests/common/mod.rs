@@ -30,7 +30,7 @@ pub struct Host {
     pub services: std::sync::Arc<kdhost::plugins::services::Services>,
     pub dir: PathBuf,
     pub load_failures: Vec<kdhost::plugins::registry::LoadFailure>,
-    gateway: Option<Box<dyn FnOnce() + Send>>,
+    gateway: Option<Box<dyn FnOnce() + Send + Sync>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _tmp: Option<tempfile::TempDir>,
 }
