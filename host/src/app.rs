@@ -84,6 +84,17 @@ impl App {
             }
         };
         let dispatcher = Arc::new(Dispatcher::new(registry.clone(), rest.clone()));
+        let pruned = Arc::downgrade(&dispatcher);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match pruned.upgrade() {
+                    Some(d) => d.prune_rate_limits(),
+                    None => break,
+                }
+            }
+        });
 
         let report = status_report(&discord, hot_reload.is_some());
         services.status.store(Arc::new(report.clone()));

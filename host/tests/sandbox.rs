@@ -130,14 +130,7 @@ async fn refused_components_are_reported_with_file_and_reason() {
         ..Default::default()
     })
     .await;
-    let reason = |file: &str| {
-        host.load_failures
-            .iter()
-            .find(|f| f.source.ends_with(file))
-            .unwrap_or_else(|| panic!("{file} was not refused: {:?}", host.load_failures))
-            .reason
-            .clone()
-    };
+    let reason = |file: &str| host.refusal(file);
     assert!(reason("liar.wasm").contains("imports capabilities its manifest does not request: kv"));
     assert!(reason("clash.wasm").contains("command /help is already provided by plugin `core`"));
     assert!(reason("garbage.wasm").contains("not a WebAssembly component"));
@@ -156,13 +149,7 @@ async fn invalid_manifests_and_future_contracts_are_refused_at_load() {
         ..Default::default()
     })
     .await;
-    let reason = |file: &str| {
-        host.load_failures
-            .iter()
-            .find(|f| f.source.ends_with(file))
-            .map(|f| f.reason.clone())
-            .unwrap_or_default()
-    };
+    let reason = |file: &str| host.refusal(file);
     assert!(
         reason("bad.wasm")
             .contains("invalid manifest: command `toomany`: 26 options (Discord allows 25)"),

@@ -45,6 +45,12 @@ impl Dispatcher {
         }
     }
 
+    /// Forgets rate-limit state of users and guilds that have been quiet (bounded memory).
+    pub fn prune_rate_limits(&self) {
+        self.per_user.retain_recent();
+        self.per_guild.retain_recent();
+    }
+
     /// Handles one interaction and returns the initial response body. If the guest is
     /// slow, the body is a deferral and the result is delivered later through REST.
     pub async fn handle(self: &Arc<Self>, ix: Interaction, acked: Acked) -> Value {

@@ -111,6 +111,8 @@ pub struct Registry {
     /// Which file provides which plugin.
     files: Mutex<HashMap<PathBuf, String>>,
     cache: Option<PathBuf>,
+    /// Serialises read-modify-publish of `set` (readers never wait).
+    writer: Mutex<()>,
     /// Signalled whenever the set of commands may have changed.
     pub commands_changed: Notify,
 }
@@ -124,6 +126,7 @@ impl Registry {
             builtins: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             cache,
+            writer: Mutex::new(()),
             commands_changed: Notify::new(),
         }
     }
@@ -264,6 +267,7 @@ impl Registry {
     /// New operator grants: re-apply them to every loaded plugin.
     pub async fn set_grants(&self, grants: GrantsConfig) {
         let _files = self.files.lock().await; // no concurrent file loads while we rebuild
+        let _writer = self.writer.lock().await;
         let mut next = (*self.set.load_full()).clone();
         for p in next.plugins.values_mut() {
             let mut q = (**p).clone();

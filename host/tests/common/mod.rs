@@ -149,6 +149,16 @@ impl Host {
         }
     }
 
+    /// Why a plugin file was refused at start (panics if it was not).
+    pub fn refusal(&self, file: &str) -> String {
+        self.load_failures
+            .iter()
+            .find(|f| f.source.ends_with(file))
+            .unwrap_or_else(|| panic!("{file} was not refused: {:?}", self.load_failures))
+            .reason
+            .clone()
+    }
+
     /// Connects the host's gateway (serenity) to the stand-in.
     pub fn start_gateway(&mut self) {
         if let Some(start) = self.gateway.take() {
