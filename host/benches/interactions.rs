@@ -158,6 +158,27 @@ async fn main() {
         );
     }
 
+    // ---------------------------------------------------------------- part of 1: the signature check alone
+    {
+        let standin =
+            DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+                .await
+                .unwrap();
+        let v = kdhost::discord::verify::InteractionVerifier::from_hex(&standin.public_key_hex())
+            .unwrap();
+        let body = serde_json::to_vec(&standin.command("swap", json!([]), "1", "2", &[])).unwrap();
+        let sig = standin.signer.sign("1700000000", &body);
+        let mut lat = Vec::with_capacity(5000);
+        let started = Instant::now();
+        for _ in 0..5000 {
+            let t = Instant::now();
+            v.verify(Some(&sig), Some("1700000000"), &body, 1_700_000_000)
+                .unwrap();
+            lat.push(t.elapsed());
+        }
+        stats("ed25519_verify_interaction_body", lat, started.elapsed());
+    }
+
     // ---------------------------------------------------------------- 1. loopback, c=32
     let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
         .await

@@ -71,8 +71,15 @@ async fn hello_command_and_its_button_round_trip() {
 
 #[tokio::test]
 async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
-    let host = Host::start(Setup::default()).await;
-    let payload = host.standin.command("help", json!([]), GUILD, USER, &[]);
+    // The witness: `caps` counts its calls in kv, so a dispatched request would show.
+    let grants = json!({"plugins": {"caps": {"grants": ["kv", "discord"]}}}).to_string();
+    let host = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(grants),
+        ..Default::default()
+    })
+    .await;
+    let payload = host.standin.command("count", json!([]), GUILD, USER, &[]);
     let id = payload["id"].as_str().unwrap().to_string();
     let body = serde_json::to_vec(&payload).unwrap();
     let now = std::time::SystemTime::now()
@@ -88,7 +95,7 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         ("stale", stale_ts, stale),
         ("malformed", now.to_string(), "not-hex".into()),
         ("empty", String::new(), String::new()),
-        ("tampered timestamp", (now + 1).to_string(), good),
+        ("tampered timestamp", (now + 1).to_string(), good.clone()),
     ];
     for (what, ts, sig) in cases {
         let (status, reply) = host
@@ -108,9 +115,22 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(
-        host.services.tokens.get(&id, "core").is_none(),
+        host.services.tokens.get(&id, "caps").is_none(),
         "a refused request reached the dispatcher"
     );
+    assert_eq!(
+        host.services.store.kv_get("caps", GUILD, "count").unwrap(),
+        None,
+        "a refused request ran the guest"
+    );
+    // The same request, correctly signed, does run: the witness works.
+    let (status, reply) = host
+        .standin
+        .send_signed(&host.url, body, &now.to_string(), &good, &payload)
+        .await
+        .unwrap();
+    assert_eq!((status, text_of(&reply).as_str()), (200, "count=1"));
+    assert!(host.services.tokens.get(&id, "caps").is_some());
     host.stop().await;
 }
 

@@ -6,7 +6,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -14,8 +15,12 @@ use super::model::{self, Interaction};
 use super::response::{self, Answering, EPHEMERAL};
 use super::rest::DiscordRest;
 use crate::config::guild::check_policy;
+use crate::plugins::bindings::types::Capability;
 use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
 use crate::telemetry::METRICS;
+
+/// A guest call in progress, producing the interaction callback body.
+type GuestCall = std::pin::Pin<Box<dyn Future<Output = Value> + Send>>;
 
 /// How long a guest may run before the host acknowledges with a deferred response.
 pub const DEFER_AFTER: Duration = Duration::from_millis(2500);
@@ -78,20 +83,24 @@ impl Dispatcher {
             user_id: ix.invoker().map(|u| u.id.clone()),
             interaction_id: Some(ix.id.clone()),
         };
-        self.registry
-            .runtime
-            .services
-            .tokens
-            .insert(&ix.id, &ix.token, &name);
+        // Only plugins that may call `discord` can follow up; nobody else needs the token.
+        if plugin.grants.allows(Capability::Discord) {
+            self.registry
+                .runtime
+                .services
+                .tokens
+                .insert(&ix.id, &ix.token, &name);
+        }
 
         let rt = self.registry.runtime.clone();
-        let guest = tokio::spawn(async move {
+        // Run the guest in this task; only if it outlives the defer window does it move to
+        // a task of its own (most calls never pay for a spawn).
+        let mut guest: GuestCall = Box::pin(async move {
             let out = plugin.call(&rt, scope, call).await;
             render(&plugin.name, answering, out)
         });
-        let mut guest = guest;
         tokio::select! {
-            done = &mut guest => done.unwrap_or_else(|e| response::error_reply(answering, &format!("The `{name}` plugin failed: {e}"))),
+            done = &mut guest => done,
             _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, name, guest, acked),
         }
     }
@@ -146,7 +155,8 @@ impl Dispatcher {
     }
 
     fn rate_limit(&self, ix: &Interaction) -> Result<(), String> {
-        let now = governor::clock::DefaultClock::default().now();
+        // The limiter's own clock: creating a clock per call is costly (calibration).
+        let now = self.per_user.clock().now();
         let wait = |e: governor::NotUntil<_>| e.wait_time_from(now).as_secs().max(1);
         if let Some(u) = ix.invoker() {
             self.per_user
@@ -170,21 +180,22 @@ impl Dispatcher {
         ix: Interaction,
         answering: Answering,
         plugin: Arc<str>,
-        guest: tokio::task::JoinHandle<Value>,
+        guest: GuestCall,
         acked: Acked,
     ) -> Value {
         if answering == Answering::Autocomplete {
-            // Autocomplete cannot be deferred: answer with no suggestions.
-            guest.abort();
+            // Autocomplete cannot be deferred: answer with no suggestions (dropping the
+            // guest call cancels it).
             return json!({"type": 8, "data": {"choices": []}});
         }
         let Some(rest) = self.rest.clone() else {
-            guest.abort();
             return response::error_reply(
                 answering,
                 &format!("The `{plugin}` plugin took too long to answer."),
             );
         };
+        // The guest keeps running on its own task while the acknowledgement goes out.
+        let guest = tokio::spawn(guest);
         tokio::spawn(async move {
             let _ = acked.await;
             let body = guest.await.unwrap_or_else(|e| {

@@ -9,8 +9,17 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Default)]
 pub struct InteractionTokens {
-    inner: Mutex<HashMap<String, Entry>>,
+    inner: Mutex<Inner>,
 }
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<String, Entry>,
+    inserts_since_prune: usize,
+}
+
+/// Expired tokens are swept after this many inserts (amortised, never per call).
+const PRUNE_EVERY: usize = 1024;
 
 struct Entry {
     token: String,
@@ -20,11 +29,13 @@ struct Entry {
 
 impl InteractionTokens {
     pub fn insert(&self, interaction_id: &str, token: &str, plugin: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 1024 {
-            map.retain(|_, e| e.issued.elapsed() < TOKEN_LIFETIME);
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.inserts_since_prune += 1;
+        if inner.inserts_since_prune >= PRUNE_EVERY {
+            inner.inserts_since_prune = 0;
+            inner.map.retain(|_, e| e.issued.elapsed() < TOKEN_LIFETIME);
         }
-        map.insert(
+        inner.map.insert(
             interaction_id.to_string(),
             Entry {
                 token: token.to_string(),
@@ -36,8 +47,10 @@ impl InteractionTokens {
 
     /// The token of an interaction the plugin handled, if still valid.
     pub fn get(&self, interaction_id: &str, plugin: &str) -> Option<String> {
-        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(interaction_id)
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .map
+            .get(interaction_id)
             .filter(|e| e.plugin == plugin && e.issued.elapsed() < TOKEN_LIFETIME)
             .map(|e| e.token.clone())
     }
