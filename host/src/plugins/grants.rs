@@ -237,6 +237,21 @@ impl GrantsConfig {
         self.file.rate_limits
     }
 
+    /// The grants of a loaded plugin. First-party plugins compiled into the binary get what
+    /// they request unless the operator wrote an entry for them.
+    pub fn for_loaded(
+        &self,
+        name: &str,
+        builtin: bool,
+        requested: &BTreeSet<CapabilityName>,
+    ) -> PluginGrants {
+        let mut g = self.for_plugin(name);
+        if builtin && !self.file.plugins.contains_key(name) {
+            g.capabilities.extend(requested.iter().copied());
+        }
+        g
+    }
+
     /// The grants and limits of one plugin.
     pub fn for_plugin(&self, name: &str) -> PluginGrants {
         let mut g = PluginGrants::default();
@@ -274,6 +289,30 @@ mod tests {
         let other = cfg.for_plugin("other");
         assert_eq!(other.limits.cpu_ms, 500);
         assert!(!other.allows(Capability::Http));
+    }
+
+    #[test]
+    fn built_ins_get_what_they_request_unless_the_operator_says_otherwise() {
+        let requested = BTreeSet::from([CapabilityName::Host]);
+        let none = GrantsConfig::default();
+        assert!(
+            none.for_loaded("core", true, &requested)
+                .capabilities
+                .contains(&CapabilityName::Host)
+        );
+        assert!(
+            !none
+                .for_loaded("core", false, &requested)
+                .capabilities
+                .contains(&CapabilityName::Host)
+        );
+        let narrowed = GrantsConfig::parse(r#"{"plugins":{"core":{"grants":["log"]}}}"#).unwrap();
+        assert!(
+            !narrowed
+                .for_loaded("core", true, &requested)
+                .capabilities
+                .contains(&CapabilityName::Host)
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct LoadedPlugin {
     pub source: Source,
     /// Capabilities the component actually imports.
     pub imports: BTreeSet<CapabilityName>,
+    /// Capabilities its manifest requests.
+    pub requested: BTreeSet<CapabilityName>,
     pub grants: Arc<PluginGrants>,
     pub pre: PluginPre<PluginState>,
     /// SHA-256 of the component bytes.
@@ -206,7 +208,7 @@ pub async fn load(
             unrequested.join(", ")
         ));
     }
-    let plugin_grants = grants.for_plugin(&manifest.name);
+    let plugin_grants = grants.for_loaded(&manifest.name, source == Source::Builtin, &requested);
     let ungranted: Vec<&str> = requested
         .iter()
         .filter(|c| !plugin_grants.capabilities.contains(c))
@@ -225,6 +227,7 @@ pub async fn load(
         manifest,
         source,
         imports: imports.capabilities,
+        requested,
         grants: Arc::new(plugin_grants),
         pre,
         hash,

@@ -271,7 +271,8 @@ impl Registry {
         let mut next = (*self.set.load_full()).clone();
         for p in next.plugins.values_mut() {
             let mut q = (**p).clone();
-            q.grants = Arc::new(grants.for_plugin(&q.name));
+            q.grants =
+                Arc::new(grants.for_loaded(&q.name, q.source == Source::Builtin, &q.requested));
             *p = Arc::new(q);
         }
         self.grants.store(Arc::new(grants));
