@@ -162,7 +162,12 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         println!("→ {label}\n  ← HTTP {status}: {}\n", summarize(&body));
     }
     // The command sync runs in the background: show what Discord received.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let synced = standin
+        .wait_for(Duration::from_secs(3), |r| r.method == "PUT")
+        .await;
+    if synced.is_none() {
+        println!("Commands unchanged since the last run: nothing was sent to Discord.");
+    }
     for r in standin.requests() {
         let n = r.body.as_array().map(|a| a.len()).unwrap_or(0);
         println!(

@@ -177,3 +177,89 @@ fn serve_without_credentials_starts_and_says_what_is_off() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// Reads lines from a child's stdout until `stop` matches one; returns them.
+fn read_until(child: &mut std::process::Child, stop: &str) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        let done = line.contains(stop);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    lines
+}
+
+#[test]
+fn standin_discord_runs_standalone_and_prints_how_to_use_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["standin", "discord", "--listen", "127.0.0.1:0"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = read_until(&mut child, "requests it received");
+    let all = lines.join("\n");
+    let base = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  DISCORD_API_BASE="))
+        .expect("prints its base URL")
+        .to_string();
+    let key = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  DISCORD_PUBLIC_KEY="))
+        .expect("prints its public key");
+    assert_eq!(key.len(), 64, "{all}");
+    // It answers like Discord.
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET /api/v10/users/@me HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bot standin-bot-token\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200")
+            && resp.contains("x-ratelimit-limit")
+            && resp.contains("\"bot\":true"),
+        "{resp}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+#[test]
+fn demo_sends_real_interactions_and_prints_the_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["demo", "--once", "--listen", "127.0.0.1:0"])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "→ /help",
+        "core v0.1.0: `/help` — List every command",
+        "hello v0.1.0: `/hello` — Greet someone",
+        "button \"Wave back\" → hello:wave",
+        "waves back",
+        "/nope is not available right now",
+        "PUT /api/v10/applications/100000000000000001/commands → 200 (3 commands)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+}

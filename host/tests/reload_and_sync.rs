@@ -195,3 +195,27 @@ async fn discord_429_is_waited_out_and_retried() {
     assert_eq!(statuses, vec![429, 429, 200]);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_dev_guild_gets_its_own_bulk_overwrite() {
+    let host = Host::start(Setup {
+        dev_guild: Some("600000000000000042".into()),
+        ..Default::default()
+    })
+    .await;
+    let put = host
+        .standin
+        .wait_for(Duration::from_secs(5), |r| r.method == "PUT")
+        .await
+        .expect("dev guild sync");
+    assert_eq!(
+        put.path,
+        format!(
+            "/api/v10/applications/{}/guilds/600000000000000042/commands",
+            host.standin.application_id()
+        )
+    );
+    assert_eq!(put.status, 200);
+    assert!(put.authorized, "command sync uses the bot token");
+    host.stop().await;
+}

@@ -44,6 +44,7 @@ pub struct Setup {
     /// Reuse this folder (restart tests) instead of a fresh temp dir.
     pub dir: Option<PathBuf>,
     pub standin: Option<DiscordStandIn>,
+    pub dev_guild: Option<String>,
 }
 
 impl Default for Setup {
@@ -55,6 +56,7 @@ impl Default for Setup {
             bot_token: true,
             dir: None,
             standin: None,
+            dev_guild: None,
         }
     }
 }
@@ -119,7 +121,7 @@ impl Host {
             application_id: Some(standin.application_id().into()),
             bot_token: setup.bot_token.then(|| Secret::new("standin-bot-token")),
             api_base: standin.base_url.clone(),
-            dev_guild: None,
+            dev_guild: setup.dev_guild.clone(),
             activities: false,
         };
         let app = App::build(&opts, discord).await.unwrap();
