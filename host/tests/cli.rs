@@ -9,11 +9,19 @@ use common::guest;
 use serde_json::Value;
 
 fn kdhost(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
+    cmd.args(args).current_dir(cwd);
+    // The machine's own Discord settings must not leak into these runs.
+    for var in [
+        "DISCORD_PUBLIC_KEY",
+        "DISCORD_APPLICATION_ID",
+        "DISCORD_BOT_TOKEN",
+        "DISCORD_API_BASE",
+        "DISCORD_DEV_GUILD_ID",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
