@@ -38,6 +38,7 @@ pub struct Metrics {
     pub plugin_deadline_kills: IntCounterVec,
     pub plugin_memory_kills: IntCounterVec,
     pub capability_denied: IntCounterVec,
+    pub plugin_log_dropped: IntCounterVec,
     pub plugin_loads: IntCounterVec,
     pub plugins_loaded: IntGauge,
     pub http_requests: IntCounterVec,
@@ -104,6 +105,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "kd_capability_denied_total",
             "Capability calls outside the grant",
             &["plugin", "capability"],
+        ),
+        plugin_log_dropped: counter(
+            &r,
+            "kd_plugin_log_lines_dropped_total",
+            "Guest log lines over the per-call limit",
+            &["plugin"],
         ),
         plugin_loads: counter(
             &r,

@@ -51,12 +51,15 @@ async fn each_hostile_call_ends_with_a_clear_error_and_the_host_keeps_serving() 
         }
     }
     assert_eq!(host.command_text("fine").await, "fine");
+    // Log flooding is cut at 100 lines per call; the call itself succeeds.
+    assert_eq!(host.command_text("chatty").await, "logged");
     let metrics = kdhost::telemetry::render();
     for m in [
         "kd_plugin_deadline_kills_total{plugin=\"hostile\"}",
         "kd_plugin_memory_kills_total{plugin=\"hostile\"}",
         "kd_plugin_traps_total{plugin=\"hostile\"}",
         "kd_capability_denied_total{capability=\"http\",plugin=\"hostile\"}",
+        "kd_plugin_log_lines_dropped_total{plugin=\"hostile\"} 900",
     ] {
         assert!(metrics.contains(m), "missing {m}");
     }

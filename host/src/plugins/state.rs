@@ -73,6 +73,8 @@ pub struct PluginState {
     pub out_of_cpu: bool,
     /// What the guest wrote to stderr (panic messages), capped.
     pub stderr: MemoryOutputPipe,
+    /// Lines logged through the `log` capability in this call.
+    pub log_lines: u32,
 }
 
 impl PluginState {
@@ -109,6 +111,7 @@ impl PluginState {
             budget_ticks,
             out_of_cpu: false,
             stderr,
+            log_lines: 0,
         }
     }
 

@@ -4,10 +4,23 @@ use crate::plugins::state::PluginState;
 
 /// Longest message kept from one log call.
 const MAX_LOG_BYTES: usize = 4096;
+/// Lines one call may log; past this they are dropped (one warning says so).
+pub const MAX_LOG_LINES_PER_CALL: u32 = 100;
 
 impl Host for PluginState {
     async fn log(&mut self, level: Level, message: String) {
         if self.require(Capability::Log).is_err() {
+            return;
+        }
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES_PER_CALL {
+            crate::telemetry::METRICS
+                .plugin_log_dropped
+                .with_label_values(&[&*self.plugin])
+                .inc();
+            if self.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
+                tracing::warn!(plugin = %self.plugin, "plugin logged over {MAX_LOG_LINES_PER_CALL} lines in one call; the rest of this call's lines are dropped");
+            }
             return;
         }
         let mut msg = message;

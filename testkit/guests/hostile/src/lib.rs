@@ -36,7 +36,9 @@ impl Plugin for Hostile {
             .command(cmd("sneak", "Calls http without a grant"))
             .command(cmd("slow", "Sleeps 4 seconds, then answers"))
             .command(cmd("fine", "Answers normally"))
+            .command(cmd("chatty", "Logs a thousand lines"))
             .capability(Capability::Http)
+            .capability(Capability::Log)
             .build()
     }
 
@@ -71,6 +73,12 @@ impl Plugin for Hostile {
             "slow" => {
                 std::thread::sleep(std::time::Duration::from_secs(4));
                 Ok(reply("slow answer"))
+            }
+            "chatty" => {
+                for i in 0..1000 {
+                    log::info(&format!("line {i}"));
+                }
+                Ok(reply("logged"))
             }
             _ => Ok(reply("fine")),
         }
