@@ -127,38 +127,78 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_loads() {
     assert_eq!(v["commands"][0]["name"], "weather");
 }
 
-#[test]
-fn serve_without_credentials_starts_and_says_what_is_off() {
+/// A child process that is killed when the test ends, even by a failed assertion.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `kdhost serve` with JSON logs on a free port; returns the child, its address, the log
+/// lines up to the end of the startup report, and the rest of its log stream.
+fn serve_json(
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> (
+    Running,
+    String,
+    Vec<Value>,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
     use std::io::{BufRead, BufReader};
-    let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .current_dir(tmp.path())
-        .env_remove("DISCORD_PUBLIC_KEY")
-        .env_remove("DISCORD_APPLICATION_ID")
-        .env_remove("DISCORD_BOT_TOKEN")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .current_dir(cwd)
         .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for var in [
+        "DISCORD_PUBLIC_KEY",
+        "DISCORD_APPLICATION_ID",
+        "DISCORD_BOT_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     let mut addr = None;
-    for line in stderr.lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("--log-format json printed a non-JSON line: {line}"));
         if let Some(a) = v["listen"].as_str() {
             addr = Some(a.to_string());
         }
-        let msg = v["message"].as_str().unwrap_or_default().to_string();
-        let done = msg.starts_with("hot-reload");
-        seen.push(msg);
+        let done = v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("hot-reload");
+        seen.push(v);
         if done {
             break;
         }
     }
-    let all = seen.join("\n");
+    (
+        Running(child),
+        addr.expect("the listen address is logged"),
+        seen,
+        lines,
+    )
+}
+
+#[test]
+fn serve_without_credentials_starts_and_says_what_is_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_child, addr, seen, _) = serve_json(tmp.path(), &[]);
+    let all: Vec<&str> = seen.iter().filter_map(|v| v["message"].as_str()).collect();
+    let all = all.join("\n");
     assert!(
         all.contains("discord-interactions: off: set DISCORD_PUBLIC_KEY"),
         "{all}"
@@ -167,7 +207,6 @@ fn serve_without_credentials_starts_and_says_what_is_off() {
         all.contains("discord-gateway: off: set DISCORD_BOT_TOKEN"),
         "{all}"
     );
-    let addr = addr.expect("the listen address is logged");
     // It serves: a plain HTTP/1.1 GET of /healthz.
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
@@ -182,8 +221,48 @@ fn serve_without_credentials_starts_and_says_what_is_off() {
         resp.starts_with("HTTP/1.1 200") && resp.contains(r#"{"status":"ok"}"#),
         "{resp}"
     );
-    child.kill().unwrap();
-    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn log_lines_of_a_request_carry_its_request_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
+    std::fs::copy(
+        guest("kd_fixture_hostile"),
+        tmp.path().join("plugins/hostile.wasm"),
+    )
+    .unwrap();
+    let standin =
+        testkit::DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+    let key = standin.public_key_hex();
+    let (_child, addr, _, mut lines) =
+        serve_json(tmp.path(), &[("DISCORD_PUBLIC_KEY", key.as_str())]);
+    let payload = standin.command(
+        "panic",
+        serde_json::json!([]),
+        "600000000000000001",
+        "700000000000000001",
+        &[],
+    );
+    let (status, _) = standin
+        .send_interaction(&format!("http://{addr}/interactions"), &payload)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let failure = tokio::task::spawn_blocking(move || {
+        lines.find_map(|l| {
+            let v: Value = serde_json::from_str(&l.ok()?).ok()?;
+            (v["message"] == "plugin call failed").then_some(v)
+        })
+    })
+    .await
+    .unwrap()
+    .expect("the guest failure is logged");
+    assert_eq!(failure["plugin"], "hostile");
+    let id = failure["span"]["request_id"].as_str().unwrap_or_default();
+    assert!(id.len() >= 32, "no request id on the log line: {failure}");
 }
 
 /// Reads lines from a child's stdout until `stop` matches one; returns them.
@@ -205,14 +284,16 @@ fn read_until(child: &mut std::process::Child, stop: &str) -> Vec<String> {
 #[test]
 fn standin_discord_runs_standalone_and_prints_how_to_use_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-        .args(["standin", "discord", "--listen", "127.0.0.1:0"])
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = read_until(&mut child, "requests it received");
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(["standin", "discord", "--listen", "127.0.0.1:0"])
+            .current_dir(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = read_until(&mut child.0, "requests it received");
     let all = lines.join("\n");
     let base = lines
         .iter()
@@ -237,8 +318,6 @@ fn standin_discord_runs_standalone_and_prints_how_to_use_it() {
             && resp.contains("\"bot\":true"),
         "{resp}"
     );
-    child.kill().unwrap();
-    let _ = child.wait();
 }
 
 #[test]

@@ -10,6 +10,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::model::{self, Interaction};
 use super::response::{self, Answering, EPHEMERAL};
@@ -195,8 +196,10 @@ impl Dispatcher {
             );
         };
         // The guest keeps running on its own task while the acknowledgement goes out.
-        let guest = tokio::spawn(guest);
-        tokio::spawn(async move {
+        // Both tasks keep the request's span, so their log lines carry its request id.
+        let guest = tokio::spawn(guest.in_current_span());
+        tokio::spawn(
+            async move {
             let _ = acked.await;
             let body = guest.await.unwrap_or_else(|e| {
                 response::error_reply(answering, &format!("The `{plugin}` plugin failed: {e}"))
@@ -204,7 +207,9 @@ impl Dispatcher {
             if let Err(e) = deliver_late(&rest, &ix.token, answering, &plugin, body).await {
                 tracing::warn!(plugin = %plugin, error = %e, "could not deliver a deferred answer");
             }
-        });
+        }
+            .in_current_span(),
+        );
         match answering {
             Answering::Component | Answering::Modal => json!({"type": 6}),
             _ => json!({"type": 5}),
