@@ -166,6 +166,12 @@ async fn discord_config_kaltura_and_follow_ups() {
         host.standin.interaction(&token).unwrap().followups[0]["content"],
         "finished later"
     );
+    // Following up before the first response went out is refused, clearly.
+    let (_, body) = host.command("early", json!([])).await;
+    assert!(
+        text_of(&body).contains("has not been answered yet"),
+        "{body}"
+    );
     // Another plugin's interaction (or an unknown one) cannot be followed up.
     let press = host.standin.button("caps:finish:123", GUILD, USER);
     let (_, body) = host

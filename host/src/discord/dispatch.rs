@@ -85,13 +85,14 @@ impl Dispatcher {
             interaction_id: Some(ix.id.clone()),
         };
         // Only plugins that may call `discord` can follow up; nobody else needs the token.
-        if plugin.grants.allows(Capability::Discord) {
-            self.registry
-                .runtime
-                .services
-                .tokens
-                .insert(&ix.id, &ix.token, &name);
+        let tokens = plugin
+            .grants
+            .allows(Capability::Discord)
+            .then(|| self.registry.runtime.services.tokens.clone());
+        if let Some(t) = &tokens {
+            t.insert(&ix.id, &ix.token, &name);
         }
+        let id = ix.id.clone();
 
         let rt = self.registry.runtime.clone();
         // Run the guest in this task; only if it outlives the defer window does it move to
@@ -100,10 +101,14 @@ impl Dispatcher {
             let out = plugin.call(&rt, scope, call).await;
             render(&plugin.name, answering, out)
         });
-        tokio::select! {
+        let first = tokio::select! {
             done = &mut guest => done,
             _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, name, guest, acked),
+        };
+        if let Some(t) = tokens {
+            t.mark_answered(&id);
         }
+        first
     }
 
     /// Finds the plugin and checks policy and rate limits.

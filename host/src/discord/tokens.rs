@@ -25,6 +25,15 @@ struct Entry {
     token: String,
     plugin: String,
     issued: Instant,
+    answered: bool,
+}
+
+/// A token the host holds for a plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub token: String,
+    /// The first response went out; Discord accepts follow-ups only after it.
+    pub answered: bool,
 }
 
 impl InteractionTokens {
@@ -41,18 +50,30 @@ impl InteractionTokens {
                 token: token.to_string(),
                 plugin: plugin.to_string(),
                 issued: Instant::now(),
+                answered: false,
             },
         );
     }
 
+    /// The interaction's first response has been handed to Discord.
+    pub fn mark_answered(&self, interaction_id: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = inner.map.get_mut(interaction_id) {
+            e.answered = true;
+        }
+    }
+
     /// The token of an interaction the plugin handled, if still valid.
-    pub fn get(&self, interaction_id: &str, plugin: &str) -> Option<String> {
+    pub fn get(&self, interaction_id: &str, plugin: &str) -> Option<Held> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner
             .map
             .get(interaction_id)
             .filter(|e| e.plugin == plugin && e.issued.elapsed() < TOKEN_LIFETIME)
-            .map(|e| e.token.clone())
+            .map(|e| Held {
+                token: e.token.clone(),
+                answered: e.answered,
+            })
     }
 }
 
@@ -64,7 +85,15 @@ mod tests {
     fn a_token_belongs_to_the_plugin_that_handled_it() {
         let t = InteractionTokens::default();
         t.insert("1", "tok", "a");
-        assert_eq!(t.get("1", "a").as_deref(), Some("tok"));
+        assert_eq!(
+            t.get("1", "a"),
+            Some(Held {
+                token: "tok".into(),
+                answered: false
+            })
+        );
+        t.mark_answered("1");
+        assert!(t.get("1", "a").unwrap().answered);
         assert_eq!(t.get("1", "b"), None);
         assert_eq!(t.get("2", "a"), None);
     }

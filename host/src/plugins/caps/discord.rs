@@ -78,11 +78,17 @@ impl Host for PluginState {
         message: Message,
     ) -> Result<String, CapError> {
         let rest = self.discord()?;
-        let token = self.services.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
+        let held = self.services.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
             CapError::Invalid(format!(
                 "interaction {interaction_id} was not handled by this plugin in the last 15 minutes"
             ))
         })?;
+        if !held.answered {
+            return Err(CapError::Invalid(format!(
+                "interaction {interaction_id} has not been answered yet: return the response first, then follow up (after `defer`, or from a later call)"
+            )));
+        }
+        let token = held.token;
         let body = self.render(&message)?;
         let sent = rest.follow_up(&token, &body).await.map_err(rest_err)?;
         Ok(sent["id"].as_str().unwrap_or_default().to_string())

@@ -30,6 +30,7 @@ impl Plugin for Caps {
                 "Defers, then follows up from a button",
             ))
             .command(CommandBuilder::new("video", "Searches Kaltura"))
+            .command(CommandBuilder::new("early", "Follows up before answering"))
             .capability(Capability::Kv)
             .capability(Capability::Http)
             .capability(Capability::Discord)
@@ -75,6 +76,13 @@ impl Plugin for Caps {
             "video" => {
                 show(kaltura::search_entries("cats", 5).map(|v| format!("{} entries", v.len())))
             }
+            "early" => show(
+                discord::follow_up(
+                    &cmd.context.interaction_id,
+                    &MessageBuilder::new().content("too early").build(),
+                )
+                .map(|id| format!("followed up {id}")),
+            ),
             // Acknowledge now; a later button press finishes it with a follow-up.
             "later" => return Ok(Response::Defer(false)),
             other => return Err(format!("unknown command {other}")),
