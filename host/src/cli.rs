@@ -39,6 +39,9 @@ enum Command {
     /// Slash command registration with Discord.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Kaltura operator tools.
+    #[command(subcommand)]
+    Kaltura(KalturaCommand),
     /// Local stand-ins for Discord's and Kaltura's APIs.
     #[command(subcommand)]
     Standin(StandinCommand),
@@ -71,6 +74,26 @@ enum CommandsCommand {
         #[command(flatten)]
         serve: ServeOptions,
     },
+}
+
+#[derive(Subcommand)]
+enum KalturaCommand {
+    /// Sign a KS locally (no network) with KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET.
+    Ks {
+        /// Kaltura user id.
+        #[arg(long)]
+        user: String,
+        #[arg(long = "type", value_enum, default_value_t = crate::kaltura_cli::KsType::User)]
+        session_type: crate::kaltura_cli::KsType,
+        /// Privileges, e.g. `sview:0_abc,setrole:PLAYBACK_BASE_ROLE`.
+        #[arg(long, default_value = "")]
+        privileges: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        expiry: u32,
+    },
+    /// Decode a KS and check it against the partner's secrets.
+    KsInfo { ks: String },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +144,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
             crate::plugin_cli::commands_sync(&serve, DiscordSettings::from_env(), dry_run).await
         }
+        Command::Kaltura(KalturaCommand::Ks {
+            user,
+            session_type,
+            privileges,
+            expiry,
+        }) => crate::kaltura_cli::sign(&user, session_type, &privileges, expiry),
+        Command::Kaltura(KalturaCommand::KsInfo { ks }) => crate::kaltura_cli::info(&ks),
         Command::Standin(StandinCommand::Discord { listen, target }) => {
             crate::demo::standin(listen, target).await
         }

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discord;
+pub mod kaltura;
+pub mod kaltura_cli;
 pub mod plugin_cli;
 pub mod plugins;
 pub mod serve;

@@ -350,3 +350,70 @@ fn demo_sends_real_interactions_and_prints_the_answers() {
         );
     }
 }
+
+#[test]
+fn kaltura_ks_signs_locally_and_ks_info_reads_it_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], secret: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
+        cmd.args(args)
+            .current_dir(tmp.path())
+            .env_remove("KALTURA_PARTNER_ID")
+            .env_remove("KALTURA_ADMIN_SECRET");
+        if let Some(s) = secret {
+            cmd.env("KALTURA_PARTNER_ID", "1234567")
+                .env("KALTURA_ADMIN_SECRET", s);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let secret = "0123456789abcdef0123456789abcdef";
+    let (code, ks, err) = run(
+        &[
+            "kaltura",
+            "ks",
+            "--user",
+            "discord_42",
+            "--privileges",
+            "sview:0_abc",
+            "--expiry",
+            "600",
+        ],
+        Some(secret),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        ks.trim().starts_with("djJ8MTIzNDU2N3"),
+        "a v2 KS for partner 1234567: {ks}"
+    );
+    let (code, out, err) = run(
+        &["kaltura", "ks-info", ks.trim()],
+        Some(&format!("rotated-secret,{secret}")),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for line in [
+        "user:       discord_42",
+        "type:       User",
+        "privileges: sview:0_abc",
+        "expires:    in ",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in {out}");
+    }
+    let (code, _, err) = run(
+        &["kaltura", "ks-info", ks.trim()],
+        Some("another-partner-secret"),
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("does not match any of the partner's secrets"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["kaltura", "ks", "--user", "x"], None);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("set KALTURA_PARTNER_ID"), "{err}");
+    assert!(!err.contains(secret));
+}
