@@ -1,8 +1,10 @@
 //! Kaltura Sessions (KS), signed locally exactly as the official clients'
 //! `generateSessionV2` does, and parsed back (v1 and v2) for diagnostics.
 //!
-//! A KS is a bearer credential: an ADMIN KS never leaves the host. `Debug` of the types
-//! here never prints a KS.
+//! A KS is a bearer credential: an ADMIN KS never leaves the host. The types here never
+//! hold a KS string, so logging them cannot leak one.
+//!
+//! Shared by the host (`host/src/kaltura`) and the Kaltura stand-in in `testkit`.
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use base64::Engine as _;
