@@ -159,11 +159,10 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let router = self.router.clone();
-        axum::serve(listener, router)
+        // `self` (and with it the hot-reload watcher) lives until serving ends.
+        axum::serve(listener, self.router.clone())
             .with_graceful_shutdown(shutdown)
             .await?;
-        drop(self);
         Ok(())
     }
 }

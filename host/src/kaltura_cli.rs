@@ -43,10 +43,14 @@ pub fn sign(user: &str, t: KsType, privileges: &str, expiry: u32) -> Result<Exit
         KsType::User => SessionType::User,
         KsType::Admin => SessionType::Admin,
     };
-    println!(
-        "{}",
-        ks::sign_v2(pid, &secrets[0], user, t, now() + expiry as i64, privileges)
-    );
+    let request = ks::KsRequest {
+        partner_id: pid,
+        user_id: user,
+        session_type: t,
+        expiry: now() + expiry as i64,
+        privileges,
+    };
+    println!("{}", request.sign(&secrets[0]));
     Ok(ExitCode::SUCCESS)
 }
 

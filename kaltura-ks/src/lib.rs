@@ -96,57 +96,48 @@ fn aes_key(secret: &str) -> [u8; 16] {
     key
 }
 
-/// Signs a v2 KS. `random` is the 16 random bytes (fresh ones in [`sign_v2`]).
-pub fn sign_v2_with(
-    partner_id: u64,
-    secret: &str,
-    user_id: &str,
-    session_type: SessionType,
-    expiry_abs: i64,
-    privileges: &str,
-    random: [u8; 16],
-) -> String {
-    let mut fields = privilege_fields(privileges);
-    fields.push(("_e".into(), expiry_abs.to_string()));
-    fields.push(("_t".into(), session_type.code().to_string()));
-    fields.push(("_u".into(), user_id.to_string()));
-    let encoded = form_encode(&fields);
-
-    let mut body = random.to_vec();
-    body.extend_from_slice(encoded.as_bytes());
-    let mut plain = Sha1::digest(&body).to_vec();
-    plain.extend_from_slice(&body);
-    // Zero padding to the block size (not PKCS#7), as the server expects.
-    plain.resize(plain.len().div_ceil(16) * 16, 0);
-
-    let len = plain.len();
-    let cipher = Enc::new(&aes_key(secret).into(), &[0u8; 16].into())
-        .encrypt_padded_mut::<NoPadding>(&mut plain, len)
-        .expect("input is block aligned")
-        .to_vec();
-    let mut raw = format!("v2|{partner_id}|").into_bytes();
-    raw.extend_from_slice(&cipher);
-    STANDARD.encode(raw).replace('+', "-").replace('/', "_")
+/// What a KS grants; [`KsRequest::sign`] turns it into a v2 KS.
+#[derive(Debug, Clone, Copy)]
+pub struct KsRequest<'a> {
+    pub partner_id: u64,
+    pub user_id: &'a str,
+    pub session_type: SessionType,
+    /// Absolute expiry, unix seconds.
+    pub expiry: i64,
+    /// `name[:value]` pairs, comma-separated; `*` for all.
+    pub privileges: &'a str,
 }
 
-/// Signs a v2 KS with fresh random bytes.
-pub fn sign_v2(
-    partner_id: u64,
-    secret: &str,
-    user_id: &str,
-    session_type: SessionType,
-    expiry_abs: i64,
-    privileges: &str,
-) -> String {
-    sign_v2_with(
-        partner_id,
-        secret,
-        user_id,
-        session_type,
-        expiry_abs,
-        privileges,
-        rand::random(),
-    )
+impl KsRequest<'_> {
+    /// Signs a v2 KS with the partner's admin secret and fresh random bytes.
+    pub fn sign(&self, secret: &str) -> String {
+        self.sign_with_random(secret, rand::random())
+    }
+
+    /// Signs with the given 16 "random" bytes (reproducible test vectors).
+    pub fn sign_with_random(&self, secret: &str, random: [u8; 16]) -> String {
+        let mut fields = privilege_fields(self.privileges);
+        fields.push(("_e".into(), self.expiry.to_string()));
+        fields.push(("_t".into(), self.session_type.code().to_string()));
+        fields.push(("_u".into(), self.user_id.to_string()));
+        let encoded = form_encode(&fields);
+
+        let mut body = random.to_vec();
+        body.extend_from_slice(encoded.as_bytes());
+        let mut plain = Sha1::digest(&body).to_vec();
+        plain.extend_from_slice(&body);
+        // Zero padding to the block size (not PKCS#7), as the server expects.
+        plain.resize(plain.len().div_ceil(16) * 16, 0);
+
+        let len = plain.len();
+        let cipher = Enc::new(&aes_key(secret).into(), &[0u8; 16].into())
+            .encrypt_padded_mut::<NoPadding>(&mut plain, len)
+            .expect("input is block aligned")
+            .to_vec();
+        let mut raw = format!("v2|{}|", self.partner_id).into_bytes();
+        raw.extend_from_slice(&cipher);
+        STANDARD.encode(raw).replace('+', "-").replace('/', "_")
+    }
 }
 
 fn parse_fields(query: &str) -> Vec<(String, String)> {
@@ -302,15 +293,14 @@ mod tests {
             fields,
             "sview=%2A&privacycontext=MyCtx&setrole=PLAYBACK_BASE_ROLE&_e=1893456000&_t=2&_u=discord-bot"
         );
-        let ks = sign_v2_with(
-            1234567,
-            SECRET,
-            "discord-bot",
-            SessionType::Admin,
-            1893456000,
-            PRIVS,
-            counting(),
-        );
+        let request = KsRequest {
+            partner_id: 1234567,
+            user_id: "discord-bot",
+            session_type: SessionType::Admin,
+            expiry: 1893456000,
+            privileges: PRIVS,
+        };
+        let ks = request.sign_with_random(SECRET, counting());
         assert_eq!(ks, VECTOR);
     }
 
@@ -352,22 +342,14 @@ mod tests {
 
     #[test]
     fn fresh_keys_differ_but_verify() {
-        let a = sign_v2(
-            42,
-            SECRET,
-            "discord_1",
-            SessionType::User,
-            2_000_000_000,
-            "sview:0_abc",
-        );
-        let b = sign_v2(
-            42,
-            SECRET,
-            "discord_1",
-            SessionType::User,
-            2_000_000_000,
-            "sview:0_abc",
-        );
+        let request = KsRequest {
+            partner_id: 42,
+            user_id: "discord_1",
+            session_type: SessionType::User,
+            expiry: 2_000_000_000,
+            privileges: "sview:0_abc",
+        };
+        let (a, b) = (request.sign(SECRET), request.sign(SECRET));
         assert_ne!(a, b, "random bytes make each KS unique");
         let info = verify(&a, 42, &[SECRET], 0).unwrap();
         assert_eq!(

@@ -42,8 +42,6 @@ pub struct LoadedPlugin {
     /// The contract version the component imports (e.g. "0.1.0").
     pub contract: String,
     pub source: Source,
-    /// Capabilities the component actually imports.
-    pub imports: BTreeSet<CapabilityName>,
     /// Capabilities its manifest requests.
     pub requested: BTreeSet<CapabilityName>,
     pub grants: Arc<PluginGrants>,
@@ -226,7 +224,6 @@ pub async fn load(
         contract: imports.contract.unwrap_or_else(|| "unknown".into()),
         manifest,
         source,
-        imports: imports.capabilities,
         requested,
         grants: Arc::new(plugin_grants),
         pre,
