@@ -1,10 +1,12 @@
-//! Faithful local stand-ins for Discord (and, later, Kaltura), for tests and the demo.
+//! Faithful local stand-ins for Discord and Kaltura, for tests and the demo.
 //!
 //! They speak the real wire protocol: paths, JSON shapes, Discord's error bodies and codes,
 //! rate-limit headers and 429 with `Retry-After`, and Ed25519-signed interaction requests.
 
 pub mod discord;
 pub mod gateway;
+pub mod kaltura;
 pub mod signing;
 
 pub use discord::{DiscordStandIn, Fault, Recorded, StandInOptions};
+pub use kaltura::{KalturaFault, KalturaOptions, KalturaStandIn};

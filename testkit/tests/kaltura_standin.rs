@@ -1,0 +1,323 @@
+//! The Kaltura stand-in answers like the real server: KS validation, flat form and JSON
+//! parameters, list/search semantics, multirequest, errors at HTTP 200, injected faults.
+
+use kaltura_ks::{KsRequest, SessionType};
+use kd_testkit::kaltura::{FaultKind, KalturaFault, KalturaOptions, KalturaStandIn, now};
+use serde_json::{Value, json};
+
+async fn standin() -> KalturaStandIn {
+    KalturaStandIn::start("127.0.0.1:0".parse().unwrap(), KalturaOptions::default())
+        .await
+        .unwrap()
+}
+
+fn ks(k: &KalturaStandIn, secret: &str, kind: SessionType, expiry: i64) -> String {
+    KsRequest {
+        partner_id: k.partner_id(),
+        user_id: "tester",
+        session_type: kind,
+        expiry,
+        privileges: "",
+    }
+    .sign(secret)
+}
+
+async fn post_json(k: &KalturaStandIn, service_action: &str, body: Value) -> Value {
+    let (service, action) = service_action.split_once('.').unwrap();
+    reqwest::Client::new()
+        .post(format!(
+            "{}/api_v3/service/{service}/action/{action}?format=1",
+            k.url
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn post_form(k: &KalturaStandIn, service_action: &str, form: &[(&str, &str)]) -> Value {
+    let (service, action) = service_action.split_once('.').unwrap();
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api_v3/service/{service}/action/{action}",
+            k.url
+        ))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "API errors come back with HTTP 200");
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn ks_validation_rejects_wrong_secret_tampered_and_expired() {
+    let k = standin().await;
+    let good = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let ok = post_json(&k, "media.list", json!({"ks": good})).await;
+    assert_eq!(ok["objectType"], "KalturaMediaListResponse", "{ok}");
+
+    let wrong = ks(
+        &k,
+        "not-the-partner-secret",
+        SessionType::Admin,
+        now() + 600,
+    );
+    let r = post_json(&k, "media.list", json!({"ks": wrong})).await;
+    assert_eq!(r["objectType"], "KalturaAPIException");
+    assert_eq!(r["code"], "INVALID_KS");
+
+    // Flip one character inside the ciphertext.
+    let mut tampered: Vec<char> = good.chars().collect();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let r = post_json(&k, "media.list", json!({"ks": tampered})).await;
+    assert_eq!(r["code"], "INVALID_KS", "{r}");
+
+    let expired = ks(&k, k.admin_secret(), SessionType::Admin, now() - 1);
+    let r = post_json(&k, "media.list", json!({"ks": expired})).await;
+    assert_eq!(r["code"], "INVALID_KS");
+    assert_eq!(r["args"]["KSID"], "EXPIRED");
+
+    let r = post_json(&k, "media.list", json!({})).await;
+    assert_eq!(r["code"], "MISSING_KS");
+}
+
+#[tokio::test]
+async fn session_start_signs_with_the_partner_secret_only() {
+    let k = standin().await;
+    let pid = k.partner_id().to_string();
+    let r = post_form(
+        &k,
+        "session.start",
+        &[
+            ("format", "1"),
+            ("secret", k.admin_secret()),
+            ("partnerId", &pid),
+            ("type", "2"),
+            ("userId", "u1"),
+            ("expiry", "60"),
+        ],
+    )
+    .await;
+    let ks = r.as_str().expect("a JSON string result");
+    let info = kaltura_ks::verify(ks, k.partner_id(), &[k.admin_secret()], now()).unwrap();
+    assert_eq!(info.user_id, "u1");
+    assert_eq!(info.session_type, SessionType::Admin);
+    assert!(info.expiry <= now() + 60);
+
+    let r = post_form(
+        &k,
+        "session.start",
+        &[("secret", "nope"), ("partnerId", &pid)],
+    )
+    .await;
+    assert_eq!(r["code"], "START_SESSION_ERROR");
+}
+
+#[tokio::test]
+async fn flat_form_filters_pager_and_order_like_the_official_clients() {
+    let k = standin().await;
+    let good = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let r = post_form(
+        &k,
+        "media.list",
+        &[
+            ("ks", &good),
+            ("filter:objectType", "KalturaMediaEntryFilter"),
+            ("filter:freeText", "all hands"),
+            ("filter:orderBy", "+name"),
+            ("pager:pageSize", "2"),
+            ("pager:pageIndex", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(r["totalCount"], 3, "{r}");
+    let names: Vec<&str> = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["All hands - February", "All hands - January"]);
+
+    let r = post_json(&k, "media.get", json!({"ks": good, "entryId": "0_nope"})).await;
+    assert_eq!(r["code"], "ENTRY_ID_NOT_FOUND");
+    assert_eq!(r["args"]["ENTRY_ID"], "0_nope");
+
+    let id = &k.ready_entry_ids()[0];
+    let r = post_json(&k, "media.get", json!({"ks": good, "entryId": id})).await;
+    assert_eq!(r["id"], id.as_str());
+    assert!(
+        r["thumbnailUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/thumbnail/entry_id/")
+    );
+}
+
+#[tokio::test]
+async fn esearch_matches_terms_and_can_be_switched_off() {
+    let k = standin().await;
+    let good = ks(&k, k.admin_secret(), SessionType::User, now() + 600);
+    let body = json!({"ks": good, "searchParams": {"objectType": "KalturaESearchEntryParams",
+        "searchOperator": {"objectType": "KalturaESearchEntryOperator", "operator": 1,
+        "searchItems": [{"objectType": "KalturaESearchUnifiedItem", "searchTerm": "webassembly", "itemType": 2, "addHighlight": true}]}},
+        "pager": {"pageSize": 10}});
+    let r = post_json(&k, "elasticsearch_esearch.searchEntry", body.clone()).await;
+    assert_eq!(r["totalCount"], 2, "{r}");
+    assert_eq!(r["objects"][0]["objectType"], "KalturaESearchEntryResult");
+    assert!(r["objects"][0]["object"]["name"].is_string());
+    k.set_esearch(false);
+    let r = post_json(&k, "elasticsearch_esearch.searchEntry", body).await;
+    assert_eq!(r["code"], "SERVICE_FORBIDDEN");
+}
+
+#[tokio::test]
+async fn multirequest_references_earlier_results_and_keeps_going_after_a_failure() {
+    let k = standin().await;
+    let good = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let res: Value = reqwest::Client::new()
+        .post(format!("{}/api_v3/service/multirequest", k.url))
+        .form(&[
+            ("format", "1"),
+            ("ks", good.as_str()),
+            ("1:service", "media"),
+            ("1:action", "list"),
+            ("1:filter:freeText", "security"),
+            ("2:service", "media"),
+            ("2:action", "get"),
+            ("2:entryId", "{1:result:objects:0:id}"),
+            ("3:service", "media"),
+            ("3:action", "get"),
+            ("3:entryId", "0_missing"),
+            ("4:service", "user"),
+            ("4:action", "add"),
+            ("4:user:id", "discord_1"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let arr = res.as_array().unwrap();
+    assert_eq!(arr.len(), 4);
+    assert_eq!(arr[1]["id"], arr[0]["objects"][0]["id"]);
+    assert_eq!(arr[2]["code"], "ENTRY_ID_NOT_FOUND");
+    assert_eq!(arr[3]["id"], "discord_1");
+    assert!(k.user("discord_1").is_some());
+}
+
+#[tokio::test]
+async fn users_and_meetings_need_an_admin_session_to_change() {
+    let k = standin().await;
+    let user = ks(&k, k.admin_secret(), SessionType::User, now() + 600);
+    let admin = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let r = post_json(&k, "user.add", json!({"ks": user, "user": {"id": "x"}})).await;
+    assert_eq!(r["code"], "SERVICE_FORBIDDEN");
+    let r = post_json(&k, "user.get", json!({"ks": user, "userId": "x"})).await;
+    assert_eq!(r["code"], "INVALID_USER_ID");
+    post_json(&k, "user.add", json!({"ks": admin, "user": {"id": "x"}})).await;
+    let r = post_json(&k, "user.add", json!({"ks": admin, "user": {"id": "x"}})).await;
+    assert_eq!(r["code"], "DUPLICATE_USER_BY_ID");
+
+    let ev = json!({"objectType": "KalturaMeetingScheduleEvent", "summary": "Standup",
+        "startDate": now(), "endDate": now() + 3600, "ownerId": "x", "tags": "kdhost,guild:1"});
+    let created = post_json(
+        &k,
+        "schedule_scheduleevent.add",
+        json!({"ks": admin, "scheduleEvent": ev}),
+    )
+    .await;
+    let id = created["id"].as_i64().expect("an id");
+    assert_eq!(created["status"], 2);
+    let listed = post_json(
+        &k,
+        "schedule_scheduleevent.list",
+        json!({"ks": user, "filter": {"statusEqual": 2, "tagsLike": "guild:1"}}),
+    )
+    .await;
+    assert_eq!(listed["totalCount"], 1);
+    post_json(
+        &k,
+        "schedule_scheduleevent.cancel",
+        json!({"ks": admin, "scheduleEventId": id}),
+    )
+    .await;
+    let listed = post_json(
+        &k,
+        "schedule_scheduleevent.list",
+        json!({"ks": user, "filter": {"statusEqual": 2}}),
+    )
+    .await;
+    assert_eq!(listed["totalCount"], 0);
+    let r = post_json(
+        &k,
+        "schedule_scheduleevent.get",
+        json!({"ks": user, "scheduleEventId": 99}),
+    )
+    .await;
+    assert_eq!(r["code"], "INVALID_OBJECT_ID");
+}
+
+#[tokio::test]
+async fn injected_faults_hit_the_next_matching_calls() {
+    let k = standin().await;
+    let good = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    k.inject(KalturaFault {
+        action: "media.list".into(),
+        kind: FaultKind::Status { status: 503 },
+        count: 1,
+    });
+    k.inject(KalturaFault {
+        action: "media.list".into(),
+        kind: FaultKind::Drop,
+        count: 1,
+    });
+    k.inject(KalturaFault {
+        action: "media.list".into(),
+        kind: FaultKind::ExpireKs,
+        count: 1,
+    });
+    let url = format!("{}/api_v3/service/media/action/list", k.url);
+    let c = reqwest::Client::new();
+    let r = c
+        .post(&url)
+        .json(&json!({"ks": good}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let dropped = match c.post(&url).json(&json!({"ks": good})).send().await {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(dropped, "the connection drops before a complete answer");
+    let r: Value = c
+        .post(&url)
+        .json(&json!({"ks": good}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["args"]["KSID"], "EXPIRED");
+    let r: Value = c
+        .post(&url)
+        .json(&json!({"ks": good}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["objectType"], "KalturaMediaListResponse");
+    let calls = k.calls();
+    assert_eq!(calls.last().unwrap().ks_type, Some(2));
+}
