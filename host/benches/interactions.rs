@@ -14,7 +14,7 @@ use axum::Json;
 use axum::routing::post;
 use kdhost::app::App;
 use kdhost::config::secret::Secret;
-use kdhost::config::settings::{DiscordSettings, ServeOptions};
+use kdhost::config::settings::{DiscordSettings, ServeOptions, Settings};
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
 use kdhost::plugins::grants::GrantsConfig;
 use kdhost::plugins::services::Services;
@@ -198,6 +198,7 @@ async fn main() {
         config: dir.join("config"),
         plugins: dir.join("plugins"),
         data: dir.join("data"),
+        public_url: None,
         log_format: LogFormat::Text,
     };
     let discord = DiscordSettings {
@@ -208,7 +209,11 @@ async fn main() {
         dev_guild: None,
         activities: false,
     };
-    let app = App::build(&opts, discord).await.unwrap();
+    let settings = Settings {
+        discord,
+        ..Default::default()
+    };
+    let app = App::build(&opts, settings).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host_url = format!("http://{}/interactions", listener.local_addr().unwrap());
     tokio::spawn(app.serve(listener, std::future::pending()));

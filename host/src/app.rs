@@ -15,12 +15,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::guild::GuildConfigs;
-use crate::config::settings::{DiscordSettings, ServeOptions};
+use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
 use crate::discord::commands::{self, SyncTarget};
-use crate::discord::dispatch::Dispatcher;
+use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
 use crate::discord::interactions::{self, InteractionsEndpoint};
 use crate::discord::rest::DiscordRest;
 use crate::discord::verify::InteractionVerifier;
+use crate::kaltura::Kaltura;
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::registry::LoadFailure;
 use crate::plugins::services::Services;
@@ -45,7 +46,8 @@ pub struct App {
 
 impl App {
     /// Builds every service, loads the plugins, starts hot reload and command sync.
-    pub async fn build(opts: &ServeOptions, discord: DiscordSettings) -> Result<App> {
+    pub async fn build(opts: &ServeOptions, settings: Settings) -> Result<App> {
+        let discord = settings.discord.clone();
         let store = Arc::new(Store::open(&opts.data)?);
         let guilds = Arc::new(
             GuildConfigs::load(&opts.config)
@@ -66,7 +68,12 @@ impl App {
             ))
         });
 
-        let services = Arc::new(Services::new(store.clone(), rest.clone(), guilds));
+        let mut services = Services::new(store.clone(), rest.clone(), guilds);
+        services.kaltura = settings
+            .kaltura
+            .clone()
+            .map(|k| Arc::new(Kaltura::new(k, rest.clone())));
+        let services = Arc::new(services);
         let runtime = Arc::new(Runtime::new(services.clone())?);
         let registry = Arc::new(Registry::new(
             runtime,
@@ -83,7 +90,14 @@ impl App {
                 None
             }
         };
-        let dispatcher = Arc::new(Dispatcher::new(registry.clone(), rest.clone()));
+        let activity = ActivityLaunch {
+            enabled: discord.activities,
+            public_url: opts
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", opts.listen)),
+        };
+        let dispatcher = Arc::new(Dispatcher::new(registry.clone(), rest.clone(), activity));
         let pruned = Arc::downgrade(&dispatcher);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -96,7 +110,7 @@ impl App {
             }
         });
 
-        let report = status_report(&discord, hot_reload.is_some());
+        let report = status_report(&settings, hot_reload.is_some());
         services.status.store(Arc::new(report.clone()));
 
         if let (Some(rest), Some(_)) = (&rest, &discord.bot_token) {
@@ -167,7 +181,9 @@ impl App {
     }
 }
 
-fn status_report(d: &DiscordSettings, hot_reload: bool) -> Vec<(String, String)> {
+fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)> {
+    let d = &settings.discord;
+    let k = settings.kaltura.as_ref();
     let on_off = |on: bool, on_text: &str, off_text: &str| {
         if on {
             format!("on: {on_text}")
@@ -213,7 +229,32 @@ fn status_report(d: &DiscordSettings, hot_reload: bool) -> Vec<(String, String)>
         ),
         (
             "kaltura".into(),
-            "off: the Kaltura capability is not in this version yet".into(),
+            on_off(
+                k.is_some(),
+                &k.map(|k| format!("partner {} at {}", k.partner_id, k.service_url))
+                    .unwrap_or_default(),
+                "set KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET",
+            ),
+        ),
+        (
+            "kaltura-player".into(),
+            on_off(
+                k.is_some_and(|k| k.player_uiconf_id.is_some()),
+                &format!(
+                    "uiconf {}",
+                    k.and_then(|k| k.player_uiconf_id.clone())
+                        .unwrap_or_default()
+                ),
+                "set KALTURA_PLAYER_UICONF_ID for Play, embeds and Watch Together",
+            ),
+        ),
+        (
+            "api".into(),
+            on_off(
+                settings.api.jwt_secret.is_some(),
+                "/api/v1 (JWT)",
+                "set JWT_SECRET (32+ characters) to serve /api/v1",
+            ),
         ),
         (
             "hot-reload".into(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::settings::{DiscordSettings, ServeOptions, load_dotenv};
+use crate::config::settings::{DiscordSettings, ServeOptions, Settings, load_dotenv};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
@@ -135,7 +135,10 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(opts) => crate::serve::run(opts, DiscordSettings::from_env()).await,
+        Command::Serve(opts) => {
+            let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
+            crate::serve::run(opts, settings).await
+        }
         Command::Demo { listen, once } => crate::demo::run(listen, once).await,
         Command::Plugin(PluginCommand::New { name, dir }) => crate::plugin_cli::new(&name, dir),
         Command::Plugin(PluginCommand::Check { file, json }) => {

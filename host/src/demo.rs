@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{DiscordStandIn, StandInOptions};
+use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
 use crate::app::App;
-use crate::config::settings::{DiscordSettings, ServeOptions};
+use crate::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
+use crate::kaltura::KalturaSettings;
 use crate::plugins::builtin;
 use crate::telemetry::LogFormat;
 
@@ -52,6 +53,44 @@ pub async fn standin(listen: SocketAddr, target: Option<String>) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// The full custom id of the first button whose id contains `marker`.
+fn first_button(body: &Value, marker: &str) -> Option<String> {
+    body["data"]["components"]
+        .as_array()?
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["custom_id"].as_str().map(String::from))
+        .find(|id| id.contains(marker))
+}
+
+/// `./config` when it exists (edit it and watch it reload), else a copy of the shipped
+/// defaults under the demo's data folder, so the demo runs from any directory.
+fn demo_config(root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let local = PathBuf::from("config");
+    if local.join("default.json").exists() {
+        return Ok(local);
+    }
+    let dir = root.join("config");
+    std::fs::create_dir_all(dir.join("guilds"))?;
+    std::fs::write(
+        dir.join("default.json"),
+        include_str!("../../config/default.json"),
+    )?;
+    std::fs::write(
+        dir.join("plugins.json"),
+        include_str!("../../config/plugins.json"),
+    )?;
+    Ok(dir)
+}
+
 fn summarize(v: &Value) -> String {
     let data = &v["data"];
     let mut parts = vec![format!("type {}", v["type"])];
@@ -70,11 +109,16 @@ fn summarize(v: &Value) -> String {
     }
     for row in data["components"].as_array().into_iter().flatten() {
         for c in row["components"].as_array().into_iter().flatten() {
-            parts.push(format!(
-                "button {:?} → {}",
-                c["label"].as_str().unwrap_or(""),
-                c["custom_id"].as_str().unwrap_or("")
-            ));
+            let target = match (c["custom_id"].as_str(), c["url"].as_str()) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(url)) => format!("{} (link)", cut(url, 90)),
+                _ => String::new(),
+            };
+            let label = c["label"]
+                .as_str()
+                .or(c["placeholder"].as_str())
+                .unwrap_or("");
+            parts.push(format!("button {label:?} → {target}"));
         }
     }
     parts.join("\n      ")
@@ -97,9 +141,14 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if hello.exists() {
         std::fs::copy(&hello, plugins.join("hello.wasm"))?;
     }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
     let opts = ServeOptions {
-        listen,
-        config: PathBuf::from("config"),
+        listen: addr,
+        public_url: Some(format!("http://{addr}")),
+        config: demo_config(&root)?,
         plugins: plugins.clone(),
         data: root.clone(),
         log_format: LogFormat::Text,
@@ -112,11 +161,18 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         dev_guild: None,
         activities: false,
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
-    let app = App::build(&opts, discord).await?;
+    let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
+    let settings = Settings {
+        discord,
+        kaltura: Some(demo_kaltura_settings(&kaltura)?),
+        api: ApiSettings {
+            jwt_secret: Some(crate::config::secret::Secret::new(
+                "kdhost-demo-jwt-secret-not-for-production",
+            )),
+            ..Default::default()
+        },
+    };
+    let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());
     app.start_gateway();
     let url = format!("http://{addr}/interactions");
@@ -129,37 +185,65 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     );
     let guild = "600000000000000001";
     let user = "700000000000000001";
-    let script: Vec<(&str, Value)> = vec![
-        (
-            "/help",
-            standin.command("help", json!([]), guild, user, &[]),
-        ),
-        (
-            "/about",
-            standin.command("about", json!([]), guild, user, &[]),
-        ),
-        (
-            "/hello who:@you",
-            standin.command(
-                "hello",
-                json!([{"name": "who", "type": 6, "value": user}]),
-                guild,
-                user,
-                &[],
-            ),
-        ),
-        (
-            "[Wave back] button",
-            standin.button("hello:wave", guild, user),
-        ),
-        (
-            "/nope (unknown)",
-            standin.command("nope", json!([]), guild, user, &[]),
-        ),
-    ];
-    for (label, payload) in script {
+    let step = async |label: &str, payload: Value| -> anyhow::Result<Value> {
         let (status, body) = standin.send_interaction(&url, &payload).await?;
         println!("→ {label}\n  ← HTTP {status}: {}\n", summarize(&body));
+        Ok(body)
+    };
+    step(
+        "/help",
+        standin.command("help", json!([]), guild, user, &[]),
+    )
+    .await?;
+    step(
+        "/about",
+        standin.command("about", json!([]), guild, user, &[]),
+    )
+    .await?;
+    let who = json!([{"name": "who", "type": 6, "value": user}]);
+    step(
+        "/hello who:@you",
+        standin.command("hello", who, guild, user, &[]),
+    )
+    .await?;
+    step(
+        "[Wave back] button",
+        standin.button("hello:wave", guild, user),
+    )
+    .await?;
+    step(
+        "/nope (unknown)",
+        standin.command("nope", json!([]), guild, user, &[]),
+    )
+    .await?;
+
+    println!(
+        "-- Kaltura (stand-in at {}, partner {}) --\n",
+        kaltura.url,
+        kaltura.partner_id()
+    );
+    let query = json!([{"name": "query", "type": 3, "value": "security"}, {"name": "limit", "type": 4, "value": 3}]);
+    let found = step(
+        "/kaltura-video-search query:security limit:3",
+        standin.command("kaltura-video-search", query, guild, user, &[]),
+    )
+    .await?;
+    if let Some(play) = first_button(&found, ":play:") {
+        step("[Play] button", standin.button(&play, guild, user)).await?;
+    }
+    let start = json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": "Demo stand-up"}]);
+    let started = step(
+        "/kaltura-start type:meeting title:Demo stand-up",
+        standin.command("kaltura-start", start, guild, user, &[]),
+    )
+    .await?;
+    step(
+        "/kaltura-list",
+        standin.command("kaltura-list", json!([]), guild, user, &[]),
+    )
+    .await?;
+    if let Some(join) = first_button(&started, ":kaltura-join:") {
+        step("[Join] button", standin.button(&join, guild, user)).await?;
     }
     // The command sync runs in the background: show what Discord received.
     let synced = standin
@@ -191,3 +275,20 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     server.await??;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The host's Kaltura settings for a stand-in (its URL for the API and the join links).
+pub fn demo_kaltura_settings(k: &KalturaStandIn) -> anyhow::Result<KalturaSettings> {
+    KalturaSettings::new(
+        Some(&k.url),
+        k.partner_id(),
+        k.admin_secret(),
+        Some(DEMO_UICONF.into()),
+        Some(&k.url),
+        Some(&k.url),
+        Duration::from_secs(5),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+/// The player configuration id the demo uses (the stand-in serves any).
+const DEMO_UICONF: &str = "55501";

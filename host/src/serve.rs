@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::app::App;
-use crate::config::settings::{DiscordSettings, ServeOptions};
+use crate::config::settings::{ServeOptions, Settings};
 
-pub async fn run(opts: ServeOptions, discord: DiscordSettings) -> anyhow::Result<ExitCode> {
+pub async fn run(opts: ServeOptions, settings: Settings) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
-    let app = App::build(&opts, discord).await?;
+    let app = App::build(&opts, settings).await?;
     print_report(&app, &listener.local_addr()?.to_string());
     app.start_gateway();
     app.serve(listener, shutdown_signal()).await?;

@@ -46,6 +46,10 @@ pub struct Metrics {
     pub interactions: IntCounterVec,
     pub discord_rest: IntCounterVec,
     pub command_syncs: IntCounterVec,
+    /// Kaltura API calls by `service.action` and outcome (ok, error, network, http).
+    pub kaltura_calls: HistogramVec,
+    /// Kaltura sessions signed locally, by type (user, admin); cache hits are not counted.
+    pub kaltura_sessions: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -70,6 +74,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let plugins_loaded = IntGauge::new("kd_plugins_loaded", "Plugins currently loaded").unwrap();
     r.register(Box::new(plugins_loaded.clone())).unwrap();
     Metrics {
+        kaltura_calls: histogram(
+            &r,
+            "kd_kaltura_call_seconds",
+            "Kaltura API calls (retries included)",
+            &["call", "outcome"],
+        ),
+        kaltura_sessions: counter(
+            &r,
+            "kd_kaltura_sessions_signed_total",
+            "Kaltura sessions signed locally",
+            &["type"],
+        ),
         plugin_calls: counter(
             &r,
             "kd_plugin_calls_total",

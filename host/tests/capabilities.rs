@@ -138,10 +138,12 @@ async fn discord_config_kaltura_and_follow_ups() {
     let (_, body) = host.command("setting", opt("path", "missing")).await;
     assert_eq!(text_of(&body), "setting=none");
 
-    // kaltura is declared but not implemented yet: typed `unavailable`.
+    // Granted kaltura on a host without a Kaltura account: typed `unavailable`, naming
+    // what the operator sets.
     let (_, body) = host.command("video", json!([])).await;
     assert!(
-        text_of(&body).contains("Unavailable(\"Kaltura is not available"),
+        text_of(&body).contains("Unavailable(\"Kaltura is not configured on this host")
+            && text_of(&body).contains("KALTURA_PARTNER_ID"),
         "{body}"
     );
 

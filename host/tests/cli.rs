@@ -82,10 +82,17 @@ fn commands_sync_dry_run_prints_the_diff_and_sends_nothing() {
     let (code, out, err) = kdhost(&["commands", "sync", "--dry-run"], tmp.path());
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("3 commands (global), changes since the last sync:"),
+        out.contains("9 commands (global), changes since the last sync:"),
         "{out}"
     );
-    for line in ["+ /about", "+ /hello", "+ /help"] {
+    for line in [
+        "+ /about",
+        "+ /hello",
+        "+ /help",
+        "+ /kaltura-start",
+        "+ /kaltura-video-search",
+        "+ /kaltura-get-ks",
+    ] {
         assert!(out.contains(line), "{out}");
     }
     let (code, _, err) = kdhost(&["commands", "sync"], tmp.path());
@@ -342,7 +349,12 @@ fn demo_sends_real_interactions_and_prints_the_answers() {
         "button \"Wave back\" → hello:wave",
         "waves back",
         "/nope is not available right now",
-        "PUT /api/v10/applications/100000000000000001/commands → 200 (3 commands)",
+        "PUT /api/v10/applications/100000000000000001/commands → 200 (9 commands)",
+        "embed \"Security awareness 2026\"",
+        "button \"Open the player\"",
+        "embed \"Demo stand-up\"",
+        "embed \"Active meetings\"",
+        "button \"Open the meeting\"",
     ] {
         assert!(
             stdout.contains(expected),

@@ -2,9 +2,9 @@
 
 use crate::bindings::kaltura_discord::plugin::types::Button;
 use crate::{
-    ActionRow, ButtonStyle, Capability, Choice, ChoiceValue, CommandDef, CommandKind, Component,
-    Embed, EmbedField, Manifest, Message, Modal, OptionDef, OptionKind, Response, SelectMenu,
-    SelectOption, SubcommandDef, TextInput, TextInputStyle,
+    ActionRow, ButtonStyle, CapError, Capability, Choice, ChoiceValue, CommandDef, CommandKind,
+    Component, Embed, EmbedField, Manifest, Message, Modal, OptionDef, OptionKind, Response,
+    SelectMenu, SelectOption, SubcommandDef, TextInput, TextInputStyle,
 };
 
 /// Builds a [`Manifest`].
@@ -370,6 +370,20 @@ impl MessageBuilder {
             .push(b.build());
         self
     }
+    /// Start a new row of buttons (at most 5 rows per message).
+    pub fn row(mut self) -> Self {
+        if self
+            .0
+            .components
+            .last()
+            .is_some_and(|r| !r.components.is_empty())
+        {
+            self.0.components.push(ActionRow {
+                components: Vec::new(),
+            });
+        }
+        self
+    }
     /// A select menu takes a row of its own.
     pub fn select(mut self, s: SelectBuilder) -> Self {
         self.0.components.push(ActionRow {
@@ -439,4 +453,18 @@ pub fn reply_ephemeral(text: impl Into<String>) -> Response {
         .content(text)
         .ephemeral()
         .into_response()
+}
+
+impl CapError {
+    /// The host's explanation, ready to show a user (it says what to do).
+    pub fn message(&self) -> &str {
+        match self {
+            CapError::Denied(m)
+            | CapError::Unavailable(m)
+            | CapError::Invalid(m)
+            | CapError::QuotaExceeded(m)
+            | CapError::Failed(m)
+            | CapError::NotFound(m) => m,
+        }
+    }
 }

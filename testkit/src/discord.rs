@@ -107,6 +107,17 @@ struct Inner {
     target: Mutex<Option<String>>,
     gateway: Arc<crate::gateway::Gateway>,
     addr: SocketAddr,
+    /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
+    oauth: Mutex<HashMap<String, Value>>,
+    guilds: Mutex<HashMap<String, GuildData>>,
+}
+
+/// A guild as the stand-in knows it: owner, roles (with permissions), members' roles.
+#[derive(Default, Clone)]
+struct GuildData {
+    owner_id: String,
+    roles: Vec<Value>,
+    members: HashMap<String, Vec<String>>,
 }
 
 /// A running stand-in.
@@ -155,6 +166,8 @@ impl DiscordStandIn {
             target: Mutex::new(None),
             gateway: gateway.clone(),
             addr,
+            oauth: Mutex::new(HashMap::new()),
+            guilds: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route(
@@ -216,6 +229,43 @@ impl DiscordStandIn {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Makes `token` a valid OAuth2 access token for this user (`GET /users/@me`).
+    pub fn add_oauth_user(&self, token: &str, user_id: &str, username: &str) {
+        self.inner.oauth.lock().unwrap().insert(
+            token.to_string(),
+            json!({"id": user_id, "username": username, "discriminator": "0", "global_name": username, "avatar": null}),
+        );
+    }
+
+    /// Defines a guild: its owner and roles as (id, name, permission bits). The guild id
+    /// is also the @everyone role.
+    pub fn set_guild(&self, guild_id: &str, owner_id: &str, roles: &[(&str, &str, u64)]) {
+        let mut list =
+            vec![json!({"id": guild_id, "name": "@everyone", "permissions": "0", "position": 0})];
+        for (i, (id, name, perms)) in roles.iter().enumerate() {
+            list.push(json!({"id": id, "name": name, "permissions": perms.to_string(), "position": i + 1}));
+        }
+        let mut guilds = self.inner.guilds.lock().unwrap();
+        let g = guilds.entry(guild_id.to_string()).or_default();
+        g.owner_id = owner_id.to_string();
+        g.roles = list;
+    }
+
+    /// Adds a member to a guild with these role ids.
+    pub fn set_member(&self, guild_id: &str, user_id: &str, roles: &[&str]) {
+        self.inner
+            .guilds
+            .lock()
+            .unwrap()
+            .entry(guild_id.to_string())
+            .or_default()
+            .members
+            .insert(
+                user_id.to_string(),
+                roles.iter().map(|r| r.to_string()).collect(),
+            );
     }
 
     /// Gateway sessions that have identified (the host's gateway is connected).
@@ -533,7 +583,7 @@ async fn api(
     s: &Inner,
     method: &Method,
     path: &str,
-    _h: &HeaderMap,
+    headers: &HeaderMap,
     body: &Value,
     authorized: bool,
 ) -> (StatusCode, Value, Extra) {
@@ -570,6 +620,21 @@ async fn api(
         }
     }
 
+    if let (["users", "@me"], Some(bearer)) = (
+        seg.as_slice(),
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ")),
+    ) {
+        return match s.oauth.lock().unwrap().get(bearer) {
+            Some(user) => (StatusCode::OK, user.clone(), vec![]),
+            None => {
+                let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+                (st, b, vec![])
+            }
+        };
+    }
     if needs_bot_auth(&seg) && !authorized {
         let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
         return (st, b, vec![]);
@@ -655,6 +720,37 @@ async fn route(
             StatusCode::OK,
             json!({"id": app, "username": "standin-bot", "bot": true, "discriminator": "0", "global_name": null, "avatar": null}),
         ),
+        ("GET", ["guilds", g]) => match s.guilds.lock().unwrap().get(*g) {
+            Some(d) => (
+                StatusCode::OK,
+                json!({"id": g, "name": "Stand-in guild", "owner_id": d.owner_id, "roles": d.roles}),
+            ),
+            None => discord_error(StatusCode::NOT_FOUND, 10004, "Unknown Guild"),
+        },
+        ("GET", ["guilds", g, "roles"]) => {
+            let roles = s.guilds.lock().unwrap().get(*g).map(|d| d.roles.clone());
+            (
+                StatusCode::OK,
+                Value::Array(roles.unwrap_or_else(|| {
+                    vec![json!({"id": g, "name": "@everyone", "permissions": "0", "position": 0})]
+                })),
+            )
+        }
+        ("GET", ["guilds", g, "members", u]) => {
+            let roles = s
+                .guilds
+                .lock()
+                .unwrap()
+                .get(*g)
+                .and_then(|d| d.members.get(*u).cloned());
+            match roles {
+                Some(roles) => (
+                    StatusCode::OK,
+                    json!({"user": {"id": u, "username": format!("user{u}")}, "roles": roles, "joined_at": "2026-01-01T00:00:00Z", "deaf": false, "mute": false}),
+                ),
+                None => discord_error(StatusCode::NOT_FOUND, 10007, "Unknown Member"),
+            }
+        }
         ("PUT", ["applications", a, "commands"])
         | ("PUT", ["applications", a, "guilds", _, "commands"]) => {
             if *a != app {

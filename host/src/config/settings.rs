@@ -22,9 +22,88 @@ pub struct ServeOptions {
     /// Data folder (SQLite database, compiled-plugin cache).
     #[arg(long, env = "KD_DATA", default_value = "data")]
     pub data: PathBuf,
+    /// Where people reach this host (links to the Activity in a browser); default
+    /// `http://<listen>`.
+    #[arg(long, env = "KD_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Log format.
     #[arg(long, env = "KD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Everything the host reads from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub discord: DiscordSettings,
+    /// `None` when `KALTURA_PARTNER_ID` / `KALTURA_ADMIN_SECRET` are not set (Kaltura is off).
+    pub kaltura: Option<crate::kaltura::KalturaSettings>,
+    pub api: ApiSettings,
+}
+
+impl Settings {
+    /// Reads every setting; an error names the variable that is set but wrong.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            discord: DiscordSettings::from_env(),
+            kaltura: crate::kaltura::KalturaSettings::from_env()?,
+            api: ApiSettings::from_env()?,
+        })
+    }
+}
+
+/// `/api/v1` settings.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `JWT_SECRET`: signs the host's API tokens (HS256). Without it `/api/v1` answers 503.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_EXPIRY` in seconds (default 3600).
+    pub jwt_expiry: std::time::Duration,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_expiry: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+impl ApiSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let jwt_expiry = match var("JWT_EXPIRY") {
+            Some(v) => {
+                std::time::Duration::from_secs(parse_duration_secs(&v).ok_or_else(|| {
+                    format!("JWT_EXPIRY must be seconds (or 30m, 12h, 7d), not `{v}`")
+                })?)
+            }
+            None => Self::default().jwt_expiry,
+        };
+        let jwt_secret = var("JWT_SECRET").map(Secret::new);
+        if jwt_secret.as_ref().is_some_and(|s| s.expose().len() < 32) {
+            return Err("JWT_SECRET must be at least 32 characters".into());
+        }
+        Ok(Self {
+            jwt_secret,
+            jwt_expiry,
+        })
+    }
+}
+
+/// `3600`, `30m`, `12h`, `7d`.
+fn parse_duration_secs(v: &str) -> Option<u64> {
+    let (num, unit) = match v.char_indices().last()? {
+        (i, c @ ('s' | 'm' | 'h' | 'd')) => (&v[..i], c),
+        _ => (v, 's'),
+    };
+    let n: u64 = num.trim().parse().ok()?;
+    let mult = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => 1,
+    };
+    n.checked_mul(mult).filter(|s| *s > 0)
 }
 
 /// Discord application settings.
@@ -74,5 +153,18 @@ pub fn load_dotenv() -> Result<(), String> {
             ".env: cannot parse line `{line}` at character {idx}"
         )),
         Err(e) => Err(format!(".env: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_in_seconds_or_with_a_unit() {
+        use super::parse_duration_secs as p;
+        assert_eq!(p("3600"), Some(3600));
+        assert_eq!(p("30m"), Some(1800));
+        assert_eq!(p("7d"), Some(604_800));
+        assert_eq!(p("0"), None);
+        assert_eq!(p("soon"), None);
     }
 }

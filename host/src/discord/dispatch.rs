@@ -30,21 +30,36 @@ pub const DEFER_AFTER: Duration = Duration::from_millis(2500);
 /// results wait for it so a follow-up never overtakes its own acknowledgement.
 pub type Acked = oneshot::Receiver<()>;
 
+/// How LAUNCH_ACTIVITY answers are handled.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityLaunch {
+    /// The app has Activities (`DISCORD_ACTIVITIES`): launch; otherwise answer with a link.
+    pub enabled: bool,
+    /// Where people reach this host (`KD_PUBLIC_URL`), for the link.
+    pub public_url: String,
+}
+
 pub struct Dispatcher {
     pub registry: Arc<Registry>,
     rest: Option<Arc<DiscordRest>>,
+    activity: ActivityLaunch,
     per_user: DefaultKeyedRateLimiter<String>,
     per_guild: DefaultKeyedRateLimiter<String>,
     defer_after: Duration,
 }
 
 impl Dispatcher {
-    pub fn new(registry: Arc<Registry>, rest: Option<Arc<DiscordRest>>) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        rest: Option<Arc<DiscordRest>>,
+        activity: ActivityLaunch,
+    ) -> Self {
         let limits = registry.grants().rate_limits();
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap());
         Self {
             registry,
             rest,
+            activity,
             per_user: RateLimiter::keyed(quota(limits.per_user_per_minute)),
             per_guild: RateLimiter::keyed(quota(limits.per_guild_per_minute)),
             defer_after: DEFER_AFTER,
@@ -83,6 +98,12 @@ impl Dispatcher {
             channel_id: ix.channel_id.clone(),
             user_id: ix.invoker().map(|u| u.id.clone()),
             interaction_id: Some(ix.id.clone()),
+            user_name: ix
+                .invoker()
+                .map(|u| u.global_name.clone().unwrap_or_else(|| u.username.clone()))
+                .unwrap_or_default(),
+            roles: ix.roles().to_vec(),
+            permissions: ix.member.as_ref().and_then(|m| m.permissions.clone()),
         };
         // Only plugins that may call `discord` can follow up; nobody else needs the token.
         let tokens = plugin
@@ -93,6 +114,11 @@ impl Dispatcher {
             t.insert(&ix.id, &ix.token, &name);
         }
         let id = ix.id.clone();
+        let launch_key = (
+            ix.channel_id.clone(),
+            ix.invoker().map(|u| u.id.clone()),
+            ix.custom_id().unwrap_or_default().to_string(),
+        );
 
         let rt = self.registry.runtime.clone();
         // Run the guest in this task; only if it outlives the defer window does it move to
@@ -108,7 +134,29 @@ impl Dispatcher {
         if let Some(t) = tokens {
             t.mark_answered(&id);
         }
+        if first["type"] == 12 {
+            return self.launch(&launch_key, first);
+        }
         first
+    }
+
+    /// Keeps what the launch was for; without Activities, answers with a link instead.
+    fn launch(&self, key: &(Option<String>, Option<String>, String), body: Value) -> Value {
+        let (channel, user, custom_id) = key;
+        if let (Some(c), Some(u)) = (channel, user)
+            && !custom_id.is_empty()
+        {
+            self.registry
+                .runtime
+                .services
+                .launches
+                .record(c, u, custom_id);
+        }
+        if self.activity.enabled {
+            body
+        } else {
+            super::launches::link_instead(&self.activity.public_url, custom_id)
+        }
     }
 
     /// Finds the plugin and checks policy and rate limits.
@@ -128,12 +176,18 @@ impl Dispatcher {
             }
             Answering::Component | Answering::Modal => {
                 let id = ix.custom_id().unwrap_or_default();
-                let (owner, _) = response::split_custom_id(id)
+                let (owner, own_id) = response::split_custom_id(id)
                     .ok_or("This control is not from a plugin of this bot.")?;
                 let p = set.get(owner).ok_or_else(|| {
                     format!("This control belongs to the `{owner}` plugin, which is not loaded.")
                 })?;
-                (p.clone(), None)
+                // A control whose id starts with one of its plugin's commands is held to
+                // that command's permissions: a button must not bypass them.
+                let command = controlling_command(p, own_id);
+                if let Some(def) = command {
+                    check_member_permissions(def, ix)?;
+                }
+                (p.clone(), command.map(|d| d.name.as_str()))
             }
         };
         let cfg = self
@@ -219,6 +273,47 @@ impl Dispatcher {
             Answering::Component | Answering::Modal => json!({"type": 6}),
             _ => json!({"type": 5}),
         }
+    }
+}
+
+/// The command a control belongs to: the first `:`-separated part of its id, if it names
+/// one of the plugin's commands.
+fn controlling_command<'p>(
+    plugin: &'p LoadedPlugin,
+    own_id: &str,
+) -> Option<&'p crate::plugins::bindings::types::CommandDef> {
+    let head = own_id.split(':').next()?;
+    plugin.manifest.commands.iter().find(|c| c.name == head)
+}
+
+/// Discord enforces a command's `default_member_permissions` for the command only; the host
+/// enforces it for the command's controls. "0" means administrators only.
+fn check_member_permissions(
+    def: &crate::plugins::bindings::types::CommandDef,
+    ix: &Interaction,
+) -> Result<(), String> {
+    const ADMINISTRATOR: u64 = 1 << 3;
+    let Some(required) = def
+        .default_member_permissions
+        .as_deref()
+        .and_then(|p| p.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let has = ix
+        .member
+        .as_ref()
+        .and_then(|m| m.permissions.as_deref())
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0);
+    let allowed = has & ADMINISTRATOR != 0 || (required != 0 && has & required == required);
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "You need the permissions of /{} to use this control.",
+            def.name
+        ))
     }
 }
 

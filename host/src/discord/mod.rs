@@ -4,6 +4,7 @@ pub mod commands;
 pub mod dispatch;
 pub mod gateway;
 pub mod interactions;
+pub mod launches;
 pub mod model;
 pub mod response;
 pub mod rest;

@@ -7,8 +7,10 @@ use arc_swap::ArcSwap;
 
 use super::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::config::guild::GuildConfigs;
+use crate::discord::launches::Launches;
 use crate::discord::rest::DiscordRest;
 use crate::discord::tokens::InteractionTokens;
+use crate::kaltura::Kaltura;
 use crate::store::Store;
 
 pub struct Services {
@@ -16,9 +18,13 @@ pub struct Services {
     /// Discord REST, when an application id (and, for channel messages, a bot token) is set.
     pub discord: Option<Arc<DiscordRest>>,
     pub tokens: Arc<InteractionTokens>,
+    /// Activity launches waiting for their Activity.
+    pub launches: Arc<Launches>,
     /// Outbound client for the `http` capability: no redirects (each hop must be granted).
     pub http: reqwest::Client,
     pub guilds: Arc<GuildConfigs>,
+    /// The Kaltura account, when `KALTURA_PARTNER_ID` and `KALTURA_ADMIN_SECRET` are set.
+    pub kaltura: Option<Arc<Kaltura>>,
     /// What `host.info` reports about the loaded plugins; the registry keeps it current.
     pub catalog: ArcSwap<Vec<PluginInfo>>,
     /// (service, state) pairs for `host.info`, e.g. ("discord-gateway", "off: set DISCORD_BOT_TOKEN").
@@ -42,8 +48,10 @@ impl Services {
             store,
             discord,
             tokens: Arc::new(InteractionTokens::default()),
+            launches: Arc::new(Launches::default()),
             http,
             guilds,
+            kaltura: None,
             catalog: ArcSwap::from_pointee(Vec::new()),
             status: ArcSwap::from_pointee(Vec::new()),
             started: Instant::now(),

@@ -19,6 +19,11 @@ pub struct CallScope {
     pub channel_id: Option<String>,
     pub user_id: Option<String>,
     pub interaction_id: Option<String>,
+    /// The invoker's display name, role ids and permission bitset, as Discord sent them
+    /// (the host derives Kaltura roles from these, never from the guest).
+    pub user_name: String,
+    pub roles: Vec<String>,
+    pub permissions: Option<String>,
 }
 
 impl CallScope {
@@ -75,6 +80,8 @@ pub struct PluginState {
     pub stderr: MemoryOutputPipe,
     /// Lines logged through the `log` capability in this call.
     pub log_lines: u32,
+    /// The invoker resolved for Kaltura, once per call.
+    pub kaltura_caller: Option<crate::kaltura::Caller>,
 }
 
 impl PluginState {
@@ -112,6 +119,7 @@ impl PluginState {
             out_of_cpu: false,
             stderr,
             log_lines: 0,
+            kaltura_caller: None,
         }
     }
 

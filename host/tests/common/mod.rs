@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use kdhost::app::App;
 use kdhost::config::secret::Secret;
-use kdhost::config::settings::{DiscordSettings, ServeOptions};
+use kdhost::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
 use kdhost::telemetry::LogFormat;
 use serde_json::{Value, json};
-use testkit::{DiscordStandIn, StandInOptions};
+use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
 pub const GUILD: &str = "600000000000000001";
 pub const USER: &str = "700000000000000001";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
 
 /// A built guest component by crate name (e.g. "kd_fixture_hostile").
 pub fn guest(name: &str) -> PathBuf {
@@ -30,6 +31,7 @@ pub struct Host {
     pub services: std::sync::Arc<kdhost::plugins::services::Services>,
     pub dir: PathBuf,
     pub load_failures: Vec<kdhost::plugins::registry::LoadFailure>,
+    pub kaltura: Option<KalturaStandIn>,
     gateway: Option<Box<dyn FnOnce() + Send + Sync>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _tmp: Option<tempfile::TempDir>,
@@ -45,6 +47,10 @@ pub struct Setup {
     pub dir: Option<PathBuf>,
     pub standin: Option<DiscordStandIn>,
     pub dev_guild: Option<String>,
+    /// Start a Kaltura stand-in and configure the host for it.
+    pub kaltura: bool,
+    /// `config/default.json` (the guild default).
+    pub default_config: Option<Value>,
 }
 
 impl Default for Setup {
@@ -57,6 +63,8 @@ impl Default for Setup {
             dir: None,
             standin: None,
             dev_guild: None,
+            kaltura: false,
+            default_config: None,
         }
     }
 }
@@ -95,6 +103,9 @@ impl Host {
             setup.plugins_json.unwrap_or_else(default_grants),
         )
         .unwrap();
+        if let Some(d) = &setup.default_config {
+            std::fs::write(config.join("default.json"), d.to_string()).unwrap();
+        }
         for (id, cfg) in &setup.guild_configs {
             std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string()).unwrap();
         }
@@ -109,8 +120,11 @@ impl Host {
                     .unwrap()
             }
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let opts = ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: addr,
+            public_url: Some(format!("http://{addr}")),
             config,
             plugins,
             data: dir.join("data"),
@@ -124,9 +138,26 @@ impl Host {
             dev_guild: setup.dev_guild.clone(),
             activities: false,
         };
-        let app = App::build(&opts, discord).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let kaltura = if setup.kaltura {
+            Some(
+                KalturaStandIn::start("127.0.0.1:0".parse().unwrap(), KalturaOptions::default())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            None
+        };
+        let settings = Settings {
+            discord,
+            kaltura: kaltura
+                .as_ref()
+                .map(|k| kdhost::demo::demo_kaltura_settings(k).unwrap()),
+            api: ApiSettings {
+                jwt_secret: Some(Secret::new(JWT_SECRET)),
+                ..Default::default()
+            },
+        };
+        let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app_registry = app.registry.clone();
         let services = app.services.clone();
@@ -145,6 +176,7 @@ impl Host {
             services,
             dir,
             load_failures,
+            kaltura,
             gateway: Some(gateway),
             shutdown: Some(tx),
             _tmp: tmp,

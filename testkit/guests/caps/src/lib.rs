@@ -73,9 +73,9 @@ impl Plugin for Caps {
                 config::get(&text_opt(&cmd, "path"))
                     .map(|v| format!("setting={}", v.unwrap_or("none".into()))),
             ),
-            "video" => {
-                show(kaltura::search_entries("cats", 5).map(|v| format!("{} entries", v.len())))
-            }
+            "video" => show(
+                kaltura::search_entries("cats", 5).map(|v| format!("{} entries", v.entries.len())),
+            ),
             "early" => show(
                 discord::follow_up(
                     &cmd.context.interaction_id,

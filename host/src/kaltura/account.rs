@@ -1,0 +1,611 @@
+//! The Kaltura account as the host uses it on behalf of a Discord member: every operation
+//! the `kaltura` capability and `/api/v1` offer, with the guild's privileges, the member's
+//! host-computed role, and sessions signed here. ADMIN sessions stay inside this module
+//! and the client; what leaves is a USER session scoped to its purpose.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use kaltura_ks::SessionType;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::client::{Client, Idempotent, SubRequest};
+use super::error::KalturaError;
+use super::identity::{self, GuildRoles, KalturaRole, Member};
+use super::media::{self, Category, SearchResult, Video};
+use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
+use super::sessions::{Sessions, SignedKs, now};
+use super::settings::KalturaSettings;
+use crate::discord::rest::DiscordRest;
+
+/// How long the host's own (ADMIN) API sessions live; cached until 80% of that.
+const API_SESSION_TTL: i64 = 3600;
+/// After eSearch is refused, use `media.list` for this long before asking again.
+const ESEARCH_RETRY_AFTER: i64 = 600;
+const DEFAULT_MEETING_SECONDS: i64 = 2 * 3600;
+
+/// The guild's Kaltura settings (`kaltura` in its config).
+#[derive(Debug, Clone)]
+pub struct GuildKaltura {
+    /// `kaltura.session.privileges.default`: every session for this guild.
+    pub default_privileges: String,
+    /// `...privileges.video`: added to playback sessions.
+    pub video_privileges: String,
+    /// `...privileges.meeting`: added to meeting join sessions.
+    pub meeting_privileges: String,
+    /// `kaltura.session.expiry.video` (s, default 3600): playback sessions.
+    pub video_ttl: i64,
+    /// `kaltura.session.expiry.meeting` (s, default 3600): join links.
+    pub meeting_ttl: i64,
+}
+
+impl GuildKaltura {
+    /// Reads the guild's `kaltura` section; without one (or with `enabled: false`) the
+    /// error tells the server's admin what to set.
+    pub fn from_config(cfg: &Value, guild_id: Option<&str>) -> Result<Self, KalturaError> {
+        let k = &cfg["kaltura"];
+        let file = guild_id
+            .map(|g| format!("config/guilds/{g}.json"))
+            .unwrap_or_else(|| "config/default.json".into());
+        if !k.is_object() || k["enabled"] == Value::Bool(false) {
+            return Err(KalturaError::NotConfigured(format!(
+                "Kaltura is not set up for this server. A server admin adds a `kaltura` section to {file}, e.g. {{\"kaltura\": {{\"enabled\": true, \"session\": {{\"privileges\": {{\"default\": \"\"}}}}}}}}."
+            )));
+        }
+        let privileges = |name: &str| {
+            k["session"]["privileges"][name]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let ttl = |name: &str| {
+            k["session"]["expiry"][name]
+                .as_i64()
+                .unwrap_or(3600)
+                .clamp(60, 86_400)
+        };
+        Ok(Self {
+            default_privileges: privileges("default"),
+            video_privileges: privileges("video"),
+            meeting_privileges: privileges("meeting"),
+            video_ttl: ttl("video"),
+            meeting_ttl: ttl("meeting"),
+        })
+    }
+}
+
+/// Joins privilege lists, skipping empty ones.
+fn privileges(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim().trim_matches(','))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A member resolved against the guild's config: who they are to Kaltura.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub member: Member,
+    pub kaltura_user_id: String,
+    pub role: KalturaRole,
+    /// Discord Administrator / Manage Server, or mapped to the Kaltura admin role.
+    pub guild_admin: bool,
+    pub guild: GuildKaltura,
+}
+
+/// A USER session as shown to its owner (never an ADMIN one: this type cannot hold one).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserSession {
+    pub ks: String,
+    pub user_id: String,
+    pub privileges: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl UserSession {
+    fn from_signed(s: SignedKs) -> Self {
+        debug_assert_eq!(s.session_type, SessionType::User);
+        Self {
+            ks: s.ks.expose().to_string(),
+            user_id: s.user_id,
+            privileges: s.privileges,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// Everything needed to play an entry with Kaltura Player v7.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Player {
+    pub entry_id: String,
+    pub partner_id: String,
+    pub uiconf_id: String,
+    pub script_url: String,
+    /// Carries the caller's scoped session: for the caller only.
+    pub iframe_url: String,
+    /// No session inside: safe to share.
+    pub embed_code: String,
+    pub session: UserSession,
+}
+
+pub struct Kaltura {
+    pub settings: KalturaSettings,
+    client: Client,
+    sessions: Sessions,
+    /// Kaltura users known to exist (ensured once per process).
+    ensured: Mutex<HashSet<String>>,
+    esearch_off_until: AtomicI64,
+    meetings: Box<dyn MeetingBackend>,
+    roles: GuildRoles,
+}
+
+/// A handle for calls under an ADMIN session; an `INVALID_KS` answer re-signs and retries once.
+pub struct Admin<'a> {
+    k: &'a Kaltura,
+    user: String,
+    privileges: String,
+}
+
+impl Admin<'_> {
+    pub async fn call(
+        &self,
+        service: &str,
+        action: &str,
+        params: Value,
+        idempotent: Idempotent,
+    ) -> Result<Value, KalturaError> {
+        let mut resigned = false;
+        loop {
+            let s = self.session();
+            match self
+                .k
+                .client
+                .call(service, action, params.clone(), s.ks.expose(), idempotent)
+                .await
+            {
+                Err(e) if e.is_invalid_ks() && !resigned => {
+                    tracing::info!(call = %format!("{service}.{action}"), "Kaltura refused the session; signing a new one");
+                    self.invalidate();
+                    resigned = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn multi(
+        &self,
+        requests: Vec<SubRequest>,
+        idempotent: Idempotent,
+    ) -> Result<Vec<Result<Value, KalturaError>>, KalturaError> {
+        let mut resigned = false;
+        loop {
+            let s = self.session();
+            let answer = self
+                .k
+                .client
+                .multi(requests.clone(), s.ks.expose(), idempotent)
+                .await;
+            let refused = match &answer {
+                Err(e) => e.is_invalid_ks(),
+                Ok(items) => items
+                    .iter()
+                    .any(|r| r.as_ref().is_err_and(|e| e.is_invalid_ks())),
+            };
+            if refused && !resigned {
+                self.invalidate();
+                resigned = true;
+                continue;
+            }
+            return answer;
+        }
+    }
+
+    fn session(&self) -> SignedKs {
+        self.k.sessions.get(
+            &self.user,
+            SessionType::Admin,
+            &self.privileges,
+            API_SESSION_TTL,
+        )
+    }
+
+    fn invalidate(&self) {
+        self.k.sessions.invalidate(
+            &self.user,
+            SessionType::Admin,
+            &self.privileges,
+            API_SESSION_TTL,
+        );
+    }
+}
+
+impl Kaltura {
+    pub fn new(settings: KalturaSettings, rest: Option<std::sync::Arc<DiscordRest>>) -> Self {
+        let client = Client::new(&settings.service_url, settings.timeout);
+        let sessions = Sessions::new(settings.partner_id, settings.admin_secrets[0].clone());
+        let meetings = Box::new(ScheduledEvents {
+            kaf_url: settings.kaf_url.clone(),
+        });
+        Self {
+            settings,
+            client,
+            sessions,
+            ensured: Mutex::new(HashSet::new()),
+            esearch_off_until: AtomicI64::new(0),
+            meetings,
+            roles: GuildRoles::new(rest),
+        }
+    }
+
+    /// Resolves a member in a guild: the guild must have Kaltura set up.
+    pub async fn caller(&self, cfg: &Value, member: Member) -> Result<Caller, KalturaError> {
+        let guild = GuildKaltura::from_config(cfg, member.guild_id.as_deref())?;
+        let names = match &member.guild_id {
+            Some(g) if identity::mapping_uses_names(cfg) => self.roles.names(g).await,
+            _ => Default::default(),
+        };
+        let mapped = identity::role_for(cfg, &member, &names);
+        let guild_admin = member.has_admin_permission() || mapped == KalturaRole::Admin;
+        let role = if guild_admin {
+            KalturaRole::Admin
+        } else {
+            mapped
+        };
+        Ok(Caller {
+            kaltura_user_id: identity::kaltura_user_id(&member.user_id),
+            member,
+            role,
+            guild_admin,
+            guild,
+        })
+    }
+
+    /// API calls for `c` under an ADMIN session with the guild's default privileges.
+    fn admin(&self, c: &Caller) -> Admin<'_> {
+        Admin {
+            k: self,
+            user: c.kaltura_user_id.clone(),
+            privileges: c.guild.default_privileges.clone(),
+        }
+    }
+
+    /// Makes sure `discord_<id>` exists in Kaltura: `user.get`, then `user.add` if it is
+    /// missing, in one multirequest round trip; remembered for the life of the process.
+    pub async fn ensure_user(&self, c: &Caller) -> Result<(), KalturaError> {
+        if self.ensured.lock().unwrap().contains(&c.kaltura_user_id) {
+            return Ok(());
+        }
+        let id = &c.kaltura_user_id;
+        let user = json!({"objectType": "KalturaUser", "id": id, "screenName": c.member.display_name,
+            "externalId": c.member.user_id, "isAdmin": false});
+        let results = self
+            .admin(c)
+            .multi(
+                vec![
+                    SubRequest {
+                        service: "user",
+                        action: "get",
+                        params: json!({"userId": id}),
+                    },
+                    SubRequest {
+                        service: "user",
+                        action: "add",
+                        params: json!({"user": user}),
+                    },
+                ],
+                Idempotent::Write,
+            )
+            .await?;
+        let exists = match (&results[0], &results[1]) {
+            (Ok(_), _) | (_, Ok(_)) => true,
+            (Err(_), Err(e)) if e.code() == Some("DUPLICATE_USER_BY_ID") => true,
+            (Err(_), Err(e)) => return Err(e.clone()),
+        };
+        if exists {
+            self.ensured.lock().unwrap().insert(id.clone());
+        }
+        Ok(())
+    }
+
+    /// Free-text search over ready media; eSearch first, `media.list` with `freeText` when
+    /// the account has no eSearch.
+    pub async fn search(
+        &self,
+        c: &Caller,
+        query: &str,
+        limit: u32,
+        page: u32,
+    ) -> Result<SearchResult, KalturaError> {
+        let q = media::clean_query(query);
+        let (limit, page) = (limit.clamp(1, 50), page.clamp(1, 1000));
+        let admin = self.admin(c);
+        if !q.is_empty() && now() >= self.esearch_off_until.load(Ordering::Relaxed) {
+            match admin
+                .call(
+                    "elasticsearch_esearch",
+                    "searchEntry",
+                    media::esearch_params(&q, limit, page),
+                    Idempotent::Read,
+                )
+                .await
+            {
+                Ok(v) => return media::parse_list(&v, "esearch"),
+                Err(e) if e.is_forbidden_service() => {
+                    tracing::info!(error = %e, "eSearch is not available on this account; using media.list");
+                    self.esearch_off_until
+                        .store(now() + ESEARCH_RETRY_AFTER, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let v = admin
+            .call(
+                "media",
+                "list",
+                media::list_params(&q, limit, page),
+                Idempotent::Read,
+            )
+            .await?;
+        media::parse_list(&v, "media.list")
+    }
+
+    pub async fn entry(&self, c: &Caller, entry_id: &str) -> Result<Video, KalturaError> {
+        let not_found = || KalturaError::NotFound(format!("There is no video `{entry_id}`."));
+        if !valid_entry_id(entry_id) {
+            return Err(not_found());
+        }
+        let v = self
+            .admin(c)
+            .call(
+                "media",
+                "get",
+                json!({"entryId": entry_id}),
+                Idempotent::Read,
+            )
+            .await
+            .map_err(|e| if e.is_not_found() { not_found() } else { e })?;
+        Video::from_wire(&v)
+    }
+
+    pub async fn categories(&self, c: &Caller) -> Result<Vec<Category>, KalturaError> {
+        let v = self
+            .admin(c)
+            .call(
+                "category",
+                "list",
+                json!({"filter": {"objectType": "KalturaCategoryFilter", "orderBy": "+fullName"},
+                       "pager": {"objectType": "KalturaFilterPager", "pageSize": 500}}),
+                Idempotent::Read,
+            )
+            .await?;
+        let objects = v["objects"].as_array().cloned().unwrap_or_default();
+        objects
+            .into_iter()
+            .map(|o| {
+                serde_json::from_value(o)
+                    .map_err(|e| KalturaError::Decode(format!("a category: {e}")))
+            })
+            .collect()
+    }
+
+    /// The caller's own USER session with the guild's default privileges.
+    pub async fn user_session(&self, c: &Caller, ttl: i64) -> Result<UserSession, KalturaError> {
+        self.ensure_user(c).await?;
+        let s = self.sessions.get(
+            &c.kaltura_user_id,
+            SessionType::User,
+            &c.guild.default_privileges,
+            ttl.clamp(60, 86_400),
+        );
+        Ok(UserSession::from_signed(s))
+    }
+
+    /// Player details with a USER session scoped to the entry (`sview:<entry>`).
+    pub async fn player(&self, c: &Caller, entry_id: &str) -> Result<Player, KalturaError> {
+        let uiconf = self.settings.player_uiconf_id.clone().ok_or_else(|| {
+            KalturaError::NotConfigured(
+                "Playback is not set up on this host: the operator sets KALTURA_PLAYER_UICONF_ID (a Player v7 id from the KMC).".into(),
+            )
+        })?;
+        let video = self.entry(c, entry_id).await?;
+        if !video.is_ready() {
+            return Err(KalturaError::Invalid(format!(
+                "`{}` is not ready to play yet (it may still be processing).",
+                video.name
+            )));
+        }
+        self.ensure_user(c).await?;
+        let scope = format!("sview:{}", video.id);
+        let privs = privileges(&[
+            &scope,
+            &c.guild.default_privileges,
+            &c.guild.video_privileges,
+        ]);
+        let s = self.sessions.get(
+            &c.kaltura_user_id,
+            SessionType::User,
+            &privs,
+            c.guild.video_ttl,
+        );
+        let session = UserSession::from_signed(s);
+        let pid = self.settings.partner_id;
+        let script_url = format!(
+            "{}/p/{pid}/embedPlaykitJs/uiconf_id/{uiconf}",
+            self.settings.cdn_url
+        );
+        let embed = format!("{script_url}?iframeembed=true&entry_id={}", video.id);
+        let ks: String = url::form_urlencoded::byte_serialize(session.ks.as_bytes()).collect();
+        Ok(Player {
+            iframe_url: format!("{embed}&ks={ks}"),
+            embed_code: format!(
+                "<iframe src=\"{embed}\" width=\"640\" height=\"360\" allowfullscreen allow=\"autoplay *; fullscreen *; encrypted-media *\" frameborder=\"0\" title=\"{}\"></iframe>",
+                html_attr(&video.name)
+            ),
+            entry_id: video.id,
+            partner_id: pid.to_string(),
+            uiconf_id: uiconf,
+            script_url,
+            session,
+        })
+    }
+
+    fn guild_of<'c>(&self, c: &'c Caller) -> Result<&'c str, KalturaError> {
+        c.member.guild_id.as_deref().ok_or_else(|| {
+            KalturaError::Invalid(
+                "Meetings belong to a server: use this in a server channel.".into(),
+            )
+        })
+    }
+
+    pub async fn create_meeting(
+        &self,
+        c: &Caller,
+        kind: MeetingKind,
+        title: &str,
+        description: &str,
+    ) -> Result<Meeting, KalturaError> {
+        let guild_id = self.guild_of(c)?.to_string();
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(KalturaError::Invalid(
+                "A meeting title needs 1 to 200 characters.".into(),
+            ));
+        }
+        if description.chars().count() > 2000 {
+            return Err(KalturaError::Invalid(
+                "A meeting description is at most 2000 characters.".into(),
+            ));
+        }
+        self.ensure_user(c).await?;
+        let new = NewMeeting {
+            kind,
+            title: title.to_string(),
+            description: description.trim().to_string(),
+            owner_discord_id: c.member.user_id.clone(),
+            owner_kaltura_id: c.kaltura_user_id.clone(),
+            guild_id,
+            duration: DEFAULT_MEETING_SECONDS,
+        };
+        self.meetings.create(&self.admin(c), &new).await
+    }
+
+    /// A meeting of the caller's guild (others are "not found").
+    pub async fn meeting(&self, c: &Caller, id: &str) -> Result<Meeting, KalturaError> {
+        let guild_id = self.guild_of(c)?;
+        let m = self.meetings.get(&self.admin(c), id.trim()).await?;
+        if m.guild_id != guild_id {
+            return Err(KalturaError::NotFound(format!(
+                "There is no meeting `{id}`."
+            )));
+        }
+        Ok(m)
+    }
+
+    pub async fn meetings(&self, c: &Caller) -> Result<Vec<Meeting>, KalturaError> {
+        let guild_id = self.guild_of(c)?;
+        self.meetings.list_active(&self.admin(c), guild_id).await
+    }
+
+    /// Ends a meeting: only its owner or a guild admin.
+    pub async fn end_meeting(&self, c: &Caller, id: &str) -> Result<Meeting, KalturaError> {
+        let mut m = self.meeting(c, id).await?;
+        if m.owner_id != c.member.user_id && !c.guild_admin {
+            return Err(KalturaError::Denied(format!(
+                "Only the meeting's owner (<@{}>) or a server admin can end “{}”.",
+                m.owner_id, m.title
+            )));
+        }
+        if m.active {
+            self.meetings.end(&self.admin(c), &m.id).await?;
+            m.active = false;
+        }
+        Ok(m)
+    }
+
+    /// A personal join link with the caller's role (the owner joins as a moderator).
+    pub async fn join_meeting(
+        &self,
+        c: &Caller,
+        id: &str,
+    ) -> Result<(Meeting, String), KalturaError> {
+        let m = self.meeting(c, id).await?;
+        if !m.active {
+            return Err(KalturaError::Invalid(format!("“{}” has ended.", m.title)));
+        }
+        self.ensure_user(c).await?;
+        let role = if m.owner_id == c.member.user_id {
+            c.role.max(KalturaRole::Moderator)
+        } else {
+            c.role
+        };
+        let scoped = self
+            .meetings
+            .join_privileges(&m, role, &c.member.display_name);
+        let privs = privileges(&[
+            &scoped,
+            &c.guild.default_privileges,
+            &c.guild.meeting_privileges,
+        ]);
+        let ttl = c.guild.meeting_ttl.min((m.ends_at - now()).max(60));
+        let s = self
+            .sessions
+            .get(&c.kaltura_user_id, SessionType::User, &privs, ttl);
+        let url = self.meetings.join_url(&m, s.ks.expose());
+        Ok((m, url))
+    }
+}
+
+/// Kaltura entry ids look like `0_abc123de`; anything else is not sent on.
+fn valid_entry_id(id: &str) -> bool {
+    (3..=20).contains(&id.len())
+        && id.contains('_')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn html_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guild_without_kaltura_config_is_told_what_to_set() {
+        let e = GuildKaltura::from_config(&json!({}), Some("42")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("config/guilds/42.json") && text.contains("\"kaltura\""),
+            "{text}"
+        );
+        let g = GuildKaltura::from_config(
+            &json!({"kaltura": {"session": {"privileges": {"default": "privacycontext:x"}, "expiry": {"video": 5}}}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(g.default_privileges, "privacycontext:x");
+        assert_eq!(g.video_ttl, 60, "clamped to at least a minute");
+    }
+
+    #[test]
+    fn privilege_lists_join_without_empty_parts() {
+        assert_eq!(privileges(&["sview:0_a", "", " x:y, "]), "sview:0_a,x:y");
+    }
+
+    #[test]
+    fn entry_ids_are_checked_before_they_are_sent() {
+        assert!(valid_entry_id("1_ujzde8gx"));
+        assert!(!valid_entry_id("0_\"; drop"));
+        assert!(!valid_entry_id("nounderscore"));
+    }
+}

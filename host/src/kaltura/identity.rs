@@ -1,0 +1,194 @@
+//! Who a Discord user is to Kaltura: the user id `discord_<id>`, and the Kaltura role the
+//! guild's `roles.mapping` gives their Discord roles. Computed by the host from Discord's
+//! data (the interaction's member and the guild's roles), never from what a client claims.
+//!
+//! `roles.mapping` lists Discord roles (by id or case-insensitive name) per Kaltura role:
+//! `{"admin": ["Staff"], "moderator": ["Mods", "1234567890"]}`; everyone else is a viewer.
+//! Discord's Administrator and Manage Server permissions make a guild admin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::discord::rest::{Call, DiscordRest};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KalturaRole {
+    Viewer,
+    Moderator,
+    Admin,
+}
+
+impl KalturaRole {
+    fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "viewer" => Some(Self::Viewer),
+            "moderator" => Some(Self::Moderator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Discord permission bits that make a guild admin.
+const ADMINISTRATOR: u64 = 1 << 3;
+const MANAGE_GUILD: u64 = 1 << 5;
+
+pub fn kaltura_user_id(discord_id: &str) -> String {
+    format!("discord_{discord_id}")
+}
+
+/// The invoking member as Discord described them.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    pub user_id: String,
+    pub display_name: String,
+    pub guild_id: Option<String>,
+    pub roles: Vec<String>,
+    /// Discord's permission bitset (decimal string), as the interaction carried it.
+    pub permissions: Option<String>,
+}
+
+impl Member {
+    pub fn has_admin_permission(&self) -> bool {
+        self.permissions
+            .as_deref()
+            .and_then(|p| p.parse::<u64>().ok())
+            .is_some_and(|p| p & (ADMINISTRATOR | MANAGE_GUILD) != 0)
+    }
+}
+
+/// The role a member gets from the guild config, given the guild's role names by id.
+pub fn role_for(cfg: &Value, member: &Member, names: &HashMap<String, String>) -> KalturaRole {
+    let mut best = KalturaRole::Viewer;
+    let Some(mapping) = cfg["roles"]["mapping"].as_object() else {
+        return best;
+    };
+    for (kaltura_role, discord_roles) in mapping {
+        let Some(role) = KalturaRole::parse(kaltura_role) else {
+            continue;
+        };
+        let listed = discord_roles.as_array().cloned().unwrap_or_default();
+        let holds = listed.iter().filter_map(Value::as_str).any(|wanted| {
+            member.roles.iter().any(|id| {
+                id == wanted
+                    || names
+                        .get(id)
+                        .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
+            })
+        });
+        if holds && role > best {
+            best = role;
+        }
+    }
+    best
+}
+
+/// Whether the mapping names any role by name (then the guild's role names are needed).
+pub fn mapping_uses_names(cfg: &Value) -> bool {
+    cfg["roles"]["mapping"].as_object().is_some_and(|m| {
+        m.values()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_str)
+            .any(|r| !r.chars().all(|c| c.is_ascii_digit()))
+    })
+}
+
+/// Role id → role name.
+pub type RoleNames = Arc<HashMap<String, String>>;
+
+/// Guild role names from Discord (`GET /guilds/{id}/roles`), cached for a few minutes.
+pub struct GuildRoles {
+    rest: Option<Arc<DiscordRest>>,
+    cache: Mutex<HashMap<String, (Instant, RoleNames)>>,
+}
+
+const ROLE_NAMES_TTL: Duration = Duration::from_secs(300);
+
+impl GuildRoles {
+    pub fn new(rest: Option<Arc<DiscordRest>>) -> Self {
+        Self {
+            rest,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Role id → name; empty when Discord cannot tell us (no bot token, an error: then
+    /// only ids in the mapping match, and the reason is logged).
+    pub async fn names(&self, guild_id: &str) -> RoleNames {
+        if let Some((at, names)) = self.cache.lock().unwrap().get(guild_id)
+            && at.elapsed() < ROLE_NAMES_TTL
+        {
+            return names.clone();
+        }
+        let Some(rest) = self.rest.as_ref().filter(|r| r.has_bot_token()) else {
+            return Arc::default();
+        };
+        let call = Call {
+            method: reqwest::Method::GET,
+            route: format!("GET guilds/{guild_id}/roles"),
+            path: format!("/guilds/{guild_id}/roles"),
+            body: None,
+            bot_auth: true,
+        };
+        let names: HashMap<String, String> = match rest.send(call).await {
+            Ok(Value::Array(roles)) => roles
+                .iter()
+                .filter_map(|r| Some((r["id"].as_str()?.into(), r["name"].as_str()?.into())))
+                .collect(),
+            Ok(_) => HashMap::new(),
+            Err(e) => {
+                tracing::warn!(guild = guild_id, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
+                HashMap::new()
+            }
+        };
+        let names = Arc::new(names);
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(guild_id.to_string(), (Instant::now(), names.clone()));
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mapping_by_id_or_case_insensitive_name_highest_wins() {
+        let cfg = json!({"roles": {"mapping": {"moderator": ["mods"], "admin": ["42"]}}});
+        let names: HashMap<String, String> = [("7".to_string(), "Mods".to_string())]
+            .into_iter()
+            .collect();
+        let m = |roles: &[&str]| Member {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(role_for(&cfg, &m(&[]), &names), KalturaRole::Viewer);
+        assert_eq!(role_for(&cfg, &m(&["7"]), &names), KalturaRole::Moderator);
+        assert_eq!(role_for(&cfg, &m(&["7", "42"]), &names), KalturaRole::Admin);
+        assert!(mapping_uses_names(&cfg));
+        assert!(!mapping_uses_names(
+            &json!({"roles": {"mapping": {"admin": ["42"]}}})
+        ));
+    }
+
+    #[test]
+    fn administrator_or_manage_server_is_a_guild_admin() {
+        let m = |p: &str| Member {
+            permissions: Some(p.into()),
+            ..Default::default()
+        };
+        assert!(m("8").has_admin_permission());
+        assert!(m("32").has_admin_permission());
+        assert!(!m("2048").has_admin_permission());
+    }
+}
