@@ -49,6 +49,8 @@ pub struct Setup {
     pub dev_guild: Option<String>,
     /// Start a Kaltura stand-in and configure the host for it.
     pub kaltura: bool,
+    /// Configure Kaltura at a closed port (nothing answers).
+    pub kaltura_unreachable: bool,
     /// `config/default.json` (the guild default).
     pub default_config: Option<Value>,
 }
@@ -64,6 +66,7 @@ impl Default for Setup {
             standin: None,
             dev_guild: None,
             kaltura: false,
+            kaltura_unreachable: false,
             default_config: None,
         }
     }
@@ -147,11 +150,20 @@ impl Host {
         } else {
             None
         };
+        let mut kaltura_settings = kaltura
+            .as_ref()
+            .map(|k| kdhost::demo::demo_kaltura_settings(k).unwrap());
+        if setup.kaltura_unreachable {
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", closed.local_addr().unwrap());
+            drop(closed);
+            let mut s = kaltura_settings.expect("kaltura_unreachable needs kaltura: true");
+            s.service_url = url;
+            kaltura_settings = Some(s);
+        }
         let settings = Settings {
             discord,
-            kaltura: kaltura
-                .as_ref()
-                .map(|k| kdhost::demo::demo_kaltura_settings(k).unwrap()),
+            kaltura: kaltura_settings,
             api: ApiSettings {
                 jwt_secret: Some(Secret::new(JWT_SECRET)),
                 ..Default::default()

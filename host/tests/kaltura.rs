@@ -1,0 +1,818 @@
+//! The Kaltura commands end to end: signed interactions → host → plugin → `kaltura`
+//! capability → Kaltura stand-in → reply. Also: sessions (scoped USER sessions reach
+//! people, ADMIN sessions never do), re-signing on an expired session, the eSearch
+//! fallback, faults, permissions on buttons, and the roles mapping.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::*;
+use kdhost::kaltura::ks::{self, SessionType};
+use serde_json::{Value, json};
+use testkit::kaltura::{FaultKind, KalturaFault, KalturaStandIn};
+
+/// Every log line of this test binary, to prove no ADMIN session is ever logged.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("kdhost=trace,info")
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn kaltura_config() -> Value {
+    json!({
+        "kaltura": {"enabled": true, "session": {"privileges": {"default": "privacycontext:discord", "video": "", "meeting": ""}}},
+        "roles": {"mapping": {"moderator": ["Mods"], "admin": ["800000000000000009"]}},
+        "plugins": {"kaltura-meetings": {"settings": {"templates": {"meeting_share": "Join {{title}} ({{kind}}) by {{owner}}!"}}}}
+    })
+}
+
+async fn start(extra: impl FnOnce(&mut Setup)) -> Host {
+    logs();
+    let mut setup = Setup {
+        kaltura: true,
+        default_config: Some(kaltura_config()),
+        ..Default::default()
+    };
+    extra(&mut setup);
+    let host = Host::start(setup).await;
+    // Role names for the mapping: "Mods" is role 800000000000000005.
+    host.standin.set_guild(
+        GUILD,
+        "700000000000000099",
+        &[
+            ("800000000000000005", "Mods", 0),
+            ("800000000000000009", "Kaltura admins", 0),
+        ],
+    );
+    host
+}
+
+fn k(host: &Host) -> &KalturaStandIn {
+    host.kaltura.as_ref().unwrap()
+}
+
+/// A member without admin permissions, with these roles.
+fn member(mut p: Value, user: &str, roles: &[&str], permissions: &str) -> Value {
+    p["member"]["user"]["id"] = json!(user);
+    p["member"]["roles"] = json!(roles);
+    p["member"]["permissions"] = json!(permissions);
+    p
+}
+
+const PLAIN: &str = "2048"; // SEND_MESSAGES only
+const OTHER: &str = "700000000000000002";
+
+async fn send(host: &Host, p: &Value) -> Value {
+    let (status, body) = host.standin.send_interaction(&host.url, p).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn command(host: &Host, name: &str, options: Value, user: &str, perms: &str) -> Value {
+    let p = host.standin.command(name, options, GUILD, user, &[]);
+    send(host, &member(p, user, &[], perms)).await
+}
+
+async fn button(host: &Host, custom_id: &str, user: &str, roles: &[&str], perms: &str) -> Value {
+    let p = host.standin.button(custom_id, GUILD, user);
+    send(host, &member(p, user, roles, perms)).await
+}
+
+fn opts(pairs: &[(&str, Value)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                let t = if v.is_i64() { 4 } else { 3 };
+                json!({"name": n, "type": t, "value": v})
+            })
+            .collect(),
+    )
+}
+
+fn buttons(body: &Value) -> Vec<Value> {
+    body["data"]["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn button_id(body: &Value, marker: &str) -> String {
+    buttons(body)
+        .iter()
+        .filter_map(|b| b["custom_id"].as_str())
+        .find(|id| id.contains(marker))
+        .unwrap_or_else(|| panic!("no button with {marker} in {body}"))
+        .to_string()
+}
+
+fn link(body: &Value) -> String {
+    buttons(body)
+        .iter()
+        .find_map(|b| b["url"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no link button in {body}"))
+}
+
+fn ks_in(url: &str) -> String {
+    let q = url.split_once('?').unwrap().1;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "ks")
+        .map(|(_, v)| v.to_string())
+        .expect("a ks parameter")
+}
+
+fn verify(kaltura: &KalturaStandIn, ks_text: &str) -> ks::KsInfo {
+    ks::verify(
+        ks_text,
+        kaltura.partner_id(),
+        &[kaltura.admin_secret()],
+        kdhost::kaltura::sessions::now(),
+    )
+    .unwrap()
+}
+
+/// Every v2 KS in `text` (they start with base64 "v2|").
+fn sessions_in(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"djJ8[A-Za-z0-9_\-]+={0,2}").unwrap();
+    re.find_iter(text).map(|m| m.as_str().to_string()).collect()
+}
+
+/// Fails if any ADMIN session appears in `text`.
+fn assert_no_admin_session(kaltura: &KalturaStandIn, text: &str, where_: &str) {
+    for s in sessions_in(text) {
+        if let Ok(info) = ks::decode(&s, kaltura.partner_id(), &[kaltura.admin_secret()]) {
+            assert_ne!(
+                info.session_type,
+                SessionType::Admin,
+                "an ADMIN session leaked into {where_}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn video_search_play_embed_share_and_watch_together() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("security")), ("limit", json!(3))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(is_ephemeral(&body), "search results are personal");
+    let embeds = body["data"]["embeds"].as_array().unwrap();
+    assert_eq!(embeds.len(), 3);
+    assert!(
+        embeds[0]["thumbnail"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/thumbnail/entry_id/")
+    );
+    assert!(text_of(&body).contains("3 of 4 videos"), "{body}");
+    let searched = kal
+        .calls()
+        .into_iter()
+        .find(|c| c.action == "searchEntry")
+        .unwrap();
+    assert_eq!(
+        searched.ks_privileges.as_deref(),
+        Some("privacycontext:discord"),
+        "the guild's privileges"
+    );
+
+    // Play: a personal link with a USER session scoped to this entry.
+    let play = button_id(&body, ":play:");
+    let entry = play.rsplit(':').next().unwrap().to_string();
+    let played = button(&host, &play, USER, &[], PLAIN).await;
+    assert!(is_ephemeral(&played));
+    let url = link(&played);
+    assert!(
+        url.contains("/embedPlaykitJs/uiconf_id/") && url.contains(&entry),
+        "{url}"
+    );
+    let info = verify(kal, &ks_in(&url));
+    assert_eq!(info.session_type, SessionType::User);
+    assert_eq!(info.user_id, format!("discord_{USER}"));
+    assert!(
+        info.privileges.contains(&format!("sview:{entry}")),
+        "{}",
+        info.privileges
+    );
+    assert!(info.expiry <= kdhost::kaltura::sessions::now() + 3600);
+    assert!(
+        kal.user(&format!("discord_{USER}")).is_some(),
+        "the Kaltura user was ensured"
+    );
+
+    // Embed code: no session inside.
+    let code = button(&host, &button_id(&body, ":embed:"), USER, &[], PLAIN).await;
+    let text = text_of(&code);
+    assert!(
+        text.contains("<iframe") && text.contains(&entry) && !text.contains("ks="),
+        "{text}"
+    );
+
+    // Share: public, with Play for everyone.
+    let shared = button(&host, &button_id(&body, ":share:"), USER, &[], PLAIN).await;
+    assert!(!is_ephemeral(&shared), "a share is public");
+    assert_eq!(
+        shared["data"]["embeds"][0]["footer"]["text"],
+        format!("Kaltura · {entry}")
+    );
+    button_id(&shared, ":play:");
+
+    // Watch Together without Activities: a browser link that names the launching control.
+    let watch = button_id(&body, ":watch:");
+    let launched = button(&host, &watch, USER, &[], PLAIN).await;
+    let url = link(&launched);
+    assert!(
+        url.starts_with(&host.base) && url.contains("/activity/?launch="),
+        "{url}"
+    );
+    assert!(url.contains(&entry));
+    let pending = host
+        .services
+        .launches
+        .get("200000000000000001", USER)
+        .unwrap();
+    assert_eq!(pending.custom_id, watch);
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn search_handles_odd_text_autocompletes_and_falls_back_without_esearch() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    for odd in [
+        "\"quoted\" title",
+        "Café ☕",
+        &"x".repeat(2000),
+        "'; DROP TABLE entries; --",
+    ] {
+        let body = command(
+            &host,
+            "kaltura-video-search",
+            opts(&[("query", json!(odd))]),
+            USER,
+            PLAIN,
+        )
+        .await;
+        assert_eq!(body["type"], 4, "{body}");
+        assert!(is_ephemeral(&body));
+    }
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("Café ☕"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert_eq!(
+        body["data"]["embeds"][0]["title"],
+        "Café ☕ and croissants 🥐"
+    );
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("\"quoted\""))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&body).contains("1 of 1"), "{body}");
+
+    // Autocomplete suggests titles.
+    let mut p = host.standin.command(
+        "kaltura-video-search",
+        json!([{"name": "query", "type": 3, "value": "all hands", "focused": true}]),
+        GUILD,
+        USER,
+        &[],
+    );
+    p["type"] = json!(4);
+    let body = send(&host, &p).await;
+    assert_eq!(body["type"], 8);
+    assert_eq!(
+        body["data"]["choices"].as_array().unwrap().len(),
+        3,
+        "{body}"
+    );
+
+    // Without eSearch the same search goes through media.list with freeText.
+    kal.set_esearch(false);
+    kal.clear_calls();
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("webassembly"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&body).contains("2 of 2"), "{body}");
+    let calls: Vec<String> = kal
+        .calls()
+        .iter()
+        .map(|c| format!("{}.{}", c.service, c.action))
+        .collect();
+    assert!(calls.contains(&"media.list".to_string()), "{calls:?}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn meetings_start_list_join_share_and_end_with_roles_enforced_by_the_host() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    let started = command(
+        &host,
+        "kaltura-start",
+        opts(&[
+            ("type", json!("webinar")),
+            ("title", json!("Quarterly review")),
+            ("description", json!("Numbers")),
+        ]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(is_ephemeral(&started));
+    let id = started["data"]["embeds"][0]["fields"][2]["value"]
+        .as_str()
+        .unwrap()
+        .trim_matches('`')
+        .to_string();
+    let ev = kal
+        .events()
+        .into_iter()
+        .find(|e| e["id"].to_string() == id)
+        .unwrap();
+    assert_eq!(ev["objectType"], "KalturaMeetingScheduleEvent");
+    assert_eq!(ev["ownerId"], format!("discord_{USER}"));
+    assert!(
+        ev["tags"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("kd-guild-{GUILD}"))
+    );
+    assert!(
+        kal.calls()
+            .iter()
+            .any(|c| c.multi && c.action == "get" && c.service == "user"),
+        "user ensured by multirequest"
+    );
+
+    // The list is public and has a Join button per meeting.
+    let listed = command(&host, "kaltura-list", json!([]), OTHER, PLAIN).await;
+    assert!(!is_ephemeral(&listed));
+    assert!(text_of(&listed).contains("Active meetings"));
+    assert_eq!(
+        button_id(&listed, ":kaltura-join:"),
+        format!("kaltura-meetings:kaltura-join:{id}")
+    );
+
+    // Join: a viewer gets viewerRole, a "Mods" member (mapped by name) adminRole.
+    let joined = command(
+        &host,
+        "kaltura-join",
+        opts(&[("meeting-id", json!(id))]),
+        OTHER,
+        PLAIN,
+    )
+    .await;
+    let info = verify(kal, &ks_in(&link(&joined)));
+    assert_eq!(info.session_type, SessionType::User);
+    assert!(
+        info.privileges.contains(&format!("eventId:{id}"))
+            && info.privileges.contains("role:viewerRole"),
+        "{}",
+        info.privileges
+    );
+    let joined = button(
+        &host,
+        &format!("kaltura-meetings:kaltura-join:{id}"),
+        OTHER,
+        &["800000000000000005"],
+        PLAIN,
+    )
+    .await;
+    let info = verify(kal, &ks_in(&link(&joined)));
+    assert!(
+        info.privileges.contains("role:adminRole"),
+        "{}",
+        info.privileges
+    );
+
+    // Share uses the guild's template, publicly.
+    let shared = button(
+        &host,
+        &format!("kaltura-meetings:kaltura-start:share:{id}"),
+        USER,
+        &[],
+        PLAIN,
+    )
+    .await;
+    assert!(!is_ephemeral(&shared));
+    assert_eq!(
+        shared["data"]["content"],
+        format!("Join Quarterly review (webinar) by <@{USER}>!")
+    );
+
+    // Autocomplete over active meetings.
+    let mut p = host.standin.command(
+        "kaltura-end",
+        json!([{"name": "meeting-id", "type": 3, "value": "quart", "focused": true}]),
+        GUILD,
+        USER,
+        &[],
+    );
+    p["type"] = json!(4);
+    let body = send(&host, &p).await;
+    assert_eq!(body["data"]["choices"][0]["value"], id.as_str(), "{body}");
+
+    // Ending: not someone else's meeting (button or command), but the owner can.
+    let refused = button(
+        &host,
+        &format!("kaltura-meetings:kaltura-end:{id}"),
+        OTHER,
+        &[],
+        PLAIN,
+    )
+    .await;
+    assert!(
+        text_of(&refused).contains("Only the meeting's owner"),
+        "{refused}"
+    );
+    assert!(is_ephemeral(&refused));
+    let ended = command(
+        &host,
+        "kaltura-end",
+        opts(&[("meeting-id", json!(id))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&ended).contains("has ended"), "{ended}");
+    assert_eq!(
+        kal.events()
+            .into_iter()
+            .find(|e| e["id"].to_string() == id)
+            .unwrap()["status"],
+        1
+    );
+    let listed = command(&host, "kaltura-list", json!([]), OTHER, PLAIN).await;
+    assert!(text_of(&listed).contains("No active meetings"), "{listed}");
+
+    // A guild admin (Discord permission, or the mapped role) may end anyone's meeting.
+    let second = command(
+        &host,
+        "kaltura-start",
+        opts(&[("type", json!("meeting")), ("title", json!("Sync"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    let id2 = button_id(&second, ":kaltura-end:")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let by_admin = button(
+        &host,
+        &format!("kaltura-meetings:kaltura-end:{id2}"),
+        OTHER,
+        &["800000000000000009"],
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&by_admin).contains("has ended"), "{by_admin}");
+
+    // Unknown meetings are "not found".
+    let missing = command(
+        &host,
+        "kaltura-join",
+        opts(&[("meeting-id", json!("999999"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(
+        text_of(&missing).contains("There is no meeting `999999`"),
+        "{missing}"
+    );
+    let missing = command(
+        &host,
+        "kaltura-join",
+        opts(&[("meeting-id", json!("not-a-number"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(
+        text_of(&missing).contains("There is no meeting"),
+        "{missing}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn buttons_are_held_to_their_commands_permissions() {
+    let host = start(|s| {
+        s.guild_configs.push((
+            GUILD.into(),
+            json!({"commands": {"kaltura-end": {"allowed_roles": ["800000000000000005"]}}}),
+        ));
+    })
+    .await;
+    let started = command(
+        &host,
+        "kaltura-start",
+        opts(&[("type", json!("meeting")), ("title", json!("T"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    let end = button_id(&started, ":kaltura-end:");
+    // The owner without the role the guild requires for /kaltura-end: refused before the plugin runs.
+    let refused = button(&host, &end, USER, &[], PLAIN).await;
+    assert!(
+        text_of(&refused).contains("may not use /kaltura-end"),
+        "{refused}"
+    );
+    let ok = button(&host, &end, USER, &["800000000000000005"], PLAIN).await;
+    assert!(text_of(&ok).contains("has ended"), "{ok}");
+    // /kaltura-get-ks is admins-only by Discord permission, so are any controls of it.
+    let denied = command(&host, "kaltura-get-ks", json!([]), OTHER, PLAIN).await;
+    assert!(text_of(&denied).contains("Only server admins"), "{denied}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn get_ks_shows_the_callers_own_user_session_never_an_admin_one() {
+    let host = start(|_| {}).await;
+    let body = command(&host, "kaltura-get-ks", json!([]), USER, "8").await;
+    assert!(is_ephemeral(&body));
+    let embed = &body["data"]["embeds"][0];
+    assert_eq!(embed["fields"][0]["value"], "USER (0)");
+    assert_eq!(embed["fields"][1]["value"], format!("`discord_{USER}`"));
+    assert_eq!(embed["fields"][3]["value"], "`privacycontext:discord`");
+    let shown = sessions_in(&body.to_string());
+    assert_eq!(shown.len(), 1);
+    let info = verify(k(&host), &shown[0]);
+    assert_eq!(info.session_type, SessionType::User);
+    assert_eq!(info.user_id, format!("discord_{USER}"));
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn expired_sessions_are_re_signed_and_5xx_reads_retried_transparently() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    kal.inject(KalturaFault {
+        action: "searchEntry".into(),
+        kind: FaultKind::ExpireKs,
+        count: 1,
+    });
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("talk"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&body).contains("videos matching"), "{body}");
+    let errors: Vec<_> = kal.calls().iter().filter_map(|c| c.error.clone()).collect();
+    assert_eq!(
+        errors,
+        ["INVALID_KS"],
+        "one refusal, then a fresh session worked"
+    );
+
+    kal.clear_calls();
+    kal.inject(KalturaFault {
+        action: "media.get".into(),
+        kind: FaultKind::Status { status: 503 },
+        count: 1,
+    });
+    kal.inject(KalturaFault {
+        action: "media.get".into(),
+        kind: FaultKind::Drop,
+        count: 1,
+    });
+    let id = &kal.ready_entry_ids()[0];
+    let shared = button(
+        &host,
+        &format!("kaltura-videos:kaltura-video-search:share:{id}"),
+        USER,
+        &[],
+        PLAIN,
+    )
+    .await;
+    assert!(
+        !is_ephemeral(&shared),
+        "retried past a 503 and a dropped connection: {shared}"
+    );
+
+    // Unknown entries are "not found".
+    let missing = button(
+        &host,
+        "kaltura-videos:kaltura-video-search:play:0_missing1",
+        USER,
+        &[],
+        PLAIN,
+    )
+    .await;
+    assert!(
+        text_of(&missing).contains("There is no video `0_missing1`"),
+        "{missing}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn slow_or_unreachable_kaltura_gets_a_clear_answer_and_the_host_keeps_serving() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    // Slower than Discord's deadline: the host defers, then edits in the answer.
+    kal.inject(KalturaFault {
+        action: "schedule_scheduleevent.list".into(),
+        kind: FaultKind::Latency { ms: 3200 },
+        count: 1,
+    });
+    let p = member(
+        host.standin
+            .command("kaltura-list", json!([]), GUILD, USER, &[]),
+        USER,
+        &[],
+        PLAIN,
+    );
+    let token = p["token"].as_str().unwrap().to_string();
+    let body = send(&host, &p).await;
+    assert_eq!(body["type"], 5, "deferred before Discord's 3 s");
+    let mut answered = None;
+    for _ in 0..100 {
+        answered = host.standin.interaction(&token).and_then(|st| st.original);
+        if answered.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answered = answered.expect("the late answer was delivered");
+    assert!(
+        answered.to_string().contains("No active meetings"),
+        "{answered}"
+    );
+    host.stop().await;
+
+    // Unreachable: a clear, ephemeral "try again" while other commands keep working.
+    let host = start(|s| s.kaltura_unreachable = true).await;
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("x"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(is_ephemeral(&body));
+    assert_eq!(
+        text_of(&body),
+        "Kaltura is unavailable, try again in a minute."
+    );
+    let (status, help) = host.command("help", json!([])).await;
+    assert_eq!(status, 200);
+    assert!(text_of(&help).contains("Commands"), "{help}");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_guild_without_kaltura_config_is_told_what_to_set() {
+    let host = start(|s| {
+        s.default_config = Some(json!({}));
+    })
+    .await;
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("x"))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    let text = text_of(&body);
+    assert!(is_ephemeral(&body));
+    assert!(
+        text.contains("Kaltura is not set up for this server")
+            && text.contains(&format!("config/guilds/{GUILD}.json")),
+        "{text}"
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn no_admin_session_in_any_reply_or_log_line() {
+    let host = start(|_| {}).await;
+    let kal = k(&host);
+    let mut seen = String::new();
+    let search = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("talk")), ("limit", json!(3))]),
+        USER,
+        "8",
+    )
+    .await;
+    seen.push_str(&search.to_string());
+    for marker in [":play:", ":embed:", ":share:", ":watch:"] {
+        seen.push_str(
+            &button(&host, &button_id(&search, marker), USER, &[], "8")
+                .await
+                .to_string(),
+        );
+    }
+    let started = command(
+        &host,
+        "kaltura-start",
+        opts(&[("type", json!("classroom")), ("title", json!("Class"))]),
+        USER,
+        "8",
+    )
+    .await;
+    seen.push_str(&started.to_string());
+    for marker in [":kaltura-join:", ":share:", ":kaltura-end:"] {
+        seen.push_str(
+            &button(&host, &button_id(&started, marker), USER, &[], "8")
+                .await
+                .to_string(),
+        );
+    }
+    seen.push_str(
+        &command(&host, "kaltura-get-ks", json!([]), USER, "8")
+            .await
+            .to_string(),
+    );
+    kal.inject(KalturaFault {
+        action: "".into(),
+        kind: FaultKind::ExpireKs,
+        count: 3,
+    });
+    seen.push_str(
+        &command(&host, "kaltura-list", json!([]), USER, "8")
+            .await
+            .to_string(),
+    );
+    // The scan itself catches an ADMIN session (so a pass means something).
+    let planted = ks::KsRequest {
+        partner_id: kal.partner_id(),
+        user_id: "x",
+        session_type: SessionType::Admin,
+        expiry: kdhost::kaltura::sessions::now() + 60,
+        privileges: "",
+    }
+    .sign(kal.admin_secret());
+    let caught = std::panic::catch_unwind(|| {
+        assert_no_admin_session(kal, &format!("text {planted} text"), "a planted string")
+    });
+    assert!(caught.is_err());
+    // Sessions did reach people (USER ones) and the host did use ADMIN ones with Kaltura.
+    assert!(!sessions_in(&seen).is_empty());
+    assert!(kal.calls().iter().any(|c| c.ks_type == Some(2)));
+    assert_no_admin_session(kal, &seen, "a reply");
+    let log_text = String::from_utf8_lossy(&logs().lock().unwrap()).to_string();
+    assert!(
+        log_text.contains("Kaltura refused the session"),
+        "the re-sign was logged"
+    );
+    assert_no_admin_session(kal, &log_text, "a log line");
+    host.stop().await;
+}
