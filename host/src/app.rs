@@ -14,6 +14,8 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::api::ApiState;
+use crate::api::auth::{Jwt, load_service_accounts};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
 use crate::discord::commands::{self, SyncTarget};
@@ -72,7 +74,7 @@ impl App {
         services.kaltura = settings
             .kaltura
             .clone()
-            .map(|k| Arc::new(Kaltura::new(k, rest.clone())));
+            .map(|k| Arc::new(Kaltura::new(k, services.discord_guilds.clone())));
         let services = Arc::new(services);
         let runtime = Arc::new(Runtime::new(services.clone())?);
         let registry = Arc::new(Registry::new(
@@ -130,7 +132,19 @@ impl App {
             verifier,
             dispatcher: dispatcher.clone(),
         });
-        let router = routes(endpoint, registry.clone());
+        let api = Arc::new(ApiState {
+            jwt: settings
+                .api
+                .jwt_secret
+                .as_ref()
+                .map(|secret| Jwt::new(secret, settings.api.jwt_expiry)),
+            kaltura: services.kaltura.clone(),
+            discord: rest.clone(),
+            directory: services.discord_guilds.clone(),
+            guilds: services.guilds.clone(),
+            service_accounts: load_service_accounts(&opts.config.join("api.json"))?,
+        });
+        let router = routes(endpoint, registry.clone(), api);
         Ok(App {
             registry,
             dispatcher,
@@ -267,7 +281,11 @@ fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)>
     ]
 }
 
-fn routes(endpoint: Arc<InteractionsEndpoint>, registry: Arc<Registry>) -> Router {
+fn routes(
+    endpoint: Arc<InteractionsEndpoint>,
+    registry: Arc<Registry>,
+    api: Arc<ApiState>,
+) -> Router {
     let interactions = Router::new()
         .route("/interactions", post(interactions::post))
         .layer(DefaultBodyLimit::max(interactions::MAX_BODY))
@@ -291,6 +309,7 @@ fn routes(endpoint: Arc<InteractionsEndpoint>, registry: Arc<Registry>) -> Route
     Router::new()
         .merge(interactions)
         .merge(health)
+        .merge(crate::api::router(api).layer(DefaultBodyLimit::max(64 * 1024)))
         .layer(middleware::from_fn(count_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -1,3 +1,273 @@
-//! The JSON HTTP surface's shared pieces (the `/api/v1` routes arrive with later work).
+//! The JSON API, `/api/v1` (spec at `/api/v1/openapi.json`). Every route but
+//! `POST /auth/token` needs a host JWT; what a caller may do is computed per request from
+//! Discord's data (membership, roles, permissions) and the guild's config, as for commands.
 
+pub mod auth;
 pub mod error;
+mod meetings;
+mod videos;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use self::auth::{Claims, Jwt, ServiceAccount, SubjectKind};
+use self::error::ApiError;
+use crate::config::guild::{GuildConfigs, check_policy};
+use crate::discord::guilds::GuildDirectory;
+use crate::discord::rest::{DiscordRest, RestError};
+use crate::kaltura::error::TRY_AGAIN;
+use crate::kaltura::identity::Member;
+use crate::kaltura::{Caller, Kaltura, KalturaError};
+
+pub struct ApiState {
+    pub jwt: Option<Jwt>,
+    pub kaltura: Option<Arc<Kaltura>>,
+    pub discord: Option<Arc<DiscordRest>>,
+    pub directory: Arc<GuildDirectory>,
+    pub guilds: Arc<GuildConfigs>,
+    pub service_accounts: HashMap<String, ServiceAccount>,
+}
+
+/// `{"error": {"code", "message"}}`, as every error is sent.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// A Kaltura failure as an HTTP answer (messages carry no session).
+fn kaltura_error(e: KalturaError) -> ApiError {
+    match e {
+        KalturaError::NotConfigured(m) => {
+            err(StatusCode::SERVICE_UNAVAILABLE, "kaltura_not_configured", m)
+        }
+        KalturaError::Denied(m) => err(StatusCode::FORBIDDEN, "forbidden", m),
+        KalturaError::Invalid(m) => err(StatusCode::BAD_REQUEST, "invalid_request", m),
+        KalturaError::NotFound(m) => err(StatusCode::NOT_FOUND, "not_found", m),
+        e if e.is_not_found() => err(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+        e @ (KalturaError::Network(_) | KalturaError::Http(_) | KalturaError::Decode(_)) => {
+            tracing::warn!(error = %e, "Kaltura call failed");
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kaltura_unavailable",
+                TRY_AGAIN,
+            )
+        }
+        e @ KalturaError::Api { .. } => {
+            tracing::warn!(error = %e, "Kaltura refused a call");
+            err(StatusCode::BAD_GATEWAY, "kaltura_error", e.to_string())
+        }
+    }
+}
+
+/// Query parameters, or a 400 that names the parameter and the problem.
+fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(v)| v)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+}
+
+/// A Discord snowflake, or a 400 naming the field.
+fn check_snowflake(field: &str, v: &str) -> Result<(), ApiError> {
+    if (1..=20).contains(&v.len()) && v.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("{field} must be a Discord id (digits)"),
+        ))
+    }
+}
+
+impl ApiState {
+    fn jwt(&self) -> Result<&Jwt, ApiError> {
+        self.jwt.as_ref().ok_or_else(|| {
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_not_configured",
+                "the API is off on this host: the operator sets JWT_SECRET",
+            )
+        })
+    }
+
+    fn kaltura(&self) -> Result<&Arc<Kaltura>, ApiError> {
+        self.kaltura.as_ref().ok_or_else(|| {
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kaltura_not_configured",
+                "Kaltura is not configured on this host (KALTURA_PARTNER_ID, KALTURA_ADMIN_SECRET)",
+            )
+        })
+    }
+
+    /// Who the token's subject is in `guild_id`, checked like a command of `plugin`.
+    async fn caller(
+        &self,
+        claims: &Claims,
+        guild_id: Option<&str>,
+        plugin: &str,
+        command: &str,
+    ) -> Result<(Arc<Kaltura>, Caller), ApiError> {
+        let k = self.kaltura()?.clone();
+        if let Some(g) = guild_id {
+            check_snowflake("guild_id", g)?;
+        }
+        let cfg = self.guilds.guild(guild_id);
+        let caller = match claims.kind {
+            SubjectKind::Service => {
+                let acct = self.service_accounts.get(&claims.sub).ok_or_else(|| {
+                    err(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_token",
+                        "this service account no longer exists",
+                    )
+                })?;
+                if let Some(g) = guild_id
+                    && !acct.may_act_in(g)
+                {
+                    return Err(err(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!("service account `{}` may not act in server {g}", claims.sub),
+                    ));
+                }
+                check_policy(&cfg, plugin, Some(command), &[])
+                    .map_err(|m| err(StatusCode::FORBIDDEN, "forbidden", m))?;
+                k.service_caller(&cfg, &claims.sub, guild_id.map(String::from), acct.role)
+            }
+            SubjectKind::Discord => {
+                let member = match guild_id {
+                    Some(g) => self.member(g, claims).await?,
+                    None => Member {
+                        user_id: claims.sub.clone(),
+                        display_name: claims.name.clone(),
+                        ..Default::default()
+                    },
+                };
+                check_policy(&cfg, plugin, Some(command), &member.roles)
+                    .map_err(|m| err(StatusCode::FORBIDDEN, "forbidden", m))?;
+                k.caller(&cfg, member).await
+            }
+        };
+        caller.map(|c| (k, c)).map_err(kaltura_error)
+    }
+
+    /// The subject as a member of the guild, from Discord (roles and permissions).
+    async fn member(&self, guild_id: &str, claims: &Claims) -> Result<Member, ApiError> {
+        let discord = |e: RestError| match e {
+            RestError::NotConfigured(m) => {
+                err(StatusCode::SERVICE_UNAVAILABLE, "discord_not_configured", m)
+            }
+            e => {
+                tracing::warn!(error = %e, "cannot read a guild member from Discord");
+                err(
+                    StatusCode::BAD_GATEWAY,
+                    "discord_unavailable",
+                    "Discord could not be asked about this server; try again",
+                )
+            }
+        };
+        let roles = self
+            .directory
+            .member_roles(guild_id, &claims.sub)
+            .await
+            .map_err(discord)?
+            .ok_or_else(|| {
+                err(
+                    StatusCode::FORBIDDEN,
+                    "not_a_member",
+                    format!("you are not a member of server {guild_id}"),
+                )
+            })?;
+        let info = self.directory.guild(guild_id).await.map_err(discord)?;
+        let permissions = info.permissions(guild_id, &claims.sub, &roles);
+        Ok(Member {
+            user_id: claims.sub.clone(),
+            display_name: claims.name.clone(),
+            guild_id: Some(guild_id.to_string()),
+            roles,
+            permissions: Some(permissions.to_string()),
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kdhost API", version = "1", description = "Meetings and videos of the Kaltura account behind this Discord bot. Get a token from POST /api/v1/auth/token and send it as `Authorization: Bearer <token>`."),
+    paths(
+        auth::issue_token,
+        meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
+        videos::search, videos::get_one, videos::play,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "meetings"), (name = "videos")),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api/v1/auth/token", post(auth::issue_token))
+        .route(
+            "/api/v1/meetings",
+            get(meetings::list).post(meetings::create),
+        )
+        .route(
+            "/api/v1/meetings/{id}",
+            get(meetings::get_one).delete(meetings::end),
+        )
+        .route("/api/v1/meetings/{id}/join", post(meetings::join))
+        .route("/api/v1/videos", get(videos::search))
+        .route("/api/v1/videos/{id}", get(videos::get_one))
+        .route("/api/v1/videos/{id}/play", post(videos::play))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async {
+                err(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no such API route: see /api/v1/openapi.json",
+                )
+            }),
+        )
+        .with_state(state)
+}

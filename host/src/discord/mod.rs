@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod dispatch;
 pub mod gateway;
+pub mod guilds;
 pub mod interactions;
 pub mod launches;
 pub mod model;

@@ -204,6 +204,32 @@ impl DiscordRest {
 
     // ------------------------------------------------------------------ the calls we make
 
+    /// The user an OAuth2 access token belongs to (`GET /users/@me` with `Bearer`): how
+    /// the host verifies an identity before trusting it.
+    pub async fn user_from_access_token(&self, access_token: &str) -> Result<Value, RestError> {
+        let resp = self
+            .client
+            .get(format!("{}/users/@me", self.api))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| RestError::Network(e.without_url().to_string()))?;
+        let status = resp.status();
+        METRICS
+            .discord_rest
+            .with_label_values(&["GET users/@me (oauth)", status.as_str()])
+            .inc();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(RestError::Api {
+            status: status.as_u16(),
+            code: body["code"].as_i64().unwrap_or(0),
+            message: body["message"].as_str().unwrap_or("no message").to_string(),
+        })
+    }
+
     /// Bulk-overwrite the application's commands, globally or in one guild.
     pub async fn put_commands(
         &self,

@@ -4,8 +4,8 @@
 //! and the client; what leaves is a USER session scoped to its purpose.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use kaltura_ks::SessionType;
 use serde::Serialize;
@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 
 use super::client::{Client, Idempotent, SubRequest};
 use super::error::KalturaError;
-use super::identity::{self, GuildRoles, KalturaRole, Member};
+use super::identity::{self, KalturaRole, Member};
 use super::media::{self, Category, SearchResult, Video};
 use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
 use super::sessions::{Sessions, SignedKs, now};
 use super::settings::KalturaSettings;
-use crate::discord::rest::DiscordRest;
+use crate::discord::guilds::GuildDirectory;
 
 /// How long the host's own (ADMIN) API sessions live; cached until 80% of that.
 const API_SESSION_TTL: i64 = 3600;
@@ -142,7 +142,7 @@ pub struct Kaltura {
     ensured: Mutex<HashSet<String>>,
     esearch_off_until: AtomicI64,
     meetings: Box<dyn MeetingBackend>,
-    roles: GuildRoles,
+    guilds: Arc<GuildDirectory>,
 }
 
 /// A handle for calls under an ADMIN session; an `INVALID_KS` answer re-signs and retries once.
@@ -227,7 +227,7 @@ impl Admin<'_> {
 }
 
 impl Kaltura {
-    pub fn new(settings: KalturaSettings, rest: Option<std::sync::Arc<DiscordRest>>) -> Self {
+    pub fn new(settings: KalturaSettings, guilds: Arc<GuildDirectory>) -> Self {
         let client = Client::new(&settings.service_url, settings.timeout);
         let sessions = Sessions::new(settings.partner_id, settings.admin_secrets[0].clone());
         let meetings = Box::new(ScheduledEvents {
@@ -240,15 +240,22 @@ impl Kaltura {
             ensured: Mutex::new(HashSet::new()),
             esearch_off_until: AtomicI64::new(0),
             meetings,
-            roles: GuildRoles::new(rest),
+            guilds,
         }
     }
 
     /// Resolves a member in a guild: the guild must have Kaltura set up.
     pub async fn caller(&self, cfg: &Value, member: Member) -> Result<Caller, KalturaError> {
         let guild = GuildKaltura::from_config(cfg, member.guild_id.as_deref())?;
+        // Role names only when the mapping names roles (ids need no lookup).
         let names = match &member.guild_id {
-            Some(g) if identity::mapping_uses_names(cfg) => self.roles.names(g).await,
+            Some(g) if identity::mapping_uses_names(cfg) => match self.guilds.guild(g).await {
+                Ok(info) => info.role_names(),
+                Err(e) => {
+                    tracing::warn!(guild = %g, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
+                    Default::default()
+                }
+            },
             _ => Default::default(),
         };
         let mapped = identity::role_for(cfg, &member, &names);
@@ -263,6 +270,29 @@ impl Kaltura {
             member,
             role,
             guild_admin,
+            guild,
+        })
+    }
+
+    /// A service account (from `config/api.json`) in a guild, with its configured role.
+    pub fn service_caller(
+        &self,
+        cfg: &Value,
+        name: &str,
+        guild_id: Option<String>,
+        role: KalturaRole,
+    ) -> Result<Caller, KalturaError> {
+        let guild = GuildKaltura::from_config(cfg, guild_id.as_deref())?;
+        Ok(Caller {
+            member: Member {
+                user_id: format!("service:{name}"),
+                display_name: name.to_string(),
+                guild_id,
+                ..Default::default()
+            },
+            kaltura_user_id: identity::kaltura_user_id(&format!("service:{name}")),
+            role,
+            guild_admin: role == KalturaRole::Admin,
             guild,
         })
     }

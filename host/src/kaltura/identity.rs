@@ -7,15 +7,20 @@
 //! Discord's Administrator and Manage Server permissions make a guild admin.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::discord::rest::{Call, DiscordRest};
-
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum KalturaRole {
@@ -39,8 +44,23 @@ impl KalturaRole {
 const ADMINISTRATOR: u64 = 1 << 3;
 const MANAGE_GUILD: u64 = 1 << 5;
 
-pub fn kaltura_user_id(discord_id: &str) -> String {
-    format!("discord_{discord_id}")
+/// `discord_<id>` for Discord users, `kdservice_<name>` for API service accounts
+/// (`service:<name>`).
+pub fn kaltura_user_id(subject: &str) -> String {
+    match subject.strip_prefix("service:") {
+        Some(name) => format!("kdservice_{name}"),
+        None => format!("discord_{subject}"),
+    }
+}
+
+/// The inverse of [`kaltura_user_id`]; None for users this host did not name.
+pub fn subject_of(kaltura_user_id: &str) -> Option<String> {
+    if let Some(id) = kaltura_user_id.strip_prefix("discord_") {
+        return Some(id.to_string());
+    }
+    kaltura_user_id
+        .strip_prefix("kdservice_")
+        .map(|n| format!("service:{n}"))
 }
 
 /// The invoking member as Discord described them.
@@ -98,63 +118,6 @@ pub fn mapping_uses_names(cfg: &Value) -> bool {
             .filter_map(Value::as_str)
             .any(|r| !r.chars().all(|c| c.is_ascii_digit()))
     })
-}
-
-/// Role id → role name.
-pub type RoleNames = Arc<HashMap<String, String>>;
-
-/// Guild role names from Discord (`GET /guilds/{id}/roles`), cached for a few minutes.
-pub struct GuildRoles {
-    rest: Option<Arc<DiscordRest>>,
-    cache: Mutex<HashMap<String, (Instant, RoleNames)>>,
-}
-
-const ROLE_NAMES_TTL: Duration = Duration::from_secs(300);
-
-impl GuildRoles {
-    pub fn new(rest: Option<Arc<DiscordRest>>) -> Self {
-        Self {
-            rest,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Role id → name; empty when Discord cannot tell us (no bot token, an error: then
-    /// only ids in the mapping match, and the reason is logged).
-    pub async fn names(&self, guild_id: &str) -> RoleNames {
-        if let Some((at, names)) = self.cache.lock().unwrap().get(guild_id)
-            && at.elapsed() < ROLE_NAMES_TTL
-        {
-            return names.clone();
-        }
-        let Some(rest) = self.rest.as_ref().filter(|r| r.has_bot_token()) else {
-            return Arc::default();
-        };
-        let call = Call {
-            method: reqwest::Method::GET,
-            route: format!("GET guilds/{guild_id}/roles"),
-            path: format!("/guilds/{guild_id}/roles"),
-            body: None,
-            bot_auth: true,
-        };
-        let names: HashMap<String, String> = match rest.send(call).await {
-            Ok(Value::Array(roles)) => roles
-                .iter()
-                .filter_map(|r| Some((r["id"].as_str()?.into(), r["name"].as_str()?.into())))
-                .collect(),
-            Ok(_) => HashMap::new(),
-            Err(e) => {
-                tracing::warn!(guild = guild_id, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
-                HashMap::new()
-            }
-        };
-        let names = Arc::new(names);
-        self.cache
-            .lock()
-            .unwrap()
-            .insert(guild_id.to_string(), (Instant::now(), names.clone()));
-        names
-    }
 }
 
 #[cfg(test)]

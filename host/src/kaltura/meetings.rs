@@ -142,9 +142,8 @@ fn parse_event(v: &Value) -> Result<Meeting, KalturaError> {
     let owner_id = w
         .owner_id
         .as_deref()
-        .and_then(|o| o.strip_prefix("discord_"))
-        .unwrap_or_default()
-        .to_string();
+        .and_then(super::identity::subject_of)
+        .unwrap_or_default();
     let ends_at = w.end_date.unwrap_or(0);
     Ok(Meeting {
         id: w.id.to_string(),

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use super::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::config::guild::GuildConfigs;
+use crate::discord::guilds::GuildDirectory;
 use crate::discord::launches::Launches;
 use crate::discord::rest::DiscordRest;
 use crate::discord::tokens::InteractionTokens;
@@ -18,6 +19,8 @@ pub struct Services {
     /// Discord REST, when an application id (and, for channel messages, a bot token) is set.
     pub discord: Option<Arc<DiscordRest>>,
     pub tokens: Arc<InteractionTokens>,
+    /// Guilds, roles and members as Discord reports them (cached).
+    pub discord_guilds: Arc<GuildDirectory>,
     /// Activity launches waiting for their Activity.
     pub launches: Arc<Launches>,
     /// Outbound client for the `http` capability: no redirects (each hop must be granted).
@@ -46,6 +49,7 @@ impl Services {
             .expect("static reqwest configuration");
         Self {
             store,
+            discord_guilds: Arc::new(GuildDirectory::new(discord.clone())),
             discord,
             tokens: Arc::new(InteractionTokens::default()),
             launches: Arc::new(Launches::default()),

@@ -51,6 +51,8 @@ pub struct Setup {
     pub kaltura: bool,
     /// Configure Kaltura at a closed port (nothing answers).
     pub kaltura_unreachable: bool,
+    /// `config/api.json` (service accounts).
+    pub api_json: Option<Value>,
     /// `config/default.json` (the guild default).
     pub default_config: Option<Value>,
 }
@@ -67,6 +69,7 @@ impl Default for Setup {
             dev_guild: None,
             kaltura: false,
             kaltura_unreachable: false,
+            api_json: None,
             default_config: None,
         }
     }
@@ -106,6 +109,9 @@ impl Host {
             setup.plugins_json.unwrap_or_else(default_grants),
         )
         .unwrap();
+        if let Some(a) = &setup.api_json {
+            std::fs::write(config.join("api.json"), a.to_string()).unwrap();
+        }
         if let Some(d) = &setup.default_config {
             std::fs::write(config.join("default.json"), d.to_string()).unwrap();
         }
@@ -245,4 +251,71 @@ pub fn text_of(body: &Value) -> String {
 
 pub fn is_ephemeral(body: &Value) -> bool {
     body["data"]["flags"].as_u64().unwrap_or(0) & 64 != 0
+}
+
+/// A guild config with Kaltura on: privileges, a roles mapping by name and by id, and a
+/// share template.
+pub fn kaltura_config() -> Value {
+    json!({
+        "kaltura": {"enabled": true, "session": {"privileges": {"default": "privacycontext:discord", "video": "", "meeting": ""}}},
+        "roles": {"mapping": {"moderator": ["Mods"], "admin": ["800000000000000009"]}},
+        "plugins": {"kaltura-meetings": {"settings": {"templates": {"meeting_share": "Join {{title}} ({{kind}}) by {{owner}}!"}}}}
+    })
+}
+
+/// The host with the Kaltura stand-in and `kaltura_config()`; the guild has a "Mods" role
+/// (800000000000000005) and a mapped admin role (800000000000000009).
+pub async fn start_with_kaltura(extra: impl FnOnce(&mut Setup)) -> Host {
+    let mut setup = Setup {
+        kaltura: true,
+        default_config: Some(kaltura_config()),
+        ..Default::default()
+    };
+    extra(&mut setup);
+    let host = Host::start(setup).await;
+    host.standin.set_guild(
+        GUILD,
+        "700000000000000099",
+        &[
+            ("800000000000000005", "Mods", 0),
+            ("800000000000000009", "Kaltura admins", 0),
+        ],
+    );
+    host
+}
+
+/// Every v2 KS in `text` (they start with base64 "v2|"), also inside URLs (`%3D` padding).
+pub fn sessions_in(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"djJ8[A-Za-z0-9_\-]+(?:=|%3D){0,2}").unwrap();
+    re.find_iter(text)
+        .map(|m| m.as_str().replace("%3D", "="))
+        .collect()
+}
+
+/// Fails if any ADMIN session of the stand-in's partner appears in `text`.
+pub fn assert_no_admin_session(kaltura: &testkit::KalturaStandIn, text: &str, where_: &str) {
+    use kdhost::kaltura::ks;
+    for s in sessions_in(text) {
+        if let Ok(info) = ks::decode(&s, kaltura.partner_id(), &[kaltura.admin_secret()]) {
+            assert_ne!(
+                info.session_type,
+                ks::SessionType::Admin,
+                "an ADMIN session leaked into {where_}"
+            );
+        }
+    }
+}
+
+/// Checks a session the stand-in would accept and returns what it grants.
+pub fn verify_session(
+    kaltura: &testkit::KalturaStandIn,
+    session: &str,
+) -> kdhost::kaltura::ks::KsInfo {
+    kdhost::kaltura::ks::verify(
+        session,
+        kaltura.partner_id(),
+        &[kaltura.admin_secret()],
+        kdhost::kaltura::sessions::now(),
+    )
+    .unwrap()
 }

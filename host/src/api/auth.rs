@@ -1,0 +1,342 @@
+//! Host API tokens: `POST /api/v1/auth/token` issues a JWT (HS256, `JWT_SECRET`, lifetime
+//! `JWT_EXPIRY`) only for a verified identity: a Discord OAuth2 access token the host checks
+//! with Discord (`GET /users/@me`), or a service account from `config/api.json`. Roles are
+//! never taken from the request; they are computed per call from Discord's data.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::config::secret::Secret;
+use crate::kaltura::identity::KalturaRole;
+
+const ISSUER: &str = "kdhost";
+
+/// Who a token was issued to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// A Discord user, verified with Discord.
+    Discord,
+    /// A service account from `config/api.json`.
+    Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Discord user id, or the service account's name.
+    pub sub: String,
+    pub kind: SubjectKind,
+    pub name: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+}
+
+/// Signs and checks tokens.
+pub struct Jwt {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub expiry: std::time::Duration,
+}
+
+impl Jwt {
+    pub fn new(secret: &Secret, expiry: std::time::Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+            expiry,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        sub: &str,
+        kind: SubjectKind,
+        name: &str,
+    ) -> Result<(String, Claims), ApiError> {
+        let now = crate::kaltura::sessions::now();
+        let claims = Claims {
+            sub: sub.to_string(),
+            kind,
+            name: name.to_string(),
+            iat: now,
+            exp: now + self.expiry.as_secs() as i64,
+            iss: ISSUER.into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot sign a token: {e}"),
+            )
+        })?;
+        Ok((token, claims))
+    }
+
+    pub fn check(&self, token: &str) -> Result<Claims, ApiError> {
+        use jsonwebtoken::errors::ErrorKind;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                let why = match e.kind() {
+                    ErrorKind::ExpiredSignature => {
+                        "the token has expired: get a new one from POST /api/v1/auth/token"
+                    }
+                    ErrorKind::InvalidSignature => "the token's signature is not valid",
+                    ErrorKind::InvalidIssuer => "the token was not issued by this host",
+                    _ => "the token is not a valid host token",
+                };
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", why)
+            })
+    }
+}
+
+/// A service account (`config/api.json` → `service_accounts.<name>`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccount {
+    /// Hex SHA-256 of the account's secret (the secret itself is never stored).
+    pub secret_sha256: String,
+    /// Guild ids it may act in (`"*"` for any).
+    #[serde(default)]
+    pub guilds: Vec<String>,
+    /// Its Kaltura role in those guilds.
+    #[serde(default = "viewer")]
+    pub role: KalturaRole,
+}
+
+fn viewer() -> KalturaRole {
+    KalturaRole::Viewer
+}
+
+impl ServiceAccount {
+    pub fn may_act_in(&self, guild_id: &str) -> bool {
+        self.guilds.iter().any(|g| g == "*" || g == guild_id)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    #[serde(default)]
+    service_accounts: HashMap<String, ServiceAccount>,
+}
+
+/// Reads `config/api.json` (optional); an error names the file and the problem.
+pub fn load_service_accounts(path: &Path) -> anyhow::Result<HashMap<String, ServiceAccount>> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let text = std::fs::read_to_string(path)?;
+    let file: ApiFile = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    for (name, acct) in &file.service_accounts {
+        if acct.secret_sha256.len() != 64 || hex::decode(&acct.secret_sha256).is_err() {
+            anyhow::bail!(
+                "{}: service_accounts.{name}.secret_sha256 must be 64 hex characters (sha256 of the secret)",
+                path.display()
+            );
+        }
+    }
+    Ok(file.service_accounts)
+}
+
+/// `POST /api/v1/auth/token` body: one of the two identities.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TokenRequest {
+    /// A Discord OAuth2 access token (scope `identify`).
+    Discord { discord_access_token: String },
+    /// A service account and its secret.
+    Service { service: String, secret: String },
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub token: String,
+    pub token_type: &'static str,
+    /// Seconds.
+    pub expires_in: u64,
+    pub subject: String,
+    pub kind: SubjectKind,
+    pub name: String,
+}
+
+/// Issues a host token for a verified identity.
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = super::ErrorBody, description = "Malformed body"),
+        (status = 401, body = super::ErrorBody, description = "Discord refused the token, or wrong service credentials"),
+        (status = 503, body = super::ErrorBody, description = "JWT_SECRET or Discord is not configured")))]
+pub async fn issue_token(
+    State(s): State<Arc<ApiState>>,
+    body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let jwt = s.jwt()?;
+    let Json(req) = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("{}: send {{\"discord_access_token\": \"...\"}} or {{\"service\": \"name\", \"secret\": \"...\"}}", e.body_text()),
+        )
+    })?;
+    let (sub, kind, name) = match req {
+        TokenRequest::Discord {
+            discord_access_token,
+        } => {
+            let rest = s.discord.as_ref().ok_or_else(|| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "discord_not_configured", "this host cannot verify Discord users: the operator sets DISCORD_APPLICATION_ID")
+            })?;
+            let user = rest
+                .user_from_access_token(&discord_access_token)
+                .await
+                .map_err(|e| match e {
+                    crate::discord::rest::RestError::Api { status: 401, .. } => ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_discord_token",
+                        "Discord did not accept that access token",
+                    ),
+                    other => {
+                        tracing::warn!(error = %other, "cannot verify a Discord access token");
+                        ApiError::new(
+                            StatusCode::BAD_GATEWAY,
+                            "discord_unavailable",
+                            "Discord could not be asked who this is; try again",
+                        )
+                    }
+                })?;
+            let id = user["id"].as_str().unwrap_or_default().to_string();
+            if id.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "discord_unavailable",
+                    "Discord answered without a user id",
+                ));
+            }
+            let name = user["global_name"]
+                .as_str()
+                .or(user["username"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            (id, SubjectKind::Discord, name)
+        }
+        TokenRequest::Service { service, secret } => {
+            let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+            let known = s.service_accounts.get(&service).is_some_and(|a| {
+                bool::from(
+                    a.secret_sha256
+                        .to_ascii_lowercase()
+                        .as_bytes()
+                        .ct_eq(digest.as_bytes()),
+                )
+            });
+            if !known {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "unknown service account or wrong secret",
+                ));
+            }
+            (service.clone(), SubjectKind::Service, service)
+        }
+    };
+    let (token, claims) = jwt.issue(&sub, kind, &name)?;
+    tracing::info!(subject = %sub, kind = ?kind, "issued an API token");
+    Ok(Json(TokenResponse {
+        token,
+        token_type: "Bearer",
+        expires_in: (claims.exp - claims.iat).max(0) as u64,
+        subject: sub,
+        kind,
+        name,
+    }))
+}
+
+/// The verified claims of a request's `Authorization: Bearer` token.
+pub struct Authenticated(pub Claims);
+
+impl FromRequestParts<Arc<ApiState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<ApiState>) -> Result<Self, ApiError> {
+        let jwt = s.jwt()?;
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_token",
+                    "send Authorization: Bearer <token> (from POST /api/v1/auth/token)",
+                )
+            })?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
+        jwt.check(token.trim()).map(Authenticated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_tampering_or_expiry_is_refused() {
+        let jwt = Jwt::new(
+            &Secret::new("x".repeat(32)),
+            std::time::Duration::from_secs(60),
+        );
+        let (t, _) = jwt.issue("42", SubjectKind::Discord, "Ann").unwrap();
+        assert_eq!(jwt.check(&t).unwrap().sub, "42");
+        let other = Jwt::new(
+            &Secret::new("y".repeat(32)),
+            std::time::Duration::from_secs(60),
+        );
+        assert_eq!(
+            other.check(&t).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
+        let expired = Jwt::new(
+            &Secret::new("x".repeat(32)),
+            std::time::Duration::from_secs(0),
+        );
+        let mut c = jwt.check(&t).unwrap();
+        c.exp = c.iat - 100;
+        let old =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &expired.encoding).unwrap();
+        assert!(jwt.check(&old).unwrap_err().message.contains("expired"));
+    }
+}

@@ -1,0 +1,205 @@
+//! What Discord says about guilds and members, read over REST with the bot token and
+//! cached briefly: role names and permissions, the owner, a member's roles. The host
+//! computes roles and permissions from this, never from what a client claims.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::rest::{Call, DiscordRest, RestError};
+
+const TTL: Duration = Duration::from_secs(60);
+const MAX_CACHED: usize = 10_000;
+/// Discord's "Unknown Member" error code.
+const UNKNOWN_MEMBER: i64 = 10007;
+
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    pub name: String,
+    pub permissions: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GuildInfo {
+    pub owner_id: String,
+    /// By role id; the guild id is the @everyone role.
+    pub roles: HashMap<String, RoleInfo>,
+}
+
+impl GuildInfo {
+    /// Role id → name.
+    pub fn role_names(&self) -> HashMap<String, String> {
+        self.roles
+            .iter()
+            .map(|(id, r)| (id.clone(), r.name.clone()))
+            .collect()
+    }
+
+    /// A member's guild-level permissions: the owner has all; otherwise @everyone's and
+    /// their roles' permissions combined.
+    pub fn permissions(&self, guild_id: &str, user_id: &str, roles: &[String]) -> u64 {
+        if user_id == self.owner_id {
+            return u64::MAX;
+        }
+        std::iter::once(guild_id)
+            .chain(roles.iter().map(String::as_str))
+            .filter_map(|r| self.roles.get(r))
+            .fold(0, |acc, r| acc | r.permissions)
+    }
+}
+
+type Cached<T> = Mutex<HashMap<String, (Instant, T)>>;
+
+pub struct GuildDirectory {
+    rest: Option<Arc<DiscordRest>>,
+    guilds: Cached<Arc<GuildInfo>>,
+    /// "guild/user" → the member's roles (None: not a member).
+    members: Cached<Option<Vec<String>>>,
+}
+
+fn fresh<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
+    cache
+        .lock()
+        .unwrap()
+        .get(key)
+        .filter(|(at, _)| at.elapsed() < TTL)
+        .map(|(_, v)| v.clone())
+}
+
+fn keep<T>(cache: &Cached<T>, key: String, value: T) {
+    let mut map = cache.lock().unwrap();
+    if map.len() >= MAX_CACHED {
+        map.retain(|_, (at, _)| at.elapsed() < TTL);
+    }
+    map.insert(key, (Instant::now(), value));
+}
+
+impl GuildDirectory {
+    pub fn new(rest: Option<Arc<DiscordRest>>) -> Self {
+        Self {
+            rest,
+            guilds: Mutex::new(HashMap::new()),
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn rest(&self) -> Result<&DiscordRest, RestError> {
+        self.rest
+            .as_deref()
+            .filter(|r| r.has_bot_token())
+            .ok_or(RestError::NotConfigured(
+                "reading guilds needs the bot token: set DISCORD_BOT_TOKEN",
+            ))
+    }
+
+    async fn get(&self, route: &str, path: String) -> Result<Value, RestError> {
+        self.rest()?
+            .send(Call {
+                method: reqwest::Method::GET,
+                route: route.to_string(),
+                path,
+                body: None,
+                bot_auth: true,
+            })
+            .await
+    }
+
+    /// The guild's owner and roles.
+    pub async fn guild(&self, guild_id: &str) -> Result<Arc<GuildInfo>, RestError> {
+        if let Some(g) = fresh(&self.guilds, guild_id) {
+            return Ok(g);
+        }
+        let v = self
+            .get(
+                &format!("GET guilds/{guild_id}"),
+                format!("/guilds/{guild_id}"),
+            )
+            .await?;
+        let roles = v["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some((
+                    r["id"].as_str()?.to_string(),
+                    RoleInfo {
+                        name: r["name"].as_str().unwrap_or_default().to_string(),
+                        permissions: r["permissions"]
+                            .as_str()
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or(0),
+                    },
+                ))
+            })
+            .collect();
+        let info = Arc::new(GuildInfo {
+            owner_id: v["owner_id"].as_str().unwrap_or_default().to_string(),
+            roles,
+        });
+        keep(&self.guilds, guild_id.to_string(), info.clone());
+        Ok(info)
+    }
+
+    /// The member's role ids, or `None` when the user is not in the guild.
+    pub async fn member_roles(
+        &self,
+        guild_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Vec<String>>, RestError> {
+        let key = format!("{guild_id}/{user_id}");
+        if let Some(m) = fresh(&self.members, &key) {
+            return Ok(m);
+        }
+        let roles = match self
+            .get(
+                &format!("GET guilds/{guild_id}/members"),
+                format!("/guilds/{guild_id}/members/{user_id}"),
+            )
+            .await
+        {
+            Ok(v) => Some(
+                v["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str().map(String::from))
+                    .collect(),
+            ),
+            Err(RestError::Api {
+                code: UNKNOWN_MEMBER,
+                ..
+            }) => None,
+            Err(e) => return Err(e),
+        };
+        keep(&self.members, key, roles.clone());
+        Ok(roles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_combine_everyone_and_roles_and_the_owner_has_all() {
+        let role = |name: &str, permissions| RoleInfo {
+            name: name.into(),
+            permissions,
+        };
+        let g = GuildInfo {
+            owner_id: "1".into(),
+            roles: [
+                ("9".to_string(), role("@everyone", 1024)),
+                ("5".to_string(), role("Mods", 32)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(g.permissions("9", "2", &["5".into()]), 1024 | 32);
+        assert_eq!(g.permissions("9", "2", &[]), 1024);
+        assert_eq!(g.permissions("9", "1", &[]), u64::MAX);
+        assert_eq!(g.role_names()["5"], "Mods");
+    }
+}
