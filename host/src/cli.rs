@@ -98,6 +98,23 @@ enum KalturaCommand {
 
 #[derive(Subcommand)]
 enum StandinCommand {
+    /// A Kaltura stand-in: API v3 subset with KS validation, fixtures and fault injection.
+    Kaltura {
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 1234567)]
+        partner_id: u64,
+        /// The partner's admin secret(s), comma-separated.
+        #[arg(long, env = "KALTURA_ADMIN_SECRET", hide_env_values = true)]
+        admin_secret: String,
+        /// A fixtures JSON file (`{"entries": [...], "categories": [...], "users": [...]}`);
+        /// default: the 56 shipped entries.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// Answer eSearch with SERVICE_FORBIDDEN, like accounts without it.
+        #[arg(long)]
+        no_esearch: bool,
+    },
     /// A Discord stand-in: REST subset, rate limits, signed interactions.
     Discord {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -156,6 +173,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Kaltura(KalturaCommand::KsInfo { ks }) => crate::kaltura_cli::info(&ks),
         Command::Standin(StandinCommand::Discord { listen, target }) => {
             crate::demo::standin(listen, target).await
+        }
+        Command::Standin(StandinCommand::Kaltura {
+            listen,
+            partner_id,
+            admin_secret,
+            fixtures,
+            no_esearch,
+        }) => {
+            crate::demo::kaltura_standin(listen, partner_id, admin_secret, fixtures, !no_esearch)
+                .await
         }
     }
 }

@@ -53,6 +53,52 @@ pub async fn standin(listen: SocketAddr, target: Option<String>) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kdhost standin kaltura`: the Kaltura stand-in on its own.
+pub async fn kaltura_standin(
+    listen: SocketAddr,
+    partner_id: u64,
+    admin_secret: String,
+    fixtures: Option<PathBuf>,
+    esearch: bool,
+) -> anyhow::Result<ExitCode> {
+    let fixtures = match &fixtures {
+        Some(f) => testkit::kaltura::Fixtures::from_file(f)?,
+        None => testkit::kaltura::Fixtures::bundled(),
+    };
+    let entries = fixtures.entries.len();
+    let admin_secrets: Vec<String> = admin_secret
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    anyhow::ensure!(!admin_secrets.is_empty(), "--admin-secret is empty");
+    let k = KalturaStandIn::start(
+        listen,
+        KalturaOptions {
+            partner_id,
+            admin_secrets,
+            fixtures,
+            esearch,
+        },
+    )
+    .await?;
+    println!(
+        "Kaltura stand-in on {} (partner {partner_id}, {entries} entries)",
+        k.url
+    );
+    println!("  KALTURA_SERVICE_URL={}", k.url);
+    println!("  KALTURA_PARTNER_ID={partner_id}");
+    println!("  KALTURA_ADMIN_SECRET=<the secret you gave>");
+    println!("  KALTURA_KAF_URL={}   KALTURA_CDN_URL={}", k.url, k.url);
+    println!("  calls it answered: GET {}/_testkit/requests", k.url);
+    println!(
+        "  inject a fault: curl -XPOST {}/_testkit/faults -H 'content-type: application/json' -d '{{\"action\":\"media.list\",\"kind\":\"status\",\"status\":503}}'",
+        k.url
+    );
+    crate::serve::shutdown_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()

@@ -183,6 +183,14 @@ async fn video_search_play_embed_share_and_watch_together() {
         kal.user(&format!("discord_{USER}")).is_some(),
         "the Kaltura user was ensured"
     );
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("allows viewing this entry")
+    );
 
     // Embed code: no session inside.
     let code = button(&host, &button_id(&body, ":embed:"), USER, &[], PLAIN).await;
@@ -376,11 +384,17 @@ async fn meetings_start_list_join_share_and_end_with_roles_enforced_by_the_host(
         PLAIN,
     )
     .await;
-    let info = verify(kal, &ks_in(&link(&joined)));
+    let join_url = link(&joined);
+    let info = verify(kal, &ks_in(&join_url));
     assert!(
         info.privileges.contains("role:adminRole"),
         "{}",
         info.privileges
+    );
+    let page = reqwest::get(&join_url).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Joined “Quarterly review”") && page.contains("role adminRole"),
+        "{page}"
     );
 
     // Share uses the guild's template, publicly.
@@ -439,6 +453,11 @@ async fn meetings_start_list_join_share_and_end_with_roles_enforced_by_the_host(
             .find(|e| e["id"].as_i64() == id.parse().ok())
             .unwrap()["status"],
         1
+    );
+    let old = reqwest::get(&join_url).await.unwrap().status();
+    assert_eq!(
+        old, 410,
+        "the link no longer gets in once the meeting ended"
     );
     let listed = command(&host, "kaltura-list", json!([]), OTHER, PLAIN).await;
     assert!(text_of(&listed).contains("No active meetings"), "{listed}");
@@ -765,5 +784,57 @@ async fn no_admin_session_in_any_reply_or_log_line() {
         "the re-sign was logged"
     );
     assert_no_admin_session(kal, &log_text, "a log line");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn watch_together_launches_the_activity_for_people_in_voice() {
+    let mut host = start(|s| s.activities = true).await;
+    host.start_gateway();
+    for _ in 0..200 {
+        if host.standin.gateway_sessions() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(host.standin.gateway_sessions() > 0, "the gateway connected");
+    let entry = k(&host).ready_entry_ids()[0].clone();
+    let watch = format!("kaltura-videos:kaltura-video-search:watch:{entry}");
+
+    // The gateway described the guild: nobody is in voice.
+    host.standin.send_gateway_event(
+        "GUILD_CREATE",
+        json!({"id": GUILD, "name": "g", "voice_states": [], "unavailable": false}),
+    );
+    let mut told = Value::Null;
+    for _ in 0..100 {
+        told = button(&host, &watch, USER, &[], PLAIN).await;
+        if told["type"] == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(text_of(&told).contains("Join a voice channel first"), "{told}");
+    assert!(is_ephemeral(&told));
+
+    // Once Discord says the user is in a voice channel, the Activity launches (type 12) and
+    // the host remembers which control launched it.
+    host.standin.send_gateway_event(
+        "VOICE_STATE_UPDATE",
+        json!({"guild_id": GUILD, "channel_id": "200000000000000009", "user_id": USER, "session_id": "s",
+               "deaf": false, "mute": false, "self_deaf": false, "self_mute": false, "self_video": false,
+               "suppress": false, "request_to_speak_timestamp": null}),
+    );
+    let mut launched = Value::Null;
+    for _ in 0..100 {
+        launched = button(&host, &watch, USER, &[], PLAIN).await;
+        if launched["type"] == 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(launched["type"], 12, "{launched}");
+    let pending = host.services.launches.get("200000000000000001", USER).unwrap();
+    assert_eq!(pending.custom_id, watch);
     host.stop().await;
 }

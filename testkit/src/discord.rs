@@ -291,6 +291,11 @@ impl DiscordStandIn {
             .send(("INTERACTION_CREATE".into(), payload.clone()));
     }
 
+    /// Sends any gateway dispatch event (GUILD_CREATE, VOICE_STATE_UPDATE...) to connected hosts.
+    pub fn send_gateway_event(&self, name: &str, payload: Value) {
+        let _ = self.inner.gateway.dispatches.send((name.to_string(), payload));
+    }
+
     /// Where `POST /_testkit/send` delivers interactions (the host's `/interactions` URL).
     pub fn set_target(&self, url: &str) {
         *self.inner.target.lock().unwrap() = Some(url.to_string());

@@ -114,6 +114,7 @@ impl Dispatcher {
             t.insert(&ix.id, &ix.token, &name);
         }
         let id = ix.id.clone();
+        let ix_guild = ix.guild_id.clone();
         let launch_key = (
             ix.channel_id.clone(),
             ix.invoker().map(|u| u.id.clone()),
@@ -135,14 +136,29 @@ impl Dispatcher {
             t.mark_answered(&id);
         }
         if first["type"] == 12 {
-            return self.launch(&launch_key, first);
+            return self.launch(ix_guild.as_deref(), &launch_key, first);
         }
         first
     }
 
     /// Keeps what the launch was for; without Activities, answers with a link instead.
-    fn launch(&self, key: &(Option<String>, Option<String>, String), body: Value) -> Value {
+    fn launch(
+        &self,
+        guild: Option<&str>,
+        key: &(Option<String>, Option<String>, String),
+        body: Value,
+    ) -> Value {
         let (channel, user, custom_id) = key;
+        let services = &self.registry.runtime.services;
+        if self.activity.enabled
+            && let (Some(g), Some(u)) = (guild, user)
+            && services.voice.in_voice(g, u) == Some(false)
+        {
+            return response::error_reply(
+                Answering::Component,
+                "Join a voice channel first, then press Watch Together again: the Activity opens in your voice channel.",
+            );
+        }
         if let (Some(c), Some(u)) = (channel, user)
             && !custom_id.is_empty()
         {

@@ -10,12 +10,14 @@ use tokio::sync::oneshot;
 use super::dispatch::Dispatcher;
 use super::model::Interaction;
 use super::rest::DiscordRest;
+use super::voice::VoiceStates;
 use crate::config::secret::Secret;
 use crate::telemetry::METRICS;
 
 struct Handler {
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
+    voice: Arc<VoiceStates>,
 }
 
 #[async_trait]
@@ -30,6 +32,26 @@ impl RawEventHandler for Handler {
             }
             Event::InteractionCreate(e) => serde_json::to_value(&e.interaction),
             Event::Unknown(u) if u.kind == "INTERACTION_CREATE" => Ok(u.value),
+            Event::GuildCreate(e) => {
+                if let Ok(g) = serde_json::to_value(&e.guild) {
+                    self.voice.guild_create(&g);
+                }
+                return;
+            }
+            Event::VoiceStateUpdate(e) => {
+                if let Ok(v) = serde_json::to_value(&e.voice_state) {
+                    self.voice.update(&v);
+                }
+                return;
+            }
+            Event::Unknown(u) if u.kind == "GUILD_CREATE" => {
+                self.voice.guild_create(&u.value);
+                return;
+            }
+            Event::Unknown(u) if u.kind == "VOICE_STATE_UPDATE" => {
+                self.voice.update(&u.value);
+                return;
+            }
             _ => return,
         };
         let ix: Interaction = match raw.and_then(serde_json::from_value) {
@@ -74,9 +96,15 @@ pub async fn run(
             .proxy(api_base.trim_end_matches('/'))
             .ratelimiter_disabled(true);
     }
-    let intents = GatewayIntents::GUILDS;
+    // Voice states say who can watch an Activity together (not a privileged intent).
+    let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_VOICE_STATES;
+    let voice = dispatcher.registry.runtime.services.voice.clone();
     let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
-        .raw_event_handler(Handler { dispatcher, rest })
+        .raw_event_handler(Handler {
+            dispatcher,
+            rest,
+            voice,
+        })
         .await;
     let mut client = match client {
         Ok(c) => c,

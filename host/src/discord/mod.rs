@@ -11,3 +11,4 @@ pub mod response;
 pub mod rest;
 pub mod tokens;
 pub mod verify;
+pub mod voice;

@@ -9,6 +9,7 @@ use super::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::config::guild::GuildConfigs;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::launches::Launches;
+use crate::discord::voice::VoiceStates;
 use crate::discord::rest::DiscordRest;
 use crate::discord::tokens::InteractionTokens;
 use crate::kaltura::Kaltura;
@@ -21,6 +22,8 @@ pub struct Services {
     pub tokens: Arc<InteractionTokens>,
     /// Guilds, roles and members as Discord reports them (cached).
     pub discord_guilds: Arc<GuildDirectory>,
+    /// Voice channels people are in, from the gateway.
+    pub voice: Arc<VoiceStates>,
     /// Activity launches waiting for their Activity.
     pub launches: Arc<Launches>,
     /// Outbound client for the `http` capability: no redirects (each hop must be granted).
@@ -53,6 +56,7 @@ impl Services {
             discord,
             tokens: Arc::new(InteractionTokens::default()),
             launches: Arc::new(Launches::default()),
+            voice: Arc::new(VoiceStates::default()),
             http,
             guilds,
             kaltura: None,

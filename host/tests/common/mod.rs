@@ -51,6 +51,8 @@ pub struct Setup {
     pub kaltura: bool,
     /// Configure Kaltura at a closed port (nothing answers).
     pub kaltura_unreachable: bool,
+    /// The app has Activities (`DISCORD_ACTIVITIES=true`).
+    pub activities: bool,
     /// `config/api.json` (service accounts).
     pub api_json: Option<Value>,
     /// `config/default.json` (the guild default).
@@ -70,6 +72,7 @@ impl Default for Setup {
             kaltura: false,
             kaltura_unreachable: false,
             api_json: None,
+            activities: false,
             default_config: None,
         }
     }
@@ -145,7 +148,7 @@ impl Host {
             bot_token: setup.bot_token.then(|| Secret::new("standin-bot-token")),
             api_base: standin.base_url.clone(),
             dev_guild: setup.dev_guild.clone(),
-            activities: false,
+            activities: setup.activities,
         };
         let kaltura = if setup.kaltura {
             Some(

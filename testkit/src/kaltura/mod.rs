@@ -10,6 +10,7 @@
 
 mod accounts;
 mod media;
+mod pages;
 pub mod params;
 mod schedule;
 
@@ -225,6 +226,11 @@ impl KalturaStandIn {
                 axum::routing::any(single),
             )
             .route("/api_v3/service/multirequest", axum::routing::any(multi))
+            .route("/virtualEvent/launch", axum::routing::get(pages::launch))
+            .route(
+                "/p/{pid}/embedPlaykitJs/uiconf_id/{uiconf}",
+                axum::routing::get(pages::player),
+            )
             .route(
                 "/_testkit/requests",
                 axum::routing::get(|State(s): State<Arc<Inner>>| async move {
