@@ -20,28 +20,13 @@ use kdhost::plugins::grants::GrantsConfig;
 use kdhost::plugins::services::Services;
 use kdhost::plugins::{Call, CallScope, Runtime, Source, loader};
 use kdhost::telemetry::LogFormat;
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::{DiscordStandIn, StandInOptions};
 
+mod support;
+use support::{drive, stats};
+
 const CONCURRENCY: usize = 32;
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e6
-}
-
-fn stats(name: &str, mut lat: Vec<Duration>, wall: Duration) -> Value {
-    lat.sort();
-    let v = json!({
-        "bench": name,
-        "requests": lat.len(),
-        "median_us": percentile(&lat, 0.5),
-        "p99_us": percentile(&lat, 0.99),
-        "throughput_rps": lat.len() as f64 / wall.as_secs_f64(),
-    });
-    println!("{v}");
-    v
-}
 
 /// Sends `n` pre-signed interactions with 32 in flight; returns per-request latencies.
 async fn load(
@@ -53,46 +38,27 @@ async fn load(
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .unwrap();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..CONCURRENCY)
-        .map(|_| {
-            let (client, url, bodies, next) = (
-                client.clone(),
-                url.to_string(),
-                bodies.clone(),
-                next.clone(),
-            );
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((body, ts, sig)) = bodies.get(i) else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let r = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-signature-ed25519", sig)
-                        .header("x-signature-timestamp", ts)
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .unwrap();
-                    let text = r.text().await.unwrap();
-                    lat.push(t.elapsed());
-                    assert!(text.contains(expect), "unexpected answer: {text}");
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    (all, started.elapsed())
+    let url = url.to_string();
+    drive(bodies.len(), CONCURRENCY, move |i| {
+        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        async move {
+            let (body, ts, sig) = &bodies[i];
+            let text = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-signature-ed25519", sig)
+                .header("x-signature-timestamp", ts)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(text.contains(expect), "unexpected answer: {text}");
+        }
+    })
+    .await
 }
 
 fn rss_kib() -> u64 {
@@ -115,7 +81,7 @@ async fn main() {
     let wasm = |name: &str| std::fs::read(format!("{GUEST_WASM_DIR}/{name}.wasm")).unwrap();
     println!(
         "{}",
-        json!({"machine": format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)), "requests": n, "concurrency": CONCURRENCY})
+        json!({"machine": support::machine(), "requests": n, "concurrency": CONCURRENCY})
     );
 
     // ---------------------------------------------------------------- 2. instantiate + call

@@ -814,7 +814,10 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(text_of(&told).contains("Join a voice channel first"), "{told}");
+    assert!(
+        text_of(&told).contains("Join a voice channel first"),
+        "{told}"
+    );
     assert!(is_ephemeral(&told));
 
     // Once Discord says the user is in a voice channel, the Activity launches (type 12) and
@@ -834,7 +837,11 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(launched["type"], 12, "{launched}");
-    let pending = host.services.launches.get("200000000000000001", USER).unwrap();
+    let pending = host
+        .services
+        .launches
+        .get("200000000000000001", USER)
+        .unwrap();
     assert_eq!(pending.custom_id, watch);
     host.stop().await;
 }

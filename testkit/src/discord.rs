@@ -293,7 +293,11 @@ impl DiscordStandIn {
 
     /// Sends any gateway dispatch event (GUILD_CREATE, VOICE_STATE_UPDATE...) to connected hosts.
     pub fn send_gateway_event(&self, name: &str, payload: Value) {
-        let _ = self.inner.gateway.dispatches.send((name.to_string(), payload));
+        let _ = self
+            .inner
+            .gateway
+            .dispatches
+            .send((name.to_string(), payload));
     }
 
     /// Where `POST /_testkit/send` delivers interactions (the host's `/interactions` URL).

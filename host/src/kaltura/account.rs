@@ -366,7 +366,7 @@ impl Kaltura {
                 )
                 .await
             {
-                Ok(v) => return media::parse_list(&v, "esearch"),
+                Ok(v) => return media::parse_list(v, "esearch"),
                 Err(e) if e.is_forbidden_service() => {
                     tracing::info!(error = %e, "eSearch is not available on this account; using media.list");
                     self.esearch_off_until
@@ -383,7 +383,7 @@ impl Kaltura {
                 Idempotent::Read,
             )
             .await?;
-        media::parse_list(&v, "media.list")
+        media::parse_list(v, "media.list")
     }
 
     pub async fn entry(&self, c: &Caller, entry_id: &str) -> Result<Video, KalturaError> {
@@ -401,7 +401,7 @@ impl Kaltura {
             )
             .await
             .map_err(|e| if e.is_not_found() { not_found() } else { e })?;
-        Video::from_wire(&v)
+        Video::from_wire(v)
     }
 
     pub async fn categories(&self, c: &Caller) -> Result<Vec<Category>, KalturaError> {

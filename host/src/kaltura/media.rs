@@ -73,8 +73,8 @@ fn clamp_u32(v: Option<i64>) -> u32 {
 }
 
 impl Video {
-    pub fn from_wire(v: &Value) -> Result<Self, KalturaError> {
-        let w: WireEntry = serde_json::from_value(v.clone())
+    pub fn from_wire(v: Value) -> Result<Self, KalturaError> {
+        let w: WireEntry = serde_json::from_value(v)
             .map_err(|e| KalturaError::Decode(format!("a media entry: {e}")))?;
         Ok(Self {
             id: w.id,
@@ -162,20 +162,24 @@ pub fn list_params(query: &str, page_size: u32, page: u32) -> Value {
 }
 
 /// A list response (`{totalCount, objects}`); eSearch wraps each entry in `object`.
-pub fn parse_list(v: &Value, engine: &str) -> Result<SearchResult, KalturaError> {
-    let objects = v["objects"].as_array().cloned().unwrap_or_default();
+pub fn parse_list(mut v: Value, engine: &str) -> Result<SearchResult, KalturaError> {
+    let total = v["totalCount"].as_u64();
+    let objects = match v["objects"].take() {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
     let videos = objects
-        .iter()
-        .map(|o| {
+        .into_iter()
+        .map(|mut o| {
             if o["object"].is_object() {
-                Video::from_wire(&o["object"])
+                Video::from_wire(o["object"].take())
             } else {
                 Video::from_wire(o)
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SearchResult {
-        total: v["totalCount"].as_u64().unwrap_or(videos.len() as u64) as u32,
+        total: total.unwrap_or(videos.len() as u64) as u32,
         videos,
         engine: engine.into(),
     })
@@ -187,7 +191,7 @@ mod tests {
 
     #[test]
     fn numbers_as_strings_and_missing_fields_are_fine() {
-        let v = Video::from_wire(&json!({"id": "0_a", "name": "A", "duration": "12",
+        let v = Video::from_wire(json!({"id": "0_a", "name": "A", "duration": "12",
             "mediaType": 1, "status": "2", "tags": "a, b", "objectType": "KalturaMediaEntry"}))
         .unwrap();
         assert_eq!((v.duration, v.media_type, v.status), (12, 1, 2));

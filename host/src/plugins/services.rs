@@ -9,9 +9,9 @@ use super::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::config::guild::GuildConfigs;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::launches::Launches;
-use crate::discord::voice::VoiceStates;
 use crate::discord::rest::DiscordRest;
 use crate::discord::tokens::InteractionTokens;
+use crate::discord::voice::VoiceStates;
 use crate::kaltura::Kaltura;
 use crate::store::Store;
 

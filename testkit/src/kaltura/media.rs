@@ -47,8 +47,13 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
         .iter()
         .filter_map(|u| Some((text(&u["id"])?, u.clone())))
         .collect();
+    let lowered = entries
+        .iter()
+        .map(|e| SEARCHED.map(|f| text(&e[f]).unwrap_or_default().to_lowercase()))
+        .collect();
     Data {
         entries,
+        lowered,
         categories,
         users,
         events: Default::default(),
@@ -70,15 +75,8 @@ pub fn get(data: &Data, p: &Value) -> ApiResult {
         .ok_or_else(|| not_found(&id))
 }
 
-/// Name, description and tags, lower-cased: what free text searches.
-fn haystack(e: &Value) -> String {
-    ["name", "description", "tags"]
-        .iter()
-        .filter_map(|f| text(&e[*f]))
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
+/// The fields free text and eSearch look at.
+const SEARCHED: [&str; 3] = ["name", "description", "tags"];
 
 fn csv(v: &Value) -> Vec<String> {
     text(v)
@@ -91,7 +89,7 @@ fn csv(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn matches_filter(e: &Value, f: &Value) -> bool {
+fn matches_filter(e: &Value, lowered: &[String; 3], f: &Value) -> bool {
     let status = int(&e["status"]).unwrap_or(0);
     let status_ok = match (int(&f["statusEqual"]), text(&f["statusIn"])) {
         (Some(s), _) => status == s,
@@ -100,9 +98,10 @@ fn matches_filter(e: &Value, f: &Value) -> bool {
         _ => status != DELETED,
     };
     let free = text(&f["freeText"]).map(|t| {
-        let hay = haystack(e);
-        t.split_whitespace()
-            .all(|w| hay.contains(&w.to_lowercase()))
+        t.split_whitespace().all(|w| {
+            let w = w.to_lowercase();
+            lowered.iter().any(|field| field.contains(&w))
+        })
     });
     let name_like = text(&f["nameLike"]).map(|n| {
         text(&e["name"])
@@ -135,7 +134,7 @@ fn matches_filter(e: &Value, f: &Value) -> bool {
 }
 
 /// `orderBy`: `+field` ascending, `-field` descending (default `-createdAt`).
-fn sort(list: &mut [Value], order_by: Option<String>) {
+fn sort(list: &mut [&Value], order_by: Option<String>) {
     let order = order_by.unwrap_or_else(|| "-createdAt".into());
     let (desc, field) = match order.split_at_checked(1) {
         Some(("-", f)) => (true, f.to_string()),
@@ -173,14 +172,15 @@ pub fn list_response(object_type: &str, total: usize, objects: Vec<Value>) -> Va
 
 pub fn list(data: &Data, p: &Value) -> ApiResult {
     let f = &p["filter"];
-    let mut found: Vec<Value> = data
+    let mut found: Vec<&Value> = data
         .entries
         .iter()
-        .filter(|e| matches_filter(e, f))
-        .cloned()
+        .zip(&data.lowered)
+        .filter(|(e, lc)| matches_filter(e, lc, f))
+        .map(|(e, _)| e)
         .collect();
     sort(&mut found, text(&f["orderBy"]));
-    let objects = page(&found, &p["pager"]);
+    let objects = page(&found, &p["pager"]).into_iter().cloned().collect();
     Ok(list_response(
         "KalturaMediaListResponse",
         found.len(),
@@ -189,36 +189,54 @@ pub fn list(data: &Data, p: &Value) -> ApiResult {
 }
 
 /// eSearch unified items: each `searchTerm` must (AND) or may (OR) appear in the name,
-/// description or tags; nested operators are evaluated the same way.
-fn esearch_match(e: &Value, op: &Value, highlights: &mut Vec<Value>) -> bool {
-    let items = op["searchItems"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
+/// description or tags; nested operators are evaluated the same way. Adds the number of
+/// matching fields to `hits` (relevance).
+fn esearch_match(lowered: &[String; 3], op: &Value, hits: &mut usize) -> bool {
+    let Some(items) = op["searchItems"].as_array().filter(|i| !i.is_empty()) else {
         return true;
-    }
+    };
     let or = int(&op["operator"]) == Some(2);
-    let results = items.iter().map(|item| {
+    let mut any = false;
+    let mut all = true;
+    for item in items {
+        let hit = if item["searchItems"].is_array() {
+            esearch_match(lowered, item, hits)
+        } else {
+            let term = text(&item["searchTerm"]).unwrap_or_default().to_lowercase();
+            let n = lowered
+                .iter()
+                .filter(|f| !term.is_empty() && f.contains(&term))
+                .count();
+            *hits += n;
+            n > 0
+        };
+        any |= hit;
+        all &= hit;
+    }
+    if or { any } else { all }
+}
+
+/// The highlight objects for one result: the fields where a term appears.
+fn highlights(e: &Value, lowered: &[String; 3], op: &Value) -> Vec<Value> {
+    let mut terms = Vec::new();
+    collect_terms(op, &mut terms);
+    SEARCHED
+        .iter()
+        .zip(lowered)
+        .filter(|(_, lc)| terms.iter().any(|t| !t.is_empty() && lc.contains(t.as_str())))
+        .map(|(field, _)| {
+            json!({"objectType": "KalturaESearchHighlight", "fieldName": field, "hits": [e[*field].clone()]})
+        })
+        .collect()
+}
+
+fn collect_terms(op: &Value, out: &mut Vec<String>) {
+    for item in op["searchItems"].as_array().into_iter().flatten() {
         if item["searchItems"].is_array() {
-            return esearch_match(e, item, highlights);
+            collect_terms(item, out);
+        } else {
+            out.push(text(&item["searchTerm"]).unwrap_or_default().to_lowercase());
         }
-        let term = text(&item["searchTerm"]).unwrap_or_default().to_lowercase();
-        let mut hit = false;
-        for field in ["name", "description", "tags"] {
-            let value = text(&e[field]).unwrap_or_default();
-            if !term.is_empty() && value.to_lowercase().contains(&term) {
-                hit = true;
-                highlights.push(json!({
-                    "objectType": "KalturaESearchHighlight",
-                    "fieldName": field,
-                    "hits": [value],
-                }));
-            }
-        }
-        hit
-    });
-    if or {
-        results.fold(false, |acc, r| acc | r)
-    } else {
-        results.fold(true, |acc, r| acc & r)
     }
 }
 
@@ -231,30 +249,34 @@ pub fn esearch(data: &Data, p: &Value) -> ApiResult {
             "empty search items are not allowed",
         ));
     }
-    let mut found: Vec<(Value, Vec<Value>)> = data
+    let mut found: Vec<(usize, usize)> = data
         .entries
         .iter()
-        .filter(|e| int(&e["status"]) == Some(READY))
-        .filter_map(|e| {
-            let mut hl = Vec::new();
-            esearch_match(e, op, &mut hl).then(|| (e.clone(), hl))
+        .zip(&data.lowered)
+        .enumerate()
+        .filter(|(_, (e, _))| int(&e["status"]) == Some(READY))
+        .filter_map(|(i, (_, lc))| {
+            let mut hits = 0;
+            esearch_match(lc, op, &mut hits).then_some((i, hits))
         })
         .collect();
-    // Relevance: more highlighted fields first, then the newest.
-    found.sort_by(|(a, ha), (b, hb)| match hb.len().cmp(&ha.len()) {
-        Ordering::Equal => int(&b["createdAt"]).cmp(&int(&a["createdAt"])),
+    // Relevance: more matching fields first, then the newest.
+    let created = |i: usize| int(&data.entries[i]["createdAt"]);
+    found.sort_by(|(a, ha), (b, hb)| match hb.cmp(ha) {
+        Ordering::Equal => created(*b).cmp(&created(*a)),
         o => o,
     });
-    let results: Vec<Value> = found
-        .iter()
-        .map(|(e, hl)| {
-            json!({"objectType": "KalturaESearchEntryResult", "object": e, "highlight": hl, "itemsData": []})
+    let objects = page(&found, &p["pager"])
+        .into_iter()
+        .map(|(i, _)| {
+            let e = &data.entries[i];
+            json!({"objectType": "KalturaESearchEntryResult", "object": e,
+                   "highlight": highlights(e, &data.lowered[i], op), "itemsData": []})
         })
         .collect();
-    let objects = page(&results, &p["pager"]);
     Ok(list_response(
         "KalturaESearchEntryResponse",
-        results.len(),
+        found.len(),
         objects,
     ))
 }

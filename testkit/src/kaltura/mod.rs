@@ -170,6 +170,8 @@ pub type ApiResult = Result<Value, ApiError>;
 #[derive(Default)]
 struct Data {
     entries: Vec<Value>,
+    /// Lower-cased name, description and tags of each entry (what searches look at).
+    lowered: Vec<[String; 3]>,
     categories: Vec<Value>,
     users: BTreeMap<String, Value>,
     events: BTreeMap<i64, Value>,

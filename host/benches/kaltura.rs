@@ -1,0 +1,343 @@
+//! Benchmarks named by the [kaltura] issue, printed as JSON lines:
+//!
+//! 1. KS signatures per second (local v2 signing), and the stand-in's validation;
+//! 2. meeting creation end to end: signed `/kaltura-start` → host → `kaltura-meetings`
+//!    plugin → Kaltura stand-in → reply, at concurrency 1 and 32, next to a bare axum
+//!    handler returning the same JSON (same client, same signing) in the same run;
+//! 3. `GET /api/v1/videos?q=` at concurrency 32 (zero stand-in latency), next to the
+//!    stand-in's own eSearch answering the same searches directly.
+//!
+//! `cargo bench -p kdhost --bench kaltura` (env BENCH_REQUESTS to change the count).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::routing::{get, post};
+use kdhost::api::auth::{Jwt, SubjectKind};
+use kdhost::app::App;
+use kdhost::config::secret::Secret;
+use kdhost::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
+use kdhost::kaltura::ks::{KsRequest, SessionType};
+use kdhost::telemetry::LogFormat;
+use serde_json::{Value, json};
+use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
+
+mod support;
+use support::{drive, ratio, stats};
+
+const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123";
+const QUERIES: [&str; 8] = [
+    "security",
+    "talk",
+    "all hands",
+    "webinar",
+    "rust",
+    "onboarding",
+    "video",
+    "culture",
+];
+
+fn now() -> i64 {
+    kdhost::kaltura::sessions::now()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000);
+    println!("{}", json!({"machine": support::machine(), "requests": n}));
+
+    // ------------------------------------------------------------ 1. KS signing
+    {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let req = KsRequest {
+            partner_id: 1234567,
+            user_id: "discord_700000000000000001",
+            session_type: SessionType::User,
+            expiry: now() + 3600,
+            privileges: "sview:1_abcdefgh,privacycontext:discord",
+        };
+        let count = 50_000;
+        let mut lat = Vec::with_capacity(count);
+        let started = Instant::now();
+        let mut last = String::new();
+        for _ in 0..count {
+            let t = Instant::now();
+            last = req.sign(secret);
+            lat.push(t.elapsed());
+        }
+        let wall = started.elapsed();
+        let s = stats("ks_v2_sign", lat, wall);
+        println!(
+            "{}",
+            json!({"bench": "ks_signatures_per_second", "per_second": count as f64 / wall.as_secs_f64(), "median_us": s["median_us"]})
+        );
+        let mut lat = Vec::with_capacity(count);
+        let started = Instant::now();
+        for _ in 0..count {
+            let t = Instant::now();
+            kdhost::kaltura::ks::verify(&last, 1234567, &[secret], now()).unwrap();
+            lat.push(t.elapsed());
+        }
+        stats("ks_v2_verify", lat, started.elapsed());
+    }
+
+    // ------------------------------------------------------------ the host, wired to stand-ins
+    let discord = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+        .await
+        .unwrap();
+    let kaltura = KalturaStandIn::start("127.0.0.1:0".parse().unwrap(), KalturaOptions::default())
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(
+        dir.join("config/plugins.json"),
+        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config/default.json"),
+        json!({"kaltura": {"enabled": true}}).to_string(),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = ServeOptions {
+        listen: addr,
+        config: dir.join("config"),
+        plugins: dir.join("plugins"),
+        data: dir.join("data"),
+        public_url: None,
+        log_format: LogFormat::Text,
+    };
+    let settings = Settings {
+        discord: DiscordSettings {
+            public_key: Some(discord.public_key_hex()),
+            application_id: Some(discord.application_id().into()),
+            bot_token: None,
+            api_base: discord.base_url.clone(),
+            dev_guild: None,
+            activities: false,
+        },
+        kaltura: Some(kdhost::demo::demo_kaltura_settings(&kaltura).unwrap()),
+        api: ApiSettings {
+            jwt_secret: Some(Secret::new(JWT_SECRET)),
+            ..Default::default()
+        },
+    };
+    let app = App::build(&opts, settings).await.unwrap();
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    let host_url = format!("http://{addr}/interactions");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+
+    // ------------------------------------------------------------ 2. meeting creation
+    let start_payload = |i: usize| {
+        let title = format!("Bench meeting {i}");
+        discord.command(
+            "kaltura-start",
+            json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": title}]),
+            "600000000000000001",
+            "700000000000000001",
+            &[],
+        )
+    };
+    let sign_all = |count: usize| {
+        let ts = now().to_string();
+        Arc::new(
+            (0..count)
+                .map(|i| {
+                    let body = serde_json::to_vec(&start_payload(i)).unwrap();
+                    let sig = discord.signer.sign(&ts, &body);
+                    (body, ts.clone(), sig)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let canned = discord
+        .send_interaction(&host_url, &start_payload(0))
+        .await
+        .unwrap()
+        .1;
+    assert!(
+        canned.to_string().contains("Your meeting is ready"),
+        "{canned}"
+    );
+    let bare = axum::Router::new().route(
+        "/interactions",
+        post(move || {
+            let c = canned.clone();
+            async move { Json(c) }
+        }),
+    );
+    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare_url = format!(
+        "http://{}/interactions",
+        bare_listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
+
+    let post_signed = |url: String, bodies: Arc<Vec<(Vec<u8>, String, String)>>| {
+        let client = client.clone();
+        move |i: usize| {
+            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            async move {
+                let (body, ts, sig) = &bodies[i];
+                let text = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-signature-ed25519", sig)
+                    .header("x-signature-timestamp", ts)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(text.contains("Your meeting is ready"), "{text}");
+            }
+        }
+    };
+    // Warm up, then baseline and subject alternately at each concurrency.
+    drive(200, 8, post_signed(host_url.clone(), sign_all(200))).await;
+    for concurrency in [1usize, 32] {
+        let count = if concurrency == 1 { n / 4 } else { n };
+        let (lat, wall) = drive(
+            count,
+            concurrency,
+            post_signed(bare_url.clone(), sign_all(count)),
+        )
+        .await;
+        let base = stats(&format!("bare_axum_same_reply_c{concurrency}"), lat, wall);
+        let (lat, wall) = drive(
+            count,
+            concurrency,
+            post_signed(host_url.clone(), sign_all(count)),
+        )
+        .await;
+        let subject = stats(
+            &format!("meeting_creation_end_to_end_c{concurrency}"),
+            lat,
+            wall,
+        );
+        ratio(
+            &format!("meeting_creation_vs_bare_c{concurrency}"),
+            &subject,
+            &base,
+        );
+    }
+    println!(
+        "{}",
+        json!({"bench": "meetings_created_in_standin", "count": kaltura.events().len()})
+    );
+
+    // ------------------------------------------------------------ 3. GET /api/v1/videos?q=
+    let jwt = Jwt::new(&Secret::new(JWT_SECRET), Duration::from_secs(3600));
+    let (token, _) = jwt
+        .issue("700000000000000001", SubjectKind::Discord, "bench")
+        .unwrap();
+    let api_url = format!("http://{addr}/api/v1/videos");
+    let search = {
+        let (client, api_url, token) = (client.clone(), api_url.clone(), token.clone());
+        move |i: usize| {
+            let (client, api_url, token) = (client.clone(), api_url.clone(), token.clone());
+            async move {
+                let r = client
+                    .get(&api_url)
+                    .query(&[("q", QUERIES[i % QUERIES.len()]), ("limit", "10")])
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                let v: Value = r.json().await.unwrap();
+                assert!(v["videos"].is_array());
+            }
+        }
+    };
+    // Baseline: the stand-in's eSearch, asked directly with the same searches.
+    let admin_ks = KsRequest {
+        partner_id: kaltura.partner_id(),
+        user_id: "bench",
+        session_type: SessionType::Admin,
+        expiry: now() + 3600,
+        privileges: "",
+    }
+    .sign(kaltura.admin_secret());
+    let esearch_url = format!(
+        "{}/api_v3/service/elasticsearch_esearch/action/searchEntry",
+        kaltura.url
+    );
+    let direct = {
+        let client = client.clone();
+        move |i: usize| {
+            let (client, url, ks) = (client.clone(), esearch_url.clone(), admin_ks.clone());
+            async move {
+                let mut body =
+                    kdhost::kaltura::media::esearch_params(QUERIES[i % QUERIES.len()], 10, 1);
+                body["ks"] = json!(ks);
+                body["format"] = json!(1);
+                let v: Value = client
+                    .post(&url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert!(v["objects"].is_array());
+            }
+        }
+    };
+    let bare_videos = axum::Router::new().route(
+        "/api/v1/videos",
+        get(|| async { Json(json!({"total": 0, "videos": [], "engine": "none"})) }),
+    );
+    let bv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bv_url = format!("http://{}/api/v1/videos", bv_listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(bv_listener, bare_videos).await.unwrap() });
+    let bare_get = {
+        let client = client.clone();
+        move |_i: usize| {
+            let (client, url) = (client.clone(), bv_url.clone());
+            async move {
+                let r = client.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+            }
+        }
+    };
+    drive(500, 32, search.clone()).await;
+    for round in 0..2 {
+        let (lat, wall) = drive(n, 32, bare_get.clone()).await;
+        let bare = stats(&format!("bare_axum_get_c32_round{round}"), lat, wall);
+        let (lat, wall) = drive(n, 32, direct.clone()).await;
+        let base = stats(
+            &format!("standin_esearch_direct_c32_round{round}"),
+            lat,
+            wall,
+        );
+        let (lat, wall) = drive(n, 32, search.clone()).await;
+        let subject = stats(&format!("api_v1_videos_search_c32_round{round}"), lat, wall);
+        ratio(
+            &format!("api_videos_vs_standin_direct_round{round}"),
+            &subject,
+            &base,
+        );
+        ratio(
+            &format!("api_videos_vs_bare_axum_round{round}"),
+            &subject,
+            &bare,
+        );
+    }
+}

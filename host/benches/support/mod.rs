@@ -1,0 +1,81 @@
+//! What the bench binaries share: percentiles, JSON-line results, a concurrent load driver.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// Prints and returns one measurement: median, p99 (µs) and throughput.
+pub fn stats(name: &str, mut lat: Vec<Duration>, wall: Duration) -> Value {
+    lat.sort();
+    let v = json!({
+        "bench": name,
+        "requests": lat.len(),
+        "median_us": percentile(&lat, 0.5),
+        "p99_us": percentile(&lat, 0.99),
+        "throughput_rps": lat.len() as f64 / wall.as_secs_f64(),
+    });
+    println!("{v}");
+    v
+}
+
+/// Runs `op(i)` for i in 0..n with `concurrency` in flight; returns each latency and the
+/// wall time.
+pub async fn drive<F, Fut>(n: usize, concurrency: usize, op: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, next) = (op.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let t = Instant::now();
+                    op(i).await;
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all, started.elapsed())
+}
+
+pub fn machine() -> String {
+    format!(
+        "{} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )
+}
+
+/// The ratio of two measurements' median and p99.
+pub fn ratio(name: &str, subject: &Value, baseline: &Value) {
+    let r = |k: &str| subject[k].as_f64().unwrap() / baseline[k].as_f64().unwrap();
+    println!(
+        "{}",
+        json!({"bench": name, "median_ratio": r("median_us"), "p99_ratio": r("p99_us"), "subject": subject["bench"], "baseline": baseline["bench"]})
+    );
+}
