@@ -429,3 +429,53 @@ fn kaltura_ks_signs_locally_and_ks_info_reads_it_back() {
     assert!(err.contains("set KALTURA_PARTNER_ID"), "{err}");
     assert!(!err.contains(secret));
 }
+
+#[tokio::test]
+async fn standin_kaltura_runs_standalone_and_validates_sessions() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args([
+            "standin",
+            "kaltura",
+            "--listen",
+            "127.0.0.1:0",
+            "--partner-id",
+            "4242",
+            "--admin-secret",
+            "cli-secret",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // "Kaltura stand-in on http://127.0.0.1:PORT (partner 4242, 56 entries)"
+    let url = first.split_whitespace().nth(3).unwrap().to_string();
+    assert!(first.contains("56 entries"), "{first}");
+    let call = async |form: &[(&str, &str)]| -> Value {
+        reqwest::Client::new()
+            .post(format!("{url}/api_v3/service/session/action/start"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let ks = call(&[
+        ("format", "1"),
+        ("secret", "cli-secret"),
+        ("partnerId", "4242"),
+        ("type", "2"),
+    ])
+    .await;
+    let info = kdhost::kaltura::ks::decode(ks.as_str().unwrap(), 4242, &["cli-secret"]).unwrap();
+    assert_eq!(info.partner_id, 4242);
+    let refused = call(&[("format", "1"), ("secret", "wrong"), ("partnerId", "4242")]).await;
+    assert_eq!(refused["code"], "START_SESSION_ERROR");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
