@@ -24,40 +24,21 @@ use serde_json::json;
 use testkit::{DiscordStandIn, StandInOptions};
 
 mod support;
-use support::{drive, stats};
+use support::{Signed, drive, post_signed, sign_all, stats};
 
 const CONCURRENCY: usize = 32;
 
-/// Sends `n` pre-signed interactions with 32 in flight; returns per-request latencies.
-async fn load(
-    url: &str,
-    bodies: Arc<Vec<(Vec<u8>, String, String)>>,
-    expect: &'static str,
-) -> (Vec<Duration>, Duration) {
+/// Sends pre-signed interactions with 32 in flight; returns per-request latencies.
+async fn load(url: &str, bodies: Signed, expect: &'static str) -> (Vec<Duration>, Duration) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .unwrap();
-    let url = url.to_string();
-    drive(bodies.len(), CONCURRENCY, move |i| {
-        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-        async move {
-            let (body, ts, sig) = &bodies[i];
-            let text = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-signature-ed25519", sig)
-                .header("x-signature-timestamp", ts)
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            assert!(text.contains(expect), "unexpected answer: {text}");
-        }
-    })
+    drive(
+        bodies.len(),
+        CONCURRENCY,
+        post_signed(&client, url, bodies, expect),
+    )
     .await
 }
 
@@ -204,21 +185,9 @@ async fn main() {
     tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
 
     let sign_all = |count: usize| {
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string();
-        Arc::new(
-            (0..count)
-                .map(|_| {
-                    let body =
-                        serde_json::to_vec(&standin.command("swap", json!([]), "1", "2", &[]))
-                            .unwrap();
-                    let sig = standin.signer.sign(&ts, &body);
-                    (body, ts.clone(), sig)
-                })
-                .collect::<Vec<_>>(),
+        sign_all(
+            &standin,
+            (0..count).map(|_| standin.command("swap", json!([]), "1", "2", &[])),
         )
     };
     // Warm up both, then alternate: bare, host, bare, host (the machine is shared and noisy).

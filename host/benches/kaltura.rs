@@ -9,7 +9,6 @@
 //!
 //! `cargo bench -p kdhost --bench kaltura` (env BENCH_REQUESTS to change the count).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -24,7 +23,7 @@ use serde_json::{Value, json};
 use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
 mod support;
-use support::{drive, ratio, stats};
+use support::{drive, post_signed, ratio, sign_all, stats};
 
 const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123";
 const QUERIES: [&str; 8] = [
@@ -150,18 +149,7 @@ async fn main() {
             &[],
         )
     };
-    let sign_all = |count: usize| {
-        let ts = now().to_string();
-        Arc::new(
-            (0..count)
-                .map(|i| {
-                    let body = serde_json::to_vec(&start_payload(i)).unwrap();
-                    let sig = discord.signer.sign(&ts, &body);
-                    (body, ts.clone(), sig)
-                })
-                .collect::<Vec<_>>(),
-        )
-    };
+    let sign_all = |count: usize| sign_all(&discord, (0..count).map(start_payload));
     let canned = discord
         .send_interaction(&host_url, &start_payload(0))
         .await
@@ -185,43 +173,27 @@ async fn main() {
     );
     tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
 
-    let post_signed = |url: String, bodies: Arc<Vec<(Vec<u8>, String, String)>>| {
-        let client = client.clone();
-        move |i: usize| {
-            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-            async move {
-                let (body, ts, sig) = &bodies[i];
-                let text = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-signature-ed25519", sig)
-                    .header("x-signature-timestamp", ts)
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                assert!(text.contains("Your meeting is ready"), "{text}");
-            }
-        }
-    };
+    const READY: &str = "Your meeting is ready";
     // Warm up, then baseline and subject alternately at each concurrency.
-    drive(200, 8, post_signed(host_url.clone(), sign_all(200))).await;
+    drive(
+        200,
+        8,
+        post_signed(&client, &host_url, sign_all(200), READY),
+    )
+    .await;
     for concurrency in [1usize, 32] {
         let count = if concurrency == 1 { n / 4 } else { n };
         let (lat, wall) = drive(
             count,
             concurrency,
-            post_signed(bare_url.clone(), sign_all(count)),
+            post_signed(&client, &bare_url, sign_all(count), READY),
         )
         .await;
         let base = stats(&format!("bare_axum_same_reply_c{concurrency}"), lat, wall);
         let (lat, wall) = drive(
             count,
             concurrency,
-            post_signed(host_url.clone(), sign_all(count)),
+            post_signed(&client, &host_url, sign_all(count), READY),
         )
         .await;
         let subject = stats(

@@ -321,30 +321,27 @@ async fn meetings_over_the_api_follow_the_same_rules_as_the_commands() {
                 .contains("guild_id"),
         "{body}"
     );
-    let (st, body) = api
-        .call(
-            "POST",
-            "/api/v1/meetings",
-            Some(&ann),
-            Some(json!({"guild_id": GUILD, "kind": "party", "title": "x"})),
-        )
-        .await;
-    assert!(
-        st == 400 && body["error"]["message"].as_str().unwrap().contains("kind"),
-        "{body}"
-    );
-    let (st, body) = api
-        .call(
-            "POST",
-            "/api/v1/meetings",
-            Some(&ann),
-            Some(json!({"guild_id": GUILD, "kind": "meeting", "title": ""})),
-        )
-        .await;
-    assert!(
-        st == 400 && body["error"]["message"].as_str().unwrap().contains("title"),
-        "{body}"
-    );
+    for (bad, field) in [
+        (
+            json!({"guild_id": GUILD, "kind": "party", "title": "x"}),
+            "kind",
+        ),
+        (
+            json!({"guild_id": GUILD, "kind": "meeting", "title": ""}),
+            "title",
+        ),
+        (json!({"guild_id": GUILD, "kind": "meeting"}), "title"),
+        (
+            json!({"guild_id": GUILD, "kind": "meeting", "title": "x", "owner": "1"}),
+            "owner",
+        ),
+    ] {
+        let (st, body) = api
+            .call("POST", "/api/v1/meetings", Some(&ann), Some(bad))
+            .await;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(st == 400 && message.contains(field), "{field}: {body}");
+    }
 
     // A service account acts only in its guilds, with its configured role.
     let (st, svc) = api

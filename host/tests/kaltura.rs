@@ -787,6 +787,19 @@ async fn no_admin_session_in_any_reply_or_log_line() {
     host.stop().await;
 }
 
+/// Presses a button until the answer satisfies `done` (or 100 tries); returns the last one.
+async fn press_until(host: &Host, custom_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = button(host, custom_id, USER, &[], PLAIN).await;
+        if done(&last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    last
+}
+
 #[tokio::test]
 async fn watch_together_launches_the_activity_for_people_in_voice() {
     let mut host = start(|s| s.activities = true).await;
@@ -806,14 +819,8 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
         "GUILD_CREATE",
         json!({"id": GUILD, "name": "g", "voice_states": [], "unavailable": false}),
     );
-    let mut told = Value::Null;
-    for _ in 0..100 {
-        told = button(&host, &watch, USER, &[], PLAIN).await;
-        if told["type"] == 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // (The gateway delivers events asynchronously: press until the answer changes.)
+    let told = press_until(&host, &watch, |b| b["type"] == 4).await;
     assert!(
         text_of(&told).contains("Join a voice channel first"),
         "{told}"
@@ -828,14 +835,7 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
                "deaf": false, "mute": false, "self_deaf": false, "self_mute": false, "self_video": false,
                "suppress": false, "request_to_speak_timestamp": null}),
     );
-    let mut launched = Value::Null;
-    for _ in 0..100 {
-        launched = button(&host, &watch, USER, &[], PLAIN).await;
-        if launched["type"] == 12 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let launched = press_until(&host, &watch, |b| b["type"] == 12).await;
     assert_eq!(launched["type"], 12, "{launched}");
     let pending = host
         .services

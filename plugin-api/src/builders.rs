@@ -447,6 +447,23 @@ pub fn reply(text: impl Into<String>) -> Response {
     MessageBuilder::new().content(text).into_response()
 }
 
+/// Shortens `s` to at most `max` characters, ending with `…` when it cut (Discord's limits
+/// are in characters).
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// A failed capability call, told to the user (ephemeral) in the host's words, which say
+/// what to do.
+pub fn reply_failed(e: &CapError) -> Response {
+    reply_ephemeral(e.message().to_string())
+}
+
 /// A plain text reply only the user sees.
 pub fn reply_ephemeral(text: impl Into<String>) -> Response {
     MessageBuilder::new()

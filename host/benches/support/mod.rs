@@ -79,3 +79,56 @@ pub fn ratio(name: &str, subject: &Value, baseline: &Value) {
         json!({"bench": name, "median_ratio": r("median_us"), "p99_ratio": r("p99_us"), "subject": subject["bench"], "baseline": baseline["bench"]})
     );
 }
+
+/// Interaction bodies signed like Discord signs them: (body, timestamp, signature).
+pub type Signed = Arc<Vec<(Vec<u8>, String, String)>>;
+
+pub fn sign_all(
+    standin: &testkit::DiscordStandIn,
+    payloads: impl Iterator<Item = Value>,
+) -> Signed {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    Arc::new(
+        payloads
+            .map(|p| {
+                let body = serde_json::to_vec(&p).unwrap();
+                let sig = standin.signer.sign(&ts, &body);
+                (body, ts.clone(), sig)
+            })
+            .collect(),
+    )
+}
+
+/// An operation for [`drive`]: POST the i-th signed body to `url`, check the answer
+/// contains `expect`.
+pub fn post_signed(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Signed,
+    expect: &'static str,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
+    let (client, url) = (client.clone(), url.to_string());
+    move |i| {
+        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        Box::pin(async move {
+            let (body, ts, sig) = &bodies[i];
+            let text = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-signature-ed25519", sig)
+                .header("x-signature-timestamp", ts)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(text.contains(expect), "unexpected answer: {text}");
+        })
+    }
+}

@@ -125,20 +125,7 @@ fn kind_name(k: MeetingKind) -> &'static str {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
-
-/// Errors are personal: ephemeral, in the host's words (they say what to do).
-fn failed(e: CapError) -> Response {
-    reply_ephemeral(e.message().to_string())
-}
-
+/// A meeting as an embed: title, type, owner, id, and when it ends (or that it ended).
 fn card(m: &Meeting) -> EmbedBuilder {
     let mut e = EmbedBuilder::new()
         .title(truncate(&m.title, 256))
@@ -187,7 +174,7 @@ fn start(cmd: &CommandInput) -> Response {
                 .ephemeral()
                 .into_response()
         }
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -204,14 +191,14 @@ fn join(id: &str) -> Response {
             ))
             .ephemeral()
             .into_response(),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
 fn list() -> Response {
     let meetings = match kaltura::list_meetings() {
         Ok(m) => m,
-        Err(e) => return failed(e),
+        Err(e) => return reply_failed(&e),
     };
     if meetings.is_empty() {
         return reply("No active meetings on this server. Start one with `/kaltura-start`.");
@@ -243,7 +230,7 @@ fn list() -> Response {
 fn end(id: &str) -> Response {
     let m = match kaltura::get_meeting(id) {
         Ok(m) => m,
-        Err(e) => return failed(e),
+        Err(e) => return reply_failed(&e),
     };
     if !m.active {
         return reply_ephemeral(format!("“{}” has already ended.", m.title));
@@ -253,7 +240,7 @@ fn end(id: &str) -> Response {
             log::info(&format!("meeting {id} ended"));
             reply_ephemeral(format!("“{}” has ended.", m.title))
         }
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -273,7 +260,7 @@ fn share(id: &str) -> Response {
     let m = match kaltura::get_meeting(id) {
         Ok(m) if m.active => m,
         Ok(m) => return reply_ephemeral(format!("“{}” has ended.", m.title)),
-        Err(e) => return failed(e),
+        Err(e) => return reply_failed(&e),
     };
     let text = config::get("templates.meeting_share")
         .ok()

@@ -98,19 +98,6 @@ impl Plugin for Videos {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
-}
-
-fn failed(e: CapError) -> Response {
-    reply_ephemeral(e.message().to_string())
-}
-
 fn duration(secs: u32) -> String {
     match secs {
         0 => "live".into(),
@@ -158,7 +145,7 @@ fn buttons(msg: MessageBuilder, e: &Entry, with_share: bool) -> MessageBuilder {
 fn search(query: &str, limit: u32) -> Response {
     let result = match kaltura::search_entries(query, limit) {
         Ok(r) => r,
-        Err(e) => return failed(e),
+        Err(e) => return reply_failed(&e),
     };
     if result.entries.is_empty() {
         return reply_ephemeral(format!(
@@ -201,7 +188,7 @@ fn pick(entry_id: &str) -> Response {
         )
         .ephemeral()
         .into_response(),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -217,7 +204,7 @@ fn play(entry_id: &str) -> Response {
             "Your player link (personal: it carries your session for this video):\n{}",
             p.iframe_url
         )),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -227,7 +214,7 @@ fn embed_code(entry_id: &str) -> Response {
             "Embed code (no session inside; viewers need access to the video):\n```html\n{}\n```",
             p.embed_code
         )),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -240,7 +227,7 @@ fn share(entry_id: &str) -> Response {
             false,
         )
         .into_response(),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -250,7 +237,7 @@ fn watch(entry_id: &str) -> Response {
     match kaltura::get_entry(entry_id) {
         Ok(e) if e.status == 2 => Response::LaunchActivity,
         Ok(e) => reply_ephemeral(format!("“{}” is not ready to play yet.", e.name)),
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
@@ -267,7 +254,7 @@ fn get_ks() -> Response {
                 "Only server admins can use /kaltura-get-ks (your Kaltura role here: {role})."
             ));
         }
-        Err(e) => return failed(e),
+        Err(e) => return reply_failed(&e),
     }
     match kaltura::user_session(3600) {
         Ok(s) => {
@@ -290,7 +277,7 @@ fn get_ks() -> Response {
                 .ephemeral()
                 .into_response()
         }
-        Err(e) => failed(e),
+        Err(e) => reply_failed(&e),
     }
 }
 
