@@ -845,3 +845,48 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
     assert_eq!(pending.custom_id, watch);
     host.stop().await;
 }
+
+#[tokio::test]
+async fn categories_reach_plugins_and_many_results_get_a_picker() {
+    let host = start(|s| {
+        s.plugins = vec![("caps.wasm", "kd_fixture_caps")];
+        s.plugins_json = Some(
+            json!({"plugins": {"caps": {"grants": ["kaltura", "kv", "http", "discord", "config"]}}})
+                .to_string(),
+        );
+    })
+    .await;
+    let body = command(&host, "categories", json!([]), USER, PLAIN).await;
+    let text = text_of(&body);
+    assert!(
+        text.contains("Training>Security=6") && text.contains("Training=14;"),
+        "{text}"
+    );
+
+    // More results than rows of buttons: a select menu picks one, then its buttons appear.
+    let body = command(
+        &host,
+        "kaltura-video-search",
+        opts(&[("query", json!("talk")), ("limit", json!(8))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert_eq!(body["data"]["embeds"].as_array().unwrap().len(), 8);
+    let select = &body["data"]["components"][0]["components"][0];
+    assert_eq!(select["type"], 3, "{body}");
+    assert_eq!(select["options"].as_array().unwrap().len(), 8);
+    let entry = select["options"][3]["value"].as_str().unwrap().to_string();
+    let mut p = host
+        .standin
+        .button(select["custom_id"].as_str().unwrap(), GUILD, USER);
+    p["data"] = json!({"custom_id": select["custom_id"], "component_type": 3, "values": [entry]});
+    let picked = send(&host, &member(p, USER, &[], PLAIN)).await;
+    assert!(is_ephemeral(&picked));
+    assert_eq!(
+        picked["data"]["embeds"][0]["footer"]["text"],
+        format!("Kaltura · {entry}")
+    );
+    assert!(button_id(&picked, ":play:").ends_with(&entry));
+    host.stop().await;
+}

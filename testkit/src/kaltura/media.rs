@@ -29,17 +29,39 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
             ));
         }
     }
+    // `directEntriesCount`: entries in the category itself; `entriesCount`: with the
+    // entries of its sub-categories (full names are `Parent>Child`).
     let mut categories = opts.fixtures.categories.clone();
-    for c in &mut categories {
-        let cid = int(&c["id"]).unwrap_or(0).to_string();
-        let count = entries
-            .iter()
-            .filter(|e| {
-                text(&e["categoriesIds"]).is_some_and(|ids| ids.split(',').any(|i| i.trim() == cid))
+    let full_names: Vec<(String, String)> = categories
+        .iter()
+        .map(|c| {
+            (
+                int(&c["id"]).unwrap_or(0).to_string(),
+                text(&c["fullName"]).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let in_category = |e: &Value, under: &str, direct: bool| {
+        text(&e["categoriesIds"]).is_some_and(|ids| {
+            ids.split(',').any(|i| {
+                full_names.iter().any(|(id, name)| {
+                    id == i.trim()
+                        && (name == under || (!direct && name.starts_with(&format!("{under}>"))))
+                })
             })
-            .count();
+        })
+    };
+    for c in &mut categories {
+        let name = text(&c["fullName"]).unwrap_or_default();
+        let count = |direct| {
+            entries
+                .iter()
+                .filter(|e| in_category(e, &name, direct))
+                .count()
+        };
         c["partnerId"] = json!(pid);
-        c["entriesCount"] = json!(count);
+        c["directEntriesCount"] = json!(count(true));
+        c["entriesCount"] = json!(count(false));
     }
     let users = opts
         .fixtures

@@ -30,6 +30,10 @@ impl Plugin for Caps {
                 "Defers, then follows up from a button",
             ))
             .command(CommandBuilder::new("video", "Searches Kaltura"))
+            .command(CommandBuilder::new(
+                "categories",
+                "Lists Kaltura categories",
+            ))
             .command(CommandBuilder::new("early", "Follows up before answering"))
             .capability(Capability::Kv)
             .capability(Capability::Http)
@@ -76,6 +80,12 @@ impl Plugin for Caps {
             "video" => show(
                 kaltura::search_entries("cats", 5).map(|v| format!("{} entries", v.entries.len())),
             ),
+            "categories" => show(kaltura::list_categories().map(|list| {
+                list.iter()
+                    .map(|c| format!("{}={}", c.full_name, c.entries_count))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })),
             "early" => show(
                 discord::follow_up(
                     &cmd.context.interaction_id,
