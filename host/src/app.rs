@@ -143,6 +143,7 @@ impl App {
             directory: services.discord_guilds.clone(),
             guilds: services.guilds.clone(),
             service_accounts: load_service_accounts(&opts.config.join("api.json"))?,
+            launches: services.launches.clone(),
         });
         let router = routes(endpoint, registry.clone(), api);
         Ok(App {

@@ -837,6 +837,28 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
     );
     let launched = press_until(&host, &watch, |b| b["type"] == 12).await;
     assert_eq!(launched["type"], 12, "{launched}");
+    // The Activity asks the host what it was launched for (with the user's API token).
+    let jwt = kdhost::api::auth::Jwt::new(
+        &kdhost::config::secret::Secret::new(JWT_SECRET),
+        Duration::from_secs(60),
+    );
+    let (token, _) = jwt
+        .issue(USER, kdhost::api::auth::SubjectKind::Discord, "Ann")
+        .unwrap();
+    let asked: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/activity/launch?channel_id=200000000000000001",
+            host.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asked["custom_id"], watch.as_str());
+    assert_eq!(asked["plugin"], "kaltura-videos");
     let pending = host
         .services
         .launches

@@ -2,6 +2,7 @@
 //! `POST /auth/token` needs a host JWT; what a caller may do is computed per request from
 //! Discord's data (membership, roles, permissions) and the guild's config, as for commands.
 
+mod activity;
 pub mod auth;
 pub mod error;
 mod meetings;
@@ -32,6 +33,7 @@ pub struct ApiState {
     pub directory: Arc<GuildDirectory>,
     pub guilds: Arc<GuildConfigs>,
     pub service_accounts: HashMap<String, ServiceAccount>,
+    pub launches: Arc<crate::discord::launches::Launches>,
 }
 
 /// `{"error": {"code", "message"}}`, as every error is sent.
@@ -215,10 +217,11 @@ impl ApiState {
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
         videos::search, videos::get_one, videos::play,
+        activity::launch,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "meetings"), (name = "videos")),
+    tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity")),
 )]
 pub struct ApiDoc;
 
@@ -255,6 +258,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos", get(videos::search))
         .route("/api/v1/videos/{id}", get(videos::get_one))
         .route("/api/v1/videos/{id}/play", post(videos::play))
+        .route("/api/v1/activity/launch", get(activity::launch))
         .route(
             "/api/v1/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
