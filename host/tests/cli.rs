@@ -448,9 +448,9 @@ async fn standin_kaltura_runs_standalone_and_validates_sessions() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Kept open until the child is stopped (a closed pipe would fail its later prints).
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
     // "Kaltura stand-in on http://127.0.0.1:PORT (partner 4242, 56 entries)"
     let url = first.split_whitespace().nth(3).unwrap().to_string();
     assert!(first.contains("56 entries"), "{first}");
@@ -478,4 +478,5 @@ async fn standin_kaltura_runs_standalone_and_validates_sessions() {
     assert_eq!(refused["code"], "START_SESSION_ERROR");
     child.kill().unwrap();
     let _ = child.wait();
+    drop(out);
 }

@@ -27,7 +27,15 @@ async fn ping_gets_pong_and_help_lists_commands_with_versions() {
     assert!(is_ephemeral(&body));
     let fields = body["data"]["embeds"][0]["fields"].as_array().unwrap();
     let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["core v0.1.0", "hello v0.1.0"]);
+    assert_eq!(
+        names,
+        vec![
+            "core v0.1.0",
+            "hello v0.1.0",
+            "kaltura-meetings v0.1.0",
+            "kaltura-videos v0.1.0"
+        ]
+    );
     assert!(
         fields[1]["value"]
             .as_str()

@@ -134,7 +134,19 @@ async fn command_sync_registers_once_and_only_on_change() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["about", "help"]);
+    assert_eq!(
+        names,
+        vec![
+            "about",
+            "help",
+            "kaltura-end",
+            "kaltura-get-ks",
+            "kaltura-join",
+            "kaltura-list",
+            "kaltura-start",
+            "kaltura-video-search"
+        ]
+    );
     host.stop().await;
 
     // Restart with the same plugins: no PUT.
