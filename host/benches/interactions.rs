@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::routing::post;
 use kdhost::app::App;
 use kdhost::config::secret::Secret;
 use kdhost::config::settings::{DiscordSettings, ServeOptions, Settings};
@@ -170,19 +168,7 @@ async fn main() {
         let p = standin.command("swap", json!([]), "1", "2", &[]);
         standin.send_interaction(&host_url, &p).await.unwrap().1
     };
-    let bare = axum::Router::new().route(
-        "/interactions",
-        post(move || {
-            let c = canned.clone();
-            async move { Json(c) }
-        }),
-    );
-    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_url = format!(
-        "http://{}/interactions",
-        bare_listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
+    let bare_url = support::bare_interactions(canned).await;
 
     let sign_all = |count: usize| {
         sign_all(

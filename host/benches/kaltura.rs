@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::routing::{get, post};
+use axum::routing::get;
 use kdhost::api::auth::{Jwt, SubjectKind};
 use kdhost::app::App;
 use kdhost::config::secret::Secret;
@@ -159,19 +159,7 @@ async fn main() {
         canned.to_string().contains("Your meeting is ready"),
         "{canned}"
     );
-    let bare = axum::Router::new().route(
-        "/interactions",
-        post(move || {
-            let c = canned.clone();
-            async move { Json(c) }
-        }),
-    );
-    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bare_url = format!(
-        "http://{}/interactions",
-        bare_listener.local_addr().unwrap()
-    );
-    tokio::spawn(async move { axum::serve(bare_listener, bare).await.unwrap() });
+    let bare_url = support::bare_interactions(canned).await;
 
     const READY: &str = "Your meeting is ready";
     // Warm up, then baseline and subject alternately at each concurrency.

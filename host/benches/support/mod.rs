@@ -132,3 +132,19 @@ pub fn post_signed(
         })
     }
 }
+
+/// The baseline: a bare axum `POST /interactions` answering `canned` (no verification, no
+/// plugin). Returns its URL.
+pub async fn bare_interactions(canned: Value) -> String {
+    let bare = axum::Router::new().route(
+        "/interactions",
+        axum::routing::post(move || {
+            let c = canned.clone();
+            async move { axum::Json(c) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/interactions", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, bare).await.unwrap() });
+    url
+}

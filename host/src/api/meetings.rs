@@ -9,10 +9,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::auth::Authenticated;
+use super::auth::{Authenticated, Claims};
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, err, kaltura_error, query};
 use crate::kaltura::meetings::{Meeting, MeetingKind};
+use crate::kaltura::{Caller, Kaltura};
 
 const PLUGIN: &str = "kaltura-meetings";
 
@@ -45,6 +46,17 @@ pub struct JoinLink {
     url: String,
 }
 
+/// The caller in the guild the query names, checked like the command `command`.
+async fn in_guild(
+    s: &ApiState,
+    claims: &Claims,
+    q: Result<Query<GuildQuery>, QueryRejection>,
+    command: &str,
+) -> Result<(Arc<Kaltura>, Caller), ApiError> {
+    let q = query(q)?;
+    s.caller(claims, Some(&q.guild_id), PLUGIN, command).await
+}
+
 #[utoipa::path(get, path = "/api/v1/meetings", tag = "meetings", params(GuildQuery),
     security(("bearer" = [])),
     responses((status = 200, body = MeetingList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -53,10 +65,7 @@ pub async fn list(
     Authenticated(claims): Authenticated,
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<MeetingList>, ApiError> {
-    let q = query(q)?;
-    let (k, c) = s
-        .caller(&claims, Some(&q.guild_id), PLUGIN, "kaltura-list")
-        .await?;
+    let (k, c) = in_guild(&s, &claims, q, "kaltura-list").await?;
     let meetings = k.meetings(&c).await.map_err(kaltura_error)?;
     Ok(Json(MeetingList { meetings }))
 }
@@ -89,10 +98,7 @@ pub async fn get_one(
     Path(id): Path<String>,
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<Meeting>, ApiError> {
-    let q = query(q)?;
-    let (k, c) = s
-        .caller(&claims, Some(&q.guild_id), PLUGIN, "kaltura-list")
-        .await?;
+    let (k, c) = in_guild(&s, &claims, q, "kaltura-list").await?;
     k.meeting(&c, &id).await.map(Json).map_err(kaltura_error)
 }
 
@@ -106,10 +112,7 @@ pub async fn end(
     Path(id): Path<String>,
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<Meeting>, ApiError> {
-    let q = query(q)?;
-    let (k, c) = s
-        .caller(&claims, Some(&q.guild_id), PLUGIN, "kaltura-end")
-        .await?;
+    let (k, c) = in_guild(&s, &claims, q, "kaltura-end").await?;
     k.end_meeting(&c, &id)
         .await
         .map(Json)
@@ -126,10 +129,7 @@ pub async fn join(
     Path(id): Path<String>,
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<JoinLink>, ApiError> {
-    let q = query(q)?;
-    let (k, c) = s
-        .caller(&claims, Some(&q.guild_id), PLUGIN, "kaltura-join")
-        .await?;
+    let (k, c) = in_guild(&s, &claims, q, "kaltura-join").await?;
     let (meeting, url) = k.join_meeting(&c, &id).await.map_err(kaltura_error)?;
     Ok(Json(JoinLink { meeting, url }))
 }
