@@ -41,7 +41,7 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "hello");
     assert_eq!(v["version"], "0.1.0");
-    assert_eq!(v["contract"], "kaltura-discord:plugin@0.1.0");
+    assert_eq!(v["contract"], "kaltura-discord:plugin@0.1.1");
     assert_eq!(v["commands"][0]["name"], "hello");
     assert_eq!(v["commands"][0]["options"][0]["type"], 6);
 
@@ -66,6 +66,33 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     assert_eq!(code, 1);
     assert!(
         err.contains("liar.wasm: refused: imports capabilities its manifest does not request: kv"),
+        "{err}"
+    );
+
+    // The contract version a component was built for, and a refused major, by name.
+    let (code, out, err) = kdhost(
+        &[
+            "plugin",
+            "check",
+            guest("kd_fixture_contract_0_1_0").to_str().unwrap(),
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["contract"], "kaltura-discord:plugin@0.1.0");
+    let (code, _, err) = kdhost(
+        &[
+            "plugin",
+            "check",
+            guest("kd_fixture_future_contract").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("built for contract kaltura-discord:plugin@0.2.0, a different major version; this host serves kaltura-discord:plugin@0.1.0 to 0.1.1"),
         "{err}"
     );
 }

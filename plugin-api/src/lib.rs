@@ -82,7 +82,7 @@ pub mod log {
 }
 
 /// The contract version this SDK builds against.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// Everything a plugin usually needs.
 pub mod prelude {

@@ -12,4 +12,4 @@ pub use kaltura_discord::plugin::types;
 /// The contract package every plugin import is checked against.
 pub const CONTRACT_PACKAGE: &str = "kaltura-discord:plugin";
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";

@@ -11,7 +11,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::bindings::types::Manifest;
-use super::bindings::{CONTRACT_PACKAGE, PluginPre};
+use super::bindings::{CONTRACT_PACKAGE, CONTRACT_VERSION, PluginPre};
 use super::grants::{CapabilityName, GrantsConfig, PluginGrants};
 use super::manifest;
 use super::runtime::{Call, Output, Runtime};
@@ -81,12 +81,16 @@ pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Imp
         {
             let v = semver::Version::parse(version)
                 .map_err(|_| format!("import `{name}` has no valid contract version"))?;
-            if v.major != 0 || v.minor != 1 {
-                return Err(format!(
-                    "built for contract {CONTRACT_PACKAGE}@{v}; this host supports {CONTRACT_PACKAGE}@0.1.x"
-                ));
+            check_contract_version(&v)?;
+            // Several interfaces may name different patch versions: report the newest.
+            let newest = out
+                .contract
+                .as_deref()
+                .and_then(|c| semver::Version::parse(c).ok())
+                .is_none_or(|c| v > c);
+            if newest {
+                out.contract = Some(v.to_string());
             }
-            out.contract = Some(v.to_string());
             if iface != "types" {
                 let cap = CapabilityName::parse(iface).ok_or_else(|| {
                     format!("imports `{name}`, which this contract version does not define")
@@ -98,6 +102,24 @@ pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Imp
         }
     }
     Ok(out)
+}
+
+/// The contract versions this host serves: every `0.1.z` up to its own (additions only
+/// within a major; for 0.x versions the minor number is the major).
+fn check_contract_version(v: &semver::Version) -> Result<(), String> {
+    let host = semver::Version::parse(CONTRACT_VERSION).expect("a valid contract version");
+    if v.major != host.major || v.minor != host.minor {
+        return Err(format!(
+            "built for contract {CONTRACT_PACKAGE}@{v}, a different major version; this host serves {CONTRACT_PACKAGE}@{}.{}.0 to {host}",
+            host.major, host.minor
+        ));
+    }
+    if v.patch > host.patch {
+        return Err(format!(
+            "built for contract {CONTRACT_PACKAGE}@{v}, newer than this host's {host}: update kdhost to run it"
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the wasm header to explain what a file is when it is not a component.
@@ -244,6 +266,16 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.contract.as_deref(), Some("0.1.0"));
+        let mixed = check_imports([
+            "kaltura-discord:plugin/kv@0.1.1",
+            "kaltura-discord:plugin/log@0.1.0",
+        ])
+        .unwrap();
+        assert_eq!(
+            mixed.contract.as_deref(),
+            Some("0.1.1"),
+            "the newest one named"
+        );
         assert_eq!(
             c.capabilities.into_iter().collect::<Vec<_>>(),
             vec![CapabilityName::Kv]
@@ -253,7 +285,12 @@ mod tests {
     #[test]
     fn newer_major_and_foreign_imports_are_refused() {
         let e = check_imports(["kaltura-discord:plugin/kv@0.2.0"]).unwrap_err();
-        assert!(e.contains("@0.2.0") && e.contains("0.1.x"), "{e}");
+        assert!(
+            e.contains("@0.2.0") && e.contains("different major") && e.contains("@0.1.0 to 0.1.1"),
+            "{e}"
+        );
+        let e = check_imports(["kaltura-discord:plugin/kv@0.1.2"]).unwrap_err();
+        assert!(e.contains("newer than this host's 0.1.1"), "{e}");
         let e = check_imports(["kaltura-discord:plugin/kv@1.0.0"]).unwrap_err();
         assert!(e.contains("@1.0.0"), "{e}");
         let e = check_imports(["evil:net/raw@1.0.0"]).unwrap_err();

@@ -20,6 +20,47 @@ pub enum KvError {
     Quota { used: u64, quota: u64, needed: u64 },
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A counter operation on a value that is not a decimal integer, or that would overflow.
+    #[error("{0}")]
+    NotACounter(String),
+}
+
+/// Upserts one value if the plugin's space in this scope stays within `quota` bytes.
+fn write_within_quota(
+    tx: &rusqlite::Transaction<'_>,
+    plugin: &str,
+    scope: &str,
+    key: &str,
+    value: &[u8],
+    quota: u64,
+) -> Result<(), KvError> {
+    let used: u64 = tx.query_row(
+        "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE plugin = ?1 AND scope = ?2",
+        params![plugin, scope],
+        |r| r.get::<_, i64>(0),
+    )? as u64;
+    let old: u64 = tx
+        .query_row(
+            "SELECT LENGTH(key) + LENGTH(value) FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
+            params![plugin, scope, key],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64;
+    let new = (key.len() + value.len()) as u64;
+    if used - old + new > quota {
+        return Err(KvError::Quota {
+            used,
+            quota,
+            needed: new.saturating_sub(old),
+        });
+    }
+    tx.execute(
+        "INSERT INTO kv (plugin, scope, key, value) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (plugin, scope, key) DO UPDATE SET value = excluded.value",
+        params![plugin, scope, key, value],
+    )?;
+    Ok(())
 }
 
 impl Store {
@@ -89,34 +130,47 @@ impl Store {
     ) -> Result<(), KvError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let used: u64 = tx.query_row(
-            "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE plugin = ?1 AND scope = ?2",
-            params![plugin, scope],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
-        let old: u64 = tx
-            .query_row(
-                "SELECT LENGTH(key) + LENGTH(value) FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
-                params![plugin, scope, key],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .unwrap_or(0) as u64;
-        let new = (key.len() + value.len()) as u64;
-        if used - old + new > quota {
-            return Err(KvError::Quota {
-                used,
-                quota,
-                needed: new.saturating_sub(old),
-            });
-        }
-        tx.execute(
-            "INSERT INTO kv (plugin, scope, key, value) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (plugin, scope, key) DO UPDATE SET value = excluded.value",
-            params![plugin, scope, key, value],
-        )?;
+        write_within_quota(&tx, plugin, scope, key, value, quota)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Adds `delta` to the decimal integer stored at `key` (absent = 0) in one transaction
+    /// and returns the new value; the value stays decimal text, readable with `kv_get`.
+    pub fn kv_increment(
+        &self,
+        plugin: &str,
+        scope: &str,
+        key: &str,
+        delta: i64,
+        quota: u64,
+    ) -> Result<i64, KvError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let old: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT value FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
+                params![plugin, scope, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = match old {
+            None => 0,
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .ok_or_else(|| {
+                    KvError::NotACounter(format!(
+                        "`{key}` holds a value that is not a decimal integer"
+                    ))
+                })?,
+        };
+        let new = current.checked_add(delta).ok_or_else(|| {
+            KvError::NotACounter(format!("`{key}` would overflow a 64-bit integer"))
+        })?;
+        write_within_quota(&tx, plugin, scope, key, new.to_string().as_bytes(), quota)?;
+        tx.commit()?;
+        Ok(new)
     }
 
     pub fn kv_delete(&self, plugin: &str, scope: &str, key: &str) -> Result<bool, KvError> {

@@ -19,6 +19,7 @@ fn check_key(key: &str) -> Result<(), CapError> {
 fn db_err(e: KvError) -> CapError {
     match e {
         KvError::Quota { .. } => CapError::QuotaExceeded(e.to_string()),
+        KvError::NotACounter(m) => CapError::Invalid(m),
         KvError::Db(e) => {
             tracing::error!(error = %e, "kv storage error");
             CapError::Failed("storage error".into())
@@ -52,6 +53,16 @@ impl Host for PluginState {
         self.services
             .store
             .kv_delete(&self.plugin, self.scope.kv_scope(), &key)
+            .map_err(db_err)
+    }
+
+    async fn increment(&mut self, key: String, delta: i64) -> Result<i64, CapError> {
+        self.require(Capability::Kv)?;
+        check_key(&key)?;
+        let quota = self.grants.limits.kv_quota_bytes;
+        self.services
+            .store
+            .kv_increment(&self.plugin, self.scope.kv_scope(), &key, delta, quota)
             .map_err(db_err)
     }
 
