@@ -62,6 +62,24 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run one command of a component in the real sandbox against in-process Discord and
+    /// Kaltura stand-ins; print the response and every host call it made.
+    Test {
+        file: PathBuf,
+        /// The command line, e.g. '/poll question:"Lunch?" hours:2'.
+        #[arg(long)]
+        command: String,
+        #[arg(long, default_value = "600000000000000001")]
+        guild: String,
+        #[arg(long, default_value = "700000000000000001")]
+        user: String,
+        /// Hosts the plugin may reach with the `http` capability (repeatable).
+        #[arg(long = "http-host")]
+        http_hosts: Vec<String>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,7 +150,10 @@ pub fn main() -> ExitCode {
         Command::Serve(o) => o.log_format,
         _ => LogFormat::Text,
     };
-    telemetry::init_logging(format);
+    match &cli.command {
+        Command::Plugin(PluginCommand::Test { .. }) => crate::plugin_test::init_tracing(),
+        _ => telemetry::init_logging(format),
+    }
     if let Err(e) = load_dotenv() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
@@ -160,6 +181,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::New { name, dir }) => crate::plugin_cli::new(&name, dir),
         Command::Plugin(PluginCommand::Check { file, json }) => {
             crate::plugin_cli::check(&file, json).await
+        }
+        Command::Plugin(PluginCommand::Test {
+            file,
+            command,
+            guild,
+            user,
+            http_hosts,
+            json,
+        }) => {
+            crate::plugin_test::run(crate::plugin_test::TestArgs {
+                file: &file,
+                command: &command,
+                guild: &guild,
+                user: &user,
+                http_hosts: &http_hosts,
+                json,
+            })
+            .await
         }
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
             crate::plugin_cli::commands_sync(&serve, DiscordSettings::from_env(), dry_run).await

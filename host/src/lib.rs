@@ -12,6 +12,7 @@ pub mod discord;
 pub mod kaltura;
 pub mod kaltura_cli;
 pub mod plugin_cli;
+pub mod plugin_test;
 pub mod plugins;
 pub mod serve;
 pub mod store;

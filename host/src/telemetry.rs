@@ -18,7 +18,14 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime_wasi=warn,cranelift=warn,serenity=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime_wasi=warn,cranelift=warn,serenity=warn"))
+        // Guest calls' arguments and results (messages, sessions handed to the user) stay
+        // out of the logs whatever RUST_LOG says; `kdhost plugin test` shows them to authors.
+        .add_directive(
+            "kdhost::plugins::bindings=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

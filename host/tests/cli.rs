@@ -507,3 +507,90 @@ async fn standin_kaltura_runs_standalone_and_validates_sessions() {
     let _ = child.wait();
     drop(out);
 }
+
+#[test]
+fn plugin_test_prints_the_response_and_every_host_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let caps = guest("kd_fixture_caps");
+    let (code, out, err) = kdhost(
+        &[
+            "plugin",
+            "test",
+            caps.to_str().unwrap(),
+            "--command",
+            "/count",
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["response"]["data"]["content"], "count=1");
+    let calls: Vec<String> = v["host_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}.{} → {}",
+                c["capability"].as_str().unwrap(),
+                c["function"].as_str().unwrap(),
+                c["result"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(calls, ["kv.get → Ok(None)", "kv.set → Ok(())"]);
+    assert_eq!(v["host_calls"][0]["args"], "key: \"count\"");
+
+    // Against the Kaltura stand-in, with typed options; text output.
+    let meetings = guest("kd_plugin_kaltura_meetings");
+    let (code, out, err) = kdhost(
+        &[
+            "plugin",
+            "test",
+            meetings.to_str().unwrap(),
+            "--command",
+            "/kaltura-start type:webinar title:\"Demo day\"",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("1. kaltura.create-meeting(kind: MeetingKind::Webinar, title: \"Demo day\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"custom_id\": \"kaltura-meetings:kaltura-end:"),
+        "{out}"
+    );
+
+    // Mistakes in the command line are explained; a failing plugin exits 1 with the reason.
+    let (code, _, err) = kdhost(
+        &[
+            "plugin",
+            "test",
+            meetings.to_str().unwrap(),
+            "--command",
+            "/kaltura-start title:x",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/kaltura-start needs the option `type`"),
+        "{err}"
+    );
+    let hostile = guest("kd_fixture_hostile");
+    let (code, out, _) = kdhost(
+        &[
+            "plugin",
+            "test",
+            hostile.to_str().unwrap(),
+            "--command",
+            "/panic",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("problem: the call failed"), "{out}");
+}

@@ -58,6 +58,14 @@ impl GuildConfigs {
         Ok(me)
     }
 
+    /// Every guild gets `default` (no files: `kdhost plugin test`).
+    pub fn with_default(default: Value) -> Self {
+        let me = Self::default();
+        let merged = HashMap::from([(String::new(), Arc::new(default))]);
+        me.current.store(Arc::new(Snapshot { merged }));
+        me
+    }
+
     /// Re-reads everything; on error the previous config stays.
     pub fn reload(&self, dir: &Path) -> Result<()> {
         let default_path = dir.join("default.json");

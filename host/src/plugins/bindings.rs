@@ -3,7 +3,9 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
-    imports: { default: async },
+    // `tracing`: each host call is a TRACE span + events (arguments, result) that
+    // `kdhost plugin test` shows authors; off (one cached check) at the usual levels.
+    imports: { default: async | tracing | verbose_tracing },
     exports: { default: async },
 });
 

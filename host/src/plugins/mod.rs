@@ -12,6 +12,7 @@ pub mod registry;
 pub mod runtime;
 pub mod services;
 pub mod state;
+pub mod trace;
 pub mod watch;
 
 pub use loader::{LoadedPlugin, Source};

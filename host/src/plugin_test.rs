@@ -1,0 +1,325 @@
+//! `kdhost plugin test FILE.wasm --command '/name opt:value'`: the plugin author's debugger.
+//! Runs the component in the real sandbox against in-process Discord and Kaltura stand-ins
+//! and prints the response and every host call it made (capability, arguments, result).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
+
+use crate::config::guild::GuildConfigs;
+use crate::config::secret::Secret;
+use crate::discord::model::Interaction;
+use crate::discord::response::{self, Answering};
+use crate::discord::rest::DiscordRest;
+use crate::kaltura::Kaltura;
+use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
+use crate::plugins::grants::GrantsConfig;
+use crate::plugins::services::Services;
+use crate::plugins::trace::{HostCall, HostCallRecorder};
+use crate::plugins::{Call, CallScope, Output, Runtime, Source, loader};
+use crate::store::Store;
+
+static RECORDER: OnceLock<HostCallRecorder> = OnceLock::new();
+
+/// Logging for this command: host calls into the recorder, everything else at `warn`.
+pub fn init_tracing() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
+    let calls = Targets::new().with_target("kdhost::plugins::bindings", LevelFilter::TRACE);
+    let _ = tracing_subscriber::registry()
+        .with(recorder.with_filter(calls))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(LevelFilter::WARN),
+        )
+        .try_init();
+}
+
+pub struct TestArgs<'a> {
+    pub file: &'a Path,
+    pub command: &'a str,
+    pub guild: &'a str,
+    pub user: &'a str,
+    pub http_hosts: &'a [String],
+    pub json: bool,
+}
+
+/// Discord's option type numbers.
+fn option_type(kind: OptionKind) -> u8 {
+    match kind {
+        OptionKind::Text => 3,
+        OptionKind::Integer => 4,
+        OptionKind::Boolean => 5,
+        OptionKind::User => 6,
+        OptionKind::Channel => 7,
+        OptionKind::Role => 8,
+        OptionKind::Mentionable => 9,
+        OptionKind::Number => 10,
+        OptionKind::Attachment => 11,
+    }
+}
+
+fn option_value(def: &OptionDef, raw: &str) -> Result<Value> {
+    let bad = |what: &str| anyhow::anyhow!("option `{}` wants {what}, not `{raw}`", def.name);
+    Ok(match def.kind {
+        OptionKind::Integer => json!(raw.parse::<i64>().map_err(|_| bad("a whole number"))?),
+        OptionKind::Number => json!(raw.parse::<f64>().map_err(|_| bad("a number"))?),
+        OptionKind::Boolean => match raw {
+            "true" | "yes" => json!(true),
+            "false" | "no" => json!(false),
+            _ => return Err(bad("true or false")),
+        },
+        _ => json!(raw),
+    })
+}
+
+/// `/name [group] [sub] opt:value opt:"two words"` → the command's name and Discord's
+/// option JSON, typed by the manifest.
+pub fn parse_command(line: &str, commands: &[CommandDef]) -> Result<(String, Value)> {
+    let words = shlex::split(line.trim())
+        .with_context(|| format!("cannot split `{line}` (an unclosed quote?)"))?;
+    let mut words = words.into_iter();
+    let name = words
+        .next()
+        .map(|w| w.trim_start_matches('/').to_string())
+        .filter(|w| !w.is_empty())
+        .context("--command needs a command, e.g. '/poll question:\"Lunch?\"'")?;
+    let def = commands.iter().find(|c| c.name == name).with_context(|| {
+        let names: Vec<String> = commands.iter().map(|c| format!("/{}", c.name)).collect();
+        format!("the plugin has no /{name}; it has {}", names.join(", "))
+    })?;
+    let rest: Vec<String> = words.collect();
+    let (path, pairs): (Vec<&String>, Vec<&String>) = rest.iter().partition(|w| !w.contains(':'));
+    let defs = match path.as_slice() {
+        [] => &def.options,
+        [sub] | [_, sub] => {
+            &def.subcommands
+                .iter()
+                .find(|s| &s.name == *sub)
+                .with_context(|| format!("/{name} has no sub-command `{sub}`"))?
+                .options
+        }
+        _ => bail!("too many words without `:` in `{line}`"),
+    };
+    let mut options = Vec::new();
+    for pair in pairs {
+        let (k, v) = pair.split_once(':').expect("partitioned on ':'");
+        let d = defs.iter().find(|d| d.name == k).with_context(|| {
+            let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+            format!(
+                "/{name} has no option `{k}` (options: {})",
+                names.join(", ")
+            )
+        })?;
+        options.push(json!({"name": k, "type": option_type(d.kind), "value": option_value(d, v)?}));
+    }
+    if let Some(missing) = defs
+        .iter()
+        .find(|d| d.required && !options.iter().any(|o| o["name"] == d.name.as_str()))
+    {
+        bail!("/{name} needs the option `{}`", missing.name);
+    }
+    let mut options = Value::Array(options);
+    for (i, word) in path.iter().rev().enumerate() {
+        // The innermost word is a sub-command (type 1), an outer one its group (type 2).
+        let kind = if i == 0 { 1 } else { 2 };
+        options = json!([{"name": word, "type": kind, "options": options}]);
+    }
+    Ok((name, options))
+}
+
+pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
+    let bytes =
+        std::fs::read(args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let discord = DiscordStandIn::start("127.0.0.1:0".parse()?, StandInOptions::default()).await?;
+    let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
+    let rest = Arc::new(DiscordRest::new(
+        &discord.base_url,
+        discord.application_id(),
+        Some(Secret::new("standin-bot-token")),
+    ));
+    let defaults: Value = serde_json::from_str(include_str!("../../config/default.json"))?;
+    let mut services = Services::new(
+        Arc::new(Store::in_memory()?),
+        Some(rest),
+        Arc::new(GuildConfigs::with_default(defaults)),
+    );
+    services.kaltura = Some(Arc::new(Kaltura::new(
+        crate::demo::demo_kaltura_settings(&kaltura)?,
+        services.discord_guilds.clone(),
+    )));
+    let services = Arc::new(services);
+    let rt = Runtime::new(services.clone())?;
+    // Everything the plugin requests is granted here; http only to the hosts given.
+    let grants = GrantsConfig::parse(
+        &json!({"plugins": {"*": {"grants": ["discord", "kaltura", "http", "kv", "config", "log", "host"], "http_hosts": args.http_hosts}}})
+            .to_string(),
+    )?;
+    let plugin = loader::load(
+        &rt,
+        bytes,
+        Source::File(args.file.to_path_buf()),
+        &grants,
+        None,
+    )
+    .await
+    .map_err(|why| anyhow::anyhow!("{}: refused: {why}", args.file.display()))?;
+    let (name, options) = parse_command(args.command, &plugin.manifest.commands)?;
+    let payload = discord.command(&name, options, args.guild, args.user, &[]);
+    let ix: Interaction = serde_json::from_value(payload)?;
+    let input = ix.command_input().map_err(anyhow::Error::msg)?;
+    services.tokens.insert(&ix.id, &ix.token, &plugin.name);
+    let scope = CallScope {
+        guild_id: ix.guild_id.clone(),
+        channel_id: ix.channel_id.clone(),
+        user_id: Some(args.user.to_string()),
+        interaction_id: Some(ix.id.clone()),
+        user_name: "Tester".into(),
+        roles: Vec::new(),
+        permissions: Some("2147483647".into()),
+    };
+    let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
+    recorder.calls.lock().unwrap().clear();
+    let started = Instant::now();
+    let out = plugin.call(&rt, scope, Call::Command(input)).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let calls: Vec<HostCall> = recorder.calls.lock().unwrap().clone();
+    let (response, ok, problem) = match out {
+        Ok(Output::Response(Ok(r))) => {
+            match response::callback_json(&plugin.name, Answering::Command, &r) {
+                Ok(v) => (v, true, None),
+                Err(why) => (
+                    Value::Null,
+                    false,
+                    Some(format!("Discord would reject the answer: {why}")),
+                ),
+            }
+        }
+        Ok(Output::Response(Err(msg))) => (
+            response::error_reply(Answering::Command, &format!("`{}`: {msg}", plugin.name)),
+            false,
+            Some(format!("the plugin answered with an error: {msg}")),
+        ),
+        Ok(_) => (
+            Value::Null,
+            false,
+            Some("the plugin answered with the wrong kind of result".into()),
+        ),
+        Err(e) => (Value::Null, false, Some(format!("the call failed: {e}"))),
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"plugin": &*plugin.name, "version": plugin.manifest.version, "contract": plugin.contract,
+                   "command": args.command, "ok": ok, "problem": problem, "elapsed_ms": elapsed_ms,
+                   "host_calls": calls, "response": response})
+        );
+    } else {
+        println!(
+            "{} {} (contract {}) ← {}",
+            plugin.name, plugin.manifest.version, plugin.contract, args.command
+        );
+        println!("host calls ({}):", calls.len());
+        for (i, c) in calls.iter().enumerate() {
+            println!(
+                "  {}. {}.{}({}) → {}",
+                i + 1,
+                c.capability,
+                c.function,
+                cut(&c.args),
+                cut(&c.result)
+            );
+        }
+        if let Some(p) = &problem {
+            println!("problem: {p}");
+        }
+        println!("response after {elapsed_ms:.1} ms:");
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn cut(s: &str) -> String {
+    const MAX: usize = 300;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!(
+            "{}… ({} chars)",
+            s.chars().take(MAX).collect::<String>(),
+            s.chars().count()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::bindings::types::{CommandKind, SubcommandDef};
+
+    fn opt(name: &str, kind: OptionKind, required: bool) -> OptionDef {
+        OptionDef {
+            name: name.into(),
+            description: "d".into(),
+            kind,
+            required,
+            choices: vec![],
+            autocomplete: false,
+            min_value: None,
+            max_value: None,
+            min_length: None,
+            max_length: None,
+        }
+    }
+
+    #[test]
+    fn command_lines_are_typed_by_the_manifest() {
+        let poll = CommandDef {
+            name: "poll".into(),
+            description: "d".into(),
+            kind: CommandKind::ChatInput,
+            options: vec![
+                opt("question", OptionKind::Text, true),
+                opt("hours", OptionKind::Integer, false),
+            ],
+            subcommands: vec![SubcommandDef {
+                name: "close".into(),
+                description: "d".into(),
+                group: None,
+                options: vec![opt("id", OptionKind::Text, true)],
+            }],
+            default_member_permissions: None,
+            dm: false,
+            nsfw: false,
+        };
+        let defs = [poll];
+        let (name, o) = parse_command("/poll question:\"Lunch at 12?\" hours:2", &defs).unwrap();
+        assert_eq!(name, "poll");
+        assert_eq!(
+            o,
+            json!([{"name": "question", "type": 3, "value": "Lunch at 12?"}, {"name": "hours", "type": 4, "value": 2}])
+        );
+        let (_, o) = parse_command("/poll close id:7", &defs).unwrap();
+        assert_eq!(o[0]["type"], 1);
+        assert_eq!(o[0]["options"][0]["value"], "7");
+        let e = parse_command("/poll hours:two question:x", &defs)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`hours` wants a whole number"), "{e}");
+        let e = parse_command("/poll", &defs).unwrap_err().to_string();
+        assert!(e.contains("needs the option `question`"), "{e}");
+        let e = parse_command("/nope", &defs).unwrap_err().to_string();
+        assert!(e.contains("has no /nope; it has /poll"), "{e}");
+    }
+}
