@@ -62,6 +62,12 @@ enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Build a plugin project (Rust, JavaScript or Python) into a checked `.wasm` component.
+    Build {
+        /// The project folder (default: the current one).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Run one command of a component in the real sandbox against in-process Discord and
     /// Kaltura stand-ins; print the response and every host call it made.
     Test {
@@ -182,6 +188,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plugin(PluginCommand::Check { file, json }) => {
             crate::plugin_cli::check(&file, json).await
         }
+        Command::Plugin(PluginCommand::Build { dir }) => crate::plugin_build::build(&dir).await,
         Command::Plugin(PluginCommand::Test {
             file,
             command,

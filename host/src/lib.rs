@@ -11,6 +11,7 @@ pub mod demo;
 pub mod discord;
 pub mod kaltura;
 pub mod kaltura_cli;
+pub mod plugin_build;
 pub mod plugin_cli;
 pub mod plugin_test;
 pub mod plugins;

@@ -32,7 +32,11 @@ pub fn init_tracing() {
     use tracing_subscriber::prelude::*;
     let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
     let calls = Targets::new().with_target("kdhost::plugins::bindings", LevelFilter::TRACE);
+    // A global filter too: without it every TRACE callsite (cranelift's included) would be
+    // asked each time, and compiling a large component would take minutes.
+    let global = calls.clone().with_default(LevelFilter::WARN);
     let _ = tracing_subscriber::registry()
+        .with(global)
         .with(recorder.with_filter(calls))
         .with(
             tracing_subscriber::fmt::layer()

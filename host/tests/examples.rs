@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -34,10 +36,26 @@ fn counts(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Builds an example project with `kdhost plugin build` and returns the component.
+fn build_example(dir: &str, wasm: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["plugin", "build"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kdhost plugin build {dir} failed (the README's test command installs the toolchains):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    root.join(wasm)
+}
+
 /// `/poll`, votes from two people (one changes their mind), a refused and an accepted close.
-async fn exercise_poll(file: &'static str, crate_name: &'static str) {
+async fn exercise_poll(file: &'static str, component: PathBuf) {
     let host = Host::start(Setup {
-        plugins: vec![(file, crate_name)],
+        plugin_files: vec![(file, component)],
         plugins_json: Some(json!({"plugins": {"poll": {"grants": ["kv"]}}}).to_string()),
         ..Default::default()
     })
@@ -101,5 +119,10 @@ async fn exercise_poll(file: &'static str, crate_name: &'static str) {
 
 #[tokio::test]
 async fn rust_poll() {
-    exercise_poll("poll.wasm", "kd_plugin_rust_poll").await;
+    exercise_poll("poll.wasm", guest("kd_plugin_rust_poll")).await;
+}
+
+#[tokio::test]
+async fn js_poll() {
+    exercise_poll("poll.wasm", build_example("examples/js-poll", "poll.wasm")).await;
 }

@@ -15,3 +15,14 @@ pub use kaltura_discord::plugin::types;
 pub const CONTRACT_PACKAGE: &str = "kaltura-discord:plugin";
 /// The contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.1";
+
+/// The contract's WIT files, for plugin projects in other languages (`kdhost plugin new`
+/// and `plugin build` write them to `wit/deps/kaltura-discord-plugin/`).
+pub const CONTRACT_FILES: [(&str, &str); 3] = [
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    (
+        "capabilities.wit",
+        include_str!("../../../wit/capabilities.wit"),
+    ),
+    ("world.wit", include_str!("../../../wit/world.wit")),
+];

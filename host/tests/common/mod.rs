@@ -40,6 +40,8 @@ pub struct Host {
 pub struct Setup {
     /// (file name in the plugins folder, guest crate name)
     pub plugins: Vec<(&'static str, &'static str)>,
+    /// (file name in the plugins folder, a component file built elsewhere)
+    pub plugin_files: Vec<(&'static str, PathBuf)>,
     pub plugins_json: Option<String>,
     pub guild_configs: Vec<(String, Value)>,
     pub bot_token: bool,
@@ -63,6 +65,7 @@ impl Default for Setup {
     fn default() -> Self {
         Self {
             plugins: vec![],
+            plugin_files: vec![],
             plugins_json: None,
             guild_configs: vec![],
             bot_token: true,
@@ -123,6 +126,9 @@ impl Host {
         }
         for (file, crate_name) in &setup.plugins {
             std::fs::copy(guest(crate_name), plugins.join(file)).unwrap();
+        }
+        for (file, path) in &setup.plugin_files {
+            std::fs::copy(path, plugins.join(file)).unwrap();
         }
         let standin = match setup.standin {
             Some(s) => s,
