@@ -30,8 +30,13 @@ fn main() {
     let host = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "plugin-api", "plugins", "examples", "testkit/guests"] {
+    for watched in ["wit", "plugin-api", "plugins", "testkit/guests", "testkit/contract-history"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    // Only the Rust examples are built here (the JavaScript and Python ones, with their
+    // node_modules and built components, are built by `kdhost plugin build`).
+    for (dir, _) in crates_in(&root.join("examples")) {
+        println!("cargo:rerun-if-changed={}", dir.display());
     }
 
     let plugins = crates_in(&root.join("plugins"));
