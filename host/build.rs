@@ -30,7 +30,13 @@ fn main() {
     let host = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for watched in ["wit", "plugin-api", "plugins", "testkit/guests", "testkit/contract-history"] {
+    for watched in [
+        "wit",
+        "plugin-api",
+        "plugins",
+        "testkit/guests",
+        "testkit/contract-history",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     // Only the Rust examples are built here (the JavaScript and Python ones, with their

@@ -89,6 +89,11 @@ async fn exercise_poll(file: &'static str, component: PathBuf) {
             .contains("2 votes")
     );
 
+    // A plugin that throws (a forged control): an ephemeral error naming the plugin.
+    let forged = ids[0].rsplit_once(':').unwrap().0.to_string() + ":not-a-number";
+    let thrown = press(&forged, USER).await;
+    assert!(is_ephemeral(&thrown), "{thrown}");
+    assert!(text_of(&thrown).contains("`poll`"), "{thrown}");
     let refused = press(&ids[3], OTHER).await;
     assert!(
         text_of(&refused).contains("Only the poll's author"),
@@ -125,4 +130,13 @@ async fn rust_poll() {
 #[tokio::test]
 async fn js_poll() {
     exercise_poll("poll.wasm", build_example("examples/js-poll", "poll.wasm")).await;
+}
+
+#[tokio::test]
+async fn python_poll() {
+    exercise_poll(
+        "poll.wasm",
+        build_example("examples/python-poll", "poll.wasm"),
+    )
+    .await;
 }
