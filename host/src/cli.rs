@@ -55,6 +55,9 @@ enum PluginCommand {
         /// Folder to create (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The plugin's language.
+        #[arg(long, value_enum, default_value_t = crate::plugin_build::Lang::Rust)]
+        lang: crate::plugin_build::Lang,
     },
     /// Validate a component and print its name, version, contract, commands and capabilities.
     Check {
@@ -184,7 +187,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             crate::serve::run(opts, settings).await
         }
         Command::Demo { listen, once } => crate::demo::run(listen, once).await,
-        Command::Plugin(PluginCommand::New { name, dir }) => crate::plugin_cli::new(&name, dir),
+        Command::Plugin(PluginCommand::New { name, dir, lang }) => {
+            crate::plugin_cli::new(&name, dir, lang)
+        }
         Command::Plugin(PluginCommand::Check { file, json }) => {
             crate::plugin_cli::check(&file, json).await
         }

@@ -13,6 +13,7 @@ pub mod kaltura;
 pub mod kaltura_cli;
 pub mod plugin_build;
 pub mod plugin_cli;
+pub mod plugin_templates;
 pub mod plugin_test;
 pub mod plugins;
 pub mod serve;

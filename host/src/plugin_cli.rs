@@ -11,6 +11,7 @@ use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions};
 use crate::discord::commands::{self, SyncOutcome, SyncTarget};
 use crate::discord::rest::DiscordRest;
+use crate::plugin_build::Lang;
 use crate::plugins::grants::{CapabilityName, GrantsConfig};
 use crate::plugins::services::Services;
 use crate::plugins::{Registry, Runtime, Source, builtin, loader};
@@ -36,8 +37,8 @@ fn sdk_path() -> Option<PathBuf> {
     })
 }
 
-/// Scaffolds a Rust plugin crate.
-pub fn new(name: &str, dir: Option<PathBuf>) -> Result<ExitCode> {
+/// Scaffolds a plugin project in Rust, JavaScript or Python.
+pub fn new(name: &str, dir: Option<PathBuf>, lang: Lang) -> Result<ExitCode> {
     if !regex::Regex::new(r"^[a-z][a-z0-9_-]{0,31}$")
         .unwrap()
         .is_match(name)
@@ -50,15 +51,32 @@ pub fn new(name: &str, dir: Option<PathBuf>) -> Result<ExitCode> {
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         bail!("{} already exists and is not empty", dir.display());
     }
+    if lang != Lang::Rust {
+        let files = match lang {
+            Lang::Js => crate::plugin_templates::js(name),
+            _ => crate::plugin_templates::python(name),
+        };
+        write_files(&dir, files.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
+        crate::plugin_build::write_contract(&dir)?;
+        let setup = match lang {
+            Lang::Js => "npm install",
+            _ => "pip install -r requirements.txt",
+        };
+        println!("Created the {lang:?} plugin `{name}` in {}", dir.display());
+        println!("  set up: cd {} && {setup}", dir.display());
+        println!("  build:  kdhost plugin build {}", dir.display());
+        println!(
+            "  try it: kdhost plugin test {}/{}.wasm --command '/{name}'",
+            dir.display(),
+            crate::plugin_templates::world_name(name)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let sdk = sdk_path()
         .context("cannot find the plugin SDK (plugin-api/): set KD_PLUGIN_API to its folder")?;
     let sdk = sdk.canonicalize().unwrap_or(sdk);
     let files = scaffold(name, &sdk);
-    for (rel, text) in &files {
-        let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap())?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_files(&dir, files.iter().map(|(p, t)| (*p, t.as_str())))?;
     println!("Created plugin `{name}` in {}", dir.display());
     println!("  build:  cd {} && cargo build --release", dir.display());
     println!(
@@ -71,6 +89,15 @@ pub fn new(name: &str, dir: Option<PathBuf>) -> Result<ExitCode> {
     );
     println!("  run:    copy the .wasm into the host's plugins folder; it loads within a second");
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_files<'a>(dir: &Path, files: impl Iterator<Item = (&'a str, &'a str)>) -> Result<()> {
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The files of a new plugin crate.

@@ -35,15 +35,17 @@ pub fn init_tracing() {
     // A global filter too: without it every TRACE callsite (cranelift's included) would be
     // asked each time, and compiling a large component would take minutes.
     let global = calls.clone().with_default(LevelFilter::WARN);
-    let _ = tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         .with(global)
         .with(recorder.with_filter(calls))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_filter(LevelFilter::WARN),
-        )
-        .try_init();
+        );
+    // Not `try_init`: that would also route the `log` crate (cranelift logs at TRACE while
+    // compiling) through this subscriber, and compiling a large component took a minute.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 pub struct TestArgs<'a> {

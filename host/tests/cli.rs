@@ -594,3 +594,58 @@ fn plugin_test_prints_the_response_and_every_host_call() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("problem: the call failed"), "{out}");
 }
+
+/// `kdhost plugin new --lang js|python` projects build as generated and their own tests pass.
+#[test]
+fn js_and_python_scaffolds_build_and_pass_their_tests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kdhost_bin = env!("CARGO_BIN_EXE_kdhost");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (name, lang, test) in [
+        ("greet-js", "js", vec!["node", "--test"]),
+        ("greet_py", "python", vec!["python3", "-m", "unittest"]),
+    ] {
+        let (code, out, err) = kdhost(&["plugin", "new", name, "--lang", lang], tmp.path());
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("kdhost plugin build"), "{out}");
+        let dir = tmp.path().join(name);
+        assert!(dir.join("README.md").exists());
+        assert!(
+            dir.join("wit/deps/kaltura-discord-plugin/capabilities.wit")
+                .exists(),
+            "the contract"
+        );
+        if lang == "js" {
+            // The toolchain the README's test command installed for the JS example.
+            std::os::unix::fs::symlink(
+                repo.join("examples/js-poll/node_modules")
+                    .canonicalize()
+                    .unwrap(),
+                dir.join("node_modules"),
+            )
+            .unwrap();
+        }
+        let (code, out, err) = kdhost(&["plugin", "build", name], tmp.path());
+        assert_eq!(code, 0, "{name}: {out}\n{err}");
+        assert!(out.contains(&format!("/{name} — Say hello")), "{out}");
+        let ran = Command::new(test[0])
+            .args(&test[1..])
+            .current_dir(&dir)
+            .env("KDHOST", kdhost_bin)
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{name}: its own test failed:\n{}\n{}",
+            String::from_utf8_lossy(&ran.stdout),
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
+    // Not a project: one line that says what is missing.
+    let (code, _, err) = kdhost(&["plugin", "build", "."], tmp.path());
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is not a plugin project") && err.contains("--lang rust|js|python"),
+        "{err}"
+    );
+}

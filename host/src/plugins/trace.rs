@@ -40,13 +40,16 @@ struct Fields {
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
+        let text = format!("{value:?}");
+        // The event's own message is "call" or "return"; a WIT parameter may also be named
+        // `message` (log.log), and then it is an argument like any other.
+        if field.name() == "message" && (text == "call" || text == "return") {
+            self.message = text;
         } else {
             if !self.rest.is_empty() {
                 self.rest.push_str(", ");
             }
-            let _ = write!(self.rest, "{}: {value:?}", field.name());
+            let _ = write!(self.rest, "{}: {text}", field.name());
         }
     }
 }
