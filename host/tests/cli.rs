@@ -615,6 +615,17 @@ fn js_and_python_scaffolds_build_and_pass_their_tests() {
                 .exists(),
             "the contract"
         );
+        // Without its toolchain, the build says in one line what to install.
+        let missing = Command::new(kdhost_bin)
+            .args(["plugin", "build", name])
+            .current_dir(tmp.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&missing.stderr);
+        assert!(!missing.status.success());
+        let hint = if lang == "js" { "run `npm install` there" } else { "pip install componentize-py" };
+        assert!(err.lines().last().unwrap_or_default().contains(hint), "{err}");
         if lang == "js" {
             // The toolchain the README's test command installed for the JS example.
             std::os::unix::fs::symlink(
