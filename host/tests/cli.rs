@@ -624,8 +624,15 @@ fn js_and_python_scaffolds_build_and_pass_their_tests() {
             .unwrap();
         let err = String::from_utf8_lossy(&missing.stderr);
         assert!(!missing.status.success());
-        let hint = if lang == "js" { "run `npm install` there" } else { "pip install componentize-py" };
-        assert!(err.lines().last().unwrap_or_default().contains(hint), "{err}");
+        let hint = if lang == "js" {
+            "run `npm install` there"
+        } else {
+            "pip install componentize-py"
+        };
+        assert!(
+            err.lines().last().unwrap_or_default().contains(hint),
+            "{err}"
+        );
         if lang == "js" {
             // The toolchain the README's test command installed for the JS example.
             std::os::unix::fs::symlink(

@@ -50,6 +50,10 @@ pub mod bindings {
 mod builders;
 mod input;
 
+/// The plugin authoring guide (`docs/plugins.md`); its Rust examples are compiled as doctests.
+#[doc = include_str!("../../docs/plugins.md")]
+pub mod guide {}
+
 pub use bindings::kaltura_discord::plugin::types::{
     ActionRow, ButtonStyle, CapError, Capability, Choice, ChoiceValue, CommandDef, CommandInput,
     CommandKind, Component, ComponentInput, Context, Embed, EmbedField, Event, Manifest, Message,

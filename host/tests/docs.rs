@@ -1,0 +1,69 @@
+//! Every code block in `docs/plugins.md` is checked: Rust blocks are doctests of
+//! `kd-plugin` (`plugin-api/src/lib.rs` includes the guide), shell blocks must be `kdhost`
+//! command lines its argument parser accepts, JSON blocks must be valid `plugins.json`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn blocks(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        if let Some(tag) = line.trim_start().strip_prefix("```") {
+            match current.take() {
+                Some(block) => out.push(block),
+                None => current = Some((tag.trim().to_string(), String::new())),
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    assert!(current.is_none(), "an unclosed code block");
+    out
+}
+
+#[test]
+fn every_code_block_in_the_plugin_guide_is_checked() {
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugins.md");
+    let text = std::fs::read_to_string(&guide).unwrap();
+    let found = blocks(&text);
+    assert!(found.len() >= 4, "{found:?}");
+    for (tag, body) in found {
+        match tag.as_str() {
+            // Compiled by `cargo test -p kd-plugin` (the guide is a doc module there).
+            "rust" => assert!(
+                body.contains("export_plugin!"),
+                "a Rust block that is not a whole plugin"
+            ),
+            "sh" => {
+                for line in body.lines().filter(|l| !l.trim().is_empty()) {
+                    let words = shlex::split(line).unwrap();
+                    assert_eq!(
+                        words[0], "kdhost",
+                        "a shell line that is not kdhost: {line}"
+                    );
+                    // `--help` after the line: clap refuses unknown subcommands and flags first.
+                    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+                        .args(&words[1..])
+                        .arg("--help")
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "`{line}` is not a valid kdhost command: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+            "json" => {
+                kdhost::plugins::grants::GrantsConfig::parse(&body).unwrap_or_else(|e| {
+                    panic!("a JSON block is not a valid plugins.json: {e:#}\n{body}")
+                });
+            }
+            other => {
+                panic!("a `{other}` block nothing checks: add a check here or use another form")
+            }
+        }
+    }
+}
