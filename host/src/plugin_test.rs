@@ -13,6 +13,7 @@ use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
 use crate::config::guild::GuildConfigs;
 use crate::config::secret::Secret;
+use crate::discord::commands::option_type;
 use crate::discord::model::Interaction;
 use crate::discord::response::{self, Answering};
 use crate::discord::rest::DiscordRest;
@@ -55,21 +56,6 @@ pub struct TestArgs<'a> {
     pub user: &'a str,
     pub http_hosts: &'a [String],
     pub json: bool,
-}
-
-/// Discord's option type numbers.
-fn option_type(kind: OptionKind) -> u8 {
-    match kind {
-        OptionKind::Text => 3,
-        OptionKind::Integer => 4,
-        OptionKind::Boolean => 5,
-        OptionKind::User => 6,
-        OptionKind::Channel => 7,
-        OptionKind::Role => 8,
-        OptionKind::Mentionable => 9,
-        OptionKind::Number => 10,
-        OptionKind::Attachment => 11,
-    }
 }
 
 fn option_value(def: &OptionDef, raw: &str) -> Result<Value> {

@@ -25,7 +25,8 @@ pub fn entry_point_command() -> Value {
     })
 }
 
-fn option_type(k: OptionKind) -> u8 {
+/// Discord's option type number of a manifest option kind.
+pub fn option_type(k: OptionKind) -> u8 {
     match k {
         OptionKind::Text => 3,
         OptionKind::Integer => 4,
