@@ -150,10 +150,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
     let services = Arc::new(services);
     let rt = Runtime::new(services.clone())?;
     // Everything the plugin requests is granted here; http only to the hosts given.
-    let grants = GrantsConfig::parse(
-        &json!({"plugins": {"*": {"grants": ["discord", "kaltura", "http", "kv", "config", "log", "host"], "http_hosts": args.http_hosts}}})
-            .to_string(),
-    )?;
+    let grants = GrantsConfig::everything(args.http_hosts);
     let plugin = loader::load(
         &rt,
         bytes,

@@ -206,6 +206,19 @@ pub struct GrantsConfig {
 }
 
 impl GrantsConfig {
+    /// Every capability for every plugin (and `http` to these hosts): for the author's
+    /// tools (`plugin check`, `plugin test`), never for serving.
+    pub fn everything(http_hosts: &[String]) -> Self {
+        Self::parse(
+            &serde_json::json!({"plugins": {"*": {
+                "grants": ["discord", "kaltura", "http", "kv", "config", "log", "host"],
+                "http_hosts": http_hosts,
+            }}})
+            .to_string(),
+        )
+        .expect("a valid grants file")
+    }
+
     /// Reads the file; a missing file means defaults (log only).
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
