@@ -152,6 +152,17 @@ enum StandinCommand {
     },
 }
 
+/// One-shot commands end quietly when their output is closed (`kdhost plugin check x | head`)
+/// instead of panicking on the write; Rust ignores SIGPIPE by default. The long-running
+/// commands keep that default.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -162,6 +173,12 @@ pub fn main() -> ExitCode {
     match &cli.command {
         Command::Plugin(PluginCommand::Test { .. }) => crate::plugin_test::init_tracing(),
         _ => telemetry::init_logging(format),
+    }
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Demo { .. } | Command::Standin(_)
+    ) {
+        quiet_broken_pipe();
     }
     if let Err(e) = load_dotenv() {
         eprintln!("error: {e}");

@@ -58,11 +58,14 @@ pub fn new(name: &str, dir: Option<PathBuf>, lang: Lang) -> Result<ExitCode> {
         };
         write_files(&dir, files.iter().map(|(p, t)| (p.as_str(), t.as_str())))?;
         crate::plugin_build::write_contract(&dir)?;
-        let setup = match lang {
-            Lang::Js => "npm install",
-            _ => "pip install -r requirements.txt",
+        let (language, setup) = match lang {
+            Lang::Js => ("JavaScript", "npm install"),
+            _ => ("Python", "pip install -r requirements.txt"),
         };
-        println!("Created the {lang:?} plugin `{name}` in {}", dir.display());
+        println!(
+            "Created the {language} plugin `{name}` in {}",
+            dir.display()
+        );
         println!("  set up: cd {} && {setup}", dir.display());
         println!("  build:  kdhost plugin build {}", dir.display());
         println!(
