@@ -10,14 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kdhost::app::App;
-use kdhost::config::secret::Secret;
-use kdhost::config::settings::{DiscordSettings, ServeOptions, Settings};
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
 use kdhost::plugins::grants::GrantsConfig;
 use kdhost::plugins::services::Services;
 use kdhost::plugins::{Call, CallScope, Runtime, Source, loader};
-use kdhost::telemetry::LogFormat;
 use serde_json::json;
 use testkit::{DiscordStandIn, StandInOptions};
 
@@ -128,40 +124,14 @@ async fn main() {
     let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
         .await
         .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("plugins")).unwrap();
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(dir.join("plugins/swap.wasm"), wasm("kd_fixture_swap_a")).unwrap();
-    std::fs::write(
-        dir.join("config/plugins.json"),
-        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
+    let host = support::start_host(
+        &standin,
+        &[("swap.wasm", wasm("kd_fixture_swap_a"))],
+        None,
+        Default::default(),
     )
-    .unwrap();
-    let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        config: dir.join("config"),
-        plugins: dir.join("plugins"),
-        data: dir.join("data"),
-        public_url: None,
-        log_format: LogFormat::Text,
-    };
-    let discord = DiscordSettings {
-        public_key: Some(standin.public_key_hex()),
-        application_id: Some(standin.application_id().into()),
-        bot_token: None::<Secret>,
-        api_base: standin.base_url.clone(),
-        dev_guild: None,
-        activities: false,
-    };
-    let settings = Settings {
-        discord,
-        ..Default::default()
-    };
-    let app = App::build(&opts, settings).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let host_url = format!("http://{}/interactions", listener.local_addr().unwrap());
-    tokio::spawn(app.serve(listener, std::future::pending()));
+    .await;
+    let host_url = host.interactions_url();
 
     // The bare baseline: the same JSON the plugin path produces, no verification, no guest.
     let canned = {

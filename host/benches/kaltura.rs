@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::routing::get;
 use kdhost::api::auth::{Jwt, SubjectKind};
-use kdhost::app::App;
 use kdhost::config::secret::Secret;
-use kdhost::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
+use kdhost::config::settings::{ApiSettings, Settings};
 use kdhost::kaltura::ks::{KsRequest, SessionType};
-use kdhost::telemetry::LogFormat;
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
@@ -91,48 +89,18 @@ async fn main() {
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse().unwrap(), KalturaOptions::default())
         .await
         .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("plugins")).unwrap();
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::write(
-        dir.join("config/plugins.json"),
-        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("config/default.json"),
-        json!({"kaltura": {"enabled": true}}).to_string(),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let opts = ServeOptions {
-        listen: addr,
-        config: dir.join("config"),
-        plugins: dir.join("plugins"),
-        data: dir.join("data"),
-        public_url: None,
-        log_format: LogFormat::Text,
-    };
     let settings = Settings {
-        discord: DiscordSettings {
-            public_key: Some(discord.public_key_hex()),
-            application_id: Some(discord.application_id().into()),
-            bot_token: None,
-            api_base: discord.base_url.clone(),
-            dev_guild: None,
-            activities: false,
-        },
         kaltura: Some(kdhost::demo::demo_kaltura_settings(&kaltura).unwrap()),
         api: ApiSettings {
             jwt_secret: Some(Secret::new(JWT_SECRET)),
             ..Default::default()
         },
+        ..Default::default()
     };
-    let app = App::build(&opts, settings).await.unwrap();
-    tokio::spawn(app.serve(listener, std::future::pending()));
-    let host_url = format!("http://{addr}/interactions");
+    let kaltura_on = json!({"kaltura": {"enabled": true}});
+    let host = support::start_host(&discord, &[], Some(kaltura_on), settings).await;
+    let addr = host.addr;
+    let host_url = host.interactions_url();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()

@@ -298,25 +298,9 @@ async fn injected_faults_hit_the_next_matching_calls() {
         Ok(r) => r.bytes().await.is_err(),
     };
     assert!(dropped, "the connection drops before a complete answer");
-    let r: Value = c
-        .post(&url)
-        .json(&json!({"ks": good}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(&k, "media.list", json!({"ks": good})).await;
     assert_eq!(r["args"]["KSID"], "EXPIRED");
-    let r: Value = c
-        .post(&url)
-        .json(&json!({"ks": good}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = post_json(&k, "media.list", json!({"ks": good})).await;
     assert_eq!(r["objectType"], "KalturaMediaListResponse");
     let calls = k.calls();
     assert_eq!(calls.last().unwrap().ks_type, Some(2));

@@ -148,3 +148,63 @@ pub async fn bare_interactions(canned: Value) -> String {
     tokio::spawn(async move { axum::serve(listener, bare).await.unwrap() });
     url
 }
+
+/// A host serving on loopback from a temp folder, wired to the Discord stand-in, with rate
+/// limits out of the way (they would throttle the load).
+pub struct BenchHost {
+    pub addr: std::net::SocketAddr,
+    _tmp: tempfile::TempDir,
+}
+
+impl BenchHost {
+    pub fn interactions_url(&self) -> String {
+        format!("http://{}/interactions", self.addr)
+    }
+}
+
+/// `plugins`: (file name, component bytes); `default_config`: `config/default.json`;
+/// `settings` gets the Discord part filled in.
+pub async fn start_host(
+    discord: &testkit::DiscordStandIn,
+    plugins: &[(&str, Vec<u8>)],
+    default_config: Option<Value>,
+    mut settings: kdhost::config::settings::Settings,
+) -> BenchHost {
+    use kdhost::config::settings::{DiscordSettings, ServeOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    for (file, bytes) in plugins {
+        std::fs::write(dir.join("plugins").join(file), bytes).unwrap();
+    }
+    std::fs::write(
+        dir.join("config/plugins.json"),
+        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
+    )
+    .unwrap();
+    if let Some(d) = default_config {
+        std::fs::write(dir.join("config/default.json"), d.to_string()).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = ServeOptions {
+        listen: addr,
+        config: dir.join("config"),
+        plugins: dir.join("plugins"),
+        data: dir.join("data"),
+        public_url: None,
+        log_format: kdhost::telemetry::LogFormat::Text,
+    };
+    settings.discord = DiscordSettings {
+        public_key: Some(discord.public_key_hex()),
+        application_id: Some(discord.application_id().into()),
+        bot_token: None,
+        api_base: discord.base_url.clone(),
+        dev_guild: None,
+        activities: false,
+    };
+    let app = kdhost::app::App::build(&opts, settings).await.unwrap();
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    BenchHost { addr, _tmp: tmp }
+}
