@@ -39,6 +39,9 @@ enum Command {
     /// Slash command registration with Discord.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Guild configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Kaltura operator tools.
     #[command(subcommand)]
     Kaltura(KalturaCommand),
@@ -101,6 +104,17 @@ enum CommandsCommand {
         #[command(flatten)]
         serve: ServeOptions,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check default.json, guilds/*.json and plugins.json as the host would load them.
+    Validate {
+        #[arg(default_value = "config")]
+        dir: PathBuf,
+    },
+    /// Print the JSON Schema of guild config files (config/schema.json).
+    Schema,
 }
 
 #[derive(Subcommand)]
@@ -232,6 +246,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
             crate::plugin_cli::commands_sync(&serve, DiscordSettings::from_env(), dry_run).await
         }
+        Command::Config(ConfigCommand::Validate { dir }) => crate::config_cli::validate(&dir),
+        Command::Config(ConfigCommand::Schema) => crate::config_cli::print_schema(),
         Command::Kaltura(KalturaCommand::Ks {
             user,
             session_type,

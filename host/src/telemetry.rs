@@ -57,6 +57,20 @@ pub struct Metrics {
     pub kaltura_calls: HistogramVec,
     /// Kaltura sessions signed locally, by type (user, admin); cache hits are not counted.
     pub kaltura_sessions: IntCounterVec,
+    /// Guild config file (re)loads by result (ok, invalid).
+    pub config_reloads: IntCounterVec,
+    /// Kaltura webhooks by result (accepted, duplicate, bad_signature, bad_body, error).
+    pub webhooks: IntCounterVec,
+    /// Outbox deliveries by result (sent, retry, dead).
+    pub deliveries: IntCounterVec,
+    /// Time from enqueue to Discord's answer.
+    pub delivery_latency: HistogramVec,
+    /// Messages waiting in the outbox, and dead letters kept.
+    pub outbox_pending: IntGauge,
+    pub outbox_dead: IntGauge,
+    /// Rule runs by hook and outcome (ok, error, limit).
+    pub rule_runs: IntCounterVec,
+    pub rule_latency: HistogramVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -80,7 +94,49 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let r = Registry::new();
     let plugins_loaded = IntGauge::new("kd_plugins_loaded", "Plugins currently loaded").unwrap();
     r.register(Box::new(plugins_loaded.clone())).unwrap();
+    let gauge = |name: &str, help: &str| {
+        let g = IntGauge::new(name, help).expect("valid metric");
+        r.register(Box::new(g.clone()))
+            .expect("metric registered once");
+        g
+    };
     Metrics {
+        config_reloads: counter(
+            &r,
+            "kd_config_reloads_total",
+            "Guild config file loads by result",
+            &["result"],
+        ),
+        webhooks: counter(
+            &r,
+            "kd_kaltura_webhooks_total",
+            "Kaltura notifications received by result",
+            &["result"],
+        ),
+        deliveries: counter(
+            &r,
+            "kd_deliveries_total",
+            "Outbox delivery attempts by result",
+            &["result"],
+        ),
+        delivery_latency: histogram(
+            &r,
+            "kd_delivery_seconds",
+            "Time from enqueue to delivery",
+            &["source"],
+        ),
+        outbox_pending: gauge("kd_outbox_pending", "Messages waiting in the outbox"),
+        outbox_dead: gauge(
+            "kd_outbox_dead_letters",
+            "Messages that exhausted their attempts",
+        ),
+        rule_runs: counter(
+            &r,
+            "kd_rule_runs_total",
+            "Guild rule runs by hook and outcome",
+            &["hook", "outcome"],
+        ),
+        rule_latency: histogram(&r, "kd_rule_run_seconds", "Guild rule run time", &["hook"]),
         kaltura_calls: histogram(
             &r,
             "kd_kaltura_call_seconds",

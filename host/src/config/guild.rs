@@ -1,28 +1,88 @@
-//! Guild configuration: `config/default.json` deep-merged with `config/guilds/<id>.json`.
+//! Guild configuration: `config/default.json` deep-merged with `config/guilds/<id>.json`,
+//! `{{ENV_VAR}}` placeholders filled, validated against the schema of [`super::schema`].
 //!
 //! The parts the host enforces before any guest runs:
 //! `plugins.<name>.enabled`, `plugins.<name>.allowed_roles`, `plugins.<name>.settings`,
 //! `commands.<name>.enabled`, `commands.<name>.allowed_roles`.
-//! Reads are lock-free (`ArcSwap`); a bad file keeps the last good version.
+//! Reads are lock-free (`ArcSwap`). Each file is validated on its own: an invalid file keeps
+//! its last good version and the error names the file, the JSON path and the reason.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use serde_json::Value;
+
+use super::placeholders;
+use super::schema::{self, GuildConfig};
+use crate::telemetry::METRICS;
+
+/// One guild's effective configuration.
+#[derive(Debug, Default)]
+pub struct GuildEntry {
+    /// Merged, placeholders filled: what the host and guests read.
+    pub value: Value,
+    /// Merged as written (placeholders not filled): what admins see, so no environment
+    /// value is shown.
+    pub raw: Value,
+    pub typed: GuildConfig,
+}
+
+impl std::ops::Deref for GuildEntry {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
+
+/// A valid file: as written and with placeholders filled.
+#[derive(Clone)]
+struct FileContent {
+    raw: Value,
+    resolved: Value,
+}
 
 /// All guild configs, swapped whole on reload.
 #[derive(Default)]
 pub struct GuildConfigs {
     current: ArcSwap<Snapshot>,
+    /// Files whose current content is invalid (the last good version is in use), by path.
+    problems: Mutex<BTreeMap<PathBuf, String>>,
+    /// Serializes writers (reloads and updates); readers never wait.
+    writer: Mutex<()>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Snapshot {
+    /// Valid file contents by guild id; `""` is default.json.
+    files: BTreeMap<String, FileContent>,
     /// Merged config per guild id; `""` is the default for guilds without a file.
-    merged: HashMap<String, Arc<Value>>,
+    merged: HashMap<String, Arc<GuildEntry>>,
+}
+
+impl Snapshot {
+    fn rebuild(files: BTreeMap<String, FileContent>) -> Result<Self, String> {
+        let empty = FileContent {
+            raw: Value::Object(Default::default()),
+            resolved: Value::Object(Default::default()),
+        };
+        let default = files.get("").unwrap_or(&empty).clone();
+        let mut merged = HashMap::new();
+        for (id, f) in files
+            .iter()
+            .chain(std::iter::once((&String::new(), &empty)))
+        {
+            let (mut raw, mut value) = (default.raw.clone(), default.resolved.clone());
+            if !id.is_empty() {
+                deep_merge(&mut raw, &f.raw);
+                deep_merge(&mut value, &f.resolved);
+            }
+            let typed = schema::typed(&value).map_err(|e| format!("guild {id}: {e}"))?;
+            merged.insert(id.clone(), Arc::new(GuildEntry { value, raw, typed }));
+        }
+        Ok(Self { files, merged })
+    }
 }
 
 /// Deep merge: objects merge key by key, everything else (arrays too) replaces.
@@ -37,22 +97,80 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: line {}, column {}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
+/// Which guild a file configures: `""` for default.json, the id for guilds/<id>.json.
+fn guild_key(dir: &Path, path: &Path) -> Option<String> {
+    if path == dir.join("default.json") {
+        return Some(String::new());
+    }
+    if path.parent()? != dir.join("guilds") || path.extension()? != "json" {
+        return None;
+    }
+    Some(path.file_stem()?.to_string_lossy().into_owned())
+}
+
+/// Parses, fills placeholders and validates one file's text. Errors name the file, the
+/// JSON path (or line and column) and the reason.
+pub fn check_text(file: &str, text: &str) -> Result<(Value, Value), String> {
+    let raw: Value = serde_json::from_str(text)
+        .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))?;
+    check_value(file, raw)
+}
+
+fn check_value(file: &str, raw: Value) -> Result<(Value, Value), String> {
+    if !raw.is_object() {
+        return Err(format!("{file}: $: the file must hold a JSON object"));
+    }
+    let resolved =
+        placeholders::resolve(&raw, &placeholders::from_env).map_err(|e| format!("{file}: {e}"))?;
+    schema::validate(&resolved).map_err(|violations| {
+        violations
+            .iter()
+            .map(|v| format!("{file}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    Ok((raw, resolved))
+}
+
+fn read_file(path: &Path) -> Result<FileContent, String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+    let (raw, resolved) = check_text(&file, &text)?;
+    Ok(FileContent { raw, resolved })
+}
+
+/// The guild files under `dir`: `default.json` and `guilds/*.json`, sorted.
+pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if dir.join("default.json").exists() {
+        out.push(dir.join("default.json"));
+    }
+    let guilds = dir.join("guilds");
+    if guilds.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&guilds)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    Ok(out)
+}
+
+fn check_guild_id(path: &Path, id: &str) -> Result<(), String> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "{}: the file name must be a guild id (digits)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 impl GuildConfigs {
-    /// Loads `DIR/default.json` (optional) and `DIR/guilds/*.json`. An error names the file.
-    pub fn load(dir: &Path) -> Result<Self> {
+    /// Loads `DIR/default.json` (optional) and `DIR/guilds/*.json`; every problem in every
+    /// file is reported (the host does not start on a config it cannot trust).
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let me = Self::default();
         me.reload(dir)?;
         Ok(me)
@@ -61,55 +179,204 @@ impl GuildConfigs {
     /// Every guild gets `default` (no files: `kdhost plugin test`).
     pub fn with_default(default: Value) -> Self {
         let me = Self::default();
-        let merged = HashMap::from([(String::new(), Arc::new(default))]);
-        me.current.store(Arc::new(Snapshot { merged }));
+        let typed = schema::typed(&default).unwrap_or_default();
+        let entry = GuildEntry {
+            raw: default.clone(),
+            value: default,
+            typed,
+        };
+        let merged = HashMap::from([(String::new(), Arc::new(entry))]);
+        me.current.store(Arc::new(Snapshot {
+            files: BTreeMap::new(),
+            merged,
+        }));
         me
     }
 
-    /// Re-reads everything; on error the previous config stays.
-    pub fn reload(&self, dir: &Path) -> Result<()> {
-        let default_path = dir.join("default.json");
-        let default = if default_path.exists() {
-            read_json(&default_path)?
-        } else {
-            Value::Object(Default::default())
-        };
-        let mut merged = HashMap::new();
-        let guilds = dir.join("guilds");
-        if guilds.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&guilds)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "json"))
-                .collect();
-            files.sort();
-            for f in files {
-                let id = f
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
-                if !id.chars().all(|c| c.is_ascii_digit()) {
-                    anyhow::bail!("{}: the file name must be a guild id (digits)", f.display());
+    /// Re-reads everything, all or nothing: on any error the previous config stays and the
+    /// error lists every problem.
+    pub fn reload(&self, dir: &Path) -> anyhow::Result<()> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files = BTreeMap::new();
+        let mut errors = Vec::new();
+        for path in config_files(dir)? {
+            let Some(id) = guild_key(dir, &path) else {
+                continue;
+            };
+            if !id.is_empty()
+                && let Err(e) = check_guild_id(&path, &id)
+            {
+                errors.push(e);
+                continue;
+            }
+            match read_file(&path) {
+                Ok(c) => {
+                    files.insert(id, c);
                 }
-                let mut v = default.clone();
-                deep_merge(&mut v, &read_json(&f)?);
-                merged.insert(id, Arc::new(v));
+                Err(e) => errors.push(e),
             }
         }
-        merged.insert(String::new(), Arc::new(default));
-        self.current.store(Arc::new(Snapshot { merged }));
+        if !errors.is_empty() {
+            anyhow::bail!("{}", errors.join("\n"));
+        }
+        let snap = Snapshot::rebuild(files).map_err(anyhow::Error::msg)?;
+        self.current.store(Arc::new(snap));
+        self.problems.lock().unwrap().clear();
+        Ok(())
+    }
+
+    /// Applies changed files (hot reload): each valid file replaces its old version, a
+    /// deleted one is dropped, an invalid one keeps its last good version. Returns the
+    /// problems found (already logged and counted).
+    pub fn apply_changes(&self, dir: &Path, changed: &[PathBuf]) -> Vec<String> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut snap = (**self.current.load()).clone();
+        let mut problems = Vec::new();
+        let mut touched = false;
+        for path in changed {
+            let Some(id) = guild_key(dir, path) else {
+                continue;
+            };
+            if !id.is_empty()
+                && let Err(e) = check_guild_id(path, &id)
+            {
+                problems.push(e);
+                continue;
+            }
+            if !path.exists() {
+                touched |= snap.files.remove(&id).is_some();
+                self.problems.lock().unwrap().remove(path);
+                continue;
+            }
+            match read_file(path) {
+                Ok(c) => {
+                    snap.files.insert(id, c);
+                    touched = true;
+                    self.problems.lock().unwrap().remove(path);
+                    METRICS.config_reloads.with_label_values(&["ok"]).inc();
+                    tracing::info!(file = %path.display(), "guild configuration reloaded");
+                }
+                Err(e) => {
+                    METRICS.config_reloads.with_label_values(&["invalid"]).inc();
+                    tracing::error!(error = %e, "guild configuration file not applied; its last good version stays");
+                    self.problems
+                        .lock()
+                        .unwrap()
+                        .insert(path.clone(), e.clone());
+                    problems.push(e);
+                }
+            }
+        }
+        if touched {
+            match Snapshot::rebuild(snap.files) {
+                Ok(s) => self.current.store(Arc::new(s)),
+                Err(e) => problems.push(e),
+            }
+        }
+        problems
+    }
+
+    /// Validates a guild's new override (as written), writes it atomically (temp file +
+    /// rename) and applies it at once; `None` deletes the override. Nothing is written
+    /// unless it is valid.
+    pub fn write_guild(
+        &self,
+        dir: &Path,
+        guild_id: &str,
+        content: Option<Value>,
+    ) -> Result<(), String> {
+        let path = dir.join("guilds").join(format!("{guild_id}.json"));
+        check_guild_id(&path, guild_id)?;
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut snap = (**self.current.load()).clone();
+        match content {
+            Some(raw) => {
+                let file = format!("config/guilds/{guild_id}.json");
+                let (raw, resolved) = check_value(&file, raw)?;
+                let mut files = snap.files.clone();
+                files.insert(
+                    guild_id.to_string(),
+                    FileContent {
+                        raw: raw.clone(),
+                        resolved,
+                    },
+                );
+                // Build first: nothing is written unless it applies.
+                let next = Snapshot::rebuild(files)?;
+                write_atomically(&path, &raw).map_err(|e| format!("{file}: {e}"))?;
+                snap = next;
+            }
+            None => {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                }
+                snap.files.remove(guild_id);
+                snap = Snapshot::rebuild(snap.files)?;
+            }
+        }
+        self.problems.lock().unwrap().remove(&path);
+        self.current.store(Arc::new(snap));
         Ok(())
     }
 
     /// The merged config of a guild (the default one for DMs and unknown guilds).
-    pub fn guild(&self, guild_id: Option<&str>) -> Arc<Value> {
+    pub fn guild(&self, guild_id: Option<&str>) -> Arc<GuildEntry> {
         let snap = self.current.load();
         guild_id
             .and_then(|g| snap.merged.get(g))
             .or_else(|| snap.merged.get(""))
             .cloned()
-            .unwrap_or_else(|| Arc::new(Value::Null))
+            .unwrap_or_default()
     }
+
+    /// The guild's own override as written (`{}` when it has none).
+    pub fn guild_override(&self, guild_id: &str) -> Value {
+        self.current
+            .load()
+            .files
+            .get(guild_id)
+            .map(|f| f.raw.clone())
+            .unwrap_or_else(|| Value::Object(Default::default()))
+    }
+
+    /// Guild ids that have their own file.
+    pub fn guild_ids(&self) -> Vec<String> {
+        self.current
+            .load()
+            .files
+            .keys()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect()
+    }
+
+    /// Files whose current content is invalid, with the reason (the last good version of
+    /// each is in use).
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.lock().unwrap().values().cloned().collect()
+    }
+}
+
+/// Writes JSON to a temp file in the same folder, syncs it, then renames it over `path`:
+/// a reader (or the watcher) sees the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
+    text.push('\n');
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
 }
 
 /// What the guild's config says about running a command of a plugin.
@@ -184,35 +451,132 @@ mod tests {
         assert!(check_policy(&cfg, "x", Some("free"), &[]).is_ok());
     }
 
+    fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
     #[test]
-    fn a_bad_guild_file_keeps_the_last_good_config() {
+    fn a_bad_guild_file_keeps_its_last_good_version() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("guilds")).unwrap();
-        std::fs::write(
-            dir.path().join("default.json"),
-            r#"{"plugins":{"a":{"enabled":true}}}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("guilds/1.json"),
-            r#"{"plugins":{"a":{"enabled":false}}}"#,
-        )
-        .unwrap();
-        let cfgs = GuildConfigs::load(dir.path()).unwrap();
+        let d = dir.path();
+        write(d, "default.json", r#"{"plugins":{"a":{"enabled":true}}}"#);
+        let one = write(d, "guilds/1.json", r#"{"plugins":{"a":{"enabled":false}}}"#);
+        let two = write(d, "guilds/2.json", r#"{"features":{"rules":false}}"#);
+        let cfgs = GuildConfigs::load(d).unwrap();
         assert_eq!(
             cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
             json!(false)
         );
         assert_eq!(
-            cfgs.guild(Some("2"))["plugins"]["a"]["enabled"],
+            cfgs.guild(Some("3"))["plugins"]["a"]["enabled"],
             json!(true)
         );
-        std::fs::write(dir.path().join("guilds/1.json"), "{ nope").unwrap();
-        let err = cfgs.reload(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("1.json") && err.contains("line 1"), "{err}");
+        assert!(!cfgs.guild(Some("2")).typed.features.rules);
+
+        // Bad JSON: line and column.
+        std::fs::write(&one, "{ nope").unwrap();
+        let errs = cfgs.apply_changes(d, std::slice::from_ref(&one));
+        assert!(
+            errs[0].contains("1.json") && errs[0].contains("line 1"),
+            "{errs:?}"
+        );
         assert_eq!(
             cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
             json!(false)
         );
+        // A type error and an unknown key: the JSON path.
+        std::fs::write(&one, r#"{"plugins":{"a":{"enabled":"no"}}}"#).unwrap();
+        std::fs::write(&two, r#"{"featurs":{}}"#).unwrap();
+        let errs = cfgs.apply_changes(d, &[one.clone(), two.clone()]);
+        assert!(errs[0].contains("1.json: $.plugins.a.enabled:"), "{errs:?}");
+        assert!(
+            errs[1].contains("2.json: $.featurs: unknown key"),
+            "{errs:?}"
+        );
+        assert_eq!(cfgs.problems().len(), 2);
+        assert_eq!(
+            cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
+            json!(false)
+        );
+        assert!(!cfgs.guild(Some("2")).typed.features.rules);
+
+        // Fixed: applied, the problem is gone; deleted: the guild gets the default.
+        std::fs::write(&one, r#"{"plugins":{"a":{"allowed_roles":["9"]}}}"#).unwrap();
+        assert!(cfgs.apply_changes(d, std::slice::from_ref(&one)).is_empty());
+        assert_eq!(
+            cfgs.guild(Some("1"))["plugins"]["a"]["allowed_roles"],
+            json!(["9"])
+        );
+        assert_eq!(
+            cfgs.guild(Some("1"))["plugins"]["a"]["enabled"],
+            json!(true)
+        );
+        std::fs::remove_file(&two).unwrap();
+        assert!(cfgs.apply_changes(d, std::slice::from_ref(&two)).is_empty());
+        assert!(cfgs.guild(Some("2")).typed.features.rules);
+        assert_eq!(cfgs.problems().len(), 0);
+    }
+
+    #[test]
+    fn the_startup_load_reports_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "guilds/1.json", r#"{"notifications":{"enabled":1}}"#);
+        write(d, "guilds/abc.json", "{}");
+        let Err(err) = GuildConfigs::load(d) else {
+            panic!("loaded an invalid config")
+        };
+        let err = err.to_string();
+        assert!(err.contains("$.notifications.enabled"), "{err}");
+        assert!(
+            err.contains("abc.json: the file name must be a guild id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn writes_are_validated_atomic_and_immediate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cfgs = GuildConfigs::load(d).unwrap();
+        let bad = cfgs.write_guild(d, "5", Some(json!({"notifications": {"enabled": "x"}})));
+        assert!(bad.unwrap_err().contains("$.notifications.enabled"));
+        assert!(!d.join("guilds/5.json").exists());
+        cfgs.write_guild(d, "5", Some(json!({"notifications": {"channel": "#news"}})))
+            .unwrap();
+        assert_eq!(
+            cfgs.guild(Some("5")).typed.notifications.channel.as_deref(),
+            Some("#news")
+        );
+        let on_disk: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("guilds/5.json")).unwrap())
+                .unwrap();
+        assert_eq!(on_disk, cfgs.guild_override("5"));
+        cfgs.write_guild(d, "5", None).unwrap();
+        assert!(!d.join("guilds/5.json").exists());
+        assert_eq!(cfgs.guild(Some("5")).typed.notifications.channel, None);
+        assert!(cfgs.write_guild(d, "../x", None).is_err());
+    }
+
+    #[test]
+    fn placeholders_are_filled_but_admins_see_them_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // PATH is set in any environment the tests run in.
+        write(
+            d,
+            "guilds/7.json",
+            r#"{"notifications":{"channel":"{{PATH}}"}}"#,
+        );
+        let cfgs = GuildConfigs::load(d).unwrap();
+        let g = cfgs.guild(Some("7"));
+        assert_eq!(
+            g["notifications"]["channel"],
+            json!(std::env::var("PATH").unwrap())
+        );
+        assert_eq!(g.raw["notifications"]["channel"], json!("{{PATH}}"));
     }
 }

@@ -1,5 +1,8 @@
 //! Settings (environment, `.env`, flags), operator grants and guild configuration.
 
+pub mod dotenv;
 pub mod guild;
+pub mod placeholders;
+pub mod schema;
 pub mod secret;
 pub mod settings;

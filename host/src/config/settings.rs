@@ -146,14 +146,7 @@ impl DiscordSettings {
 
 /// Loads `.env` from the working directory if present. Values already in the environment win.
 pub fn load_dotenv() -> Result<(), String> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
-        Err(e) if e.not_found() => Ok(()),
-        Err(dotenvy::Error::LineParse(line, idx)) => Err(format!(
-            ".env: cannot parse line `{line}` at character {idx}"
-        )),
-        Err(e) => Err(format!(".env: {e}")),
-    }
+    super::dotenv::load(std::path::Path::new(".env"))
 }
 
 #[cfg(test)]

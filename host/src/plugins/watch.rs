@@ -11,7 +11,6 @@ use tokio::sync::mpsc;
 
 use super::grants::GrantsConfig;
 use super::registry::{Registry, is_wasm};
-use crate::config::guild::GuildConfigs;
 
 /// Events for one file within this window are handled once (editors write in bursts).
 const QUIET: Duration = Duration::from_millis(150);
@@ -51,7 +50,7 @@ pub fn start(
             while let Ok(Some(p)) = tokio::time::timeout(QUIET, rx.recv()).await {
                 batch.insert(p);
             }
-            let mut guilds_changed = false;
+            let mut guild_files = Vec::new();
             for path in batch {
                 let canon_parent = path.parent().and_then(|d| d.canonicalize().ok());
                 if is_wasm(&path) && canon_parent.as_deref() == Some(plugins_dir.as_path()) {
@@ -74,25 +73,22 @@ pub fn start(
                                 tracing::error!(file = %path.display(), error = format!("{e:#}"), "plugin grants not reloaded; the previous ones stay")
                             }
                         }
-                    } else if path.extension().is_some_and(|e| e == "json") {
-                        guilds_changed = true;
+                    } else if path.extension().is_some_and(|e| e == "json")
+                        && let (Some(dir), Some(name)) = (canon_parent, path.file_name())
+                    {
+                        guild_files.push(dir.join(name));
                     }
                 }
             }
-            if guilds_changed {
-                reload_guilds(&registry.runtime.services.guilds, &config_dir);
+            if !guild_files.is_empty() {
+                // Problems are logged and counted there; each bad file keeps its last good version.
+                let guilds = registry.runtime.services.guilds.clone();
+                let dir = config_dir.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || guilds.apply_changes(&dir, &guild_files))
+                        .await;
             }
         }
     });
     Ok(HotReload { _watcher: watcher })
-}
-
-fn reload_guilds(guilds: &GuildConfigs, dir: &Path) {
-    match guilds.reload(dir) {
-        Ok(()) => tracing::info!("guild configuration reloaded"),
-        Err(e) => tracing::error!(
-            error = format!("{e:#}"),
-            "guild configuration not reloaded; the last good one stays"
-        ),
-    }
 }
