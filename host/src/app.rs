@@ -18,12 +18,15 @@ use crate::api::ApiState;
 use crate::api::auth::{Jwt, load_service_accounts};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
+use crate::delivery::Outbox;
 use crate::discord::commands::{self, SyncTarget};
 use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
 use crate::discord::interactions::{self, InteractionsEndpoint};
 use crate::discord::rest::DiscordRest;
 use crate::discord::verify::InteractionVerifier;
+use crate::events::process::EventProcessor;
 use crate::kaltura::Kaltura;
+use crate::kaltura::webhook::WebhookIntake;
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::registry::LoadFailure;
 use crate::plugins::services::Services;
@@ -40,6 +43,8 @@ pub struct App {
     pub router: Router,
     /// Plugins that were refused at start.
     pub load_failures: Vec<LoadFailure>,
+    pub outbox: Arc<Outbox>,
+    pub processor: Arc<EventProcessor>,
     /// (service, state) lines of the startup report.
     pub report: Vec<(String, String)>,
     _hot_reload: Option<HotReload>,
@@ -63,11 +68,10 @@ impl App {
             .transpose()
             .map_err(anyhow::Error::msg)?;
         let rest = discord.application_id.as_deref().map(|app| {
-            Arc::new(DiscordRest::new(
-                &discord.api_base,
-                app,
-                discord.bot_token.clone(),
-            ))
+            Arc::new(
+                DiscordRest::new(&discord.api_base, app, discord.bot_token.clone())
+                    .with_global_rate(settings.delivery.global_rate),
+            )
         });
 
         let mut services = Services::new(store.clone(), rest.clone(), guilds);
@@ -112,6 +116,32 @@ impl App {
             }
         });
 
+        let outbox = Outbox::new(
+            store.clone(),
+            rest.clone(),
+            services.discord_guilds.clone(),
+            services.guilds.clone(),
+            settings.delivery.clone(),
+        )?;
+        outbox.start();
+        let processor = EventProcessor::new(
+            store.clone(),
+            services.guilds.clone(),
+            outbox.clone(),
+            settings.kaltura.clone(),
+            Some(registry.clone()),
+        );
+        processor.start();
+        let webhooks = Arc::new(WebhookIntake {
+            secrets: settings
+                .kaltura
+                .as_ref()
+                .map(|k| k.admin_secrets.clone())
+                .unwrap_or_default(),
+            store: store.clone(),
+            processor: processor.clone(),
+        });
+
         let report = status_report(&settings, hot_reload.is_some());
         services.status.store(Arc::new(report.clone()));
 
@@ -145,8 +175,10 @@ impl App {
             service_accounts: load_service_accounts(&opts.config.join("api.json"))?,
             launches: services.launches.clone(),
         });
-        let router = routes(endpoint, registry.clone(), api);
+        let router = routes(endpoint, registry.clone(), api, webhooks);
         Ok(App {
+            outbox,
+            processor,
             registry,
             dispatcher,
             services,
@@ -264,6 +296,25 @@ fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)>
             ),
         ),
         (
+            "kaltura-webhooks".into(),
+            on_off(
+                k.is_some(),
+                "POST /webhooks/kaltura (signed with the admin secret)",
+                "set KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET",
+            ),
+        ),
+        (
+            "delivery".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                &format!(
+                    "outbox, {} requests/s, {} attempts",
+                    settings.delivery.global_rate, settings.delivery.max_attempts
+                ),
+                "set DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID; queued messages wait",
+            ),
+        ),
+        (
             "api".into(),
             on_off(
                 settings.api.jwt_secret.is_some(),
@@ -286,7 +337,12 @@ fn routes(
     endpoint: Arc<InteractionsEndpoint>,
     registry: Arc<Registry>,
     api: Arc<ApiState>,
+    webhooks: Arc<WebhookIntake>,
 ) -> Router {
+    let kaltura_webhooks = Router::new()
+        .route("/webhooks/kaltura", post(crate::kaltura::webhook::receive))
+        .layer(DefaultBodyLimit::max(crate::kaltura::webhook::MAX_BODY))
+        .with_state(webhooks);
     let interactions = Router::new()
         .route("/interactions", post(interactions::post))
         .layer(DefaultBodyLimit::max(interactions::MAX_BODY))
@@ -309,6 +365,7 @@ fn routes(
         .with_state(registry);
     Router::new()
         .merge(interactions)
+        .merge(kaltura_webhooks)
         .merge(health)
         .merge(crate::api::router(api).layer(DefaultBodyLimit::max(64 * 1024)))
         .layer(middleware::from_fn(count_requests))

@@ -217,6 +217,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
             )),
             ..Default::default()
         },
+        delivery: Default::default(),
     };
     let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod config_cli;
+pub mod delivery;
 pub mod demo;
 pub mod discord;
 pub mod events;

@@ -61,6 +61,8 @@ pub struct StandInOptions {
     pub bucket_window: Duration,
     /// Fixed signing seed (reproducible public key) or random.
     pub seed: Option<[u8; 32]>,
+    /// Bot requests per second across all routes (Discord: 50); `None`: no global limit.
+    pub global_limit: Option<u32>,
 }
 
 impl Default for StandInOptions {
@@ -71,6 +73,7 @@ impl Default for StandInOptions {
             bucket_limit: 50,
             bucket_window: Duration::from_secs(1),
             seed: None,
+            global_limit: None,
         }
     }
 }
@@ -110,6 +113,12 @@ struct Inner {
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
     guilds: Mutex<HashMap<String, GuildData>>,
+    /// Channel id → messages created in it, oldest first.
+    messages: Mutex<HashMap<String, Vec<Value>>>,
+    /// Message nonce → (when, the message), for `enforce_nonce`.
+    nonces: Mutex<HashMap<String, (Instant, Value)>>,
+    /// The current one-second window of the global limit: (start, requests).
+    global_window: Mutex<(Instant, u32)>,
 }
 
 /// A guild as the stand-in knows it: owner, roles (with permissions), members' roles.
@@ -118,6 +127,8 @@ struct GuildData {
     owner_id: String,
     roles: Vec<Value>,
     members: HashMap<String, Vec<String>>,
+    /// (id, name) of its text channels.
+    channels: Vec<(String, String)>,
 }
 
 /// A running stand-in.
@@ -156,6 +167,9 @@ impl DiscordStandIn {
             started: Instant::now(),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            messages: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(HashMap::new()),
+            global_window: Mutex::new((Instant::now(), 0)),
             buckets: Mutex::new(HashMap::new()),
             interactions: Mutex::new(HashMap::new()),
             ids: AtomicU64::new(1),
@@ -266,6 +280,36 @@ impl DiscordStandIn {
                 user_id.to_string(),
                 roles.iter().map(|r| r.to_string()).collect(),
             );
+    }
+
+    /// Gives a guild text channels, as (id, name).
+    pub fn set_channels(&self, guild_id: &str, channels: &[(&str, &str)]) {
+        self.inner
+            .guilds
+            .lock()
+            .unwrap()
+            .entry(guild_id.to_string())
+            .or_default()
+            .channels = channels
+            .iter()
+            .map(|(i, n)| (i.to_string(), n.to_string()))
+            .collect();
+    }
+
+    /// The messages created in a channel (`POST /channels/{id}/messages`), oldest first.
+    pub fn channel_messages(&self, channel_id: &str) -> Vec<Value> {
+        self.inner
+            .messages
+            .lock()
+            .unwrap()
+            .get(channel_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Messages created in every channel, by channel id.
+    pub fn all_channel_messages(&self) -> HashMap<String, Vec<Value>> {
+        self.inner.messages.lock().unwrap().clone()
     }
 
     /// Gateway sessions that have identified (the host's gateway is connected).
@@ -649,6 +693,18 @@ async fn api(
         return (st, b, vec![]);
     }
 
+    if let Some(limit) = s.opts.global_limit {
+        let mut w = s.global_window.lock().unwrap();
+        if w.0.elapsed() >= Duration::from_secs(1) {
+            *w = (Instant::now(), 0);
+        }
+        if w.1 >= limit {
+            let wait = Duration::from_secs(1).saturating_sub(w.0.elapsed());
+            return rate_limited(wait.as_secs_f64(), true);
+        }
+        w.1 += 1;
+    }
+
     // Discord-style buckets with headers.
     let key = bucket_key(method, &seg);
     let (remaining, reset_after) = {
@@ -874,10 +930,69 @@ async fn route(
                     "Cannot send an empty message",
                 );
             }
+            if body["content"]
+                .as_str()
+                .is_some_and(|c| c.chars().count() > 2000)
+                || body["nonce"].as_str().is_some_and(|n| n.len() > 25)
+            {
+                return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+            }
+            // enforce_nonce: the same nonce within a few minutes returns the first message.
+            let nonce = body["nonce"].as_str().map(String::from);
+            let enforce = body["enforce_nonce"] == Value::Bool(true);
+            if let (Some(n), true) = (&nonce, enforce) {
+                let mut nonces = s.nonces.lock().unwrap();
+                nonces.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(300));
+                if let Some((_, msg)) = nonces.get(n) {
+                    return (StatusCode::OK, msg.clone());
+                }
+            }
             let mut msg = body.clone();
+            if let Some(m) = msg.as_object_mut() {
+                m.remove("enforce_nonce");
+            }
             msg["id"] = json!(id());
             msg["channel_id"] = json!(channel);
+            if let (Some(n), true) = (nonce, enforce) {
+                s.nonces
+                    .lock()
+                    .unwrap()
+                    .insert(n, (Instant::now(), msg.clone()));
+            }
+            s.messages
+                .lock()
+                .unwrap()
+                .entry(channel.to_string())
+                .or_default()
+                .push(msg.clone());
             (StatusCode::OK, msg)
+        }
+        ("GET", ["channels", channel, "messages"]) => {
+            let mut list = s
+                .messages
+                .lock()
+                .unwrap()
+                .get(*channel)
+                .cloned()
+                .unwrap_or_default();
+            list.reverse();
+            list.truncate(100);
+            (StatusCode::OK, Value::Array(list))
+        }
+        ("GET", ["guilds", g, "channels"]) => {
+            let channels = s.guilds.lock().unwrap().get(*g).map(|d| d.channels.clone());
+            match channels {
+                Some(list) => (
+                    StatusCode::OK,
+                    Value::Array(
+                        list.iter()
+                            .enumerate()
+                            .map(|(i, (id, name))| json!({"id": id, "type": 0, "guild_id": g, "name": name, "position": i}))
+                            .collect(),
+                    ),
+                ),
+                None => discord_error(StatusCode::NOT_FOUND, 10004, "Unknown Guild"),
+            }
         }
         ("PATCH", ["channels", channel, "messages", mid]) => {
             let mut msg = body.clone();

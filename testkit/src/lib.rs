@@ -9,4 +9,5 @@ pub mod kaltura;
 pub mod signing;
 
 pub use discord::{DiscordStandIn, Fault, Recorded, StandInOptions};
+pub use kaltura::notify::{BodyFormat, SignedNotification};
 pub use kaltura::{KalturaFault, KalturaOptions, KalturaStandIn};

@@ -38,6 +38,7 @@ pub struct Settings {
     /// `None` when `KALTURA_PARTNER_ID` / `KALTURA_ADMIN_SECRET` are not set (Kaltura is off).
     pub kaltura: Option<crate::kaltura::KalturaSettings>,
     pub api: ApiSettings,
+    pub delivery: DeliverySettings,
 }
 
 impl Settings {
@@ -47,6 +48,7 @@ impl Settings {
             discord: DiscordSettings::from_env(),
             kaltura: crate::kaltura::KalturaSettings::from_env()?,
             api: ApiSettings::from_env()?,
+            delivery: DeliverySettings::from_env()?,
         })
     }
 }
@@ -86,6 +88,63 @@ impl ApiSettings {
         Ok(Self {
             jwt_secret,
             jwt_expiry,
+        })
+    }
+}
+
+/// The delivery outbox (messages the host posts to channels on its own).
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// `KD_DELIVERY_MAX_ATTEMPTS` (default 10): failed attempts (5xx, network) before a
+    /// message becomes a dead letter. Rate limits are waited out and not counted.
+    pub max_attempts: u32,
+    /// `KD_DELIVERY_RETRY_MS` (default 1000): the first retry delay; it doubles per attempt.
+    pub retry_base: std::time::Duration,
+    /// `KD_DELIVERY_RETRY_MAX_MS` (default 300000): the longest retry delay.
+    pub retry_max: std::time::Duration,
+    /// `DISCORD_GLOBAL_RATE_LIMIT` (default 50): bot requests per second, Discord's global
+    /// limit for most bots (large bots get more from Discord).
+    pub global_rate: u32,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            retry_base: std::time::Duration::from_millis(1000),
+            retry_max: std::time::Duration::from_millis(300_000),
+            global_rate: 50,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn from_env() -> Result<Self, String> {
+        let d = Self::default();
+        let num = |name: &str, default: u64, min: u64| -> Result<u64, String> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .ok_or_else(|| format!("{name} must be a whole number ≥ {min}, not `{v}`")),
+            }
+        };
+        Ok(Self {
+            max_attempts: num("KD_DELIVERY_MAX_ATTEMPTS", d.max_attempts.into(), 1)? as u32,
+            retry_base: std::time::Duration::from_millis(num(
+                "KD_DELIVERY_RETRY_MS",
+                d.retry_base.as_millis() as u64,
+                1,
+            )?),
+            retry_max: std::time::Duration::from_millis(num(
+                "KD_DELIVERY_RETRY_MAX_MS",
+                d.retry_max.as_millis() as u64,
+                1,
+            )?),
+            global_rate: num("DISCORD_GLOBAL_RATE_LIMIT", d.global_rate.into(), 1)?
+                .min(u32::MAX as u64) as u32,
         })
     }
 }

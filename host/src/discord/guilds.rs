@@ -57,6 +57,8 @@ pub struct GuildDirectory {
     guilds: Cached<Arc<GuildInfo>>,
     /// "guild/user" → the member's roles (None: not a member).
     members: Cached<Option<Vec<String>>>,
+    /// Guild → its channels as (id, name).
+    channels: Cached<Arc<Vec<(String, String)>>>,
 }
 
 fn fresh<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
@@ -82,6 +84,7 @@ impl GuildDirectory {
             rest,
             guilds: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
         }
     }
 
@@ -175,6 +178,63 @@ impl GuildDirectory {
         };
         keep(&self.members, key, roles.clone());
         Ok(roles)
+    }
+}
+
+/// A channel reference that is not an id (`#news`, `news`) names no channel of the guild.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("this server has no text channel named #{0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Rest(#[from] RestError),
+}
+
+impl GuildDirectory {
+    /// The channel id for a reference: digits are an id already; a name (with or without
+    /// `#`, any case) is looked up among the guild's channels (re-read once on a miss).
+    pub async fn resolve_channel(
+        &self,
+        guild_id: &str,
+        reference: &str,
+    ) -> Result<String, ChannelError> {
+        let r = reference.trim();
+        if !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(r.to_string());
+        }
+        let name = r.trim_start_matches('#');
+        let find = |list: &[(String, String)]| {
+            list.iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(name))
+                .map(|(id, _)| id.clone())
+        };
+        if let Some(list) = fresh(&self.channels, guild_id)
+            && let Some(id) = find(&list)
+        {
+            return Ok(id);
+        }
+        let v = self
+            .get(
+                &format!("GET guilds/{guild_id}/channels"),
+                format!("/guilds/{guild_id}/channels"),
+            )
+            .await?;
+        // Text (0) and announcement (5) channels take messages.
+        let list: Vec<(String, String)> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| matches!(c["type"].as_u64(), Some(0 | 5)))
+            .filter_map(|c| {
+                Some((
+                    c["id"].as_str()?.to_string(),
+                    c["name"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        let found = find(&list);
+        keep(&self.channels, guild_id.to_string(), Arc::new(list));
+        found.ok_or_else(|| ChannelError::Unknown(name.to_string()))
     }
 }
 

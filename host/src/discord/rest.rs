@@ -83,18 +83,32 @@ impl DiscordRest {
         }
     }
 
+    /// Paces bot requests at `per_second` (Discord's global limit for this bot).
+    pub fn with_global_rate(mut self, per_second: u32) -> Self {
+        let n = NonZeroU32::new(per_second.max(1)).expect("at least 1");
+        self.global = RateLimiter::direct(Quota::per_second(n));
+        self
+    }
+
     pub fn has_bot_token(&self) -> bool {
         self.bot_token.is_some()
     }
 
     pub async fn send(&self, call: Call<'_>) -> Result<Value, RestError> {
+        self.send_with(call, MAX_ATTEMPTS).await
+    }
+
+    /// `send` with at most `attempts` tries: 1 for callers that keep their own durable
+    /// retry schedule (the outbox), so a 429 or 5xx comes straight back to them.
+    pub async fn send_with(&self, call: Call<'_>, attempts: u32) -> Result<Value, RestError> {
+        let max = attempts.max(1);
         if call.bot_auth && self.bot_token.is_none() {
             return Err(RestError::NotConfigured(
                 "this needs the bot token: set DISCORD_BOT_TOKEN",
             ));
         }
         let mut backoff = Duration::from_millis(250);
-        for attempt in 1..=MAX_ATTEMPTS {
+        for attempt in 1..=max {
             self.wait_for_room(&call).await;
             let mut req = self
                 .client
@@ -108,7 +122,7 @@ impl DiscordRest {
             }
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) if attempt < MAX_ATTEMPTS && (e.is_connect() || e.is_timeout()) => {
+                Err(e) if attempt < max && (e.is_connect() || e.is_timeout()) => {
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
                     continue;
@@ -134,16 +148,17 @@ impl DiscordRest {
                 let global = headers.contains_key("x-ratelimit-global")
                     || body["global"] == Value::Bool(true);
                 tracing::warn!(route = %call.route, wait_s = wait.as_secs_f64(), global, "Discord rate limited us");
-                if wait > MAX_WAIT || attempt == MAX_ATTEMPTS {
-                    return Err(RestError::RateLimited(wait.as_secs_f64()));
-                }
                 if global {
+                    // Every bot request waits, not just this one.
                     *self.global_until.lock().unwrap() = Some(Instant::now() + wait);
+                }
+                if wait > MAX_WAIT || attempt == max {
+                    return Err(RestError::RateLimited(wait.as_secs_f64()));
                 }
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if matches!(status.as_u16(), 502..=504) && attempt < MAX_ATTEMPTS {
+            if matches!(status.as_u16(), 502..=504) && attempt < max {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
                 continue;
@@ -307,13 +322,26 @@ impl DiscordRest {
     }
 
     pub async fn create_message(&self, channel: &str, data: &Value) -> Result<Value, RestError> {
-        self.send(Call {
-            method: Method::POST,
-            route: format!("POST channel {channel} messages"),
-            path: format!("/channels/{channel}/messages"),
-            body: Some(data),
-            bot_auth: true,
-        })
+        self.create_message_with(channel, data, MAX_ATTEMPTS).await
+    }
+
+    /// One try (or a few): for the outbox, which retries durably on its own schedule.
+    pub async fn create_message_with(
+        &self,
+        channel: &str,
+        data: &Value,
+        attempts: u32,
+    ) -> Result<Value, RestError> {
+        self.send_with(
+            Call {
+                method: Method::POST,
+                route: format!("POST channel {channel} messages"),
+                path: format!("/channels/{channel}/messages"),
+                body: Some(data),
+                bot_auth: true,
+            },
+            attempts,
+        )
         .await
     }
 

@@ -8,8 +8,10 @@ pub mod error;
 pub mod identity;
 pub mod media;
 pub mod meetings;
+pub mod notification;
 pub mod sessions;
 pub mod settings;
+pub mod webhook;
 
 pub use account::{Caller, Kaltura};
 pub use error::KalturaError;

@@ -1,13 +1,26 @@
 //! Embedded storage: SQLite (bundled, WAL) under the data directory.
 //!
 //! One narrow API for everything the host persists: plugin kv, small host metadata (such
-//! as the hash of the last command sync). Calls are short and synchronous.
+//! as the hash of the last command sync), the webhook inbox (dedupe), the delivery outbox
+//! and the audit log. Calls are short and synchronous.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
+
+pub mod audit;
+pub mod inbox;
+pub mod outbox;
+
+/// Milliseconds since the Unix epoch (the stored timestamps).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -97,12 +110,16 @@ impl Store {
              );",
         )
         .context("initialising the database schema")?;
+        conn.execute_batch(inbox::SCHEMA)
+            .and_then(|_| conn.execute_batch(outbox::SCHEMA))
+            .and_then(|_| conn.execute_batch(audit::SCHEMA))
+            .context("initialising the database schema")?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent: use the connection.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use kdhost::app::App;
 use kdhost::config::secret::Secret;
-use kdhost::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
+use kdhost::config::settings::{
+    ApiSettings, DeliverySettings, DiscordSettings, ServeOptions, Settings,
+};
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
 use kdhost::telemetry::LogFormat;
 use serde_json::{Value, json};
@@ -25,6 +27,7 @@ pub fn guest(name: &str) -> PathBuf {
 
 pub struct Host {
     pub standin: DiscordStandIn,
+    pub outbox: std::sync::Arc<kdhost::delivery::Outbox>,
     pub url: String,
     pub base: String,
     pub app_registry: std::sync::Arc<kdhost::plugins::Registry>,
@@ -55,6 +58,8 @@ pub struct Setup {
     pub kaltura_unreachable: bool,
     /// The app has Activities (`DISCORD_ACTIVITIES=true`).
     pub activities: bool,
+    /// Outbox settings (tests shorten the retry delays).
+    pub delivery: Option<DeliverySettings>,
     /// `config/api.json` (service accounts).
     pub api_json: Option<Value>,
     /// `config/default.json` (the guild default).
@@ -73,6 +78,7 @@ impl Default for Setup {
             standin: None,
             dev_guild: None,
             kaltura: false,
+            delivery: None,
             kaltura_unreachable: false,
             api_json: None,
             activities: false,
@@ -183,10 +189,12 @@ impl Host {
                 jwt_secret: Some(Secret::new(JWT_SECRET)),
                 ..Default::default()
             },
+            delivery: setup.delivery.clone().unwrap_or_default(),
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app_registry = app.registry.clone();
+        let outbox = app.outbox.clone();
         let services = app.services.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();
@@ -197,6 +205,7 @@ impl Host {
         standin.set_target(&url);
         Host {
             standin,
+            outbox,
             url,
             base: format!("http://{addr}"),
             app_registry,

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod media;
+pub mod notify;
 mod pages;
 pub mod params;
 mod schedule;

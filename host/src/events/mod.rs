@@ -1,6 +1,9 @@
 //! The typed events that flow from Kaltura (webhooks) and Discord (gateway) to guild rules,
 //! plugins and the default notifications.
 
+pub mod process;
+pub mod template;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -1,0 +1,337 @@
+//! The durable outbox for everything the host posts to Discord channels on its own
+//! (notifications, rule messages): persisted first, then delivered.
+//!
+//! - **Order**: one lane per (guild, channel); a lane sends its oldest pending message and
+//!   nothing else until that one is sent or dead. Lanes run in parallel.
+//! - **Rate limits**: `DiscordRest` paces the global limit and per-route buckets; a 429 is
+//!   waited out (not counted as a failed attempt).
+//! - **Retries**: 5xx and network errors back off exponentially (`KD_DELIVERY_RETRY_MS`
+//!   doubling up to `KD_DELIVERY_RETRY_MAX_MS`); after `KD_DELIVERY_MAX_ATTEMPTS` the message
+//!   is a dead letter (kept, counted, listed at `/api/v1/guilds/{id}/deliveries`). Errors no
+//!   retry can fix (unknown channel, missing access, invalid body) are dead at once.
+//! - **Exactly once**: every message carries `nonce = <db prefix><id>` with
+//!   `enforce_nonce: true`, so when a crash lands between Discord creating the message and
+//!   the host recording it, the resend returns the message Discord already made.
+//! - **Mentions**: `allowed_mentions` is clamped to what the guild's config allows.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::config::guild::GuildConfigs;
+use crate::config::settings::DeliverySettings;
+use crate::discord::guilds::{ChannelError, GuildDirectory};
+use crate::discord::rest::{DiscordRest, RestError};
+use crate::store::outbox::{Delivery, NewMessage};
+use crate::store::{Store, now_ms};
+use crate::telemetry::METRICS;
+
+pub struct Outbox {
+    store: Arc<Store>,
+    rest: Option<Arc<DiscordRest>>,
+    directory: Arc<GuildDirectory>,
+    guilds: Arc<GuildConfigs>,
+    settings: DeliverySettings,
+    nonce_prefix: String,
+    wake: Notify,
+    /// Lanes with a running task.
+    active: Mutex<HashSet<String>>,
+}
+
+/// What to do after a failed attempt.
+enum Failure {
+    /// Try again later; `counted` unless it was a rate limit.
+    Retry {
+        error: String,
+        after: Option<Duration>,
+        counted: bool,
+    },
+    /// No retry can fix this.
+    Permanent(String),
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<Store>,
+        rest: Option<Arc<DiscordRest>>,
+        directory: Arc<GuildDirectory>,
+        guilds: Arc<GuildConfigs>,
+        settings: DeliverySettings,
+    ) -> anyhow::Result<Arc<Self>> {
+        let nonce_prefix = store.nonce_prefix()?;
+        Ok(Arc::new(Self {
+            store,
+            rest,
+            directory,
+            guilds,
+            settings,
+            nonce_prefix,
+            wake: Notify::new(),
+            active: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    /// Whether messages can leave (a bot token is configured).
+    pub fn can_deliver(&self) -> bool {
+        self.rest.as_ref().is_some_and(|r| r.has_bot_token())
+    }
+
+    /// Persists messages and wakes the delivery.
+    pub fn enqueue(&self, messages: &[NewMessage]) -> anyhow::Result<Vec<i64>> {
+        let ids = self.store.outbox_push(messages)?;
+        self.wake();
+        Ok(ids)
+    }
+
+    /// New rows were committed (possibly by someone else's transaction).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the dispatcher: it finds lanes with pending messages (at start, on every
+    /// wake, and each second for retries that came due) and runs one task per lane.
+    pub fn start(self: &Arc<Self>) {
+        if !self.can_deliver() {
+            tracing::warn!(
+                "delivery is off: set DISCORD_BOT_TOKEN; queued messages wait in the outbox"
+            );
+            return;
+        }
+        let outbox = self.clone();
+        tokio::spawn(async move {
+            loop {
+                // Interest is registered before looking, so a wake in between is not lost.
+                let wake = outbox.wake.notified();
+                tokio::pin!(wake);
+                wake.as_mut().enable();
+                outbox.spawn_lanes();
+                outbox.update_gauges();
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+
+    fn update_gauges(&self) {
+        if let Ok(c) = self.store.outbox_counts() {
+            METRICS.outbox_pending.set(c.pending);
+            METRICS.outbox_dead.set(c.dead);
+        }
+    }
+
+    fn spawn_lanes(self: &Arc<Self>) {
+        let lanes = match self.store.outbox_lanes() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: cannot read pending lanes");
+                return;
+            }
+        };
+        let mut active = self.active.lock().unwrap();
+        for lane in lanes {
+            if active.insert(lane.clone()) {
+                tokio::spawn(self.clone().run_lane(lane));
+            }
+        }
+    }
+
+    async fn run_lane(self: Arc<Self>, lane: String) {
+        loop {
+            let head = {
+                // Checked under the lock: a message queued after an empty check finds the
+                // lane inactive and gets a new task.
+                let mut active = self.active.lock().unwrap();
+                match self.store.outbox_head(&lane) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => {
+                        active.remove(&lane);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, lane, "outbox: cannot read the lane");
+                        active.remove(&lane);
+                        return;
+                    }
+                }
+            };
+            let wait = head.next_at - now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                continue;
+            }
+            self.deliver(head).await;
+        }
+    }
+
+    async fn deliver(&self, row: Delivery) {
+        let outcome = self.attempt(&row).await;
+        let stored = match outcome {
+            Ok(message_id) => {
+                METRICS.deliveries.with_label_values(&["sent"]).inc();
+                METRICS
+                    .delivery_latency
+                    .with_label_values(&[source_kind(&row.source)])
+                    .observe((now_ms() - row.created_at).max(0) as f64 / 1000.0);
+                self.store.outbox_sent(row.id, &message_id)
+            }
+            Err(Failure::Permanent(error)) => self.dead(&row, &error),
+            Err(Failure::Retry {
+                error,
+                after,
+                counted,
+            }) => {
+                let attempts = row.attempts + i64::from(counted);
+                if counted && attempts >= i64::from(self.settings.max_attempts) {
+                    self.dead(&row, &format!("{error} (after {attempts} attempts)"))
+                } else {
+                    METRICS.deliveries.with_label_values(&["retry"]).inc();
+                    let delay = after.unwrap_or_else(|| self.backoff(attempts));
+                    tracing::warn!(id = row.id, guild = %row.guild_id, channel = %row.channel, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "delivery failed; will retry");
+                    self.store
+                        .outbox_retry(row.id, &error, now_ms() + delay.as_millis() as i64, counted)
+                        .map(|_| ())
+                }
+            }
+        };
+        if let Err(e) = stored {
+            // The row stays pending; the next attempt resends with the same nonce.
+            tracing::error!(id = row.id, error = %e, "outbox: cannot record a delivery result");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn dead(&self, row: &Delivery, error: &str) -> anyhow::Result<()> {
+        METRICS.deliveries.with_label_values(&["dead"]).inc();
+        tracing::error!(id = row.id, guild = %row.guild_id, channel = %row.channel, source = %row.source, error, "message not delivered: dead letter");
+        self.store.outbox_dead(row.id, error)
+    }
+
+    /// `retry_base · 2^(attempts-1)`, at most `retry_max`, with ±20 % jitter so lanes that
+    /// failed together do not retry together.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exp = attempts.clamp(1, 30) as u32 - 1;
+        let base = self
+            .settings
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.settings.retry_max);
+        let jitter = (uuid::Uuid::new_v4().as_u128() % 401) as f64 / 1000.0 - 0.2;
+        base.mul_f64(1.0 + jitter)
+    }
+
+    async fn attempt(&self, row: &Delivery) -> Result<String, Failure> {
+        let rest = self.rest.as_ref().ok_or_else(|| Failure::Retry {
+            error: "Discord is not configured".into(),
+            after: Some(Duration::from_secs(60)),
+            counted: false,
+        })?;
+        let channel = self
+            .directory
+            .resolve_channel(&row.guild_id, &row.channel)
+            .await
+            .map_err(|e| match e {
+                ChannelError::Unknown(_) => Failure::Permanent(e.to_string()),
+                ChannelError::Rest(e) => classify(e),
+            })?;
+        let mut body = row.body.clone();
+        body["nonce"] = json!(format!("{}{}", self.nonce_prefix, row.id));
+        body["enforce_nonce"] = json!(true);
+        let policy = self
+            .guilds
+            .guild(Some(&row.guild_id))
+            .typed
+            .notifications
+            .mentions
+            .allowed_mentions();
+        body["allowed_mentions"] = clamp_mentions(&body["allowed_mentions"], &policy);
+        let msg = rest
+            .create_message_with(&channel, &body, 1)
+            .await
+            .map_err(classify)?;
+        Ok(msg["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+fn classify(e: RestError) -> Failure {
+    match e {
+        RestError::RateLimited(secs) => Failure::Retry {
+            error: e.to_string(),
+            after: Some(Duration::from_secs_f64(secs.max(0.05))),
+            counted: false,
+        },
+        RestError::Network(_) => Failure::Retry {
+            error: e.to_string(),
+            after: None,
+            counted: true,
+        },
+        RestError::Api { status, .. } if status >= 500 || status == 408 => Failure::Retry {
+            error: e.to_string(),
+            after: None,
+            counted: true,
+        },
+        RestError::Api { .. } => Failure::Permanent(e.to_string()),
+        RestError::NotConfigured(_) => Failure::Retry {
+            error: e.to_string(),
+            after: Some(Duration::from_secs(60)),
+            counted: false,
+        },
+    }
+}
+
+/// `notification:entry_ready` → `notification` (a small label set for metrics).
+fn source_kind(source: &str) -> &str {
+    source.split(':').next().unwrap_or("other")
+}
+
+/// The mentions a message may make: what it asks for, within what the guild allows (a
+/// message that asks nothing gets the guild's policy).
+pub fn clamp_mentions(requested: &Value, policy: &Value) -> Value {
+    if !requested.is_object() {
+        return policy.clone();
+    }
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    };
+    let (allowed_parse, allowed_roles) = (list(&policy["parse"]), list(&policy["roles"]));
+    let parse: Vec<String> = list(&requested["parse"])
+        .into_iter()
+        .filter(|p| allowed_parse.contains(p))
+        .collect();
+    let roles: Vec<String> = list(&requested["roles"])
+        .into_iter()
+        .filter(|r| allowed_roles.contains(r))
+        .collect();
+    json!({"parse": parse, "roles": roles})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_never_exceed_the_guild_policy() {
+        let policy = json!({"parse": ["users"], "roles": ["5"]});
+        assert_eq!(
+            clamp_mentions(
+                &json!({"parse": ["everyone", "users"], "roles": ["5", "6"]}),
+                &policy
+            ),
+            json!({"parse": ["users"], "roles": ["5"]})
+        );
+        assert_eq!(clamp_mentions(&Value::Null, &policy), policy);
+        let silent = json!({"parse": [], "roles": []});
+        assert_eq!(
+            clamp_mentions(&json!({"parse": ["everyone"]}), &silent),
+            silent
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! From the inbox to the outbox: each accepted event is turned into the messages every
+//! configured guild wants (its default notifications, its category/tag routes, its rules),
+//! queued in the same transaction that marks the event processed. Plugins subscribed to
+//! the event get it afterwards (at most once: a guest's own sends are its business).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::template::{render, truncate};
+use super::{KalturaEvent, KalturaEventKind};
+use crate::config::guild::{GuildConfigs, GuildEntry};
+use crate::delivery::Outbox;
+use crate::kaltura::KalturaSettings;
+use crate::plugins::bindings::types::Event as GuestEvent;
+use crate::plugins::registry::Registry;
+use crate::plugins::runtime::Call;
+use crate::plugins::state::CallScope;
+use crate::store::Store;
+use crate::store::outbox::NewMessage;
+
+/// How many inbox rows one pass takes.
+const BATCH: usize = 256;
+
+pub struct EventProcessor {
+    store: Arc<Store>,
+    guilds: Arc<GuildConfigs>,
+    outbox: Arc<Outbox>,
+    /// For `{{entry_url}}`: the partner's player, when one is configured.
+    kaltura: Option<KalturaSettings>,
+    plugins: Option<Arc<Registry>>,
+    wake: Notify,
+}
+
+impl EventProcessor {
+    pub fn new(
+        store: Arc<Store>,
+        guilds: Arc<GuildConfigs>,
+        outbox: Arc<Outbox>,
+        kaltura: Option<KalturaSettings>,
+        plugins: Option<Arc<Registry>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            guilds,
+            outbox,
+            kaltura,
+            plugins,
+            wake: Notify::new(),
+        })
+    }
+
+    /// An event was persisted.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Processes what is in the inbox now (events left by a crash too), then each new one.
+    pub fn start(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wake = me.wake.notified();
+                tokio::pin!(wake);
+                wake.as_mut().enable();
+                while me.run_batch().await > 0 {}
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+        });
+    }
+
+    /// Processes up to one batch; returns how many events it took.
+    pub async fn run_batch(&self) -> usize {
+        let rows = match self.store.inbox_unprocessed(BATCH) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "inbox: cannot read pending events");
+                return 0;
+            }
+        };
+        let n = rows.len();
+        for row in rows {
+            let event: KalturaEvent = match serde_json::from_str(&row.event) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Written by this host, so only a bug gets here; mark it done to move on.
+                    tracing::error!(seq = row.seq, error = %e, "inbox: unreadable event skipped");
+                    let _ = self.store.inbox_complete(row.seq, &[]);
+                    continue;
+                }
+            };
+            let messages = self.messages_for(&event).await;
+            match self.store.inbox_complete(row.seq, &messages) {
+                Ok(ids) if !ids.is_empty() => self.outbox.wake(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(seq = row.seq, error = %e, "inbox: cannot queue an event's messages; will retry");
+                    return 0;
+                }
+            }
+            self.notify_plugins(&event).await;
+        }
+        n
+    }
+
+    /// Guilds that hear about Kaltura events: those with a config file or rules of their own.
+    fn audience(&self) -> BTreeSet<String> {
+        self.guilds.guild_ids().into_iter().collect()
+    }
+
+    /// Every message every guild wants for this event.
+    pub async fn messages_for(&self, ev: &KalturaEvent) -> Vec<NewMessage> {
+        let mut out = Vec::new();
+        for guild_id in self.audience() {
+            let cfg = self.guilds.guild(Some(&guild_id));
+            if !cfg.typed.kaltura.enabled {
+                continue;
+            }
+            out.extend(self.notifications(&guild_id, &cfg, ev));
+        }
+        out
+    }
+
+    /// The template's variables: the event's fields plus `entry_url`.
+    pub fn vars(&self, ev: &KalturaEvent) -> Value {
+        let mut v = ev.to_json();
+        v["entry_url"] = json!(self.entry_url(ev.entry_id.as_deref()));
+        v
+    }
+
+    fn entry_url(&self, entry_id: Option<&str>) -> String {
+        match (&self.kaltura, entry_id) {
+            (Some(k), Some(id)) => k
+                .player_uiconf_id
+                .as_ref()
+                .map(|ui| {
+                    format!(
+                        "{}/p/{}/embedPlaykitJs/uiconf_id/{ui}?iframeembed=true&entry_id={id}",
+                        k.cdn_url.trim_end_matches('/'),
+                        k.partner_id
+                    )
+                })
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    /// The guild's default notification and its matching routes (one message per channel).
+    fn notifications(
+        &self,
+        guild_id: &str,
+        cfg: &GuildEntry,
+        ev: &KalturaEvent,
+    ) -> Vec<NewMessage> {
+        let n = &cfg.typed.notifications;
+        if !n.enabled {
+            return Vec::new();
+        }
+        let mut channels: Vec<&str> = Vec::new();
+        if n.type_enabled(ev.kind)
+            && let Some(c) = n.channel(ev.kind)
+        {
+            channels.push(c);
+        }
+        for route in &cfg.typed.kaltura.routes {
+            if route.matches(ev.kind, &ev.categories, &ev.tags)
+                && !channels.contains(&route.channel.as_str())
+            {
+                channels.push(&route.channel);
+            }
+        }
+        if channels.is_empty() {
+            return Vec::new();
+        }
+        let body = self.notification_body(n.template(ev.kind), ev);
+        channels
+            .into_iter()
+            .map(|c| NewMessage {
+                guild_id: guild_id.to_string(),
+                channel: c.to_string(),
+                body: body.clone(),
+                source: format!("notification:{}", ev.kind.key()),
+            })
+            .collect()
+    }
+
+    fn notification_body(&self, template: &str, ev: &KalturaEvent) -> Value {
+        let vars = self.vars(ev);
+        let mut body = json!({"content": truncate(&render(template, &vars), 2000)});
+        let thumb = vars["thumbnail_url"].as_str().unwrap_or_default();
+        if !thumb.is_empty()
+            && matches!(
+                ev.kind,
+                KalturaEventKind::EntryReady | KalturaEventKind::RecordingReady
+            )
+        {
+            let mut embed = json!({
+                "title": truncate(ev.entry_name.as_deref().unwrap_or("Untitled"), 256),
+                "thumbnail": {"url": thumb},
+            });
+            let url = vars["entry_url"].as_str().unwrap_or_default();
+            if !url.is_empty() {
+                embed["url"] = json!(url);
+            }
+            body["embeds"] = json!([embed]);
+        }
+        body
+    }
+
+    /// Plugins whose manifest subscribes to the event's topic, in every guild that lets
+    /// plugins receive events. Failures end that call only (logged and counted).
+    async fn notify_plugins(&self, ev: &KalturaEvent) {
+        let Some(registry) = &self.plugins else {
+            return;
+        };
+        let topic = ev.kind.topic();
+        let set = registry.snapshot();
+        let subscribed: Vec<_> = set
+            .plugins
+            .values()
+            .filter(|p| p.manifest.events.contains(&topic))
+            .cloned()
+            .collect();
+        if subscribed.is_empty() {
+            return;
+        }
+        let payload = ev.to_json().to_string();
+        for guild_id in self.audience() {
+            let cfg = self.guilds.guild(Some(&guild_id));
+            if !cfg.typed.features.plugin_events || !cfg.typed.kaltura.enabled {
+                continue;
+            }
+            for p in &subscribed {
+                if crate::config::guild::check_policy(&cfg, &p.name, None, &[]).is_err() {
+                    continue;
+                }
+                let scope = CallScope {
+                    guild_id: Some(guild_id.clone()),
+                    ..Default::default()
+                };
+                let call = Call::Event(GuestEvent {
+                    kind: topic.clone(),
+                    guild_id: Some(guild_id.clone()),
+                    payload: payload.clone(),
+                });
+                if let Err(e) = p.call(&registry.runtime, scope, call).await {
+                    tracing::warn!(plugin = %p.name, guild = %guild_id, error = %e, "plugin event handler failed");
+                }
+            }
+        }
+    }
+}

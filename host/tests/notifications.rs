@@ -1,0 +1,387 @@
+//! Kaltura webhooks → default notifications → the durable outbox → channel messages at the
+//! Discord stand-in, over real HTTP with real signatures.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{GUILD, Host, Setup};
+use kdhost::config::settings::DeliverySettings;
+use serde_json::{Value, json};
+use testkit::kaltura::notify::{encode, http_notification};
+use testkit::{BodyFormat, Fault};
+
+const RECORDINGS: &str = "910000000000000001";
+const LIVE: &str = "910000000000000002";
+
+fn fast_retries() -> DeliverySettings {
+    DeliverySettings {
+        retry_base: Duration::from_millis(20),
+        retry_max: Duration::from_millis(100),
+        ..Default::default()
+    }
+}
+
+async fn start(guild_config: Value) -> Host {
+    let host = Host::start(Setup {
+        kaltura: true,
+        guild_configs: vec![(GUILD.into(), guild_config)],
+        delivery: Some(fast_retries()),
+        ..Default::default()
+    })
+    .await;
+    host.standin
+        .set_channels(GUILD, &[(RECORDINGS, "recordings"), (LIVE, "live")]);
+    host
+}
+
+fn webhook(host: &Host) -> String {
+    format!("{}/webhooks/kaltura", host.base)
+}
+
+/// Waits until the channel holds `n` messages (or fails after 20 s).
+async fn wait_messages(host: &Host, channel: &str, n: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let m = host.standin.channel_messages(channel);
+        if m.len() >= n {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "channel {channel} got {} of {n} messages",
+        host.standin.channel_messages(channel).len()
+    );
+}
+
+#[tokio::test]
+async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() {
+    let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let entry = k.ready_entry_ids()[0].clone();
+    let name = k.entry_object(&entry).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let n = k
+        .entry_ready_notification(&entry, 1001, BodyFormat::DataParam, "sha256")
+        .unwrap();
+    let (status, body) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("accepted") && body.contains("entry_ready"),
+        "{body}"
+    );
+
+    let msgs = wait_messages(&host, RECORDINGS, 1).await;
+    let m = &msgs[0];
+    assert!(m["content"].as_str().unwrap().contains(&name), "{m}");
+    assert_eq!(m["embeds"][0]["title"], json!(name));
+    assert!(
+        m["embeds"][0]["thumbnail"]["url"]
+            .as_str()
+            .unwrap()
+            .contains(&entry)
+    );
+    // Silent unless the guild allows pings; a nonce makes resends idempotent.
+    assert_eq!(m["allowed_mentions"], json!({"parse": [], "roles": []}));
+    assert!(
+        m["nonce"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 25)
+    );
+
+    // Kaltura redelivers: acknowledged, not delivered again.
+    let (status, body) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
+}
+
+#[tokio::test]
+async fn every_body_format_and_hash_algorithm_is_accepted() {
+    let host = start(json!({"notifications": {"channel": "recordings"}})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let entries = k.ready_entry_ids();
+    let mut job = 2000;
+    for format in [
+        BodyFormat::Json,
+        BodyFormat::DataParam,
+        BodyFormat::DataFields,
+    ] {
+        for algo in ["sha1", "sha256", "sha512"] {
+            job += 1;
+            let n = k
+                .entry_ready_notification(&entries[job % entries.len()], job as u64, format, algo)
+                .unwrap();
+            let (status, body) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+            assert_eq!(status, 200, "{format:?} {algo}: {body}");
+            assert!(body.contains("accepted"), "{format:?} {algo}: {body}");
+        }
+    }
+    wait_messages(&host, RECORDINGS, 9).await;
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_nothing_is_stored() {
+    let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let entry = k.ready_entry_ids()[0].clone();
+    let client = reqwest::Client::new();
+    let mut n = k
+        .entry_ready_notification(&entry, 3001, BodyFormat::Json, "sha1")
+        .unwrap();
+    // Missing signature.
+    let r = client
+        .post(webhook(&host))
+        .header("content-type", n.content_type)
+        .body(n.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("missing X-KALTURA-SIGNATURE")
+    );
+    // Signed with another secret.
+    n.signature = testkit::kaltura::notify::signature("sha1", "not-the-secret", &n.body);
+    let (status, body) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    assert_eq!(status, 401, "{body}");
+    // A body changed after signing.
+    let mut tampered = k
+        .entry_ready_notification(&entry, 3002, BodyFormat::Json, "sha1")
+        .unwrap();
+    tampered.body.extend_from_slice(b" ");
+    let (status, _) = k
+        .deliver_notification(&webhook(&host), &tampered)
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+    for key in ["job:3001", "job:3002"] {
+        assert!(
+            !host.services.store.inbox_contains(key).unwrap(),
+            "{key} was stored"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(host.standin.channel_messages(RECORDINGS).is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_bodies_get_400_naming_the_problem() {
+    let host = start(json!({})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let secret = k.admin_secret().to_string();
+    let sign = |body: &str, ct: &'static str| testkit::SignedNotification {
+        body: body.as_bytes().to_vec(),
+        content_type: ct,
+        signature: testkit::kaltura::notify::signature("sha1", &secret, body.as_bytes()),
+        algo: "sha1",
+    };
+    for (body, ct, expect) in [
+        (
+            "data=%7Bbroken",
+            "application/x-www-form-urlencoded",
+            "`data` field is not valid JSON",
+        ),
+        ("{\"object\": ", "application/json", "not valid JSON"),
+        ("<notification/>", "text/xml", "XML"),
+        ("", "application/json", "empty"),
+    ] {
+        let (status, text) = k
+            .deliver_notification(&webhook(&host), &sign(body, ct))
+            .await
+            .unwrap();
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains(expect), "{body}: {text}");
+    }
+    // A notification about something we do not handle is acknowledged (no retries) and ignored.
+    let user = http_notification(
+        9,
+        3,
+        "User Changed",
+        json!({"objectType": "KalturaUser", "id": "u1"}),
+    );
+    let n = encode(&user, BodyFormat::Json, &secret, "sha1");
+    let (status, text) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    assert_eq!((status, text.contains("ignored")), (200, true), "{text}");
+}
+
+#[tokio::test]
+async fn routes_types_templates_and_mentions_follow_the_guild_config() {
+    let host = start(json!({
+        "notifications": {
+            "channel": "#recordings",
+            "types": {"live_started": true},
+            "channels": {"live_started": "live"},
+            "templates": {"live_started": "@everyone {{entry_name}} is live ({{status}})"},
+            "mentions": {"everyone": true}
+        },
+        "kaltura": {"routes": [{"tags": ["physics"], "channel": LIVE, "types": ["entry_ready"]}]}
+    }))
+    .await;
+    let k = host.kaltura.as_ref().unwrap();
+    let secret = k.admin_secret().to_string();
+    let live = http_notification(
+        4001,
+        3,
+        "Live Status Changed",
+        json!({"objectType": "KalturaLiveStreamEntry", "id": "1_live", "name": "Town hall", "status": 2, "liveStatus": 1}),
+    );
+    let (status, _) = k
+        .deliver_notification(
+            &webhook(&host),
+            &encode(&live, BodyFormat::DataParam, &secret, "sha1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let m = wait_messages(&host, LIVE, 1).await;
+    assert_eq!(m[0]["content"], "@everyone Town hall is live (ready)");
+    assert_eq!(m[0]["allowed_mentions"]["parse"], json!(["everyone"]));
+
+    // Tagged physics: the default channel and the route's channel, one message each.
+    let ready = http_notification(
+        4002,
+        3,
+        "Entry Status Changed",
+        json!({"objectType": "KalturaMediaEntry", "id": "0_phys", "name": "Optics", "status": 2, "tags": "physics, optics"}),
+    );
+    k.deliver_notification(
+        &webhook(&host),
+        &encode(&ready, BodyFormat::Json, &secret, "sha1"),
+    )
+    .await
+    .unwrap();
+    let rec = wait_messages(&host, RECORDINGS, 1).await;
+    let live = wait_messages(&host, LIVE, 2).await;
+    assert!(rec[0]["content"].as_str().unwrap().contains("Optics"));
+    assert!(live[1]["content"].as_str().unwrap().contains("Optics"));
+    // entry_added is off by default: nothing more arrives.
+    let added = http_notification(
+        4003,
+        2,
+        "Entry Added",
+        json!({"objectType": "KalturaMediaEntry", "id": "0_new", "name": "New", "status": 0}),
+    );
+    k.deliver_notification(
+        &webhook(&host),
+        &encode(&added, BodyFormat::Json, &secret, "sha1"),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
+    assert_eq!(host.standin.channel_messages(LIVE).len(), 2);
+}
+
+#[tokio::test]
+async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
+    let host = start(json!({
+        "notifications": {"channel": "#recordings", "templates": {"entry_ready": "{{entry_name}} #{{id}}"}},
+        "kaltura": {"routes": [{"tags": ["training"], "channel": "#live"}]}
+    }))
+    .await;
+    let k = host.kaltura.as_ref().unwrap();
+    // Discord answers 503 and 429 for a while.
+    host.standin.inject(Fault {
+        path_contains: "/messages".into(),
+        status: 503,
+        count: 12,
+        retry_after: 0.0,
+        delay_ms: 0,
+    });
+    host.standin.inject(Fault {
+        path_contains: "/messages".into(),
+        status: 429,
+        count: 6,
+        retry_after: 0.05,
+        delay_ms: 0,
+    });
+    let entries = k.ready_entry_ids();
+    let mut expected = Vec::new();
+    for i in 0..30u64 {
+        let entry = &entries[i as usize % entries.len()];
+        let n = k
+            .entry_ready_notification(entry, 5000 + i, BodyFormat::Json, "sha1")
+            .unwrap();
+        let (status, _) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
+        assert_eq!(status, 200);
+        let name = k.entry_object(entry).unwrap()["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        expected.push(format!("{name} #job:{}", 5000 + i));
+    }
+    let rec = wait_messages(&host, RECORDINGS, 30).await;
+    let got: Vec<&str> = rec.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(got, expected, "every message once, in order");
+    // The routed copies (training-tagged entries) keep their order too.
+    let tagged: Vec<String> = (0..30u64)
+        .filter(|i| {
+            let e = k
+                .entry_object(&entries[*i as usize % entries.len()])
+                .unwrap();
+            e["tags"]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .any(|t| t.trim() == "training")
+        })
+        .map(|i| expected[i as usize].clone())
+        .collect();
+    let live = wait_messages(&host, LIVE, tagged.len()).await;
+    let got: Vec<&str> = live
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, tagged);
+    assert!(!tagged.is_empty());
+    // Nothing is left pending or dead.
+    let c = host.services.store.outbox_counts().unwrap();
+    assert_eq!((c.pending, c.dead), (0, 0));
+}
+
+#[tokio::test]
+async fn undeliverable_messages_become_dead_letters_with_the_reason() {
+    let host = start(json!({"notifications": {"channel": "#no-such-channel"}})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let n = k
+        .entry_ready_notification(&k.ready_entry_ids()[0], 6001, BodyFormat::Json, "sha1")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    for _ in 0..100 {
+        if host.services.store.outbox_counts().unwrap().dead == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dead = host
+        .services
+        .store
+        .outbox_list(GUILD, Some("dead"), 10, None)
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no text channel named #no-such-channel"),
+        "{:?}",
+        dead[0].last_error
+    );
+    let metrics = reqwest::get(format!("{}/metrics", host.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kd_deliveries_total{result=\"dead\"}"),
+        "{metrics}"
+    );
+}
