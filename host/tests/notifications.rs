@@ -54,6 +54,17 @@ async fn wait_messages(host: &Host, channel: &str, n: usize) -> Vec<Value> {
     );
 }
 
+/// Waits until the outbox has nothing pending (every result recorded).
+async fn wait_outbox_settled(host: &Host) {
+    for _ in 0..200 {
+        if host.services.store.outbox_counts().unwrap().pending == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the outbox did not settle");
+}
+
 #[tokio::test]
 async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() {
     let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
@@ -317,6 +328,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
         expected.push(format!("{name} #job:{}", 5000 + i));
     }
     let rec = wait_messages(&host, RECORDINGS, 30).await;
+    wait_outbox_settled(&host).await;
     let got: Vec<&str> = rec.iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(got, expected, "every message once, in order");
     // The routed copies (training-tagged entries) keep their order too.
@@ -341,8 +353,8 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
     assert_eq!(got, tagged);
     assert!(!tagged.is_empty());
     // Nothing is left pending or dead.
-    let c = host.services.store.outbox_counts().unwrap();
-    assert_eq!((c.pending, c.dead), (0, 0));
+    wait_outbox_settled(&host).await;
+    assert_eq!(host.services.store.outbox_counts().unwrap().dead, 0);
 }
 
 #[tokio::test]
@@ -384,4 +396,37 @@ async fn undeliverable_messages_become_dead_letters_with_the_reason() {
         metrics.contains("kd_deliveries_total{result=\"dead\"}"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
+    let host = start(json!({"notifications": {"channel": RECORDINGS}})).await;
+    let k = host.kaltura.as_ref().unwrap();
+    let n = k
+        .entry_ready_notification(&k.ready_entry_ids()[0], 7001, BodyFormat::Json, "sha1")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    let first = wait_messages(&host, RECORDINGS, 1).await[0].clone();
+    wait_outbox_settled(&host).await;
+    // What a crash between Discord's answer and the host's bookkeeping leaves behind: the
+    // row still pending although Discord made the message.
+    let db = rusqlite::Connection::open(host.dir.join("data/kdhost.sqlite3")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE outbox SET state = 'pending', message_id = NULL, next_at = 0",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    assert_eq!(host.services.store.outbox_counts().unwrap().pending, 1);
+    host.outbox.wake();
+    wait_outbox_settled(&host).await;
+    let rows = host
+        .services
+        .store
+        .outbox_list(GUILD, Some("sent"), 10, None)
+        .unwrap();
+    assert_eq!(rows[0].message_id.as_deref(), first["id"].as_str());
+    assert_eq!(rows[0].attempts, 2, "it was sent again");
+    assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
 }

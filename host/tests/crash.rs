@@ -1,0 +1,198 @@
+//! The crash test: 1,000 Kaltura events posted to a real `kdhost serve` process, the process
+//! killed with SIGKILL while it delivers, restarted on the same data folder: every message
+//! reaches the Discord stand-in exactly once.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use testkit::kaltura::notify::{encode, http_notification};
+use testkit::{BodyFormat, DiscordStandIn, StandInOptions};
+
+const GUILD: &str = "600000000000000001";
+const CHANNEL: &str = "910000000000000001";
+const SECRET: &str = "crash-test-admin-secret";
+const EVENTS: u64 = 1000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .arg("serve")
+        .current_dir(dir)
+        .env("KD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KD_CONFIG", dir.join("config"))
+        .env("KD_PLUGINS", dir.join("plugins"))
+        .env("KD_DATA", dir.join("data"))
+        .env("DISCORD_PUBLIC_KEY", standin.public_key_hex())
+        .env("DISCORD_APPLICATION_ID", standin.application_id())
+        .env("DISCORD_BOT_TOKEN", "standin-bot-token")
+        .env("DISCORD_API_BASE", &standin.base_url)
+        .env("DISCORD_GLOBAL_RATE_LIMIT", "5000")
+        .env("KALTURA_PARTNER_ID", "1234567")
+        .env("KALTURA_ADMIN_SECRET", SECRET)
+        .env("KALTURA_SERVICE_URL", "http://127.0.0.1:9")
+        .env("KD_DELIVERY_RETRY_MS", "50")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("kdhost starts")
+}
+
+async fn wait_healthy(base: &str) {
+    for _ in 0..600 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("kdhost did not become healthy");
+}
+
+fn notification(job: u64) -> testkit::SignedNotification {
+    let n = http_notification(
+        job,
+        3,
+        "Entry Status Changed",
+        json!({"objectType": "KalturaMediaEntry", "id": format!("0_e{job}"), "name": format!("Entry {job}"), "status": 2}),
+    );
+    encode(&n, BodyFormat::DataParam, SECRET, "sha256")
+}
+
+/// Posts the events, at most 16 at a time; returns the jobs that were not acknowledged
+/// (Kaltura would send those again).
+async fn post_all(url: &str, jobs: Vec<u64>) -> Vec<u64> {
+    let client = reqwest::Client::new();
+    futures::stream::iter(jobs)
+        .map(|job| {
+            let client = client.clone();
+            async move {
+                let n = notification(job);
+                let sent = client
+                    .post(url)
+                    .header("content-type", n.content_type)
+                    .header("x-kaltura-signature", &n.signature)
+                    .header("x-kaltura-hash-algo", n.algo)
+                    .body(n.body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => None,
+                    _ => Some(job),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::write(
+        dir.join("config/guilds").join(format!("{GUILD}.json")),
+        json!({"notifications": {"channel": CHANNEL, "templates": {"entry_ready": "{{entry_name}} ({{id}})"}}}).to_string(),
+    )
+    .unwrap();
+    // Discord lets 200 messages a second into the channel: delivery takes a few seconds,
+    // long enough to be interrupted.
+    let standin = DiscordStandIn::start(
+        "127.0.0.1:0".parse().unwrap(),
+        StandInOptions {
+            bucket_limit: 200,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/webhooks/kaltura");
+    let mut host = spawn_host(dir, port, &standin);
+    wait_healthy(&base).await;
+
+    // Kill the host once 100 messages are out, whatever the poster is doing.
+    let killed = Arc::new(AtomicBool::new(false));
+    let pid = host.id() as i32;
+    let killer = {
+        let (standin, killed) = (standin.clone(), killed.clone());
+        tokio::spawn(async move {
+            loop {
+                let n = standin.channel_messages(CHANNEL).len();
+                if n >= 100 {
+                    // SAFETY: sending a signal to our own child process.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    killed.store(true, Ordering::SeqCst);
+                    return n;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let unacknowledged = post_all(&url, (1..=EVENTS).collect()).await;
+    let at_kill = killer.await.unwrap();
+    assert!(killed.load(Ordering::SeqCst));
+    let _ = host.wait();
+    let before_restart = standin.channel_messages(CHANNEL).len();
+    assert!(
+        before_restart < EVENTS as usize,
+        "the kill came after everything was delivered ({before_restart}); the test proves nothing"
+    );
+    eprintln!(
+        "killed at {at_kill} delivered; {before_restart} before restart; {} events unacknowledged",
+        unacknowledged.len()
+    );
+
+    // Restart on the same data; Kaltura redelivers what was not acknowledged.
+    host = spawn_host(dir, port, &standin);
+    wait_healthy(&base).await;
+    let still = post_all(&url, unacknowledged).await;
+    assert!(still.is_empty(), "the restarted host refused {still:?}");
+
+    for _ in 0..1200 {
+        if standin.channel_messages(CHANNEL).len() >= EVENTS as usize {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything extra would arrive now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = host.kill();
+    let _ = host.wait();
+
+    let messages = standin.channel_messages(CHANNEL);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for m in &messages {
+        *seen
+            .entry(m["content"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let missing: Vec<u64> = (1..=EVENTS)
+        .filter(|j| !seen.contains_key(&format!("Entry {j} (job:{j})")))
+        .collect();
+    let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(messages.len(), EVENTS as usize);
+}
