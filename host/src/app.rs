@@ -32,6 +32,8 @@ use crate::plugins::registry::LoadFailure;
 use crate::plugins::services::Services;
 use crate::plugins::watch::{self, HotReload};
 use crate::plugins::{Registry, Runtime, builtin};
+use crate::scripts::Rules;
+use crate::scripts::sandbox::Limits as RuleLimits;
 use crate::store::Store;
 use crate::telemetry::{self, METRICS};
 
@@ -45,6 +47,7 @@ pub struct App {
     pub load_failures: Vec<LoadFailure>,
     pub outbox: Arc<Outbox>,
     pub processor: Arc<EventProcessor>,
+    pub rules: Arc<Rules>,
     /// (service, state) lines of the startup report.
     pub report: Vec<(String, String)>,
     _hot_reload: Option<HotReload>,
@@ -80,6 +83,18 @@ impl App {
             .clone()
             .map(|k| Arc::new(Kaltura::new(k, services.discord_guilds.clone())));
         let services = Arc::new(services);
+        std::fs::create_dir_all(&opts.scripts)
+            .with_context(|| format!("creating the rules folder {}", opts.scripts.display()))?;
+        let rules = Arc::new(Rules::new(
+            &opts.scripts,
+            RuleLimits::default(),
+            Some(store.clone()),
+            services.kaltura.clone(),
+        ));
+        for problem in rules.load_all() {
+            tracing::error!(error = %problem, "rule not loaded");
+        }
+
         let runtime = Arc::new(Runtime::new(services.clone())?);
         let registry = Arc::new(Registry::new(
             runtime,
@@ -89,7 +104,12 @@ impl App {
         std::fs::create_dir_all(&opts.plugins)
             .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
         let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;
-        let hot_reload = match watch::start(registry.clone(), &opts.plugins, &opts.config) {
+        let hot_reload = match watch::start(
+            registry.clone(),
+            &opts.plugins,
+            &opts.config,
+            Some(rules.clone()),
+        ) {
             Ok(h) => Some(h),
             Err(e) => {
                 tracing::warn!(error = %e, "hot reload is off: the folders cannot be watched");
@@ -130,6 +150,7 @@ impl App {
             outbox.clone(),
             settings.kaltura.clone(),
             Some(registry.clone()),
+            Some(rules.clone()),
         );
         processor.start();
         let webhooks = Arc::new(WebhookIntake {
@@ -179,6 +200,7 @@ impl App {
         Ok(App {
             outbox,
             processor,
+            rules,
             registry,
             dispatcher,
             services,

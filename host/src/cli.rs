@@ -42,6 +42,9 @@ enum Command {
     /// Guild configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Guild rules (Rhai): check and dry-run.
+    #[command(subcommand)]
+    Script(ScriptCommand),
     /// Kaltura operator tools.
     #[command(subcommand)]
     Kaltura(KalturaCommand),
@@ -115,6 +118,24 @@ enum ConfigCommand {
     },
     /// Print the JSON Schema of guild config files (config/schema.json).
     Schema,
+}
+
+#[derive(Subcommand)]
+enum ScriptCommand {
+    /// Compile a rule and list its hooks, commands and schedules.
+    Check { file: PathBuf },
+    /// Dry run: run a rule for an event and print the effects as JSON (sends nothing).
+    Test {
+        file: PathBuf,
+        /// A Kaltura notification body, or {"hook": "...", ...} (see docs/rules.md).
+        #[arg(long)]
+        event: PathBuf,
+        #[arg(long, default_value = "600000000000000001")]
+        guild: String,
+        /// Configuration folder for the guild's config.
+        #[arg(long, default_value = "config")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +269,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Validate { dir }) => crate::config_cli::validate(&dir),
         Command::Config(ConfigCommand::Schema) => crate::config_cli::print_schema(),
+        Command::Script(ScriptCommand::Check { file }) => crate::script_cli::check(&file),
+        Command::Script(ScriptCommand::Test {
+            file,
+            event,
+            guild,
+            config,
+        }) => crate::script_cli::test(&file, &event, &guild, &config).await,
         Command::Kaltura(KalturaCommand::Ks {
             user,
             session_type,

@@ -196,6 +196,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         public_url: Some(format!("http://{addr}")),
         config: demo_config(&root)?,
         plugins: plugins.clone(),
+        scripts: root.join("scripts"),
         data: root.clone(),
         log_format: LogFormat::Text,
     };

@@ -19,6 +19,8 @@ pub mod plugin_cli;
 pub mod plugin_templates;
 pub mod plugin_test;
 pub mod plugins;
+pub mod script_cli;
+pub mod scripts;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

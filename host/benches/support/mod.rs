@@ -192,6 +192,7 @@ pub async fn start_host(
         listen: addr,
         config: dir.join("config"),
         plugins: dir.join("plugins"),
+        scripts: dir.join("scripts"),
         data: dir.join("data"),
         public_url: None,
         log_format: kdhost::telemetry::LogFormat::Text,

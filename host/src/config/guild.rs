@@ -359,9 +359,16 @@ impl GuildConfigs {
     }
 }
 
-/// Writes JSON to a temp file in the same folder, syncs it, then renames it over `path`:
-/// a reader (or the watcher) sees the old file or the new one, never half of one.
+/// Writes JSON (pretty, newline at the end) atomically: see [`write_atomically_bytes`].
 pub fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
+    text.push('\n');
+    write_atomically_bytes(path, text.as_bytes())
+}
+
+/// Writes to a temp file in the same folder, syncs it, then renames it over `path`: a
+/// reader (or the watcher) sees the old file or the new one, never half of one.
+pub fn write_atomically_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
@@ -371,9 +378,7 @@ pub fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
         std::process::id()
     ));
     let mut f = std::fs::File::create(&tmp)?;
-    let mut text = serde_json::to_string_pretty(value).expect("JSON serializes");
-    text.push('\n');
-    f.write_all(text.as_bytes())?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)

@@ -31,6 +31,17 @@ pub struct GuildConfig {
     pub plugins: BTreeMap<String, PluginPolicy>,
     pub kaltura: KalturaSection,
     pub features: Features,
+    pub rules: RulesSection,
+}
+
+/// The guild's rules (Rhai scripts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesSection {
+    /// Rules that do not run in this guild, by name (`global/welcome.rhai`).
+    pub disabled: Vec<String>,
+    /// Free-form settings rules read with `config("rules.settings.<name>")`.
+    pub settings: Value,
 }
 
 /// Kaltura → Discord notifications posted by the host (guild rules can post more).

@@ -19,6 +19,9 @@ pub struct ServeOptions {
     /// Folder of `.wasm` plugins, watched for changes.
     #[arg(long, env = "KD_PLUGINS", default_value = "plugins")]
     pub plugins: PathBuf,
+    /// Guild rules folder (global/*.rhai, guilds/<id>/*.rhai), watched for changes.
+    #[arg(long, env = "KD_SCRIPTS", default_value = "scripts")]
+    pub scripts: PathBuf,
     /// Data folder (SQLite database, compiled-plugin cache).
     #[arg(long, env = "KD_DATA", default_value = "data")]
     pub data: PathBuf,

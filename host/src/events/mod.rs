@@ -124,6 +124,30 @@ impl KalturaEvent {
     }
 }
 
+impl KalturaEvent {
+    /// What templates and rules see: [`KalturaEvent::to_json`] plus `entry_url`, the
+    /// partner's player page for the entry (empty without a player configuration).
+    pub fn vars(&self, kaltura: Option<&crate::kaltura::KalturaSettings>) -> Value {
+        let mut v = self.to_json();
+        let url = match (kaltura, &self.entry_id) {
+            (Some(k), Some(id)) => k
+                .player_uiconf_id
+                .as_ref()
+                .map(|ui| {
+                    format!(
+                        "{}/p/{}/embedPlaykitJs/uiconf_id/{ui}?iframeembed=true&entry_id={id}",
+                        k.cdn_url.trim_end_matches('/'),
+                        k.partner_id
+                    )
+                })
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        v["entry_url"] = json!(url);
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::plugins::bindings::types::Event as GuestEvent;
 use crate::plugins::registry::Registry;
 use crate::plugins::runtime::Call;
 use crate::plugins::state::CallScope;
+use crate::scripts::Rules;
 use crate::store::Store;
 use crate::store::outbox::NewMessage;
 
@@ -32,6 +33,7 @@ pub struct EventProcessor {
     /// For `{{entry_url}}`: the partner's player, when one is configured.
     kaltura: Option<KalturaSettings>,
     plugins: Option<Arc<Registry>>,
+    rules: Option<Arc<Rules>>,
     wake: Notify,
 }
 
@@ -42,6 +44,7 @@ impl EventProcessor {
         outbox: Arc<Outbox>,
         kaltura: Option<KalturaSettings>,
         plugins: Option<Arc<Registry>>,
+        rules: Option<Arc<Rules>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -49,6 +52,7 @@ impl EventProcessor {
             outbox,
             kaltura,
             plugins,
+            rules,
             wake: Notify::new(),
         })
     }
@@ -111,7 +115,11 @@ impl EventProcessor {
 
     /// Guilds that hear about Kaltura events: those with a config file or rules of their own.
     fn audience(&self) -> BTreeSet<String> {
-        self.guilds.guild_ids().into_iter().collect()
+        let mut ids: BTreeSet<String> = self.guilds.guild_ids().into_iter().collect();
+        if let Some(r) = &self.rules {
+            ids.extend(r.guild_ids());
+        }
+        ids
     }
 
     /// Every message every guild wants for this event.
@@ -123,32 +131,23 @@ impl EventProcessor {
                 continue;
             }
             out.extend(self.notifications(&guild_id, &cfg, ev));
+            if cfg.typed.features.rules
+                && let Some(rules) = &self.rules
+            {
+                let arg = self.vars(ev);
+                out.extend(
+                    rules
+                        .dispatch(&guild_id, cfg.clone(), "on_kaltura_event", Some(arg))
+                        .await,
+                );
+            }
         }
         out
     }
 
     /// The template's variables: the event's fields plus `entry_url`.
     pub fn vars(&self, ev: &KalturaEvent) -> Value {
-        let mut v = ev.to_json();
-        v["entry_url"] = json!(self.entry_url(ev.entry_id.as_deref()));
-        v
-    }
-
-    fn entry_url(&self, entry_id: Option<&str>) -> String {
-        match (&self.kaltura, entry_id) {
-            (Some(k), Some(id)) => k
-                .player_uiconf_id
-                .as_ref()
-                .map(|ui| {
-                    format!(
-                        "{}/p/{}/embedPlaykitJs/uiconf_id/{ui}?iframeembed=true&entry_id={id}",
-                        k.cdn_url.trim_end_matches('/'),
-                        k.partner_id
-                    )
-                })
-                .unwrap_or_default(),
-            _ => String::new(),
-        }
+        ev.vars(self.kaltura.as_ref())
     }
 
     /// The guild's default notification and its matching routes (one message per channel).

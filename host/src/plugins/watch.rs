@@ -1,4 +1,4 @@
-//! Hot reload: `notify` watches the plugins folder and the config folder. Changed files are
+//! Hot reload: `notify` watches the plugins folder, the config folder and the rules folder. Changed files are
 //! handled after a short quiet period; a bad file is reported and the old version serves on.
 
 use std::collections::HashSet;
@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::grants::GrantsConfig;
 use super::registry::{Registry, is_wasm};
+use crate::scripts::Rules;
 
 /// Events for one file within this window are handled once (editors write in bursts).
 const QUIET: Duration = Duration::from_millis(150);
@@ -24,6 +25,7 @@ pub fn start(
     registry: Arc<Registry>,
     plugins_dir: &Path,
     config_dir: &Path,
+    rules: Option<Arc<Rules>>,
 ) -> anyhow::Result<HotReload> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -37,6 +39,19 @@ pub fn start(
     if config_dir.is_dir() {
         watcher.watch(config_dir, RecursiveMode::Recursive)?;
     }
+    // The rules folder is created if missing, so rules added later are seen.
+    let scripts_dir = match &rules {
+        Some(r) => {
+            std::fs::create_dir_all(r.dir())?;
+            watcher.watch(r.dir(), RecursiveMode::Recursive)?;
+            Some(
+                r.dir()
+                    .canonicalize()
+                    .unwrap_or_else(|_| r.dir().to_path_buf()),
+            )
+        }
+        None => None,
+    };
     let plugins_dir = plugins_dir
         .canonicalize()
         .unwrap_or_else(|_| plugins_dir.to_path_buf());
@@ -51,6 +66,7 @@ pub fn start(
                 batch.insert(p);
             }
             let mut guild_files = Vec::new();
+            let mut rule_files = Vec::new();
             for path in batch {
                 let canon_parent = path.parent().and_then(|d| d.canonicalize().ok());
                 if is_wasm(&path) && canon_parent.as_deref() == Some(plugins_dir.as_path()) {
@@ -61,6 +77,12 @@ pub fn start(
                     } else {
                         registry.remove_file(&path).await;
                     }
+                } else if let Some(sd) = &scripts_dir
+                    && path.extension().is_some_and(|e| e == "rhai")
+                    && let Some(parent) = &canon_parent
+                    && parent.starts_with(sd)
+                {
+                    rule_files.push(parent.join(path.file_name().unwrap()));
                 } else if path.starts_with(&config_dir)
                     || canon_parent
                         .as_deref()
@@ -79,6 +101,11 @@ pub fn start(
                         guild_files.push(dir.join(name));
                     }
                 }
+            }
+            if let (Some(r), false) = (&rules, rule_files.is_empty()) {
+                // Compiling is CPU work: off the async runtime. Problems are logged there.
+                let r = r.clone();
+                let _ = tokio::task::spawn_blocking(move || r.apply_changes(&rule_files)).await;
             }
             if !guild_files.is_empty() {
                 // Problems are logged and counted there; each bad file keeps its last good version.

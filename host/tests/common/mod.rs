@@ -151,6 +151,7 @@ impl Host {
             public_url: Some(format!("http://{addr}")),
             config,
             plugins,
+            scripts: dir.join("scripts"),
             data: dir.join("data"),
             log_format: LogFormat::Text,
         };

@@ -1,0 +1,366 @@
+//! The Rhai sandbox: `Engine::new_raw` with the standard packages only, `eval` disabled, no
+//! module loading, limits on operations, call depth, expression depth, string/array/map
+//! sizes, and a wall-clock deadline per run checked in `on_progress` (time the host spends
+//! on a rule's Kaltura reads is not counted).
+//!
+//! A run happens on one (blocking) thread; its context lives in a thread-local while the
+//! run lasts, so the API functions reach the run they belong to and nothing else.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use serde_json::Value;
+
+use super::effects::Effect;
+use crate::config::guild::GuildEntry;
+use crate::kaltura::{Caller, Kaltura};
+use crate::store::Store;
+
+/// Operator limits for rules (the same for every guild; guild admins cannot raise them).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock time of one run, Kaltura reads excluded.
+    pub deadline: Duration,
+    /// `notify` calls in one run.
+    pub messages_per_run: usize,
+    /// Rule files per guild (global ones not counted).
+    pub rules_per_guild: usize,
+    /// Runs per guild per minute, all hooks together.
+    pub runs_per_minute: u32,
+    pub max_source_bytes: usize,
+    /// Bytes a guild's rules may keep with `kv_set`.
+    pub kv_quota_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 1_000_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            deadline: Duration::from_millis(250),
+            messages_per_run: 10,
+            rules_per_guild: 25,
+            runs_per_minute: 600,
+            max_source_bytes: 64 * 1024,
+            kv_quota_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// A slash command a rule declares at its top level.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CommandDecl {
+    pub name: String,
+    pub description: String,
+    pub options: Vec<OptionDecl>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OptionDecl {
+    pub name: String,
+    /// string, integer, number, boolean, user, channel, role
+    pub kind: String,
+    pub description: String,
+    pub required: bool,
+}
+
+/// What a rule's top level declares (run once at load).
+#[derive(Debug, Clone, Default)]
+pub struct Declarations {
+    pub commands: Vec<CommandDecl>,
+    /// Cron expressions (5 fields, UTC) for `on_schedule`.
+    pub schedules: Vec<(String, croner::Cron)>,
+}
+
+/// Kaltura reads for a run: the account, the guild's rules identity, and the runtime to
+/// block on (runs are on a blocking thread).
+#[derive(Clone)]
+pub struct KalturaAccess {
+    pub kaltura: Arc<Kaltura>,
+    pub caller: Caller,
+    pub handle: tokio::runtime::Handle,
+}
+
+/// Everything one run may touch.
+pub struct Run {
+    pub guild_id: String,
+    pub rule: String,
+    pub hook: &'static str,
+    pub config: Arc<GuildEntry>,
+    pub store: Option<Arc<Store>>,
+    /// Kaltura reads, or why this guild's rules have none.
+    pub kaltura: Result<KalturaAccess, String>,
+    pub limits: Limits,
+    pub effects: Vec<Effect>,
+    /// Values set in this run (read back by `kv_get` before they are stored).
+    pub kv_pending: BTreeMap<String, Value>,
+    /// `Some` while the top level runs at load: declarations are allowed, effects are not.
+    pub declaring: Option<Declarations>,
+    /// Whether `reply` is possible (a command run).
+    pub can_reply: bool,
+    pub printed: Vec<String>,
+    started: Instant,
+    io: Duration,
+}
+
+impl Run {
+    pub fn new(
+        guild_id: &str,
+        rule: &str,
+        hook: &'static str,
+        config: Arc<GuildEntry>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            guild_id: guild_id.to_string(),
+            rule: rule.to_string(),
+            hook,
+            config,
+            store: None,
+            kaltura: Err("Kaltura is not configured on this host".into()),
+            limits,
+            effects: Vec::new(),
+            kv_pending: BTreeMap::new(),
+            declaring: None,
+            can_reply: false,
+            printed: Vec::new(),
+            started: Instant::now(),
+            io: Duration::ZERO,
+        }
+    }
+
+    /// Time charged to the rule so far.
+    pub fn charged(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.io)
+    }
+
+    /// Counts host I/O (Kaltura reads) as not the rule's time.
+    pub fn add_io(&mut self, d: Duration) {
+        self.io += d;
+    }
+}
+
+thread_local! {
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `run` as the current run; returns its result and the run (with effects).
+pub fn with_run<R>(run: Run, f: impl FnOnce() -> R) -> (R, Run) {
+    RUN.with(|r| *r.borrow_mut() = Some(run));
+    // The run is taken back even if `f` panics, so a later run on this thread starts clean.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            RUN.with(|r| r.borrow_mut().take());
+        }
+    }
+    let guard = Reset;
+    let out = f();
+    let run = RUN
+        .with(|r| r.borrow_mut().take())
+        .expect("the run was set above");
+    drop(guard);
+    (out, run)
+}
+
+/// The current run, for the API functions. An error outside a run (cannot happen through
+/// the host, which always sets one).
+pub fn current<R>(f: impl FnOnce(&mut Run) -> Result<R, String>) -> Result<R, Box<EvalAltResult>> {
+    RUN.with(|r| match r.borrow_mut().as_mut() {
+        Some(run) => f(run),
+        None => Err("no rule run in progress".into()),
+    })
+    .map_err(|msg| {
+        Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(msg),
+            Position::NONE,
+        ))
+    })
+}
+
+/// Marker the deadline check raises (recognised when the error is reported).
+pub const DEADLINE: &str = "kd:deadline";
+
+/// The engine every rule runs in.
+pub fn engine(limits: &Limits) -> Engine {
+    let mut e = Engine::new_raw();
+    e.register_global_module(StandardPackage::new().as_shared_module());
+    e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    e.disable_symbol("eval");
+    e.set_max_operations(limits.max_operations);
+    e.set_max_call_levels(limits.max_call_levels);
+    e.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth / 2);
+    e.set_max_string_size(limits.max_string_size);
+    e.set_max_array_size(limits.max_array_size);
+    e.set_max_map_size(limits.max_map_size);
+    e.set_max_modules(0);
+    e.on_progress(|ops| {
+        // Checking the clock every 256 operations is cheap and still precise enough.
+        if ops % 256 != 0 {
+            return None;
+        }
+        RUN.with(|r| {
+            r.borrow()
+                .as_ref()
+                .filter(|run| run.charged() > run.limits.deadline)
+                .map(|_| Dynamic::from(DEADLINE))
+        })
+    });
+    e.on_print(|text| {
+        RUN.with(|r| {
+            if let Some(run) = r.borrow_mut().as_mut() {
+                tracing::info!(guild = %run.guild_id, rule = %run.rule, "{text}");
+                if run.printed.len() < 100 {
+                    run.printed.push(text.to_string());
+                }
+            }
+        })
+    });
+    e.on_debug(|text, _, pos| {
+        RUN.with(|r| {
+            if let Some(run) = r.borrow().as_ref() {
+                tracing::debug!(guild = %run.guild_id, rule = %run.rule, line = pos.line(), "{text}");
+            }
+        })
+    });
+    super::api::register(&mut e);
+    e
+}
+
+/// `file:line:col: message` for a compile or run error, and whether a limit stopped it.
+pub fn describe(rule: &str, err: &EvalAltResult, limits: &Limits) -> (String, bool) {
+    use EvalAltResult as E;
+    // The error where it happened, not the calls that led there.
+    let mut err = err;
+    while let E::ErrorInFunctionCall(_, _, inner, _) = err {
+        err = inner;
+    }
+    let pos = err.position();
+    let at = if pos.is_none() {
+        rule.to_string()
+    } else {
+        format!(
+            "{rule}:{}:{}",
+            pos.line().unwrap_or(0),
+            pos.position().unwrap_or(0)
+        )
+    };
+    let (msg, limit) = match err {
+        E::ErrorTerminated(v, _) if v.clone().into_string().ok().as_deref() == Some(DEADLINE) => (
+            format!(
+                "stopped: ran longer than {} ms",
+                limits.deadline.as_millis()
+            ),
+            true,
+        ),
+        E::ErrorTooManyOperations(_) => (
+            format!(
+                "stopped: more than {} operations (an endless loop?)",
+                limits.max_operations
+            ),
+            true,
+        ),
+        E::ErrorStackOverflow(_) => (
+            format!(
+                "stopped: calls nested deeper than {}",
+                limits.max_call_levels
+            ),
+            true,
+        ),
+        E::ErrorDataTooLarge(what, _) => (format!("stopped: {what} is larger than allowed"), true),
+        E::ErrorTooManyModules(_) => ("modules cannot be loaded".to_string(), true),
+        E::ErrorRuntime(v, _) => (v.to_string(), false),
+        other => {
+            // Rhai appends " (line L, position P)"; the prefix already says where.
+            let text = other.to_string();
+            let text = match text.rfind(" (line ") {
+                Some(i) if text.ends_with(')') => text[..i].to_string(),
+                _ => text,
+            };
+            (text, false)
+        }
+    };
+    (format!("{at}: {msg}"), limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str) -> Result<Dynamic, String> {
+        let limits = Limits {
+            deadline: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let e = engine(&limits);
+        let r = Run::new(
+            "1",
+            "t.rhai",
+            "test",
+            Arc::new(GuildEntry::default()),
+            limits.clone(),
+        );
+        let (out, _) = with_run(r, || e.eval::<Dynamic>(src));
+        out.map_err(|err| describe("t.rhai", &err, &limits).0)
+    }
+
+    #[test]
+    fn limits_stop_hostile_scripts() {
+        assert!(run("loop {}").unwrap_err().contains("operations"),);
+        assert!(
+            run("fn f(n) { f(n + 1) } f(0)")
+                .unwrap_err()
+                .contains("nested deeper")
+        );
+        let big = run("let s = \"x\"; loop { s += s; }").unwrap_err();
+        assert!(big.contains("larger than allowed"), "{big}");
+        let arr = run("let a = []; loop { a.push(1); }").unwrap_err();
+        assert!(
+            arr.contains("larger than allowed") || arr.contains("operations"),
+            "{arr}"
+        );
+        assert!(run("eval(\"1\")").unwrap_err().contains("eval"));
+        assert!(run("import \"x\" as y; 1").is_err());
+        assert_eq!(run("let x = 40; x + 2").unwrap().as_int().unwrap(), 42);
+    }
+
+    #[test]
+    fn the_deadline_stops_slow_scripts() {
+        // Few operations, each slow: only the clock stops it.
+        let limits = Limits {
+            deadline: Duration::from_millis(50),
+            max_operations: 0,
+            ..Default::default()
+        };
+        let e = engine(&limits);
+        let r = Run::new(
+            "1",
+            "slow.rhai",
+            "test",
+            Arc::new(GuildEntry::default()),
+            limits.clone(),
+        );
+        let (out, _) = with_run(r, || {
+            e.eval::<Dynamic>("let s = \"\"; loop { s = \"x\".pad(10000, 'y'); }")
+        });
+        let err = describe("slow.rhai", &out.unwrap_err(), &limits).0;
+        assert!(
+            err.starts_with("slow.rhai:1:") && err.contains("longer than 50 ms"),
+            "{err}"
+        );
+    }
+}
