@@ -16,11 +16,13 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::ApiState;
 use crate::api::auth::{Jwt, load_service_accounts};
+use crate::config::admin::ConfigAdmin;
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
 use crate::delivery::Outbox;
 use crate::discord::commands::{self, SyncTarget};
 use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
+use crate::discord::host_commands::HostCommands;
 use crate::discord::interactions::{self, InteractionsEndpoint};
 use crate::discord::rest::DiscordRest;
 use crate::discord::verify::InteractionVerifier;
@@ -116,26 +118,6 @@ impl App {
                 None
             }
         };
-        let activity = ActivityLaunch {
-            enabled: discord.activities,
-            public_url: opts
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", opts.listen)),
-        };
-        let dispatcher = Arc::new(Dispatcher::new(registry.clone(), rest.clone(), activity));
-        let pruned = Arc::downgrade(&dispatcher);
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                match pruned.upgrade() {
-                    Some(d) => d.prune_rate_limits(),
-                    None => break,
-                }
-            }
-        });
-
         let outbox = Outbox::new(
             store.clone(),
             rest.clone(),
@@ -153,6 +135,12 @@ impl App {
             Some(rules.clone()),
         );
         processor.start();
+        crate::scripts::schedule::start(
+            rules.clone(),
+            services.guilds.clone(),
+            outbox.clone(),
+            processor.clone(),
+        );
         let webhooks = Arc::new(WebhookIntake {
             secrets: settings
                 .kaltura
@@ -161,6 +149,40 @@ impl App {
                 .unwrap_or_default(),
             store: store.clone(),
             processor: processor.clone(),
+        });
+
+        let activity = ActivityLaunch {
+            enabled: discord.activities,
+            public_url: opts
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", opts.listen)),
+        };
+        let admin = Arc::new(ConfigAdmin::new(
+            opts.config.clone(),
+            services.guilds.clone(),
+            store.clone(),
+            services.discord_guilds.clone(),
+        ));
+        let host_commands = Arc::new(HostCommands {
+            admin: admin.clone(),
+            rules: rules.clone(),
+            outbox: outbox.clone(),
+        });
+        let dispatcher = Arc::new(
+            Dispatcher::new(registry.clone(), rest.clone(), activity)
+                .with_host_commands(host_commands),
+        );
+        let pruned = Arc::downgrade(&dispatcher);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match pruned.upgrade() {
+                    Some(d) => d.prune_rate_limits(),
+                    None => break,
+                }
+            }
         });
 
         let report = status_report(&settings, hot_reload.is_some());
@@ -176,6 +198,7 @@ impl App {
                 rest.clone(),
                 store.clone(),
                 target,
+                Some(rules.clone()),
             ));
         }
 
@@ -195,6 +218,8 @@ impl App {
             guilds: services.guilds.clone(),
             service_accounts: load_service_accounts(&opts.config.join("api.json"))?,
             launches: services.launches.clone(),
+            admin: Some(admin.clone()),
+            rules: Some(rules.clone()),
         });
         let router = routes(endpoint, registry.clone(), api, webhooks);
         Ok(App {
@@ -219,10 +244,11 @@ impl App {
 
     /// A function that starts the gateway (tests start it after the app is serving).
     pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send + Sync> {
-        let (settings, rest, dispatcher) = (
+        let (settings, rest, dispatcher, events) = (
             self.settings.clone(),
             self.services.discord.clone(),
             self.dispatcher.clone(),
+            self.processor.clone(),
         );
         Box::new(move || {
             if let (Some(token), Some(rest)) = (settings.bot_token, rest) {
@@ -231,6 +257,8 @@ impl App {
                     settings.api_base,
                     dispatcher,
                     rest,
+                    Some(events),
+                    settings.member_events,
                 ));
             }
         })

@@ -207,6 +207,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         api_base: standin.base_url.clone(),
         dev_guild: None,
         activities: false,
+        member_events: true,
     };
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
     let settings = Settings {

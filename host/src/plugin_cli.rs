@@ -283,7 +283,12 @@ pub async fn commands_sync(
         activities: discord.activities,
     };
     let set = registry.snapshot();
-    let desired = target.desired(&set);
+    let rules = crate::scripts::Rules::new(&opts.scripts, Default::default(), None, None);
+    for problem in rules.load_all() {
+        eprintln!("rule not loaded: {problem}");
+    }
+    let extra = crate::discord::host_commands::extra_commands(Some(&rules));
+    let desired = target.desired(&set, &extra);
     let changes = commands::diff(&target.last_synced(&store), &desired);
     let scope = target
         .dev_guild
@@ -311,7 +316,7 @@ pub async fn commands_sync(
         bail!("syncing needs DISCORD_APPLICATION_ID and DISCORD_BOT_TOKEN (or use --dry-run)");
     };
     let rest = DiscordRest::new(&discord.api_base, app, Some(token.clone()));
-    match commands::sync(&rest, &store, &target, &set).await? {
+    match commands::sync(&rest, &store, &target, &set, &extra).await? {
         SyncOutcome::Unchanged => println!("nothing sent: Discord already has these commands"),
         SyncOutcome::Synced { commands } => println!("synced {commands} commands"),
     }

@@ -204,6 +204,7 @@ pub async fn start_host(
         api_base: discord.base_url.clone(),
         dev_guild: None,
         activities: false,
+        member_events: false,
     };
     let app = kdhost::app::App::build(&opts, settings).await.unwrap();
     tokio::spawn(app.serve(listener, std::future::pending()));

@@ -5,6 +5,7 @@
 mod activity;
 pub mod auth;
 pub mod error;
+mod guilds;
 mod meetings;
 mod videos;
 
@@ -34,6 +35,9 @@ pub struct ApiState {
     pub guilds: Arc<GuildConfigs>,
     pub service_accounts: HashMap<String, ServiceAccount>,
     pub launches: Arc<crate::discord::launches::Launches>,
+    /// Guild configuration changes and the audit log.
+    pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
+    pub rules: Option<Arc<crate::scripts::Rules>>,
 }
 
 /// `{"error": {"code", "message"}}`, as every error is sent.
@@ -212,16 +216,19 @@ impl ApiState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "kdhost API", version = "1", description = "Meetings and videos of the Kaltura account behind this Discord bot. Get a token from POST /api/v1/auth/token and send it as `Authorization: Bearer <token>`."),
+    info(title = "kdhost API", version = "1", description = "Meetings and videos of the Kaltura account behind this Discord bot, and each guild's configuration, rules, deliveries and audit log. Get a token from POST /api/v1/auth/token and send it as `Authorization: Bearer <token>`."),
     paths(
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
         videos::search, videos::get_one, videos::play,
         activity::launch,
+        guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
+        guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
+        guilds::delete_script,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity")),
+    tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity"), (name = "guilds")),
 )]
 pub struct ApiDoc;
 
@@ -259,6 +266,21 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos/{id}", get(videos::get_one))
         .route("/api/v1/videos/{id}/play", post(videos::play))
         .route("/api/v1/activity/launch", get(activity::launch))
+        .route(
+            "/api/v1/guilds/{id}/config",
+            get(guilds::get_config)
+                .put(guilds::put_config)
+                .patch(guilds::patch_config),
+        )
+        .route("/api/v1/guilds/{id}/audit", get(guilds::audit))
+        .route("/api/v1/guilds/{id}/deliveries", get(guilds::deliveries))
+        .route("/api/v1/guilds/{id}/scripts", get(guilds::list_scripts))
+        .route(
+            "/api/v1/guilds/{id}/scripts/{name}",
+            get(guilds::get_script)
+                .put(guilds::put_script)
+                .delete(guilds::delete_script),
+        )
         .route(
             "/api/v1/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),

@@ -1,5 +1,6 @@
 //! Settings (environment, `.env`, flags), operator grants and guild configuration.
 
+pub mod admin;
 pub mod dotenv;
 pub mod guild;
 pub mod placeholders;

@@ -28,15 +28,20 @@ fn is_secret_name(name: &str) -> bool {
     .any(|s| name.contains(s))
 }
 
-/// Whether a string holds an environment placeholder (changes made through Discord or the
+/// The environment variables a value's strings name (changes made through Discord or the
 /// API may not add one: only the operator decides what the environment lends to a guild).
-pub fn contains_placeholder(v: &Value) -> bool {
-    match v {
-        Value::String(s) => PLACEHOLDER.is_match(s),
-        Value::Array(a) => a.iter().any(contains_placeholder),
-        Value::Object(o) => o.values().any(contains_placeholder),
-        _ => false,
+pub fn placeholder_names(v: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) => out.extend(PLACEHOLDER.captures_iter(s).map(|c| c[1].to_string())),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
     }
+    walk(v, &mut out);
+    out
 }
 
 /// Replaces every placeholder in every string, using `lookup` for the values. Errors name
@@ -144,7 +149,7 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("looks like a secret"), "{err}");
-        assert!(contains_placeholder(&json!({"a": ["{{X}}"]})));
-        assert!(!contains_placeholder(&json!({"a": ["{{x}}"]})));
+        assert_eq!(placeholder_names(&json!({"a": ["{{X}} {{ Y }}"]})).len(), 2);
+        assert!(placeholder_names(&json!({"a": ["{{x}}"]})).is_empty());
     }
 }

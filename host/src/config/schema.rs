@@ -469,9 +469,8 @@ pub fn json_path(pointer: &str) -> String {
     out
 }
 
-/// The schema for one dotted path (`notifications.enabled`), for error messages that quote
-/// what the schema expects.
-pub fn expectation(path: &str) -> Option<String> {
+/// The (resolved) schema node at a dotted path (`notifications.enabled`).
+fn node_at(path: &str) -> Option<Value> {
     let schema = json_schema();
     let defs = schema["$defs"].clone();
     let resolve = |mut node: Value| {
@@ -504,6 +503,27 @@ pub fn expectation(path: &str) -> Option<String> {
         };
         node = resolve(next);
     }
+    Some(node)
+}
+
+/// The JSON types the schema allows at a dotted path (`None`: no such setting; empty: any).
+pub fn expected_types(path: &str) -> Option<Vec<String>> {
+    let node = node_at(path)?;
+    Some(match &node["type"] {
+        Value::String(t) => vec![t.clone()],
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        _ if node["enum"].is_array() => vec!["string".into()],
+        _ => Vec::new(),
+    })
+}
+
+/// What the schema expects at a dotted path, in words, for error messages.
+pub fn expectation(path: &str) -> Option<String> {
+    let node = node_at(path)?;
     let ty = match &node["type"] {
         Value::String(t) => t.clone(),
         Value::Array(ts) => ts

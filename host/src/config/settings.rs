@@ -183,6 +183,9 @@ pub struct DiscordSettings {
     pub dev_guild: Option<String>,
     /// `DISCORD_ACTIVITIES=true`: the app has Activities (keep the entry-point command).
     pub activities: bool,
+    /// `DISCORD_MEMBER_EVENTS=true`: ask for the privileged GUILD_MEMBERS intent (enable
+    /// "Server Members Intent" in the developer portal) so rules get `on_member_join`.
+    pub member_events: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -190,6 +193,10 @@ fn var(name: &str) -> Option<String> {
         .ok()
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+fn flag(name: &str) -> bool {
+    var(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 impl DiscordSettings {
@@ -200,8 +207,8 @@ impl DiscordSettings {
             bot_token: var("DISCORD_BOT_TOKEN").map(Secret::new),
             api_base: var("DISCORD_API_BASE").unwrap_or_else(|| "https://discord.com".into()),
             dev_guild: var("DISCORD_DEV_GUILD_ID"),
-            activities: var("DISCORD_ACTIVITIES")
-                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+            activities: flag("DISCORD_ACTIVITIES"),
+            member_events: flag("DISCORD_MEMBER_EVENTS"),
         }
     }
 }

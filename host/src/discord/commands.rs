@@ -2,6 +2,7 @@
 //! overwrite only when the set changed since the last successful sync (Discord allows 200
 //! creates per day per guild). The last synced list is persisted to diff against.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::rest::{DiscordRest, RestError};
 use crate::plugins::bindings::types::{CommandDef, CommandKind, OptionDef, OptionKind};
 use crate::plugins::registry::{PluginSet, Registry};
+use crate::scripts::Rules;
 use crate::store::Store;
 use crate::telemetry::METRICS;
 
@@ -107,13 +109,33 @@ pub fn command_json(c: &CommandDef) -> Value {
     v
 }
 
-/// Every loaded command, sorted by (type, name) so the hash is stable.
-pub fn desired_commands(set: &PluginSet, with_entry_point: bool) -> Vec<Value> {
+/// Commands besides the plugins': the host's own and those guild rules declare.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraCommands {
+    /// Registered with the plugins' commands (globally, or in the dev guild).
+    pub global: Vec<Value>,
+    /// Per guild: the commands of that guild's own rules.
+    pub guilds: BTreeMap<String, Vec<Value>>,
+}
+
+/// Every loaded command plus `extra`, sorted by (type, name) so the hash is stable. An
+/// extra command whose name a plugin already uses is left out (the plugin answers it).
+pub fn desired_commands(set: &PluginSet, extra: &[Value], with_entry_point: bool) -> Vec<Value> {
     let mut list: Vec<Value> = set
         .plugins
         .values()
         .flat_map(|p| p.manifest.commands.iter().map(command_json))
         .collect();
+    for e in extra {
+        let taken = list
+            .iter()
+            .any(|c| c["name"] == e["name"] && c["type"] == e["type"]);
+        if taken {
+            tracing::warn!(command = %e["name"], "a rule's command has the name of a plugin command; the plugin keeps it");
+        } else {
+            list.push(e.clone());
+        }
+    }
     if with_entry_point {
         list.push(entry_point_command());
     }
@@ -170,8 +192,12 @@ impl SyncTarget {
         }
     }
 
-    pub fn desired(&self, set: &PluginSet) -> Vec<Value> {
-        desired_commands(set, self.activities && self.dev_guild.is_none())
+    pub fn desired(&self, set: &PluginSet, extra: &ExtraCommands) -> Vec<Value> {
+        let mut more = extra.global.clone();
+        if let Some(g) = &self.dev_guild {
+            more.extend(extra.guilds.get(g).cloned().unwrap_or_default());
+        }
+        desired_commands(set, &more, self.activities && self.dev_guild.is_none())
     }
 
     /// The list last synced successfully (empty if never).
@@ -191,16 +217,56 @@ pub enum SyncOutcome {
     Synced { commands: usize },
 }
 
-/// Bulk-overwrites the commands if they differ from the last successful sync.
+/// Bulk-overwrites the commands if they differ from the last successful sync: the main
+/// list (global or dev guild), then each guild whose own rules declare commands (or did at
+/// the last sync, so removed ones go away).
 pub async fn sync(
     rest: &DiscordRest,
     store: &Store,
     target: &SyncTarget,
     set: &PluginSet,
+    extra: &ExtraCommands,
 ) -> Result<SyncOutcome, RestError> {
-    let desired = target.desired(set);
+    let outcome = sync_scope(
+        rest,
+        store,
+        &target.scope(),
+        target.dev_guild.as_deref(),
+        target.desired(set, extra),
+    )
+    .await?;
+    let known: Vec<String> = store
+        .meta_get("commands_rule_guilds")
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let mut guilds: Vec<String> = extra.guilds.keys().cloned().collect();
+    guilds.extend(known.into_iter().filter(|g| !extra.guilds.contains_key(g)));
+    for g in &guilds {
+        if target.dev_guild.as_deref() == Some(g) {
+            continue;
+        }
+        let mut list = extra.guilds.get(g).cloned().unwrap_or_default();
+        list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        sync_scope(rest, store, &format!("guild:{g}"), Some(g), list).await?;
+    }
+    let now: Vec<&String> = extra.guilds.keys().collect();
+    let _ = store.meta_set(
+        "commands_rule_guilds",
+        &serde_json::to_string(&now).expect("json"),
+    );
+    Ok(outcome)
+}
+
+async fn sync_scope(
+    rest: &DiscordRest,
+    store: &Store,
+    scope: &str,
+    guild: Option<&str>,
+    desired: Vec<Value>,
+) -> Result<SyncOutcome, RestError> {
     let h = hash(&desired);
-    let scope = target.scope();
     if store
         .meta_get(&format!("commands_hash:{scope}"))
         .ok()
@@ -214,9 +280,15 @@ pub async fn sync(
             .inc();
         return Ok(SyncOutcome::Unchanged);
     }
-    let changes = diff(&target.last_synced(store), &desired);
+    let last: Vec<Value> = store
+        .meta_get(&format!("commands:{scope}"))
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let changes = diff(&last, &desired);
     let res = rest
-        .put_commands(target.dev_guild.as_deref(), &Value::Array(desired.clone()))
+        .put_commands(guild, &Value::Array(desired.clone()))
         .await;
     if let Err(e) = res {
         METRICS.command_syncs.with_label_values(&["failed"]).inc();
@@ -238,20 +310,31 @@ pub async fn sync(
     })
 }
 
-/// Keeps Discord's commands in line with the loaded plugins: syncs at start, then after
-/// each change (debounced). Failures are retried with backoff.
+/// Keeps Discord's commands in line with the loaded plugins and rules: syncs at start,
+/// then after each change (debounced). Failures are retried with backoff.
 pub async fn run_sync_loop(
     registry: Arc<Registry>,
     rest: Arc<DiscordRest>,
     store: Arc<Store>,
     target: SyncTarget,
+    rules: Option<Arc<Rules>>,
 ) {
     let mut backoff = Duration::from_secs(5);
+    let rules_changed = || async {
+        match &rules {
+            Some(r) => r.changed.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
-        match sync(&rest, &store, &target, &registry.snapshot()).await {
+        let extra = super::host_commands::extra_commands(rules.as_deref());
+        match sync(&rest, &store, &target, &registry.snapshot(), &extra).await {
             Ok(_) => {
                 backoff = Duration::from_secs(5);
-                registry.commands_changed.notified().await;
+                tokio::select! {
+                    _ = registry.commands_changed.notified() => {}
+                    _ = rules_changed() => {}
+                }
                 // Let a burst of reloads settle.
                 tokio::time::sleep(DEBOUNCE).await;
             }
@@ -260,6 +343,7 @@ pub async fn run_sync_loop(
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = registry.commands_changed.notified() => {}
+                    _ = rules_changed() => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(300));
             }
@@ -296,7 +380,8 @@ mod tests {
             dev_guild: Some("1".into()),
             activities: true,
         };
-        assert_eq!(global.desired(&set), vec![entry_point_command()]);
-        assert!(guild.desired(&set).is_empty());
+        let none = ExtraCommands::default();
+        assert_eq!(global.desired(&set, &none), vec![entry_point_command()]);
+        assert!(guild.desired(&set, &none).is_empty());
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::host_commands::HostCommands;
 use super::model::{self, Interaction};
 use super::response::{self, Answering, EPHEMERAL};
 use super::rest::DiscordRest;
@@ -46,6 +47,8 @@ pub struct Dispatcher {
     per_user: DefaultKeyedRateLimiter<String>,
     per_guild: DefaultKeyedRateLimiter<String>,
     defer_after: Duration,
+    /// Commands the host answers itself (guild config, guild rules).
+    host: Option<Arc<HostCommands>>,
 }
 
 impl Dispatcher {
@@ -63,7 +66,26 @@ impl Dispatcher {
             per_user: RateLimiter::keyed(quota(limits.per_user_per_minute)),
             per_guild: RateLimiter::keyed(quota(limits.per_guild_per_minute)),
             defer_after: DEFER_AFTER,
+            host: None,
         }
+    }
+
+    pub fn with_host_commands(mut self, host: Arc<HostCommands>) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The host's own answer, when it (not a plugin) owns this slash command.
+    fn host_command(&self, ix: &Interaction) -> Option<Arc<HostCommands>> {
+        let host = self.host.as_ref()?;
+        let name = ix.command_name()?;
+        let plugin_owned = self
+            .registry
+            .snapshot()
+            .command_owner(name, ix.command_kind())
+            .is_some();
+        (!plugin_owned && ix.command_kind() == 1 && host.owns(ix.guild_id.as_deref(), name))
+            .then(|| host.clone())
     }
 
     /// Forgets rate-limit state of users and guilds that have been quiet (bounded memory).
@@ -88,6 +110,18 @@ impl Dispatcher {
                 );
             }
         };
+        if answering == Answering::Command
+            && let Some(host) = self.host_command(&ix)
+        {
+            if let Err(text) = self.rate_limit(&ix) {
+                return response::error_reply(answering, &text);
+            }
+            let mut call = host.run(ix.clone());
+            return tokio::select! {
+                done = &mut call => done,
+                _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, "rules".into(), call, acked),
+            };
+        }
         let (plugin, call) = match self.route(&ix, answering) {
             Ok(x) => x,
             Err(text) => return response::error_reply(answering, &text),

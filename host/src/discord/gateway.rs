@@ -12,12 +12,33 @@ use super::model::Interaction;
 use super::rest::DiscordRest;
 use super::voice::VoiceStates;
 use crate::config::secret::Secret;
+use crate::events::DiscordEvent;
+use crate::events::process::EventProcessor;
 use crate::telemetry::METRICS;
 
 struct Handler {
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
     voice: Arc<VoiceStates>,
+    events: Option<Arc<EventProcessor>>,
+}
+
+impl Handler {
+    /// Member joins and scheduled events go to the inbox (persisted, deduplicated) for
+    /// the guild's rules and subscribed plugins.
+    fn discord_event(&self, kind: &str, raw: &serde_json::Value) {
+        let Some(events) = &self.events else { return };
+        let ev = match kind {
+            "GUILD_MEMBER_ADD" => DiscordEvent::member_join(raw),
+            "GUILD_SCHEDULED_EVENT_CREATE" => DiscordEvent::scheduled_event("create", raw),
+            "GUILD_SCHEDULED_EVENT_UPDATE" => DiscordEvent::scheduled_event("update", raw),
+            "GUILD_SCHEDULED_EVENT_DELETE" => DiscordEvent::scheduled_event("delete", raw),
+            _ => None,
+        };
+        if let Some(ev) = ev {
+            events.accept_discord(&ev);
+        }
+    }
 }
 
 #[async_trait]
@@ -50,6 +71,35 @@ impl RawEventHandler for Handler {
             }
             Event::Unknown(u) if u.kind == "VOICE_STATE_UPDATE" => {
                 self.voice.update(&u.value);
+                return;
+            }
+            Event::GuildMemberAdd(e) => {
+                if let Ok(mut m) = serde_json::to_value(&e.member) {
+                    m["guild_id"] = serde_json::json!(e.member.guild_id.to_string());
+                    self.discord_event("GUILD_MEMBER_ADD", &m);
+                }
+                return;
+            }
+            Event::GuildScheduledEventCreate(e) => {
+                if let Ok(v) = serde_json::to_value(&e.event) {
+                    self.discord_event("GUILD_SCHEDULED_EVENT_CREATE", &v);
+                }
+                return;
+            }
+            Event::GuildScheduledEventUpdate(e) => {
+                if let Ok(v) = serde_json::to_value(&e.event) {
+                    self.discord_event("GUILD_SCHEDULED_EVENT_UPDATE", &v);
+                }
+                return;
+            }
+            Event::GuildScheduledEventDelete(e) => {
+                if let Ok(v) = serde_json::to_value(&e.event) {
+                    self.discord_event("GUILD_SCHEDULED_EVENT_DELETE", &v);
+                }
+                return;
+            }
+            Event::Unknown(u) => {
+                self.discord_event(&u.kind, &u.value);
                 return;
             }
             _ => return,
@@ -86,6 +136,8 @@ pub async fn run(
     api_base: String,
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
+    events: Option<Arc<EventProcessor>>,
+    member_events: bool,
 ) {
     let mut http = HttpBuilder::new(token.expose());
     if !api_base
@@ -96,14 +148,22 @@ pub async fn run(
             .proxy(api_base.trim_end_matches('/'))
             .ratelimiter_disabled(true);
     }
-    // Voice states say who can watch an Activity together (not a privileged intent).
-    let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_VOICE_STATES;
+    // Voice states say who can watch an Activity together; scheduled events feed rules
+    // (neither is privileged). Member joins need the privileged GUILD_MEMBERS intent,
+    // enabled in the developer portal: only when the operator says so.
+    let mut intents = GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_VOICE_STATES
+        | GatewayIntents::GUILD_SCHEDULED_EVENTS;
+    if member_events {
+        intents |= GatewayIntents::GUILD_MEMBERS;
+    }
     let voice = dispatcher.registry.runtime.services.voice.clone();
     let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
         .raw_event_handler(Handler {
             dispatcher,
             rest,
             voice,
+            events,
         })
         .await;
     let mut client = match client {

@@ -4,6 +4,7 @@ pub mod commands;
 pub mod dispatch;
 pub mod gateway;
 pub mod guilds;
+pub mod host_commands;
 pub mod interactions;
 pub mod launches;
 pub mod model;

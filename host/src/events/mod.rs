@@ -148,9 +148,132 @@ impl KalturaEvent {
     }
 }
 
+/// A Discord gateway event a rule can react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscordEventKind {
+    /// GUILD_MEMBER_ADD (`on_member_join`; needs the GUILD_MEMBERS intent).
+    MemberJoin,
+    /// GUILD_SCHEDULED_EVENT_CREATE / _UPDATE / _DELETE (`on_scheduled_event`).
+    ScheduledEvent,
+}
+
+/// A Discord event, as rules see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscordEvent {
+    pub kind: DiscordEventKind,
+    pub guild_id: String,
+    pub payload: Value,
+}
+
+impl DiscordEvent {
+    pub fn hook(&self) -> &'static str {
+        match self.kind {
+            DiscordEventKind::MemberJoin => "on_member_join",
+            DiscordEventKind::ScheduledEvent => "on_scheduled_event",
+        }
+    }
+
+    /// What plugins subscribe to: `discord.member_join`, `discord.scheduled_event`.
+    pub fn topic(&self) -> &'static str {
+        match self.kind {
+            DiscordEventKind::MemberJoin => "discord.member_join",
+            DiscordEventKind::ScheduledEvent => "discord.scheduled_event",
+        }
+    }
+
+    /// The same gateway event delivered twice (a resumed session) has the same key.
+    pub fn dedupe_key(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.payload.to_string().as_bytes());
+        format!(
+            "discord:{}:{}:{}",
+            self.hook(),
+            self.guild_id,
+            hex::encode(&digest[..12])
+        )
+    }
+
+    /// GUILD_MEMBER_ADD → `{id, username, display_name, avatar, joined_at, guild_id}`.
+    pub fn member_join(raw: &Value) -> Option<Self> {
+        let guild_id = raw["guild_id"].as_str()?.to_string();
+        let user = &raw["user"];
+        let id = user["id"].as_str()?;
+        if user["bot"] == Value::Bool(true) {
+            return None;
+        }
+        let username = user["username"].as_str().unwrap_or_default();
+        Some(Self {
+            kind: DiscordEventKind::MemberJoin,
+            payload: json!({
+                "id": id,
+                "username": username,
+                "display_name": raw["nick"].as_str().or(user["global_name"].as_str()).unwrap_or(username),
+                "avatar": user["avatar"],
+                "joined_at": raw["joined_at"],
+                "guild_id": guild_id,
+            }),
+            guild_id,
+        })
+    }
+
+    /// GUILD_SCHEDULED_EVENT_* → `{action, id, name, description, start_time, end_time,
+    /// status, channel_id, location, url, guild_id}`.
+    pub fn scheduled_event(action: &str, raw: &Value) -> Option<Self> {
+        let guild_id = raw["guild_id"].as_str()?.to_string();
+        let id = raw["id"].as_str()?;
+        let status = match raw["status"].as_u64() {
+            Some(1) => "scheduled",
+            Some(2) => "active",
+            Some(3) => "completed",
+            Some(4) => "canceled",
+            _ => "unknown",
+        };
+        Some(Self {
+            kind: DiscordEventKind::ScheduledEvent,
+            payload: json!({
+                "action": action,
+                "id": id,
+                "name": raw["name"],
+                "description": raw["description"],
+                "start_time": raw["scheduled_start_time"],
+                "end_time": raw["scheduled_end_time"],
+                "status": status,
+                "channel_id": raw["channel_id"],
+                "location": raw["entity_metadata"]["location"],
+                "url": format!("https://discord.com/events/{guild_id}/{id}"),
+                "guild_id": guild_id,
+            }),
+            guild_id,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discord_events_from_gateway_payloads() {
+        let m = DiscordEvent::member_join(&json!({"guild_id": "1", "joined_at": "t",
+            "user": {"id": "5", "username": "ann", "global_name": "Ann"}}))
+        .unwrap();
+        assert_eq!(m.payload["display_name"], "Ann");
+        assert_eq!(m.hook(), "on_member_join");
+        assert!(
+            DiscordEvent::member_join(&json!({"guild_id": "1", "user": {"id": "5", "bot": true}}))
+                .is_none()
+        );
+        let e = DiscordEvent::scheduled_event(
+            "create",
+            &json!({"guild_id": "1", "id": "9", "name": "AMA", "status": 1,
+            "entity_metadata": {"location": "Stage"}}),
+        )
+        .unwrap();
+        assert_eq!(e.payload["status"], "scheduled");
+        assert_eq!(e.payload["url"], "https://discord.com/events/1/9");
+        assert_eq!(e.dedupe_key(), e.clone().dedupe_key());
+    }
 
     #[test]
     fn keys_round_trip_and_match_serde() {

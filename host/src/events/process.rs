@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::template::{render, truncate};
-use super::{KalturaEvent, KalturaEventKind};
+use super::{DiscordEvent, KalturaEvent, KalturaEventKind};
 use crate::config::guild::{GuildConfigs, GuildEntry};
 use crate::delivery::Outbox;
 use crate::kaltura::KalturaSettings;
@@ -90,7 +90,11 @@ impl EventProcessor {
         };
         let n = rows.len();
         for row in rows {
-            let event: KalturaEvent = match serde_json::from_str(&row.event) {
+            let event = match row.source.as_str() {
+                "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
+                _ => serde_json::from_str(&row.event).map(Incoming::Kaltura),
+            };
+            let event = match event {
                 Ok(e) => e,
                 Err(e) => {
                     // Written by this host, so only a bug gets here; mark it done to move on.
@@ -99,7 +103,10 @@ impl EventProcessor {
                     continue;
                 }
             };
-            let messages = self.messages_for(&event).await;
+            let messages = match &event {
+                Incoming::Kaltura(ev) => self.messages_for(ev).await,
+                Incoming::Discord(ev) => self.discord_messages(ev).await,
+            };
             match self.store.inbox_complete(row.seq, &messages) {
                 Ok(ids) if !ids.is_empty() => self.outbox.wake(),
                 Ok(_) => {}
@@ -108,13 +115,58 @@ impl EventProcessor {
                     return 0;
                 }
             }
-            self.notify_plugins(&event).await;
+            match &event {
+                Incoming::Kaltura(ev) => {
+                    let guilds = self.audience();
+                    self.notify_plugins(&ev.kind.topic(), &guilds, &ev.to_json())
+                        .await
+                }
+                Incoming::Discord(ev) => {
+                    let guilds = BTreeSet::from([ev.guild_id.clone()]);
+                    self.notify_plugins(ev.topic(), &guilds, &ev.payload).await
+                }
+            }
         }
         n
     }
 
+    /// Persists a Discord gateway event (deduplicated) for processing; `false` for a
+    /// duplicate.
+    pub fn accept_discord(&self, ev: &DiscordEvent) -> bool {
+        let text = serde_json::to_string(ev).expect("events serialize");
+        match self.store.inbox_insert("discord", &ev.dedupe_key(), &text) {
+            Ok(Some(_)) => {
+                self.wake();
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "a Discord event could not be stored");
+                false
+            }
+        }
+    }
+
+    /// The messages a guild's rules produce for a Discord event.
+    async fn discord_messages(&self, ev: &DiscordEvent) -> Vec<NewMessage> {
+        let cfg = self.guilds.guild(Some(&ev.guild_id));
+        match &self.rules {
+            Some(rules) if cfg.typed.features.rules => {
+                rules
+                    .dispatch(
+                        &ev.guild_id,
+                        cfg.clone(),
+                        ev.hook(),
+                        Some(ev.payload.clone()),
+                    )
+                    .await
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Guilds that hear about Kaltura events: those with a config file or rules of their own.
-    fn audience(&self) -> BTreeSet<String> {
+    pub fn audience(&self) -> BTreeSet<String> {
         let mut ids: BTreeSet<String> = self.guilds.guild_ids().into_iter().collect();
         if let Some(r) = &self.rules {
             ids.extend(r.guild_ids());
@@ -212,27 +264,27 @@ impl EventProcessor {
         body
     }
 
-    /// Plugins whose manifest subscribes to the event's topic, in every guild that lets
+    /// Plugins whose manifest subscribes to the topic, in each of `guilds` that lets
     /// plugins receive events. Failures end that call only (logged and counted).
-    async fn notify_plugins(&self, ev: &KalturaEvent) {
+    async fn notify_plugins(&self, topic: &str, guilds: &BTreeSet<String>, payload: &Value) {
         let Some(registry) = &self.plugins else {
             return;
         };
-        let topic = ev.kind.topic();
         let set = registry.snapshot();
         let subscribed: Vec<_> = set
             .plugins
             .values()
-            .filter(|p| p.manifest.events.contains(&topic))
+            .filter(|p| p.manifest.events.iter().any(|e| e == topic))
             .cloned()
             .collect();
         if subscribed.is_empty() {
             return;
         }
-        let payload = ev.to_json().to_string();
-        for guild_id in self.audience() {
-            let cfg = self.guilds.guild(Some(&guild_id));
-            if !cfg.typed.features.plugin_events || !cfg.typed.kaltura.enabled {
+        let payload = payload.to_string();
+        for guild_id in guilds {
+            let cfg = self.guilds.guild(Some(guild_id));
+            let kaltura_off = topic.starts_with("kaltura.") && !cfg.typed.kaltura.enabled;
+            if !cfg.typed.features.plugin_events || kaltura_off {
                 continue;
             }
             for p in &subscribed {
@@ -244,7 +296,7 @@ impl EventProcessor {
                     ..Default::default()
                 };
                 let call = Call::Event(GuestEvent {
-                    kind: topic.clone(),
+                    kind: topic.to_string(),
                     guild_id: Some(guild_id.clone()),
                     payload: payload.clone(),
                 });
@@ -254,4 +306,10 @@ impl EventProcessor {
             }
         }
     }
+}
+
+/// An inbox row, decoded.
+enum Incoming {
+    Kaltura(KalturaEvent),
+    Discord(DiscordEvent),
 }

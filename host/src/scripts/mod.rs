@@ -9,5 +9,6 @@ pub mod api;
 pub mod effects;
 pub mod rules;
 pub mod sandbox;
+pub mod schedule;
 
 pub use rules::Rules;

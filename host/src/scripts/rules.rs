@@ -121,6 +121,8 @@ pub struct Rules {
     store: Option<Arc<Store>>,
     kaltura: Option<Arc<Kaltura>>,
     writer: Mutex<()>,
+    /// Signalled after every change of the rule set (commands may have changed).
+    pub changed: tokio::sync::Notify,
 }
 
 /// `global/x.rhai` or `guilds/<id>/x.rhai` for a path under the scripts folder.
@@ -189,6 +191,7 @@ impl Rules {
             store,
             kaltura,
             writer: Mutex::new(()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -309,6 +312,7 @@ impl Rules {
             }
         }
         self.current.store(Arc::new(RuleSet { rules: set }));
+        self.changed.notify_one();
         problems
     }
 
@@ -345,6 +349,7 @@ impl Rules {
         set.insert(name.clone(), Arc::new(rule));
         self.problems.lock().unwrap().remove(&name);
         self.current.store(Arc::new(RuleSet { rules: set }));
+        self.changed.notify_one();
         Ok(info)
     }
 
@@ -365,6 +370,7 @@ impl Rules {
         let had = set.remove(&name).is_some();
         self.problems.lock().unwrap().remove(&name);
         self.current.store(Arc::new(RuleSet { rules: set }));
+        self.changed.notify_one();
         Ok(had)
     }
 

@@ -28,6 +28,8 @@ pub fn guest(name: &str) -> PathBuf {
 pub struct Host {
     pub standin: DiscordStandIn,
     pub outbox: std::sync::Arc<kdhost::delivery::Outbox>,
+    pub processor: std::sync::Arc<kdhost::events::process::EventProcessor>,
+    pub rules: std::sync::Arc<kdhost::scripts::Rules>,
     pub url: String,
     pub base: String,
     pub app_registry: std::sync::Arc<kdhost::plugins::Registry>,
@@ -58,6 +60,8 @@ pub struct Setup {
     pub kaltura_unreachable: bool,
     /// The app has Activities (`DISCORD_ACTIVITIES=true`).
     pub activities: bool,
+    /// Rule files: (path under the scripts folder, source).
+    pub rules: Vec<(&'static str, String)>,
     /// Outbox settings (tests shorten the retry delays).
     pub delivery: Option<DeliverySettings>,
     /// `config/api.json` (service accounts).
@@ -79,6 +83,7 @@ impl Default for Setup {
             dev_guild: None,
             kaltura: false,
             delivery: None,
+            rules: vec![],
             kaltura_unreachable: false,
             api_json: None,
             activities: false,
@@ -130,6 +135,11 @@ impl Host {
         for (id, cfg) in &setup.guild_configs {
             std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string()).unwrap();
         }
+        for (rel, src) in &setup.rules {
+            let p = dir.join("scripts").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, src).unwrap();
+        }
         for (file, crate_name) in &setup.plugins {
             std::fs::copy(guest(crate_name), plugins.join(file)).unwrap();
         }
@@ -162,6 +172,7 @@ impl Host {
             api_base: standin.base_url.clone(),
             dev_guild: setup.dev_guild.clone(),
             activities: setup.activities,
+            member_events: true,
         };
         let kaltura = if setup.kaltura {
             Some(
@@ -196,6 +207,8 @@ impl Host {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app_registry = app.registry.clone();
         let outbox = app.outbox.clone();
+        let processor = app.processor.clone();
+        let rules = app.rules.clone();
         let services = app.services.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();
@@ -207,6 +220,8 @@ impl Host {
         Host {
             standin,
             outbox,
+            processor,
+            rules,
             url,
             base: format!("http://{addr}"),
             app_registry,

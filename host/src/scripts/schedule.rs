@@ -1,0 +1,70 @@
+//! `on_schedule()`: at the start of every minute (UTC), the rules whose `schedule(...)`
+//! matches run, for their guild (global rules: for every configured guild). A minute the
+//! host was down is not made up later.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DurationRound, TimeDelta, Utc};
+
+use super::Rules;
+use crate::config::guild::GuildConfigs;
+use crate::delivery::Outbox;
+use crate::events::process::EventProcessor;
+
+pub fn start(
+    rules: Arc<Rules>,
+    guilds: Arc<GuildConfigs>,
+    outbox: Arc<Outbox>,
+    events: Arc<EventProcessor>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let now = Utc::now();
+            let next =
+                now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now) + TimeDelta::minutes(1);
+            let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
+            tokio::time::sleep(wait).await;
+            run_due(&rules, &guilds, &outbox, &events, next).await;
+        }
+    });
+}
+
+/// Runs the rules due at `minute` (exposed for tests).
+pub async fn run_due(
+    rules: &Arc<Rules>,
+    guilds: &GuildConfigs,
+    outbox: &Outbox,
+    events: &EventProcessor,
+    minute: chrono::DateTime<Utc>,
+) -> usize {
+    let due = rules.due(&minute, &events.audience());
+    let mut queued = 0;
+    for (guild, names) in due {
+        let cfg = guilds.guild(Some(&guild));
+        if !cfg.typed.features.rules {
+            continue;
+        }
+        for name in names {
+            let (r, g, c) = (rules.clone(), guild.clone(), cfg.clone());
+            let messages = tokio::task::spawn_blocking(move || {
+                r.run_hook(&g, &c, "on_schedule", None, Some(&name))
+                    .iter()
+                    .flat_map(|o| r.apply(&g, o))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            if messages.is_empty() {
+                continue;
+            }
+            match outbox.enqueue(&messages) {
+                Ok(ids) => queued += ids.len(),
+                Err(e) => {
+                    tracing::error!(guild, error = %e, "scheduled rule messages could not be queued")
+                }
+            }
+        }
+    }
+    queued
+}
