@@ -126,6 +126,7 @@ impl App {
             settings.delivery.clone(),
         )?;
         outbox.start();
+        let _ = services.outbox.set(outbox.clone());
         let processor = EventProcessor::new(
             store.clone(),
             services.guilds.clone(),

@@ -16,6 +16,62 @@ use crate::kaltura::KalturaSettings;
 use crate::plugins::builtin;
 use crate::telemetry::LogFormat;
 
+const DEMO_GUILD: &str = "600000000000000001";
+const DEMO_RECORDINGS: &str = "910000000000000001";
+
+/// Kaltura says a recording is ready (signed, as Kaltura's batch sends it); the guild's rule
+/// posts it to #recordings through the outbox; the stand-in shows the message.
+async fn webhook_demo(
+    standin: &DiscordStandIn,
+    kaltura: &KalturaStandIn,
+    addr: &str,
+) -> anyhow::Result<()> {
+    use testkit::kaltura::notify::{encode, http_notification};
+    println!("-- Kaltura webhook → guild rule → Discord channel --\n");
+    standin.set_channels(DEMO_GUILD, &[(DEMO_RECORDINGS, "recordings")]);
+    let entry = kaltura
+        .ready_entry_ids()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let Some(mut object) = kaltura.entry_object(&entry) else {
+        return Ok(());
+    };
+    object["status"] = json!(2);
+    object["sourceType"] = json!("36");
+    object["rootEntryId"] = json!("1_demolive");
+    // A new job id each run: the demo's database remembers the ids it has seen.
+    let job = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let n = encode(
+        &http_notification(job, 3, "Entry Status Changed", object.clone()),
+        testkit::BodyFormat::DataParam,
+        kaltura.admin_secret(),
+        "sha256",
+    );
+    let (status, body) = kaltura
+        .deliver_notification(&format!("http://{addr}/webhooks/kaltura"), &n)
+        .await?;
+    println!(
+        "→ POST /webhooks/kaltura (data=…, X-KALTURA-HASH-ALGO sha256): recording of {:?} ready\n  ← HTTP {status}: {body}",
+        object["name"].as_str().unwrap_or_default()
+    );
+    for _ in 0..100 {
+        if let Some(m) = standin.channel_messages(DEMO_RECORDINGS).last() {
+            println!(
+                "  rule guilds/{DEMO_GUILD}/recording-ready.rhai → #recordings: {:?} + embed {:?}\n",
+                m["content"].as_str().unwrap_or_default(),
+                m["embeds"][0]["title"].as_str().unwrap_or_default()
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    println!("  (no message reached #recordings: see the log above)\n");
+    Ok(())
+}
+
 /// Fixed seed: the demo's public key is the same every run.
 const DEMO_SEED: [u8; 32] = *b"kaltura-discord demo signing key";
 
@@ -187,6 +243,13 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if hello.exists() {
         std::fs::copy(&hello, plugins.join("hello.wasm"))?;
     }
+    // A guild rule: Kaltura recordings → #recordings (fired by a signed webhook below).
+    let rules = root.join("scripts/guilds").join(DEMO_GUILD);
+    std::fs::create_dir_all(&rules)?;
+    std::fs::write(
+        rules.join("recording-ready.rhai"),
+        include_str!("../../examples/rules/recording-ready.rhai"),
+    )?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -232,7 +295,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         "\n== kdhost demo: Discord stand-in at {}, host at http://{addr}\n",
         standin.base_url
     );
-    let guild = "600000000000000001";
+    let guild = DEMO_GUILD;
     let user = "700000000000000001";
     let step = async |label: &str, payload: Value| -> anyhow::Result<Value> {
         let (status, body) = standin.send_interaction(&url, &payload).await?;
@@ -294,6 +357,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if let Some(join) = first_button(&started, ":kaltura-join:") {
         step("[Join] button", standin.button(&join, guild, user)).await?;
     }
+    webhook_demo(&standin, &kaltura, &addr.to_string()).await?;
     // The command sync runs in the background: show what Discord received.
     let synced = standin
         .wait_for(Duration::from_secs(3), |r| r.method == "PUT")
@@ -301,7 +365,11 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if synced.is_none() {
         println!("Commands unchanged since the last run: nothing was sent to Discord.");
     }
-    for r in standin.requests() {
+    for r in standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/commands"))
+    {
         let n = r.body.as_array().map(|a| a.len()).unwrap_or(0);
         println!(
             "Discord stand-in received {} {} → {} ({n} commands)",

@@ -128,9 +128,33 @@ async fn discord_config_kaltura_and_follow_ups() {
         .unwrap();
     assert!(sent.authorized);
     assert_eq!(sent.body["content"], "announcement");
-    assert_eq!(sent.body["allowed_mentions"], json!({"parse": ["users"]}));
+    // Channel messages go through the outbox: no pings unless the guild allows them.
+    assert_eq!(
+        sent.body["allowed_mentions"],
+        json!({"parse": [], "roles": []})
+    );
+    assert!(sent.body["nonce"].is_string() && sent.body["enforce_nonce"] == true);
     let (_, body) = host.command("announce", opt("channel", "general")).await;
     assert!(text_of(&body).contains("is not a Discord id"), "{body}");
+    // A guild may narrow the plugin to some channels (by id or name).
+    host.standin
+        .set_channels(GUILD, &[("200000000000000010", "announcements")]);
+    host.services
+        .guilds
+        .write_guild(
+            &host.dir.join("config"),
+            GUILD,
+            Some(json!({"plugins": {"caps": {"channels": ["#announcements"], "settings": {"greeting": {"text": "hi"}}}}})),
+        )
+        .unwrap();
+    let (_, body) = host
+        .command("announce", opt("channel", "200000000000000009"))
+        .await;
+    assert!(text_of(&body).contains("only in #announcements"), "{body}");
+    let (_, body) = host
+        .command("announce", opt("channel", "200000000000000010"))
+        .await;
+    assert!(text_of(&body).starts_with("sent "), "{body}");
 
     // config.get reads this plugin's guild settings.
     let (_, body) = host.command("setting", opt("path", "greeting.text")).await;

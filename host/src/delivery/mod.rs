@@ -14,12 +14,12 @@
 //!   the host recording it, the resend returns the message Discord already made.
 //! - **Mentions**: `allowed_mentions` is clamped to what the guild's config allows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::DeliverySettings;
@@ -39,6 +39,8 @@ pub struct Outbox {
     wake: Notify,
     /// Lanes with a running task.
     active: Mutex<HashSet<String>>,
+    /// Callers waiting for a message's fate (a plugin's `send-message` wants its id).
+    waiters: Mutex<HashMap<i64, oneshot::Sender<Result<String, String>>>>,
 }
 
 /// What to do after a failed attempt.
@@ -71,6 +73,7 @@ impl Outbox {
             nonce_prefix,
             wake: Notify::new(),
             active: Mutex::new(HashSet::new()),
+            waiters: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -84,6 +87,39 @@ impl Outbox {
         let ids = self.store.outbox_push(messages)?;
         self.wake();
         Ok(ids)
+    }
+
+    /// Queues one message and waits (at most `timeout`) for Discord's message id. A timeout
+    /// is not a failure: the message stays queued and will be delivered.
+    pub async fn send_and_wait(
+        &self,
+        message: NewMessage,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let id = *self
+            .store
+            .outbox_push(std::slice::from_ref(&message))
+            .map_err(|e| format!("the message could not be queued: {e}"))?
+            .first()
+            .expect("one message, one id");
+        let (tx, rx) = oneshot::channel();
+        self.waiters.lock().unwrap().insert(id, tx);
+        self.wake();
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            _ => {
+                self.waiters.lock().unwrap().remove(&id);
+                Err(format!(
+                    "queued as delivery {id}; Discord has not confirmed it yet (it will be delivered)"
+                ))
+            }
+        }
+    }
+
+    fn settle(&self, id: i64, result: Result<String, String>) {
+        if let Some(tx) = self.waiters.lock().unwrap().remove(&id) {
+            let _ = tx.send(result);
+        }
     }
 
     /// New rows were committed (possibly by someone else's transaction).
@@ -177,7 +213,9 @@ impl Outbox {
                     .delivery_latency
                     .with_label_values(&[source_kind(&row.source)])
                     .observe((now_ms() - row.created_at).max(0) as f64 / 1000.0);
-                self.store.outbox_sent(row.id, &message_id)
+                let stored = self.store.outbox_sent(row.id, &message_id);
+                self.settle(row.id, Ok(message_id));
+                stored
             }
             Err(Failure::Permanent(error)) => self.dead(&row, &error),
             Err(Failure::Retry {
@@ -207,6 +245,7 @@ impl Outbox {
 
     fn dead(&self, row: &Delivery, error: &str) -> anyhow::Result<()> {
         METRICS.deliveries.with_label_values(&["dead"]).inc();
+        self.settle(row.id, Err(error.to_string()));
         tracing::error!(id = row.id, guild = %row.guild_id, channel = %row.channel, source = %row.source, error, "message not delivered: dead letter");
         self.store.outbox_dead(row.id, error)
     }

@@ -1,12 +1,13 @@
 //! The host services that capability calls reach (shared by every call).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
 use super::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::config::guild::GuildConfigs;
+use crate::delivery::Outbox;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::launches::Launches;
 use crate::discord::rest::DiscordRest;
@@ -36,6 +37,9 @@ pub struct Services {
     /// (service, state) pairs for `host.info`, e.g. ("discord-gateway", "off: set DISCORD_BOT_TOKEN").
     pub status: ArcSwap<Vec<(String, String)>>,
     pub started: Instant,
+    /// The delivery outbox (set once the app has built it): plugins' channel messages go
+    /// through it like every other message the host posts.
+    pub outbox: OnceLock<Arc<Outbox>>,
 }
 
 impl Services {
@@ -63,6 +67,7 @@ impl Services {
             catalog: ArcSwap::from_pointee(Vec::new()),
             status: ArcSwap::from_pointee(Vec::new()),
             started: Instant::now(),
+            outbox: OnceLock::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use crate::discord::rest::{DiscordRest, RestError};
 use crate::plugins::bindings::kaltura_discord::plugin::discord::Host;
 use crate::plugins::bindings::types::{CapError, Capability, Message};
 use crate::plugins::state::PluginState;
+use crate::store::outbox::NewMessage;
 
 fn snowflake(what: &str, id: &str) -> Result<(), CapError> {
     if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -21,6 +22,40 @@ fn rest_err(e: RestError) -> CapError {
         other => CapError::Failed(other.to_string()),
     }
 }
+
+/// The guild may narrow a plugin to some channels (`plugins.<name>.channels`, ids or
+/// names). Owned arguments: the plugin's state is not shared across the awaits.
+async fn channel_allowed(
+    services: Arc<crate::plugins::services::Services>,
+    plugin: Arc<str>,
+    guild: Option<String>,
+    channel_id: String,
+) -> Result<(), CapError> {
+    let Some(guild) = guild else {
+        return Ok(());
+    };
+    let cfg = services.guilds.guild(Some(&guild));
+    let Some(policy) = cfg.typed.plugins.get(&*plugin) else {
+        return Ok(());
+    };
+    if policy.channels.is_empty() {
+        return Ok(());
+    }
+    for c in &policy.channels {
+        if let Ok(id) = services.discord_guilds.resolve_channel(&guild, c).await
+            && id == channel_id
+        {
+            return Ok(());
+        }
+    }
+    Err(CapError::Denied(format!(
+        "this server allows the `{plugin}` plugin to post only in {}",
+        policy.channels.join(", ")
+    )))
+}
+
+/// How long `send-message` waits for Discord's message id (the message is queued either way).
+const SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl PluginState {
     fn discord(&self) -> Result<Arc<DiscordRest>, CapError> {
@@ -45,15 +80,36 @@ impl Host for PluginState {
     ) -> Result<String, CapError> {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
+        channel_allowed(
+            self.services.clone(),
+            self.plugin.clone(),
+            self.scope.guild_id.clone(),
+            channel_id.clone(),
+        )
+        .await?;
         let mut body = self.render(&message)?;
         body.as_object_mut()
             .expect("message is an object")
             .remove("flags");
-        let sent = rest
-            .create_message(&channel_id, &body)
+        // Through the outbox (durable, ordered per channel, rate limited) when there is
+        // one; `plugin check`/`test` have none and send directly.
+        let Some(outbox) = self.services.outbox.get().cloned() else {
+            let sent = rest
+                .create_message(&channel_id, &body)
+                .await
+                .map_err(rest_err)?;
+            return Ok(sent["id"].as_str().unwrap_or_default().to_string());
+        };
+        let message = NewMessage {
+            guild_id: self.scope.guild_id.clone().unwrap_or_default(),
+            channel: channel_id,
+            body,
+            source: format!("plugin:{}", self.plugin),
+        };
+        outbox
+            .send_and_wait(message, SEND_WAIT)
             .await
-            .map_err(rest_err)?;
-        Ok(sent["id"].as_str().unwrap_or_default().to_string())
+            .map_err(CapError::Failed)
     }
 
     async fn edit_message(
