@@ -115,6 +115,8 @@ struct Inner {
     guilds: Mutex<HashMap<String, GuildData>>,
     /// Channel id → messages created in it, oldest first.
     messages: Mutex<HashMap<String, Vec<Value>>>,
+    /// Every message created, as it is created (for latency measurements).
+    created: tokio::sync::broadcast::Sender<(String, Value)>,
     /// Message nonce → (when, the message), for `enforce_nonce`.
     nonces: Mutex<HashMap<String, (Instant, Value)>>,
     /// The current one-second window of the global limit: (start, requests).
@@ -168,6 +170,7 @@ impl DiscordStandIn {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             messages: Mutex::new(HashMap::new()),
+            created: tokio::sync::broadcast::channel(65_536).0,
             nonces: Mutex::new(HashMap::new()),
             global_window: Mutex::new((Instant::now(), 0)),
             buckets: Mutex::new(HashMap::new()),
@@ -305,6 +308,11 @@ impl DiscordStandIn {
             .get(channel_id)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// (channel id, message) of each message from now on, the moment it is created.
+    pub fn subscribe_messages(&self) -> tokio::sync::broadcast::Receiver<(String, Value)> {
+        self.inner.created.subscribe()
     }
 
     /// Messages created in every channel, by channel id.
@@ -965,6 +973,7 @@ async fn route(
                 .entry(channel.to_string())
                 .or_default()
                 .push(msg.clone());
+            let _ = s.created.send((channel.to_string(), msg.clone()));
             (StatusCode::OK, msg)
         }
         ("GET", ["channels", channel, "messages"]) => {

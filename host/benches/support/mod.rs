@@ -168,8 +168,45 @@ pub async fn start_host(
     discord: &testkit::DiscordStandIn,
     plugins: &[(&str, Vec<u8>)],
     default_config: Option<Value>,
+    settings: kdhost::config::settings::Settings,
+) -> BenchHost {
+    start_host_with(
+        discord,
+        HostFiles {
+            plugins,
+            default_config,
+            ..Default::default()
+        },
+        settings,
+    )
+    .await
+}
+
+/// What goes into the bench host's folders, and whether it has the bot token.
+#[derive(Default)]
+pub struct HostFiles<'a> {
+    pub plugins: &'a [(&'a str, Vec<u8>)],
+    pub default_config: Option<Value>,
+    /// `config/guilds/<id>.json`.
+    pub guild_configs: Vec<(String, Value)>,
+    /// Rule files under `scripts/`.
+    pub rules: Vec<(String, String)>,
+    /// With the bot token the outbox delivers to the stand-in.
+    pub bot_token: bool,
+}
+
+pub async fn start_host_with(
+    discord: &testkit::DiscordStandIn,
+    files: HostFiles<'_>,
     mut settings: kdhost::config::settings::Settings,
 ) -> BenchHost {
+    let HostFiles {
+        plugins,
+        default_config,
+        guild_configs,
+        rules,
+        bot_token,
+    } = files;
     use kdhost::config::settings::{DiscordSettings, ServeOptions};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -186,6 +223,19 @@ pub async fn start_host(
     if let Some(d) = default_config {
         std::fs::write(dir.join("config/default.json"), d.to_string()).unwrap();
     }
+    std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
+    for (id, cfg) in &guild_configs {
+        std::fs::write(
+            dir.join(format!("config/guilds/{id}.json")),
+            cfg.to_string(),
+        )
+        .unwrap();
+    }
+    for (rel, src) in &rules {
+        let p = dir.join("scripts").join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, src).unwrap();
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let opts = ServeOptions {
@@ -200,7 +250,7 @@ pub async fn start_host(
     settings.discord = DiscordSettings {
         public_key: Some(discord.public_key_hex()),
         application_id: Some(discord.application_id().into()),
-        bot_token: None,
+        bot_token: bot_token.then(|| kdhost::config::secret::Secret::new("standin-bot-token")),
         api_base: discord.base_url.clone(),
         dev_guild: None,
         activities: false,
