@@ -93,9 +93,8 @@ impl App {
             Some(store.clone()),
             services.kaltura.clone(),
         ));
-        for problem in rules.load_all() {
-            tracing::error!(error = %problem, "rule not loaded");
-        }
+        // Problems are reported with the startup report.
+        rules.load_all();
 
         let runtime = Arc::new(Runtime::new(services.clone())?);
         let registry = Arc::new(Registry::new(

@@ -35,6 +35,17 @@ pub fn print_report(app: &App, addr: &str) {
     for f in &app.load_failures {
         tracing::error!(file = %f.source, reason = %f.reason, "plugin refused");
     }
+    let guilds_with_rules = app.rules.guild_ids().len();
+    let rule_problems = app.rules.problems();
+    tracing::info!(
+        folder = %app.rules.dir().display(),
+        guilds_with_rules,
+        problems = rule_problems.len(),
+        "guild rules loaded"
+    );
+    for (rule, problem) in &rule_problems {
+        tracing::error!(rule = %rule, reason = %problem, "rule not loaded");
+    }
     for (service, state) in &app.report {
         if state.starts_with("off") {
             tracing::warn!("{service}: {state}");

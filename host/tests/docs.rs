@@ -67,3 +67,54 @@ fn every_code_block_in_the_plugin_guide_is_checked() {
         }
     }
 }
+
+/// `docs/configuration.md` and `docs/rules.md`: Rhai blocks compile as rules, JSON blocks are
+/// valid guild files (or, in the rules guide, `script test` events), shell lines are kdhost
+/// commands; `text` blocks are output samples.
+#[test]
+fn every_code_block_in_the_configuration_and_rules_guides_is_checked() {
+    let rules = kdhost::scripts::Rules::new(Path::new("."), Default::default(), None, None);
+    for doc in ["configuration.md", "rules.md"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(doc);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let found = blocks(&text);
+        assert!(found.len() >= 3, "{doc}: {found:?}");
+        for (i, (tag, body)) in found.into_iter().enumerate() {
+            let at = format!("{doc} block {}", i + 1);
+            match tag.as_str() {
+                "rhai" => {
+                    rules
+                        .compile(&format!("global/{i}.rhai"), None, &body)
+                        .unwrap_or_else(|e| panic!("{at}: {e}"));
+                }
+                "json" if doc == "rules.md" => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{at}: {e}"));
+                    assert!(v["hook"].is_string(), "{at}: an event names its hook");
+                }
+                "json" => {
+                    kdhost::config::guild::check_text(&at, &body).unwrap_or_else(|e| panic!("{e}"));
+                }
+                "sh" => {
+                    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+                        let words = shlex::split(line).unwrap();
+                        assert_eq!(words[0], "kdhost", "{at}: {line}");
+                        let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+                            .args(&words[1..])
+                            .arg("--help")
+                            .output()
+                            .unwrap();
+                        assert!(
+                            out.status.success(),
+                            "{at}: `{line}` is not a kdhost command"
+                        );
+                    }
+                }
+                "text" => {}
+                other => panic!("{at}: a `{other}` block nothing checks"),
+            }
+        }
+    }
+}
