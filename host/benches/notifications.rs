@@ -46,16 +46,10 @@ fn notification(job: u64) -> SignedNotification {
 }
 
 async fn post(client: &reqwest::Client, url: &str, n: &SignedNotification) {
-    let r = client
-        .post(url)
-        .header("content-type", n.content_type)
-        .header("x-kaltura-signature", &n.signature)
-        .header("x-kaltura-hash-algo", n.algo)
-        .body(n.body.clone())
-        .send()
+    let (status, body) = testkit::kaltura::notify::post(client, url, n)
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Per-iteration timings of a synchronous call, `n` times.

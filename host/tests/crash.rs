@@ -82,17 +82,8 @@ async fn post_all(url: &str, jobs: Vec<u64>) -> Vec<u64> {
         .map(|job| {
             let client = client.clone();
             async move {
-                let n = notification(job);
-                let sent = client
-                    .post(url)
-                    .header("content-type", n.content_type)
-                    .header("x-kaltura-signature", &n.signature)
-                    .header("x-kaltura-hash-algo", n.algo)
-                    .body(n.body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status() == 200 => None,
+                match testkit::kaltura::notify::post(&client, url, &notification(job)).await {
+                    Ok((200, _)) => None,
                     _ => Some(job),
                 }
             }

@@ -23,6 +23,28 @@ fn blocks(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Each line is a `kdhost` command line its parser accepts.
+fn check_kdhost_lines(at: &str, body: &str) {
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let words = shlex::split(line).unwrap();
+        assert_eq!(
+            words[0], "kdhost",
+            "{at}: a shell line that is not kdhost: {line}"
+        );
+        // `--help` after the line: clap refuses unknown subcommands and flags first.
+        let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(&words[1..])
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{at}: `{line}` is not a valid kdhost command: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn every_code_block_in_the_plugin_guide_is_checked() {
     let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugins.md");
@@ -36,26 +58,7 @@ fn every_code_block_in_the_plugin_guide_is_checked() {
                 body.contains("export_plugin!"),
                 "a Rust block that is not a whole plugin"
             ),
-            "sh" => {
-                for line in body.lines().filter(|l| !l.trim().is_empty()) {
-                    let words = shlex::split(line).unwrap();
-                    assert_eq!(
-                        words[0], "kdhost",
-                        "a shell line that is not kdhost: {line}"
-                    );
-                    // `--help` after the line: clap refuses unknown subcommands and flags first.
-                    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-                        .args(&words[1..])
-                        .arg("--help")
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "`{line}` is not a valid kdhost command: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-            }
+            "sh" => check_kdhost_lines("docs/plugins.md", &body),
             "json" => {
                 kdhost::plugins::grants::GrantsConfig::parse(&body).unwrap_or_else(|e| {
                     panic!("a JSON block is not a valid plugins.json: {e:#}\n{body}")
@@ -97,21 +100,7 @@ fn every_code_block_in_the_configuration_and_rules_guides_is_checked() {
                 "json" => {
                     kdhost::config::guild::check_text(&at, &body).unwrap_or_else(|e| panic!("{e}"));
                 }
-                "sh" => {
-                    for line in body.lines().filter(|l| !l.trim().is_empty()) {
-                        let words = shlex::split(line).unwrap();
-                        assert_eq!(words[0], "kdhost", "{at}: {line}");
-                        let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-                            .args(&words[1..])
-                            .arg("--help")
-                            .output()
-                            .unwrap();
-                        assert!(
-                            out.status.success(),
-                            "{at}: `{line}` is not a kdhost command"
-                        );
-                    }
-                }
+                "sh" => check_kdhost_lines(&at, &body),
                 "text" => {}
                 other => panic!("{at}: a `{other}` block nothing checks"),
             }

@@ -240,14 +240,7 @@ async fn healthz_readyz_and_metrics() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready");
-    let metrics = c
-        .get(format!("{}/metrics", host.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains(r#"kd_plugin_calls_total{entry="command",outcome="ok",plugin="core"}"#),
         "{metrics}"

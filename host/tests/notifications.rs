@@ -386,12 +386,7 @@ async fn undeliverable_messages_become_dead_letters_with_the_reason() {
         "{:?}",
         dead[0].last_error
     );
-    let metrics = reqwest::get(format!("{}/metrics", host.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains("kd_deliveries_total{result=\"dead\"}"),
         "{metrics}"

@@ -101,6 +101,22 @@ async fn command_as(
     body
 }
 
+/// `/kaltura-config-update section key value` as a member with these permissions and roles.
+async fn config_update(
+    host: &Host,
+    (section, key, value): (&str, &str, &str),
+    user: &str,
+    permissions: &str,
+    roles: &[&str],
+) -> Value {
+    let o = opts(&[
+        ("section", json!(section)),
+        ("key", json!(key)),
+        ("value", json!(value)),
+    ]);
+    command_as(host, "kaltura-config-update", o, user, permissions, roles).await
+}
+
 fn opts(pairs: &[(&str, Value)]) -> Value {
     Value::Array(
         pairs
@@ -181,12 +197,7 @@ async fn a_failing_rule_is_reported_and_the_others_still_deliver() {
     assert!(problem("global/deep.rhai").contains("nested deeper"));
     assert!(problem("global/huge.rhai").contains("larger than allowed"));
     assert!(problem("global/flood.rhai").contains("message limit"));
-    let metrics = reqwest::get(format!("{}/metrics", host.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = host.metrics().await;
     assert!(
         metrics.contains("kd_rule_runs_total{hook=\"on_kaltura_event\",outcome=\"limit\"}"),
         "{metrics}"
@@ -352,19 +363,7 @@ async fn scheduled_rules_run_when_their_minute_comes() {
 async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
     let host = start(vec![], json!({})).await;
     // Not an admin: refused, audited.
-    let no = command_as(
-        &host,
-        "kaltura-config-update",
-        opts(&[
-            ("section", json!("notifications")),
-            ("key", json!("channel")),
-            ("value", json!("#news")),
-        ]),
-        USER,
-        "0",
-        &[],
-    )
-    .await;
+    let no = config_update(&host, ("notifications", "channel", "#news"), USER, "0", &[]).await;
     assert!(
         is_ephemeral(&no) && text_of(&no).contains("only server admins"),
         "{no}"
@@ -375,14 +374,9 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
         "{audit:?}"
     );
     // Manage Server: allowed, applies at once.
-    let ok = command_as(
+    let ok = config_update(
         &host,
-        "kaltura-config-update",
-        opts(&[
-            ("section", json!("notifications")),
-            ("key", json!("channel")),
-            ("value", json!("#news")),
-        ]),
+        ("notifications", "channel", "#news"),
         ADMIN,
         "32",
         &[],
@@ -407,14 +401,9 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
             .contains(&name)
     );
     // A wrong type: the schema's expectation, nothing changed.
-    let bad = command_as(
+    let bad = config_update(
         &host,
-        "kaltura-config-update",
-        opts(&[
-            ("section", json!("notifications")),
-            ("key", json!("enabled")),
-            ("value", json!("sometimes")),
-        ]),
+        ("notifications", "enabled", "sometimes"),
         ADMIN,
         "32",
         &[],
@@ -440,14 +429,9 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
         .guilds
         .write_guild(&host.dir.join("config"), GUILD, Some(json!({"roles": {"config_admins": ["config team"]}, "notifications": {"channel": "#news"}})))
         .unwrap();
-    let by_role = command_as(
+    let by_role = config_update(
         &host,
-        "kaltura-config-update",
-        opts(&[
-            ("section", json!("notifications")),
-            ("key", json!("types.live_started")),
-            ("value", json!("false")),
-        ]),
+        ("notifications", "types.live_started", "false"),
         USER,
         "0",
         &[ADMIN_ROLE],

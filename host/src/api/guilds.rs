@@ -43,23 +43,7 @@ impl ApiState {
         match claims.kind {
             SubjectKind::Discord => self.member(guild, claims).await,
             SubjectKind::Service => {
-                let acct = self.service_accounts.get(&claims.sub).ok_or_else(|| {
-                    err(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_token",
-                        "this service account no longer exists",
-                    )
-                })?;
-                if !acct.may_act_in(guild) {
-                    return Err(err(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        format!(
-                            "service account `{}` may not act in server {guild}",
-                            claims.sub
-                        ),
-                    ));
-                }
+                let acct = self.service_account(claims, Some(guild))?;
                 let permissions = if acct.role == KalturaRole::Admin {
                     ADMINISTRATOR
                 } else {

@@ -123,6 +123,31 @@ impl ApiState {
         })
     }
 
+    /// The token's service account, if it still exists and may act in `guild_id`.
+    fn service_account(
+        &self,
+        claims: &Claims,
+        guild_id: Option<&str>,
+    ) -> Result<&ServiceAccount, ApiError> {
+        let acct = self.service_accounts.get(&claims.sub).ok_or_else(|| {
+            err(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "this service account no longer exists",
+            )
+        })?;
+        if let Some(g) = guild_id
+            && !acct.may_act_in(g)
+        {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("service account `{}` may not act in server {g}", claims.sub),
+            ));
+        }
+        Ok(acct)
+    }
+
     /// Who the token's subject is in `guild_id`, checked like a command of `plugin`.
     async fn caller(
         &self,
@@ -138,22 +163,7 @@ impl ApiState {
         let cfg = self.guilds.guild(guild_id);
         let caller = match claims.kind {
             SubjectKind::Service => {
-                let acct = self.service_accounts.get(&claims.sub).ok_or_else(|| {
-                    err(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_token",
-                        "this service account no longer exists",
-                    )
-                })?;
-                if let Some(g) = guild_id
-                    && !acct.may_act_in(g)
-                {
-                    return Err(err(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        format!("service account `{}` may not act in server {g}", claims.sub),
-                    ));
-                }
+                let acct = self.service_account(claims, guild_id)?;
                 check_policy(&cfg, plugin, Some(command), &[])
                     .map_err(|m| err(StatusCode::FORBIDDEN, "forbidden", m))?;
                 k.service_caller(&cfg, &claims.sub, guild_id.map(String::from), acct.role)

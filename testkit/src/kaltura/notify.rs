@@ -115,6 +115,25 @@ pub fn encode(
     }
 }
 
+/// POSTs a notification to a webhook URL the way Kaltura's batch does; returns the status
+/// and body text.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    n: &SignedNotification,
+) -> anyhow::Result<(u16, String)> {
+    let resp = client
+        .post(url)
+        .header("content-type", n.content_type)
+        .header("x-kaltura-signature", &n.signature)
+        .header("x-kaltura-hash-algo", n.algo)
+        .body(n.body.clone())
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
 impl KalturaStandIn {
     /// A fixture entry as the `object` of a notification (`None` for an unknown id).
     pub fn entry_object(&self, entry_id: &str) -> Option<Value> {
@@ -143,8 +162,7 @@ impl KalturaStandIn {
         Some(encode(&n, format, self.admin_secret(), algo))
     }
 
-    /// POSTs a notification to a webhook URL the way Kaltura's batch does; returns the status
-    /// and body text.
+    /// [`post`] with a shared client.
     pub async fn deliver_notification(
         &self,
         url: &str,
@@ -152,15 +170,6 @@ impl KalturaStandIn {
     ) -> anyhow::Result<(u16, String)> {
         static HTTP: std::sync::LazyLock<reqwest::Client> =
             std::sync::LazyLock::new(reqwest::Client::new);
-        let resp = HTTP
-            .post(url)
-            .header("content-type", n.content_type)
-            .header("x-kaltura-signature", &n.signature)
-            .header("x-kaltura-hash-algo", n.algo)
-            .body(n.body.clone())
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        Ok((status, resp.text().await.unwrap_or_default()))
+        post(&HTTP, url, n).await
     }
 }
