@@ -425,3 +425,55 @@ async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
     assert_eq!(rows[0].attempts, 2, "it was sent again");
     assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
 }
+
+#[tokio::test]
+async fn plugins_subscribed_to_an_event_receive_it_per_guild() {
+    let host = Host::start(Setup {
+        kaltura: true,
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(
+            json!({"plugins": {"caps": {"grants": ["kv", "http", "discord", "config", "kaltura"]}}})
+                .to_string(),
+        ),
+        guild_configs: vec![
+            (GUILD.into(), json!({"kaltura": {"enabled": true}})),
+            // This guild keeps plugins out of its events.
+            (
+                "600000000000000002".into(),
+                json!({"kaltura": {"enabled": true}, "features": {"plugin_events": false}}),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let k = host.kaltura.as_ref().unwrap();
+    let entry = k.ready_entry_ids()[0].clone();
+    let name = k.entry_object(&entry).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let n = k
+        .entry_ready_notification(&entry, 8001, BodyFormat::Json, "sha1")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    let last = |guild: &'static str| {
+        let host = &host;
+        async move {
+            let p = host
+                .standin
+                .command("last-event", json!([]), guild, common::USER, &[]);
+            let (_, body) = host.standin.send_interaction(&host.url, &p).await.unwrap();
+            common::text_of(&body)
+        }
+    };
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = last(GUILD).await;
+        if seen != "none" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, format!("kaltura.entry_ready {name}"));
+    assert_eq!(last("600000000000000002").await, "none");
+}

@@ -139,6 +139,9 @@ async fn command_sync_registers_once_and_only_on_change() {
         vec![
             "about",
             "help",
+            "kaltura-config-reset",
+            "kaltura-config-update",
+            "kaltura-config-view",
             "kaltura-end",
             "kaltura-get-ks",
             "kaltura-join",

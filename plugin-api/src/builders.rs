@@ -25,7 +25,9 @@ impl ManifestBuilder {
         self.0.commands.push(cmd.build());
         self
     }
-    /// Subscribe to an event kind, e.g. `"kaltura.entry.ready"`.
+    /// Subscribe to an event kind: `"kaltura.<kind>"` (`kaltura.entry_ready`,
+    /// `kaltura.recording_ready`, `kaltura.live_started`, …), `"discord.member_join"` or
+    /// `"discord.scheduled_event"`; `handle_event` gets it with its JSON payload.
     pub fn event(mut self, kind: &str) -> Self {
         self.0.events.push(kind.into());
         self

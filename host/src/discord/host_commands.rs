@@ -167,7 +167,13 @@ impl HostCommands {
             };
             let name = ix.command_name().unwrap_or_default().to_string();
             let cfg = me.admin.guilds.guild(Some(&guild));
-            if let Err(m) = check_policy(&cfg, "rules", Some(&name), ix.roles()) {
+            // `plugins.rules` / `plugins.host` switch these off like a plugin's commands.
+            let owner = if name.starts_with("kaltura-config-") {
+                "host"
+            } else {
+                "rules"
+            };
+            if let Err(m) = check_policy(&cfg, owner, Some(&name), ix.roles()) {
                 return reply(&m);
             }
             if name.starts_with("kaltura-config-") {

@@ -62,8 +62,31 @@ impl EventProcessor {
         self.wake.notify_one();
     }
 
-    /// Processes what is in the inbox now (events left by a crash too), then each new one.
+    /// Processes what is in the inbox now (events left by a crash too), then each new one;
+    /// once an hour forgets old history (dedupe keys after 7 days, sent messages after 30).
     pub fn start(self: &Arc<Self>) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                const DAY_MS: i64 = 86_400_000;
+                let events = store.inbox_prune(7 * DAY_MS);
+                let sent = store.outbox_prune(30 * DAY_MS);
+                if let (Ok(e), Ok(s)) = (&events, &sent)
+                    && e + s > 0
+                {
+                    tracing::info!(
+                        events = e,
+                        messages = s,
+                        "old event and delivery history pruned"
+                    );
+                }
+                if let Err(e) = events.and(sent) {
+                    tracing::warn!(error = %e, "history could not be pruned");
+                }
+            }
+        });
         let me = self.clone();
         tokio::spawn(async move {
             loop {

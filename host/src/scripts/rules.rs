@@ -203,7 +203,8 @@ impl Rules {
     /// left out; the others serve.
     pub fn load_all(&self) -> Vec<String> {
         let files = rule_files(&self.dir);
-        self.apply_changes(&files)
+        // The first load is not a change: the command sync reads the rules when it starts.
+        self.load_files(&files)
     }
 
     /// Compiles a rule and runs its top level to read its declarations. Errors say
@@ -278,6 +279,12 @@ impl Rules {
     /// Applies changed rule files (hot reload): a valid file replaces its rule, a deleted
     /// one removes it, an invalid one keeps its last good version. Returns the problems.
     pub fn apply_changes(&self, paths: &[PathBuf]) -> Vec<String> {
+        let problems = self.load_files(paths);
+        self.changed.notify_one();
+        problems
+    }
+
+    fn load_files(&self, paths: &[PathBuf]) -> Vec<String> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut set: BTreeMap<String, Arc<Rule>> = self.current.load().rules.clone();
         let mut problems = Vec::new();
@@ -312,7 +319,6 @@ impl Rules {
             }
         }
         self.current.store(Arc::new(RuleSet { rules: set }));
-        self.changed.notify_one();
         problems
     }
 

@@ -134,5 +134,9 @@ mod tests {
         assert!(s.inbox_complete(seq, &[msg]).unwrap().is_empty());
         assert!(s.inbox_unprocessed(10).unwrap().is_empty());
         assert_eq!(s.outbox_counts().unwrap().pending, 1);
+        // Processed keys are forgotten after their age (then they dedupe no more).
+        assert_eq!(s.inbox_prune(60_000).unwrap(), 0);
+        assert_eq!(s.inbox_prune(-60_000).unwrap(), 1);
+        assert!(!s.inbox_contains("job:1").unwrap());
     }
 }

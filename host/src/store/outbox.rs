@@ -225,6 +225,14 @@ impl Store {
         )?)
     }
 
+    /// Forgets sent messages older than `age_ms` (dead letters stay until someone looks).
+    pub fn outbox_prune(&self, age_ms: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM outbox WHERE state = 'sent' AND done_at < ?1",
+            params![now_ms() - age_ms],
+        )?)
+    }
+
     /// A random prefix for this database's message nonces, made once: nonces stay unique
     /// even if another database (or a wiped one) reuses outbox ids.
     pub fn nonce_prefix(&self) -> Result<String> {
@@ -279,5 +287,10 @@ mod tests {
         let sent = s.outbox_get(ids[0]).unwrap().unwrap();
         assert_eq!((sent.state.as_str(), sent.attempts), ("sent", 2));
         assert_eq!(s.nonce_prefix().unwrap(), s.nonce_prefix().unwrap());
+        // Pruning forgets sent messages only; a fresh one is kept.
+        assert_eq!(s.outbox_prune(60_000).unwrap(), 0);
+        assert_eq!(s.outbox_prune(-60_000).unwrap(), 1);
+        assert!(s.outbox_get(ids[0]).unwrap().is_none());
+        assert_eq!(s.outbox_counts().unwrap().dead, 1);
     }
 }

@@ -35,6 +35,11 @@ impl Plugin for Caps {
                 "Lists Kaltura categories",
             ))
             .command(CommandBuilder::new("early", "Follows up before answering"))
+            .command(CommandBuilder::new(
+                "last-event",
+                "The last Kaltura event this plugin received",
+            ))
+            .event("kaltura.entry_ready")
             .capability(Capability::Kv)
             .capability(Capability::Http)
             .capability(Capability::Discord)
@@ -73,6 +78,10 @@ impl Plugin for Caps {
                 )
                 .map(|id| format!("sent {id}")),
             ),
+            "last-event" => show(kv::get("last_event").map(|v| match v {
+                Some(v) => String::from_utf8_lossy(&v).into_owned(),
+                None => "none".into(),
+            })),
             "setting" => show(
                 config::get(&text_opt(&cmd, "path"))
                     .map(|v| format!("setting={}", v.unwrap_or("none".into()))),
@@ -97,6 +106,19 @@ impl Plugin for Caps {
             "later" => return Ok(Response::Defer(false)),
             other => return Err(format!("unknown command {other}")),
         })
+    }
+
+    /// Remembers the entry of the last `kaltura.entry_ready` (per guild, in kv).
+    fn on_event(ev: Event) -> Result<(), String> {
+        let name = ev
+            .payload
+            .split("\"entry_name\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        kv::set("last_event", format!("{} {name}", ev.kind).as_bytes())
+            .map_err(|e| format!("{e:?}"))
     }
 
     /// `finish:<interaction id>` follows up on an interaction this plugin deferred.
