@@ -29,7 +29,8 @@ use crate::discord::verify::InteractionVerifier;
 use crate::events::process::EventProcessor;
 use crate::kaltura::Kaltura;
 use crate::kaltura::webhook::WebhookIntake;
-use crate::plugins::grants::GrantsConfig;
+use crate::plugins::bindings::types::Capability;
+use crate::plugins::grants::{CapabilityName, GrantsConfig};
 use crate::plugins::registry::LoadFailure;
 use crate::plugins::services::Services;
 use crate::plugins::watch::{self, HotReload};
@@ -102,6 +103,14 @@ impl App {
             grants,
             Some(opts.data.join("cache")),
         ));
+        // Rules are built in: they read Kaltura unless the operator's `rules` entry says no.
+        let reg = registry.clone();
+        rules.set_kaltura_grant(Box::new(move || {
+            let wanted = std::collections::BTreeSet::from([CapabilityName::Kaltura]);
+            reg.grants()
+                .for_loaded("rules", true, &wanted)
+                .allows(Capability::Kaltura)
+        }));
         std::fs::create_dir_all(&opts.plugins)
             .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
         let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;

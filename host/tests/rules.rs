@@ -895,3 +895,41 @@ async fn the_example_rules_compile_and_dry_run() {
     let (ok, _, err) = kdhost(&["script", "check", bad.to_str().unwrap()]);
     assert!(!ok && err.starts_with("global/bad.rhai:2:"), "{err}");
 }
+
+#[tokio::test]
+async fn rules_read_kaltura_only_with_the_operators_grant() {
+    let rule = r##"fn on_kaltura_event(ev) { let e = kaltura_entry(ev.entry_id); notify("#news", "read: " + e.name); }"##;
+    let mut grants: Value = serde_json::from_str(&default_grants()).unwrap();
+    grants["plugins"]["rules"] = json!({"grants": []});
+    let host = Host::start(Setup {
+        kaltura: true,
+        rules: vec![("global/read.rhai", rule.into())],
+        plugins_json: Some(grants.to_string()),
+        guild_configs: vec![(GUILD.into(), json!({"kaltura": {"enabled": true}}))],
+        ..Default::default()
+    })
+    .await;
+    host.standin.set_channels(GUILD, &[(NEWS, "news")]);
+    post_ready(&host, 9001).await;
+    let mut problem = None;
+    for _ in 0..100 {
+        problem = host.rules.list(GUILD).into_iter().find_map(|r| r.problem);
+        if problem.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let problem = problem.expect("the refused read is reported");
+    assert!(
+        problem.contains("has not granted `kaltura` to guild rules"),
+        "{problem}"
+    );
+    assert!(host.standin.channel_messages(NEWS).is_empty());
+    // The operator grants it (plugins.json hot-reloads): the next event reads Kaltura.
+    grants["plugins"]["rules"] = json!({"grants": ["kaltura"]});
+    std::fs::write(host.dir.join("config/plugins.json"), grants.to_string()).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let name = post_ready(&host, 9002).await;
+    let m = wait_messages(&host, NEWS, 1).await;
+    assert_eq!(m[0]["content"], json!(format!("read: {name}")));
+}

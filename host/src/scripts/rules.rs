@@ -123,7 +123,12 @@ pub struct Rules {
     writer: Mutex<()>,
     /// Signalled after every change of the rule set (commands may have changed).
     pub changed: tokio::sync::Notify,
+    /// The operator's grant, asked on every run (grants hot-reload): may rules read Kaltura?
+    kaltura_grant: std::sync::OnceLock<KalturaGrant>,
 }
+
+/// Whether the operator lets guild rules read Kaltura (`config/plugins.json`).
+pub type KalturaGrant = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// `global/x.rhai` or `guilds/<id>/x.rhai` for a path under the scripts folder.
 fn rule_name(dir: &Path, path: &Path) -> Option<(String, Option<String>)> {
@@ -192,7 +197,14 @@ impl Rules {
             kaltura,
             writer: Mutex::new(()),
             changed: tokio::sync::Notify::new(),
+            kaltura_grant: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Rules read Kaltura like a plugin with the `kaltura` capability: only if the
+    /// operator's grants allow it (without this, as in dry runs, they may).
+    pub fn set_kaltura_grant(&self, grant: KalturaGrant) {
+        let _ = self.kaltura_grant.set(grant);
     }
 
     pub fn dir(&self) -> &Path {
@@ -524,7 +536,10 @@ impl Rules {
         let mut run = Run::new(guild, &rule.name, hook, config.clone(), self.limits.clone());
         run.store = self.store.clone();
         run.can_reply = hook == "on_command";
-        if let Some(k) = &self.kaltura {
+        let granted = self.kaltura_grant.get().is_none_or(|g| g());
+        if !granted {
+            run.kaltura = Err("the operator has not granted `kaltura` to guild rules (config/plugins.json: \"rules\": {\"grants\": [\"kaltura\"]})".into());
+        } else if let Some(k) = &self.kaltura {
             run.kaltura = k
                 .service_caller(
                     config,
