@@ -70,10 +70,7 @@ async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() 
     let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
     let k = host.kaltura.as_ref().unwrap();
     let entry = k.ready_entry_ids()[0].clone();
-    let name = k.entry_object(&entry).unwrap()["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let name = k.entry_name(&entry).unwrap();
     let n = k
         .entry_ready_notification(&entry, 1001, BodyFormat::DataParam, "sha256")
         .unwrap();
@@ -321,10 +318,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
             .unwrap();
         let (status, _) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
         assert_eq!(status, 200);
-        let name = k.entry_object(entry).unwrap()["name"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let name = k.entry_name(entry).unwrap();
         expected.push(format!("{name} #job:{}", 5000 + i));
     }
     let rec = wait_messages(&host, RECORDINGS, 30).await;
@@ -448,10 +442,7 @@ async fn plugins_subscribed_to_an_event_receive_it_per_guild() {
     .await;
     let k = host.kaltura.as_ref().unwrap();
     let entry = k.ready_entry_ids()[0].clone();
-    let name = k.entry_object(&entry).unwrap()["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let name = k.entry_name(&entry).unwrap();
     let n = k
         .entry_ready_notification(&entry, 8001, BodyFormat::Json, "sha1")
         .unwrap();

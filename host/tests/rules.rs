@@ -79,10 +79,7 @@ async fn post_ready(host: &Host, job: u64) -> String {
         .await
         .unwrap();
     assert_eq!(status, 200, "{body}");
-    k.entry_object(entry).unwrap()["name"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    k.entry_name(entry).unwrap()
 }
 
 /// A slash command from a member with the given permissions and roles.

@@ -147,6 +147,12 @@ impl KalturaStandIn {
             .cloned()
     }
 
+    /// A fixture entry's name (`None` for an unknown id).
+    pub fn entry_name(&self, entry_id: &str) -> Option<String> {
+        self.entry_object(entry_id)
+            .and_then(|e| e["name"].as_str().map(String::from))
+    }
+
     /// "This entry is ready": the status-changed notification Kaltura sends when a fixture
     /// entry reaches READY, signed with this partner's admin secret.
     pub fn entry_ready_notification(
