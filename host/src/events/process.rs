@@ -103,7 +103,7 @@ impl EventProcessor {
     }
 
     /// Processes up to one batch; returns how many events it took.
-    pub async fn run_batch(&self) -> usize {
+    pub async fn run_batch(self: &Arc<Self>) -> usize {
         let rows = match self.store.inbox_unprocessed(BATCH) {
             Ok(r) => r,
             Err(e) => {
@@ -138,17 +138,17 @@ impl EventProcessor {
                     return 0;
                 }
             }
-            match &event {
-                Incoming::Kaltura(ev) => {
-                    let guilds = self.audience();
-                    self.notify_plugins(&ev.kind.topic(), &guilds, &ev.to_json())
-                        .await
-                }
-                Incoming::Discord(ev) => {
-                    let guilds = BTreeSet::from([ev.guild_id.clone()]);
-                    self.notify_plugins(ev.topic(), &guilds, &ev.payload).await
-                }
-            }
+            let (topic, guilds, payload) = match &event {
+                Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience(), ev.to_json()),
+                Incoming::Discord(ev) => (
+                    ev.topic().to_string(),
+                    BTreeSet::from([ev.guild_id.clone()]),
+                    ev.payload.clone(),
+                ),
+            };
+            // On a task of its own: a slow plugin must not hold up the next events.
+            let me = self.clone();
+            tokio::spawn(async move { me.notify_plugins(&topic, &guilds, &payload).await });
         }
         n
     }
