@@ -229,6 +229,8 @@ impl App {
             launches: services.launches.clone(),
             admin: Some(admin.clone()),
             rules: Some(rules.clone()),
+            client_secret: discord.client_secret.clone(),
+            activity_dev: settings.activity.dev_mode,
         });
         let router = routes(endpoint, registry.clone(), api, webhooks);
         Ok(App {

@@ -267,6 +267,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         public_key: Some(standin.public_key_hex()),
         application_id: Some(standin.application_id().to_string()),
         bot_token: Some(crate::config::secret::Secret::new("standin-bot-token")),
+        client_secret: Some(crate::config::secret::Secret::new("standin-client-secret")),
         api_base: standin.base_url.clone(),
         dev_guild: None,
         activities: false,
@@ -283,6 +284,8 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         delivery: Default::default(),
+        // The demo's Activity runs in an ordinary browser, on the SDK's mock.
+        activity: crate::config::settings::ActivitySettings { dev_mode: true },
     };
     let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());

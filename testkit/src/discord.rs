@@ -63,6 +63,8 @@ pub struct StandInOptions {
     pub seed: Option<[u8; 32]>,
     /// Bot requests per second across all routes (Discord: 50); `None`: no global limit.
     pub global_limit: Option<u32>,
+    /// The application's OAuth2 client secret (`POST /oauth2/token` checks it).
+    pub client_secret: String,
 }
 
 impl Default for StandInOptions {
@@ -74,6 +76,7 @@ impl Default for StandInOptions {
             bucket_window: Duration::from_secs(1),
             seed: None,
             global_limit: None,
+            client_secret: "standin-client-secret".into(),
         }
     }
 }
@@ -112,6 +115,8 @@ struct Inner {
     addr: SocketAddr,
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
+    /// OAuth2 authorization code → the access token it is exchanged for (single use).
+    codes: Mutex<HashMap<String, String>>,
     guilds: Mutex<HashMap<String, GuildData>>,
     /// Channel id → messages created in it, oldest first.
     messages: Mutex<HashMap<String, Vec<Value>>>,
@@ -184,6 +189,7 @@ impl DiscordStandIn {
             gateway: gateway.clone(),
             addr,
             oauth: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
             guilds: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
@@ -254,6 +260,16 @@ impl DiscordStandIn {
             token.to_string(),
             json!({"id": user_id, "username": username, "discriminator": "0", "global_name": username, "avatar": null}),
         );
+    }
+
+    /// Makes `code` an authorization code (single use) that `POST /oauth2/token` exchanges
+    /// for `token` (give the token a user with [`Self::add_oauth_user`]).
+    pub fn add_oauth_code(&self, code: &str, token: &str) {
+        self.inner
+            .codes
+            .lock()
+            .unwrap()
+            .insert(code.to_string(), token.to_string());
     }
 
     /// Defines a guild: its owner and roles as (id, name, permission bits). The guild id
@@ -494,7 +510,40 @@ impl Inner {
 
 /// Routes that need the bot token (interaction and webhook-token routes do not).
 fn needs_bot_auth(segments: &[&str]) -> bool {
-    !matches!(segments.first(), Some(&"interactions") | Some(&"webhooks"))
+    !matches!(
+        segments.first(),
+        Some(&"interactions") | Some(&"webhooks") | Some(&"oauth2")
+    )
+}
+
+/// `POST /oauth2/token`, form-encoded, as Discord answers it (errors in OAuth2's shape).
+fn oauth_token(s: &Inner, body: &Value) -> (StatusCode, Value) {
+    let text = body.as_str().unwrap_or_default();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    if field("client_id") != s.opts.application_id || field("client_secret") != s.opts.client_secret
+    {
+        return (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+    }
+    if field("grant_type") != "authorization_code" {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "unsupported_grant_type"}),
+        );
+    }
+    match s.codes.lock().unwrap().remove(field("code")) {
+        Some(token) => (
+            StatusCode::OK,
+            json!({"access_token": token, "token_type": "Bearer", "expires_in": 604800,
+                   "refresh_token": format!("refresh-{token}"), "scope": "identify guilds"}),
+        ),
+        None => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_grant", "error_description": "Invalid \"code\" in request."}),
+        ),
+    }
 }
 
 /// The rate-limit bucket of a route: path with ids, minus the top-level resource id for
@@ -681,6 +730,10 @@ async fn api(
         }
     }
 
+    if method == Method::POST && seg.as_slice() == ["oauth2", "token"] {
+        let (st, b) = oauth_token(s, body);
+        return (st, b, vec![]);
+    }
     if let (["users", "@me"], Some(bearer)) = (
         seg.as_slice(),
         headers

@@ -251,6 +251,7 @@ pub async fn start_host_with(
         public_key: Some(discord.public_key_hex()),
         application_id: Some(discord.application_id().into()),
         bot_token: bot_token.then(|| kdhost::config::secret::Secret::new("standin-bot-token")),
+        client_secret: None,
         api_base: discord.base_url.clone(),
         dev_guild: None,
         activities: false,

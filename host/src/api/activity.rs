@@ -64,3 +64,160 @@ pub async fn launch(
         plugin,
     }))
 }
+
+/// How long an Activity's host token lives (it is re-issued on every launch).
+const ACTIVITY_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityTokenRequest {
+    /// The `code` from the Embedded App SDK's `authorize`.
+    code: String,
+    /// Dev/demo mode only, with `code: "mock_code"`: who the mock user is (each browser tab
+    /// picks its own).
+    #[serde(default)]
+    mock_user: Option<MockUser>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MockUser {
+    id: String,
+    username: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActivityToken {
+    /// Discord's access token, for the SDK's `authenticate`.
+    access_token: String,
+    token_type: String,
+    /// Seconds.
+    expires_in: u64,
+    scope: String,
+    /// The verified user (`GET /users/@me`).
+    #[schema(value_type = Object)]
+    user: serde_json::Value,
+    /// A host JWT bound to that user, for `/api/v1` and the sync socket.
+    token: String,
+    /// Seconds.
+    token_expires_in: u64,
+}
+
+/// The Activity's OAuth2 step: the code from `authorize` is exchanged with Discord
+/// (form-encoded, with the client secret), the user is verified with `GET /users/@me`, and
+/// a short-lived host token bound to that user is issued with Discord's access token.
+#[utoipa::path(post, path = "/api/v1/activity/token", tag = "activity", request_body = ActivityTokenRequest,
+    responses((status = 200, body = ActivityToken), (status = 400, body = ErrorBody, description = "Discord refused the code (its reason is quoted)"), (status = 503, body = ErrorBody, description = "DISCORD_CLIENT_SECRET or JWT_SECRET is not set")))]
+pub async fn token(
+    State(s): State<Arc<ApiState>>,
+    body: Result<Json<ActivityTokenRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ActivityToken>, ApiError> {
+    let jwt = s.jwt()?;
+    let Json(req) = body.map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("{}: send {{\"code\": \"...\"}}", e.body_text()),
+        )
+    })?;
+    if req.code.is_empty() || req.code.len() > 200 {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "`code` is 1 to 200 characters",
+        ));
+    }
+    let (access_token, token_type, expires_in, scope, user) = if req.code == "mock_code" {
+        if !s.activity_dev {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "invalid_code",
+                "mock_code is only accepted in dev/demo mode (KD_ACTIVITY_DEV=true)",
+            ));
+        }
+        let m = req.mock_user.ok_or_else(|| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "mock_code needs `mock_user` {id, username}",
+            )
+        })?;
+        check_snowflake("mock_user.id", &m.id)?;
+        let user = serde_json::json!({"id": m.id, "username": m.username, "global_name": m.username, "avatar": null});
+        (
+            "mock_token".to_string(),
+            "Bearer".to_string(),
+            604_800,
+            "identify guilds".to_string(),
+            user,
+        )
+    } else {
+        let (rest, secret) = match (&s.discord, &s.client_secret) {
+            (Some(r), Some(c)) => (r, c),
+            _ => {
+                return Err(err(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "discord_not_configured",
+                    "the Activity cannot sign people in: the operator sets DISCORD_APPLICATION_ID and DISCORD_CLIENT_SECRET",
+                ));
+            }
+        };
+        let grant = rest
+            .exchange_code(secret, &req.code)
+            .await
+            .map_err(|e| match e {
+                crate::discord::rest::RestError::Api {
+                    status: 400..=499,
+                    message,
+                    ..
+                } => err(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_code",
+                    format!("Discord refused the code: {message}"),
+                ),
+                other => {
+                    tracing::warn!(error = %other, "OAuth2 code exchange failed");
+                    err(
+                        StatusCode::BAD_GATEWAY,
+                        "discord_unavailable",
+                        "Discord could not be reached to sign you in; try again",
+                    )
+                }
+            })?;
+        let access = grant["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if access.is_empty() {
+            return Err(err(
+                StatusCode::BAD_GATEWAY,
+                "discord_unavailable",
+                "Discord answered without an access token",
+            ));
+        }
+        let (_, _, user) = s.verified_discord_user(&access).await?;
+        (
+            access,
+            grant["token_type"].as_str().unwrap_or("Bearer").to_string(),
+            grant["expires_in"].as_u64().unwrap_or(0),
+            grant["scope"].as_str().unwrap_or_default().to_string(),
+            user,
+        )
+    };
+    let id = user["id"].as_str().unwrap_or_default();
+    let name = user["global_name"]
+        .as_str()
+        .or(user["username"].as_str())
+        .unwrap_or_default();
+    let ttl = ACTIVITY_TOKEN_TTL.min(jwt.expiry);
+    let (token, _) = jwt.issue_for(id, SubjectKind::Discord, name, ttl)?;
+    Ok(Json(ActivityToken {
+        access_token,
+        token_type,
+        expires_in,
+        scope,
+        user,
+        token,
+        token_expires_in: ttl.as_secs(),
+    }))
+}

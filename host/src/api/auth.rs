@@ -72,13 +72,24 @@ impl Jwt {
         kind: SubjectKind,
         name: &str,
     ) -> Result<(String, Claims), ApiError> {
+        self.issue_for(sub, kind, name, self.expiry)
+    }
+
+    /// A token with its own lifetime (the Activity's are shorter).
+    pub fn issue_for(
+        &self,
+        sub: &str,
+        kind: SubjectKind,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(String, Claims), ApiError> {
         let now = crate::kaltura::sessions::now();
         let claims = Claims {
             sub: sub.to_string(),
             kind,
             name: name.to_string(),
             iat: now,
-            exp: now + self.expiry.as_secs() as i64,
+            exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -187,6 +198,55 @@ pub struct TokenResponse {
     pub name: String,
 }
 
+impl ApiState {
+    /// Asks Discord who an OAuth2 access token belongs to (`GET /users/@me`): (id, display
+    /// name, the user object). Never trusts an id a client sends.
+    pub(crate) async fn verified_discord_user(
+        &self,
+        access_token: &str,
+    ) -> Result<(String, String, serde_json::Value), ApiError> {
+        let rest = self.discord.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "discord_not_configured",
+                "this host cannot verify Discord users: the operator sets DISCORD_APPLICATION_ID",
+            )
+        })?;
+        let user = rest
+            .user_from_access_token(access_token)
+            .await
+            .map_err(|e| match e {
+                crate::discord::rest::RestError::Api { status: 401, .. } => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_discord_token",
+                    "Discord did not accept that access token",
+                ),
+                other => {
+                    tracing::warn!(error = %other, "cannot verify a Discord access token");
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "discord_unavailable",
+                        "Discord could not be asked who this is; try again",
+                    )
+                }
+            })?;
+        let id = user["id"].as_str().unwrap_or_default().to_string();
+        if id.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "discord_unavailable",
+                "Discord answered without a user id",
+            ));
+        }
+        let name = user["global_name"]
+            .as_str()
+            .or(user["username"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        Ok((id, name, user))
+    }
+}
+
 /// Issues a host token for a verified identity.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth",
     request_body = TokenRequest,
@@ -211,40 +271,7 @@ pub async fn issue_token(
         TokenRequest::Discord {
             discord_access_token,
         } => {
-            let rest = s.discord.as_ref().ok_or_else(|| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "discord_not_configured", "this host cannot verify Discord users: the operator sets DISCORD_APPLICATION_ID")
-            })?;
-            let user = rest
-                .user_from_access_token(&discord_access_token)
-                .await
-                .map_err(|e| match e {
-                    crate::discord::rest::RestError::Api { status: 401, .. } => ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_discord_token",
-                        "Discord did not accept that access token",
-                    ),
-                    other => {
-                        tracing::warn!(error = %other, "cannot verify a Discord access token");
-                        ApiError::new(
-                            StatusCode::BAD_GATEWAY,
-                            "discord_unavailable",
-                            "Discord could not be asked who this is; try again",
-                        )
-                    }
-                })?;
-            let id = user["id"].as_str().unwrap_or_default().to_string();
-            if id.is_empty() {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "discord_unavailable",
-                    "Discord answered without a user id",
-                ));
-            }
-            let name = user["global_name"]
-                .as_str()
-                .or(user["username"].as_str())
-                .unwrap_or_default()
-                .to_string();
+            let (id, name, _) = s.verified_discord_user(&discord_access_token).await?;
             (id, SubjectKind::Discord, name)
         }
         TokenRequest::Service { service, secret } => {

@@ -38,6 +38,10 @@ pub struct ApiState {
     /// Guild configuration changes and the audit log.
     pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
     pub rules: Option<Arc<crate::scripts::Rules>>,
+    /// `DISCORD_CLIENT_SECRET`, for the Activity's OAuth2 code exchange.
+    pub client_secret: Option<crate::config::secret::Secret>,
+    /// The Activity's dev/demo mode: `mock_code` is accepted.
+    pub activity_dev: bool,
 }
 
 /// `{"error": {"code", "message"}}`, as every error is sent.
@@ -231,7 +235,7 @@ impl ApiState {
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
         videos::search, videos::get_one, videos::play,
-        activity::launch,
+        activity::launch, activity::token,
         guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
         guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
         guilds::delete_script,
@@ -276,6 +280,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos/{id}", get(videos::get_one))
         .route("/api/v1/videos/{id}/play", post(videos::play))
         .route("/api/v1/activity/launch", get(activity::launch))
+        .route("/api/v1/activity/token", post(activity::token))
         .route(
             "/api/v1/guilds/{id}/config",
             get(guilds::get_config)

@@ -42,6 +42,15 @@ pub struct Settings {
     pub kaltura: Option<crate::kaltura::KalturaSettings>,
     pub api: ApiSettings,
     pub delivery: DeliverySettings,
+    pub activity: ActivitySettings,
+}
+
+/// The Watch Together Activity.
+#[derive(Debug, Clone, Default)]
+pub struct ActivitySettings {
+    /// `KD_ACTIVITY_DEV=true` (and `kdhost demo`): the Activity runs outside Discord on the
+    /// SDK's mock, and the token exchange accepts its `mock_code`. Never in production.
+    pub dev_mode: bool,
 }
 
 impl Settings {
@@ -52,6 +61,9 @@ impl Settings {
             kaltura: crate::kaltura::KalturaSettings::from_env()?,
             api: ApiSettings::from_env()?,
             delivery: DeliverySettings::from_env()?,
+            activity: ActivitySettings {
+                dev_mode: flag("KD_ACTIVITY_DEV"),
+            },
         })
     }
 }
@@ -177,6 +189,8 @@ pub struct DiscordSettings {
     pub application_id: Option<String>,
     /// `DISCORD_BOT_TOKEN`: gateway, channel messages, command sync.
     pub bot_token: Option<Secret>,
+    /// `DISCORD_CLIENT_SECRET`: the OAuth2 client secret, for the Activity's token exchange.
+    pub client_secret: Option<Secret>,
     /// `DISCORD_API_BASE`, default `https://discord.com` (a stand-in in tests and demo).
     pub api_base: String,
     /// `DISCORD_DEV_GUILD_ID`: register commands in this guild instead of globally.
@@ -205,6 +219,7 @@ impl DiscordSettings {
             public_key: var("DISCORD_PUBLIC_KEY"),
             application_id: var("DISCORD_APPLICATION_ID"),
             bot_token: var("DISCORD_BOT_TOKEN").map(Secret::new),
+            client_secret: var("DISCORD_CLIENT_SECRET").map(Secret::new),
             api_base: var("DISCORD_API_BASE").unwrap_or_else(|| "https://discord.com".into()),
             dev_guild: var("DISCORD_DEV_GUILD_ID"),
             activities: flag("DISCORD_ACTIVITIES"),

@@ -222,27 +222,31 @@ impl DiscordRest {
     /// The user an OAuth2 access token belongs to (`GET /users/@me` with `Bearer`): how
     /// the host verifies an identity before trusting it.
     pub async fn user_from_access_token(&self, access_token: &str) -> Result<Value, RestError> {
-        let resp = self
+        let req = self
             .client
             .get(format!("{}/users/@me", self.api))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(|e| RestError::Network(e.without_url().to_string()))?;
-        let status = resp.status();
-        METRICS
-            .discord_rest
-            .with_label_values(&["GET users/@me (oauth)", status.as_str()])
-            .inc();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        Err(RestError::Api {
-            status: status.as_u16(),
-            code: body["code"].as_i64().unwrap_or(0),
-            message: body["message"].as_str().unwrap_or("no message").to_string(),
-        })
+            .bearer_auth(access_token);
+        oauth_call("GET users/@me (oauth)", req).await
+    }
+
+    /// Exchanges an OAuth2 authorization code for an access token (`POST /oauth2/token`,
+    /// form-encoded, with the client secret).
+    pub async fn exchange_code(
+        &self,
+        client_secret: &Secret,
+        code: &str,
+    ) -> Result<Value, RestError> {
+        let form = [
+            ("client_id", self.application_id.as_str()),
+            ("client_secret", client_secret.expose()),
+            ("grant_type", "authorization_code"),
+            ("code", code),
+        ];
+        let req = self
+            .client
+            .post(format!("{}/oauth2/token", self.api))
+            .form(&form);
+        oauth_call("POST oauth2/token", req).await
     }
 
     /// Bulk-overwrite the application's commands, globally or in one guild.
@@ -377,6 +381,35 @@ impl DiscordRest {
         })
         .await
     }
+}
+
+/// An OAuth2-side call (user credentials, not the bot's: no bot rate-limit bucket). Errors
+/// keep Discord's words, in either of its shapes (`message`, or OAuth2's `error` and
+/// `error_description`).
+async fn oauth_call(route: &str, req: reqwest::RequestBuilder) -> Result<Value, RestError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| RestError::Network(e.without_url().to_string()))?;
+    let status = resp.status();
+    METRICS
+        .discord_rest
+        .with_label_values(&[route, status.as_str()])
+        .inc();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = match (body["error"].as_str(), body["error_description"].as_str()) {
+        (Some(e), Some(d)) => format!("{e}: {d}"),
+        (Some(e), None) => e.to_string(),
+        _ => body["message"].as_str().unwrap_or("no message").to_string(),
+    };
+    Err(RestError::Api {
+        status: status.as_u16(),
+        code: body["code"].as_i64().unwrap_or(0),
+        message,
+    })
 }
 
 /// Seconds to wait from a 429: the `Retry-After` header, else the body's `retry_after`.

@@ -60,6 +60,8 @@ pub struct Setup {
     pub kaltura_unreachable: bool,
     /// The app has Activities (`DISCORD_ACTIVITIES=true`).
     pub activities: bool,
+    /// `KD_ACTIVITY_DEV`: the token exchange accepts the SDK mock's `mock_code`.
+    pub activity_dev: bool,
     /// Rule files: (path under the scripts folder, source).
     pub rules: Vec<(&'static str, String)>,
     /// Outbox settings (tests shorten the retry delays).
@@ -83,6 +85,7 @@ impl Default for Setup {
             dev_guild: None,
             kaltura: false,
             delivery: None,
+            activity_dev: false,
             rules: vec![],
             kaltura_unreachable: false,
             api_json: None,
@@ -169,6 +172,7 @@ impl Host {
             public_key: Some(standin.public_key_hex()),
             application_id: Some(standin.application_id().into()),
             bot_token: setup.bot_token.then(|| Secret::new("standin-bot-token")),
+            client_secret: Some(Secret::new("standin-client-secret")),
             api_base: standin.base_url.clone(),
             dev_guild: setup.dev_guild.clone(),
             activities: setup.activities,
@@ -202,6 +206,9 @@ impl Host {
                 ..Default::default()
             },
             delivery: setup.delivery.clone().unwrap_or_default(),
+            activity: kdhost::config::settings::ActivitySettings {
+                dev_mode: setup.activity_dev,
+            },
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

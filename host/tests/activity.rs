@@ -1,0 +1,93 @@
+//! The Activity's sign-in: `POST /api/v1/activity/token` exchanges the SDK's code with
+//! Discord (form-encoded, client secret), verifies the user, and issues a host token.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn exchange(host: &Host, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/activity/token", host.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_user() {
+    let host = Host::start(Setup::default()).await;
+    host.standin.add_oauth_user("at-ann", USER, "Ann");
+    host.standin.add_oauth_code("code-1", "at-ann");
+    let (status, body) = exchange(&host, json!({"code": "code-1"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["access_token"], "at-ann");
+    assert_eq!(body["user"]["id"], USER);
+    assert_eq!(body["token_expires_in"], 3600);
+    // The host token works on the API as that user.
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/activity/launch?channel_id=200000000000000001",
+            host.base
+        ))
+        .bearer_auth(body["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "authenticated, just no launch yet");
+    // The exchange was form-encoded with the client secret.
+    let req = host
+        .standin
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/oauth2/token"))
+        .unwrap();
+    let form = req.body.as_str().unwrap();
+    assert!(
+        form.contains("grant_type=authorization_code")
+            && form.contains("client_secret=standin-client-secret"),
+        "{form}"
+    );
+
+    // A code is good once; a bad one is refused with Discord's reason and nothing issued.
+    let (status, body) = exchange(&host, json!({"code": "code-1"})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_grant"),
+        "{body}"
+    );
+    assert!(body["token"].is_null());
+    let (status, _) = exchange(&host, json!({"nope": 1})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_mock_code_only_in_dev_mode() {
+    let host = Host::start(Setup::default()).await;
+    let mock = json!({"code": "mock_code", "mock_user": {"id": "700000000000000005", "username": "tab-5"}});
+    let (status, body) = exchange(&host, mock.clone()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dev/demo mode"),
+        "{body}"
+    );
+
+    let dev = Host::start(Setup {
+        activity_dev: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = exchange(&dev, mock).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], "700000000000000005");
+    assert_eq!(body["access_token"], "mock_token");
+}
