@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` (shared design) for the shape: `discord/` and `kaltura/` own the
 //! connections, `plugins/` the WebAssembly sandbox, `store/` persistence, `app` the wiring.
 
+pub mod activity;
 pub mod api;
 pub mod app;
 pub mod cli;
