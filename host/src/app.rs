@@ -14,6 +14,7 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::activity::sync::{InstanceCheck, SyncRooms};
 use crate::api::ApiState;
 use crate::api::auth::{Jwt, load_service_accounts};
 use crate::config::admin::ConfigAdmin;
@@ -231,6 +232,17 @@ impl App {
             rules: Some(rules.clone()),
             client_secret: discord.client_secret.clone(),
             activity_dev: settings.activity.dev_mode,
+            rooms: Some(Arc::new(SyncRooms::new(
+                services.launches.clone(),
+                // Discord says who is in an instance (bot token); dev mode runs on the mock.
+                rest.clone()
+                    .filter(|r| r.has_bot_token() && !settings.activity.dev_mode)
+                    .map(InstanceCheck::new),
+                settings
+                    .activity
+                    .grace
+                    .unwrap_or(std::time::Duration::from_secs(5)),
+            ))),
         });
         let router = routes(endpoint, registry.clone(), api, webhooks);
         Ok(App {

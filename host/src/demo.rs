@@ -285,7 +285,10 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         },
         delivery: Default::default(),
         // The demo's Activity runs in an ordinary browser, on the SDK's mock.
-        activity: crate::config::settings::ActivitySettings { dev_mode: true },
+        activity: crate::config::settings::ActivitySettings {
+            dev_mode: true,
+            grace: None,
+        },
     };
     let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());

@@ -115,6 +115,8 @@ struct Inner {
     addr: SocketAddr,
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
+    /// Activity instance id → the user ids in it.
+    instances: Mutex<HashMap<String, Vec<String>>>,
     /// OAuth2 authorization code → the access token it is exchanged for (single use).
     codes: Mutex<HashMap<String, String>>,
     guilds: Mutex<HashMap<String, GuildData>>,
@@ -190,6 +192,7 @@ impl DiscordStandIn {
             addr,
             oauth: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
+            instances: Mutex::new(HashMap::new()),
             guilds: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
@@ -259,6 +262,14 @@ impl DiscordStandIn {
         self.inner.oauth.lock().unwrap().insert(
             token.to_string(),
             json!({"id": user_id, "username": username, "discriminator": "0", "global_name": username, "avatar": null}),
+        );
+    }
+
+    /// Who is in an Activity instance (`GET /applications/{app}/activity-instances/{id}`).
+    pub fn set_activity_instance(&self, instance_id: &str, users: &[&str]) {
+        self.inner.instances.lock().unwrap().insert(
+            instance_id.to_string(),
+            users.iter().map(|u| u.to_string()).collect(),
         );
     }
 
@@ -1040,6 +1051,20 @@ async fn route(
             list.reverse();
             list.truncate(100);
             (StatusCode::OK, Value::Array(list))
+        }
+        ("GET", ["applications", a, "activity-instances", i]) => {
+            if *a != app {
+                return discord_error(StatusCode::NOT_FOUND, 10002, "Unknown Application");
+            }
+            match s.instances.lock().unwrap().get(*i) {
+                Some(users) => (
+                    StatusCode::OK,
+                    json!({"application_id": app, "instance_id": i, "launch_id": "1",
+                           "location": {"id": "gc-1", "kind": "gc", "channel_id": "200000000000000001"},
+                           "users": users}),
+                ),
+                None => discord_error(StatusCode::NOT_FOUND, 10070, "Unknown Activity instance"),
+            }
         }
         ("GET", ["guilds", g, "channels"]) => {
             let channels = s.guilds.lock().unwrap().get(*g).map(|d| d.channels.clone());

@@ -221,3 +221,54 @@ pub async fn token(
         token_expires_in: ttl.as_secs(),
     }))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SyncQuery {
+    /// The SDK's `instanceId`: one room per Activity instance.
+    instance_id: String,
+    /// The host token (browsers cannot send headers with a WebSocket).
+    token: Option<String>,
+    /// The SDK's `channelId`: the room opens on what was launched there.
+    channel_id: Option<String>,
+}
+
+/// The sync room of an Activity instance (WebSocket; protocol in `host/src/activity/`).
+/// Refusals are close codes: 4001 bad token, 4003 not in the instance, 4008 too many bad
+/// messages, 4009 a message too large, 4010 no heartbeat, 4011 replaced by a newer connection.
+#[utoipa::path(get, path = "/api/v1/activity/sync", tag = "activity", params(SyncQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody)))]
+pub async fn sync(
+    State(s): State<Arc<ApiState>>,
+    ws: axum::extract::WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<SyncQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let q = query(q)?;
+    let rooms = s.rooms.clone().ok_or_else(|| {
+        err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_available",
+            "Activity rooms are off on this host",
+        )
+    })?;
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(String::from);
+    let caller = match (s.jwt(), q.token.or(bearer)) {
+        (Err(e), _) => Err(e.message),
+        (_, None) => Err("send the host token from POST /api/v1/activity/token as ?token=".into()),
+        (Ok(jwt), Some(t)) => match jwt.check(&t) {
+            Ok(c) if c.kind == SubjectKind::Discord => Ok(crate::activity::sync::Caller {
+                user_id: c.sub,
+                name: c.name,
+            }),
+            Ok(_) => Err("Activity rooms are for Discord users".into()),
+            Err(e) => Err(e.message),
+        },
+    };
+    // Frames far above the protocol's limit are cut by the WebSocket layer itself.
+    let ws = ws.max_message_size(64 * 1024).max_frame_size(64 * 1024);
+    Ok(ws.on_upgrade(move |socket| rooms.serve(socket, caller, q.instance_id, q.channel_id)))
+}

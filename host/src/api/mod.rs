@@ -42,6 +42,8 @@ pub struct ApiState {
     pub client_secret: Option<crate::config::secret::Secret>,
     /// The Activity's dev/demo mode: `mock_code` is accepted.
     pub activity_dev: bool,
+    /// Watch Together sync rooms.
+    pub rooms: Option<Arc<crate::activity::sync::SyncRooms>>,
 }
 
 /// `{"error": {"code", "message"}}`, as every error is sent.
@@ -235,7 +237,7 @@ impl ApiState {
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
         videos::search, videos::get_one, videos::play,
-        activity::launch, activity::token,
+        activity::launch, activity::token, activity::sync,
         guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
         guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
         guilds::delete_script,
@@ -281,6 +283,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos/{id}/play", post(videos::play))
         .route("/api/v1/activity/launch", get(activity::launch))
         .route("/api/v1/activity/token", post(activity::token))
+        .route("/api/v1/activity/sync", get(activity::sync))
         .route(
             "/api/v1/guilds/{id}/config",
             get(guilds::get_config)

@@ -49,8 +49,12 @@ pub struct Settings {
 #[derive(Debug, Clone, Default)]
 pub struct ActivitySettings {
     /// `KD_ACTIVITY_DEV=true` (and `kdhost demo`): the Activity runs outside Discord on the
-    /// SDK's mock, and the token exchange accepts its `mock_code`. Never in production.
+    /// SDK's mock, the token exchange accepts its `mock_code`, and sync rooms do not ask
+    /// Discord who is in the instance. Never in production.
     pub dev_mode: bool,
+    /// How long a participant whose connection dropped keeps their seat (and the host role)
+    /// before the room moves on; `None`: 5 s.
+    pub grace: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -63,6 +67,7 @@ impl Settings {
             delivery: DeliverySettings::from_env()?,
             activity: ActivitySettings {
                 dev_mode: flag("KD_ACTIVITY_DEV"),
+                grace: None,
             },
         })
     }

@@ -42,6 +42,17 @@ impl Launches {
         );
     }
 
+    /// The most recent launch in a channel, by anyone: (who, what).
+    pub fn latest_in(&self, channel_id: &str) -> Option<(String, Launch)> {
+        self.pending
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((c, _), l)| c == channel_id && l.at.elapsed() < LAUNCH_TTL)
+            .max_by_key(|(_, l)| l.at)
+            .map(|((_, u), l)| (u.clone(), l.clone()))
+    }
+
     /// The latest launch by this user in this channel, if recent.
     pub fn get(&self, channel_id: &str, user_id: &str) -> Option<Launch> {
         self.pending

@@ -208,6 +208,7 @@ impl Host {
             delivery: setup.delivery.clone().unwrap_or_default(),
             activity: kdhost::config::settings::ActivitySettings {
                 dev_mode: setup.activity_dev,
+                grace: Some(std::time::Duration::from_millis(400)),
             },
         };
         let app = App::build(&opts, settings).await.unwrap();

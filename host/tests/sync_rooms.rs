@@ -1,0 +1,281 @@
+//! The Watch Together sync server over real WebSockets: join, host election, transfer,
+//! leave, resync, and every bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const ANN: &str = "700000000000000011";
+const BOB: &str = "700000000000000012";
+const EVE: &str = "700000000000000013";
+
+/// A host token for a user, through the real sign-in (the stand-in's OAuth2).
+async fn token(host: &Host, user: &str, name: &str) -> String {
+    let (code, at) = (format!("code-{user}"), format!("at-{user}"));
+    host.standin.add_oauth_user(&at, user, name);
+    host.standin.add_oauth_code(&code, &at);
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/activity/token", host.base))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn connect(host: &Host, instance: &str, token: &str) -> Ws {
+    let url = format!(
+        "{}/api/v1/activity/sync?instance_id={instance}&token={token}",
+        host.base.replace("http://", "ws://")
+    );
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next JSON message of a type (others are skipped), or the close frame as
+/// `{"close": code, "reason": ...}`.
+async fn next(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no `{kind}` within 5 s"))
+            .expect("the socket ended")
+            .unwrap();
+        match msg {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == kind {
+                    return v;
+                }
+            }
+            Message::Close(f) => {
+                let f = f.unwrap();
+                return json!({"close": u16::from(f.code), "reason": f.reason.to_string()});
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+async fn start() -> Host {
+    Host::start(Setup {
+        activity_dev: true,
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_people_share_a_room_and_the_host_drives_it() {
+    let host = start().await;
+    let (ta, tb) = (
+        token(&host, ANN, "Ann").await,
+        token(&host, BOB, "Bob").await,
+    );
+    let mut ann = connect(&host, "i-1", &ta).await;
+    let w = next(&mut ann, "welcome").await;
+    assert_eq!(
+        (w["you"].as_str(), w["host"].as_str(), w["v"].as_u64()),
+        (Some(ANN), Some(ANN), Some(1))
+    );
+    let mut bob = connect(&host, "i-1", &tb).await;
+    let w = next(&mut bob, "welcome").await;
+    assert_eq!(w["host"], ANN);
+    assert_eq!(w["participants"].as_array().unwrap().len(), 2);
+
+    // Clock sampling.
+    send(&mut bob, json!({"type": "ping", "id": 7, "t0": 123.5})).await;
+    let p = next(&mut bob, "pong").await;
+    assert_eq!((p["id"].as_u64(), p["t0"].as_f64()), (Some(7), Some(123.5)));
+    assert!(p["server_time"].as_i64().unwrap() > 1_700_000_000_000);
+
+    // The host plays: everyone gets the stamped state.
+    send(&mut ann, json!({"type": "load", "entry_id": "1_abcdefgh"})).await;
+    send(&mut ann, json!({"type": "play", "position": 12.0})).await;
+    let s = loop {
+        let s = next(&mut bob, "state").await;
+        if s["state"]["playing"] == true {
+            break s;
+        }
+    };
+    assert_eq!(s["state"]["entry_id"], "1_abcdefgh");
+    assert_eq!(
+        (s["state"]["position"].as_f64(), s["by"].as_str()),
+        (Some(12.0), Some(ANN))
+    );
+
+    // A follower may not drive: told, nothing changes.
+    send(&mut bob, json!({"type": "pause", "position": 1.0})).await;
+    let e = next(&mut bob, "error").await;
+    assert_eq!(e["code"], "not_host");
+
+    // Transfer: Bob hosts now and can seek; seeks force a re-apply.
+    send(&mut ann, json!({"type": "transfer", "to": BOB})).await;
+    // (Earlier participant lists may still be queued: wait for the change.)
+    for _ in 0..10 {
+        if next(&mut ann, "participants").await["host"] == BOB {
+            break;
+        }
+    }
+    send(&mut ann, json!({"type": "play", "position": 1.0})).await;
+    assert_eq!(next(&mut ann, "error").await["code"], "not_host");
+    send(&mut bob, json!({"type": "seek", "position": 30.0})).await;
+    let s = loop {
+        let s = next(&mut ann, "state").await;
+        if s["by"] == BOB {
+            break s;
+        }
+    };
+    assert_eq!(
+        (s["state"]["position"].as_f64(), s["force"].as_bool()),
+        (Some(30.0), Some(true))
+    );
+    send(&mut bob, json!({"type": "sync_all"})).await;
+    assert_eq!(next(&mut ann, "state").await["force"], true);
+
+    // A late joiner gets the current state at once.
+    let te = token(&host, EVE, "Eve").await;
+    let mut eve = connect(&host, "i-1", &te).await;
+    let w = next(&mut eve, "welcome").await;
+    assert_eq!(
+        (w["state"]["playing"].as_bool(), w["host"].as_str()),
+        (Some(true), Some(BOB))
+    );
+
+    // The host leaves with a goodbye: re-elected at once (the earliest remaining).
+    bob.close(None).await.unwrap();
+    let p = loop {
+        let p = next(&mut ann, "participants").await;
+        if p["host"] != BOB {
+            break p;
+        }
+    };
+    assert_eq!(p["host"], ANN);
+}
+
+#[tokio::test]
+async fn a_host_vanishing_without_a_close_is_replaced_after_the_grace_period_and_can_resume() {
+    let host = start().await;
+    let (ta, tb) = (
+        token(&host, ANN, "Ann").await,
+        token(&host, BOB, "Bob").await,
+    );
+    let mut ann = connect(&host, "i-2", &ta).await;
+    next(&mut ann, "welcome").await;
+    let mut bob = connect(&host, "i-2", &tb).await;
+    next(&mut bob, "welcome").await;
+    // Ann's connection dies (no close frame): she is away but still host for the grace
+    // period; reconnecting within it resumes her seat.
+    drop(ann);
+    let p = loop {
+        let p = next(&mut bob, "participants").await;
+        if p["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["presence"] == "away")
+        {
+            break p;
+        }
+    };
+    assert_eq!(p["host"], ANN);
+    let mut ann = connect(&host, "i-2", &ta).await;
+    assert_eq!(next(&mut ann, "welcome").await["host"], ANN);
+    // Gone for good this time: after the grace period (400 ms in tests) Bob hosts.
+    drop(ann);
+    let p = loop {
+        let p = next(&mut bob, "participants").await;
+        if p["host"] == BOB {
+            break p;
+        }
+    };
+    assert_eq!(p["participants"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_told_limited_or_dropped_and_the_room_goes_on() {
+    let host = start().await;
+    let ta = token(&host, ANN, "Ann").await;
+    // No token, a bad token: closed with 4001.
+    let url = format!(
+        "{}/api/v1/activity/sync?instance_id=i-3",
+        host.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let c = next(&mut ws, "none").await;
+    assert_eq!(c["close"], 4001);
+    let mut ws = connect(&host, "i-3", "not-a-token").await;
+    assert_eq!(next(&mut ws, "none").await["close"], 4001);
+
+    let mut ann = connect(&host, "i-3", &ta).await;
+    next(&mut ann, "welcome").await;
+    // Malformed: told, still connected.
+    ann.send(Message::Text("{nope".into())).await.unwrap();
+    assert_eq!(next(&mut ann, "error").await["code"], "bad_message");
+    send(&mut ann, json!({"type": "seek", "position": -5})).await;
+    assert_eq!(next(&mut ann, "error").await["code"], "invalid");
+    send(&mut ann, json!({"type": "ping", "id": 1, "t0": 0})).await;
+    next(&mut ann, "pong").await;
+    // Too frequent: rate limited, then dropped with 4008.
+    for i in 0..80 {
+        if ann
+            .send(Message::Text(
+                json!({"type": "ping", "id": i, "t0": 0}).to_string().into(),
+            ))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let mut saw_limit = false;
+    let closed = loop {
+        let v = next(&mut ann, "error").await;
+        if v["code"] == "rate_limited" {
+            saw_limit = true;
+        }
+        if v["close"].is_number() {
+            break v;
+        }
+    };
+    assert!(saw_limit);
+    assert_eq!(closed["close"], 4008);
+
+    // Oversized: 4009.
+    let mut ann = connect(&host, "i-3", &ta).await;
+    next(&mut ann, "welcome").await;
+    let big = json!({"type": "load", "entry_id": "x".repeat(5000)}).to_string();
+    ann.send(Message::Text(big.into())).await.unwrap();
+    assert_eq!(next(&mut ann, "none").await["close"], 4009);
+}
+
+#[tokio::test]
+async fn outside_dev_mode_only_participants_of_the_instance_get_in() {
+    let host = Host::start(Setup::default()).await;
+    let (ta, tb) = (
+        token(&host, ANN, "Ann").await,
+        token(&host, BOB, "Bob").await,
+    );
+    host.standin.set_activity_instance("i-4", &[ANN]);
+    let mut ann = connect(&host, "i-4", &ta).await;
+    assert_eq!(next(&mut ann, "welcome").await["you"], ANN);
+    let mut bob = connect(&host, "i-4", &tb).await;
+    let c = next(&mut bob, "welcome").await;
+    assert_eq!(c["close"], 4003, "{c}");
+    let mut nowhere = connect(&host, "i-unknown", &ta).await;
+    assert_eq!(next(&mut nowhere, "welcome").await["close"], 4003);
+}
