@@ -244,7 +244,10 @@ impl App {
                     .unwrap_or(std::time::Duration::from_secs(5)),
             ))),
         });
-        let router = routes(endpoint, registry.clone(), api, webhooks);
+        let media = crate::activity::media::ensure(&opts.data)
+            .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
+        let router = routes(endpoint, registry.clone(), api, webhooks)
+            .merge(crate::activity::static_files(&opts.activity, &media));
         Ok(App {
             outbox,
             processor,

@@ -260,6 +260,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         config: demo_config(&root)?,
         plugins: plugins.clone(),
         scripts: root.join("scripts"),
+        activity: PathBuf::from("activity/dist"),
         data: root.clone(),
         log_format: LogFormat::Text,
     };
@@ -349,6 +350,15 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if let Some(play) = first_button(&found, ":play:") {
         step("[Play] button", standin.button(&play, guild, user)).await?;
     }
+    // Without Activities on the (stand-in) app, Watch Together answers with a browser link;
+    // the room opens on this video.
+    if let Some(watch) = first_button(&found, ":watch:") {
+        step(
+            "[Watch Together] button",
+            standin.button(&watch, guild, user),
+        )
+        .await?;
+    }
     let start = json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": "Demo stand-up"}]);
     let started = step(
         "/kaltura-start type:meeting title:Demo stand-up",
@@ -385,7 +395,9 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     if once {
         return Ok(ExitCode::SUCCESS);
     }
-    println!("\nServing. Try more:");
+    println!("\nServing. Watch Together in a browser: open this twice (two tabs, two people):");
+    println!("  http://{addr}/activity/?instance=demo&channel=200000000000000001");
+    println!("Try more:");
     println!(
         "  curl -s -XPOST {}/_testkit/send -d '{{\"command\":\"about\"}}'",
         standin.base_url

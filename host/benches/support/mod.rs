@@ -243,6 +243,7 @@ pub async fn start_host_with(
         config: dir.join("config"),
         plugins: dir.join("plugins"),
         scripts: dir.join("scripts"),
+        activity: dir.join("activity"),
         data: dir.join("data"),
         public_url: None,
         log_format: kdhost::telemetry::LogFormat::Text,

@@ -1,6 +1,38 @@
 //! The Watch Together Activity's server side: the sync rooms (`room`), their wire protocol
 //! (`protocol`) and the WebSocket endpoint (`sync`). Sign-in is `POST /api/v1/activity/token`.
 
+pub mod media;
 pub mod protocol;
 pub mod room;
 pub mod sync;
+
+use std::path::Path;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Html;
+use tower_http::services::ServeDir;
+
+/// `/activity/` (the built client) and `/activity/media/` (the demo media). Without a build,
+/// `/activity/` says how to make one.
+pub fn static_files(dist: &Path, media: &Path) -> Router {
+    let router = Router::new().nest_service("/activity/media", ServeDir::new(media));
+    if dist.join("index.html").exists() {
+        router.nest_service(
+            "/activity",
+            ServeDir::new(dist).append_index_html_on_directories(true),
+        )
+    } else {
+        let hint = format!(
+            "<h1>Watch Together is not built</h1><p>Run <code>npm ci --prefix activity &amp;&amp; npm run build --prefix activity</code> (looked in <code>{}</code>).</p>",
+            dist.display()
+        );
+        router.route(
+            "/activity/{*rest}",
+            axum::routing::get(move || {
+                let hint = hint.clone();
+                async move { (StatusCode::SERVICE_UNAVAILABLE, Html(hint)) }
+            }),
+        )
+    }
+}

@@ -272,3 +272,25 @@ pub async fn sync(
     let ws = ws.max_message_size(64 * 1024).max_frame_size(64 * 1024);
     Ok(ws.on_upgrade(move |socket| rooms.serve(socket, caller, q.instance_id, q.channel_id)))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ActivityConfig {
+    /// The application id (the SDK's client id).
+    client_id: String,
+    /// Dev/demo mode: the client may run on the SDK's mock outside Discord.
+    dev_mode: bool,
+}
+
+/// What the Activity's page needs before it signs in.
+#[utoipa::path(get, path = "/api/v1/activity/config", tag = "activity",
+    responses((status = 200, body = ActivityConfig)))]
+pub async fn config(State(s): State<Arc<ApiState>>) -> Json<ActivityConfig> {
+    Json(ActivityConfig {
+        client_id: s
+            .discord
+            .as_ref()
+            .map(|d| d.application_id.clone())
+            .unwrap_or_default(),
+        dev_mode: s.activity_dev,
+    })
+}

@@ -237,7 +237,7 @@ impl ApiState {
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
         videos::search, videos::get_one, videos::play,
-        activity::launch, activity::token, activity::sync,
+        activity::launch, activity::token, activity::sync, activity::config,
         guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
         guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
         guilds::delete_script,
@@ -284,6 +284,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/activity/launch", get(activity::launch))
         .route("/api/v1/activity/token", post(activity::token))
         .route("/api/v1/activity/sync", get(activity::sync))
+        .route("/api/v1/activity/config", get(activity::config))
         .route(
             "/api/v1/guilds/{id}/config",
             get(guilds::get_config)

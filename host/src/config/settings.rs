@@ -22,6 +22,9 @@ pub struct ServeOptions {
     /// Guild rules folder (global/*.rhai, guilds/<id>/*.rhai), watched for changes.
     #[arg(long, env = "KD_SCRIPTS", default_value = "scripts")]
     pub scripts: PathBuf,
+    /// The built Activity (`npm run build --prefix activity`), served at `/activity/`.
+    #[arg(long, env = "KD_ACTIVITY", default_value = "activity/dist")]
+    pub activity: PathBuf,
     /// Data folder (SQLite database, compiled-plugin cache).
     #[arg(long, env = "KD_DATA", default_value = "data")]
     pub data: PathBuf,

@@ -165,6 +165,10 @@ impl Host {
             config,
             plugins,
             scripts: dir.join("scripts"),
+            activity: std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../activity/dist"
+            )),
             data: dir.join("data"),
             log_format: LogFormat::Text,
         };
