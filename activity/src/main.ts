@@ -37,6 +37,15 @@ async function signIn(): Promise<{ token: string; me: string; instance: string; 
     ? new DiscordSDK(config.client_id)
     : new DiscordSDKMock(config.client_id, "600000000000000001", params.get("channel") ?? "200000000000000001", null);
   await sdk.ready();
+  // Focused, picture-in-picture or grid: the small layouts show the player only.
+  try {
+    await sdk.subscribe("ACTIVITY_LAYOUT_MODE_UPDATE", (e: { layout_mode: number }) => {
+      document.body.classList.toggle("pip", e.layout_mode === 1);
+      document.body.classList.toggle("grid", e.layout_mode === 2);
+    });
+  } catch {
+    // Older clients do not send layout updates: the full layout stays.
+  }
   const { code } = await sdk.commands.authorize({
     client_id: config.client_id,
     response_type: "code",
@@ -188,9 +197,7 @@ function render(f: Follower): void {
   list.replaceChildren(
     ...v.participants.map((p) => {
       const li = document.createElement("li");
-      const target = v.state ? targetPosition(v.state, v.serverNow) : null;
-      const drift = p.position !== null && target !== null ? p.position - target : null;
-      const status = p.presence === "away" ? "away" : syncStatus(drift);
+      const status = p.presence === "away" ? "away" : syncStatus(p.drift);
       li.innerHTML = `<span class="avatar" aria-hidden="true"></span><span class="name"></span>`;
       (li.querySelector(".avatar") as HTMLElement).textContent = initials(p.name);
       (li.querySelector(".name") as HTMLElement).textContent = p.name;

@@ -33,6 +33,8 @@ export interface Participant {
   rtt_ms: number | null;
   quality: Quality;
   position: number | null;
+  /** Seconds from the room's position when reported (+ ahead). */
+  drift: number | null;
 }
 
 export type ClientMessage =

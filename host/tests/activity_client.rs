@@ -44,7 +44,10 @@ async fn the_client_is_tested_built_and_two_browsers_watch_in_sync() {
         ..Default::default()
     })
     .await;
-    let url = format!("{}/activity/?instance=e2e&channel=200000000000000001", host.base);
+    let url = format!(
+        "{}/activity/?instance=e2e&channel=200000000000000001",
+        host.base
+    );
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-artifacts");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../activity");
     let out = tokio::process::Command::new("node")

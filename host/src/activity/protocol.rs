@@ -98,8 +98,10 @@ pub struct Participant {
     pub presence: Presence,
     pub rtt_ms: Option<u32>,
     pub quality: Quality,
-    /// The last position the participant reported (seconds), for sync status.
+    /// The last position the participant reported (seconds).
     pub position: Option<f64>,
+    /// How far that position was from the room's (seconds, + ahead), when reported.
+    pub drift: Option<f64>,
 }
 
 /// Client → server.

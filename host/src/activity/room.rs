@@ -20,6 +20,7 @@ struct Member {
     presence: Presence,
     rtt_ms: Option<u32>,
     position: Option<f64>,
+    drift: Option<f64>,
     /// Server time (ms) the connection was lost, while away.
     away_since: Option<i64>,
 }
@@ -65,6 +66,8 @@ pub struct Room {
     members: Vec<Member>,
     state: PlaybackState,
     seq: u64,
+    /// Reported positions changed since the last participants broadcast.
+    positions_dirty: bool,
 }
 
 /// Twelve hours: no video is longer; a larger position is a mistake.
@@ -94,6 +97,7 @@ impl Room {
             members: Vec::new(),
             state: PlaybackState::new(entry_id, now),
             seq: 0,
+            positions_dirty: false,
         }
     }
 
@@ -136,6 +140,7 @@ impl Room {
                 presence: Presence::Joined,
                 rtt_ms: None,
                 position: None,
+                drift: None,
                 away_since: None,
             }),
         }
@@ -223,7 +228,12 @@ impl Room {
                     m.rtt_ms = Some((*r).min(60_000));
                 }
                 if let Some(p) = position {
-                    m.position = Some(check_position(*p)?);
+                    let p = check_position(*p)?;
+                    m.position = Some(p);
+                    // The client read its position about half a round trip ago.
+                    let read_at = now - i64::from(m.rtt_ms.unwrap_or(0) / 2);
+                    m.drift = s.entry_id.as_ref().map(|_| p - s.position_at(read_at));
+                    self.positions_dirty = true;
                 }
                 if let Some(p) = presence {
                     if *p == Presence::Away {
@@ -300,6 +310,12 @@ impl Room {
         Ok(change)
     }
 
+    /// Whether positions were reported since the last call (the socket layer broadcasts them
+    /// every few seconds, not on every report).
+    pub fn take_positions_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.positions_dirty)
+    }
+
     pub fn participants(&self) -> Vec<Participant> {
         self.members
             .iter()
@@ -312,6 +328,7 @@ impl Room {
                 rtt_ms: m.rtt_ms,
                 quality: Quality::from_rtt(m.rtt_ms),
                 position: m.position,
+                drift: m.drift,
             })
             .collect()
     }

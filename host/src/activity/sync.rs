@@ -31,6 +31,8 @@ const MAX_STRIKES: u32 = 20;
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(20);
 const SERVER_PING: Duration = Duration::from_secs(5);
 const INSTANCE_CACHE: Duration = Duration::from_secs(10);
+/// How often reported positions (for everyone's sync status) are broadcast.
+const POSITIONS_EVERY: Duration = Duration::from_secs(2);
 
 /// Who may be in an instance, from Discord (bot token), cached briefly.
 pub struct InstanceCheck {
@@ -148,25 +150,40 @@ impl SyncRooms {
 
     fn room(&self, instance: &str, channel: Option<&str>) -> Arc<RoomHandle> {
         let mut rooms = self.rooms.lock().unwrap();
-        rooms
-            .entry(instance.to_string())
-            .or_insert_with(|| {
-                // The launcher (who pressed Watch Together in this channel) hosts, and the
-                // room opens on what they launched.
-                let launch = channel.and_then(|c| self.launches.latest_in(c));
-                let entry = launch.as_ref().and_then(|(_, l)| {
-                    l.custom_id
-                        .split_once(":watch:")
-                        .map(|(_, e)| e.to_string())
-                });
-                let launcher = launch.map(|(u, _)| u);
-                Arc::new(RoomHandle {
-                    room: Mutex::new(Room::new(instance, launcher, entry, now_ms())),
-                    tx: broadcast::channel(256).0,
-                    conns: Mutex::new(HashMap::new()),
-                })
+        if let Some(h) = rooms.get(instance) {
+            return h.clone();
+        }
+        let handle = {
+            // The launcher (who pressed Watch Together in this channel) hosts, and the
+            // room opens on what they launched.
+            let launch = channel.and_then(|c| self.launches.latest_in(c));
+            let entry = launch.as_ref().and_then(|(_, l)| {
+                l.custom_id
+                    .split_once(":watch:")
+                    .map(|(_, e)| e.to_string())
+            });
+            let launcher = launch.map(|(u, _)| u);
+            Arc::new(RoomHandle {
+                room: Mutex::new(Room::new(instance, launcher, entry, now_ms())),
+                tx: broadcast::channel(256).0,
+                conns: Mutex::new(HashMap::new()),
             })
-            .clone()
+        };
+        rooms.insert(instance.to_string(), handle.clone());
+        // Positions reach everyone every few seconds, for as long as the room exists.
+        let weak = Arc::downgrade(&handle);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(POSITIONS_EVERY);
+            loop {
+                every.tick().await;
+                let Some(h) = weak.upgrade() else { break };
+                let mut room = h.room.lock().unwrap();
+                if room.take_positions_dirty() {
+                    h.participants(&room);
+                }
+            }
+        });
+        handle
     }
 
     /// Runs one connection until it ends. `caller` is `Err(reason)` when the token was
