@@ -268,8 +268,13 @@ pub async fn sync(
             Err(e) => Err(e.message),
         },
     };
-    // Frames far above the protocol's limit are cut by the WebSocket layer itself.
-    let ws = ws.max_message_size(64 * 1024).max_frame_size(64 * 1024);
+    // Frames far above the protocol's limit are cut by the WebSocket layer itself; messages
+    // are small, so small buffers (the defaults are 128 KiB each way, per connection).
+    let ws = ws
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024);
     Ok(ws.on_upgrade(move |socket| rooms.serve(socket, caller, q.instance_id, q.channel_id)))
 }
 
