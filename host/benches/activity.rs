@@ -24,17 +24,6 @@ const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef0123";
 const ROOM_SIZE: usize = 10;
 const ROUNDS: usize = 5;
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 type Sent = Arc<Mutex<HashMap<u64, Instant>>>;
 
 #[tokio::main]
@@ -70,7 +59,7 @@ async fn main() {
 
 async fn run_size(addr: &str, jwt: &Jwt, n: usize, run: usize) {
     let rooms = n / ROOM_SIZE;
-    let rss_before = rss_kib();
+    let rss_before = support::rss_kib();
     let sent: Sent = Default::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Default::default();
     let mut hosts = Vec::with_capacity(rooms);
@@ -121,7 +110,7 @@ async fn run_size(addr: &str, jwt: &Jwt, n: usize, run: usize) {
     }
     let connected_in = connect_started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_kib();
+    let rss_after = support::rss_kib();
 
     // Each round, every room's host seeks once; rooms are paced over 200 ms per round.
     let expected = ROUNDS * rooms * (ROOM_SIZE - 1);

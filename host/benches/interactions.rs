@@ -36,17 +36,6 @@ async fn load(url: &str, bodies: Signed, expect: &'static str) -> (Vec<Duration>
     .await
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("BENCH_REQUESTS")
@@ -185,7 +174,7 @@ async fn main() {
     );
 
     // ---------------------------------------------------------------- 3. RSS with 10 plugins
-    let before = rss_kib();
+    let before = support::rss_kib();
     let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
     let grants = GrantsConfig::default();
     let names = [
@@ -211,6 +200,6 @@ async fn main() {
     }
     println!(
         "{}",
-        json!({"bench": "rss_with_10_plugins", "plugins": loaded.len(), "process_rss_kib": rss_kib(), "added_by_10_plugins_kib": rss_kib().saturating_sub(before)})
+        json!({"bench": "rss_with_10_plugins", "plugins": loaded.len(), "process_rss_kib": support::rss_kib(), "added_by_10_plugins_kib": support::rss_kib().saturating_sub(before)})
     );
 }

@@ -62,6 +62,18 @@ where
     (all, started.elapsed())
 }
 
+/// This process's resident memory (KiB), from /proc.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 pub fn machine() -> String {
     format!(
         "{} cores",
