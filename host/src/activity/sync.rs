@@ -141,13 +141,6 @@ impl SyncRooms {
         }
     }
 
-    /// Rooms open now, and the connections in them (for metrics and tests).
-    pub fn counts(&self) -> (usize, usize) {
-        let rooms = self.rooms.lock().unwrap();
-        let conns = rooms.values().map(|r| r.conns.lock().unwrap().len()).sum();
-        (rooms.len(), conns)
-    }
-
     fn room(&self, instance: &str, channel: Option<&str>) -> Arc<RoomHandle> {
         let mut rooms = self.rooms.lock().unwrap();
         if let Some(h) = rooms.get(instance) {

@@ -448,15 +448,6 @@ impl Rules {
             .collect()
     }
 
-    /// Whether any global rule defines this hook (then every configured guild runs it).
-    pub fn any_global(&self, hook: &str) -> bool {
-        self.current
-            .load()
-            .rules
-            .values()
-            .any(|r| r.guild.is_none() && r.hooks.contains(hook))
-    }
-
     /// The rule that declares a command for a guild (its own rules win over global ones).
     pub fn command_owner(&self, guild: &str, command: &str) -> Option<(Arc<Rule>, CommandDecl)> {
         self.for_guild(guild).into_iter().rev().find_map(|r| {
