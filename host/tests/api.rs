@@ -490,6 +490,51 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
         info.privileges
     );
     assert!(p["embed_code"].as_str().unwrap().starts_with("<iframe"));
+    // What the Activity's Kaltura player does with it: the Player v7 script, then the media
+    // with the scoped session (ranges for seeking); another entry's media is refused.
+    let http = reqwest::Client::new();
+    let script = http
+        .get(p["script_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        script.headers()["content-type"],
+        "application/javascript; charset=utf-8"
+    );
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("KalturaPlayer = { setup")
+    );
+    let pid = p["partner_id"].as_str().unwrap();
+    let ks = p["session"]["ks"].as_str().unwrap();
+    let media = |entry: &str, ks: &str| {
+        format!(
+            "{}/p/{pid}/sp/{pid}00/playManifest/entryId/{entry}/format/url/protocol/http/a.wav?ks={ks}",
+            kal.url
+        )
+    };
+    let r = http
+        .get(media(&id, ks))
+        .header("range", "bytes=0-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(&r.bytes().await.unwrap()[..4], b"RIFF");
+    let other = if id == "1_ujzde8gx" {
+        "1_10epf91d"
+    } else {
+        "1_ujzde8gx"
+    };
+    assert_eq!(
+        http.get(media(other, ks)).send().await.unwrap().status(),
+        403
+    );
+    assert_eq!(http.get(media(&id, "")).send().await.unwrap().status(), 403);
 
     let (st, spec) = api.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(st, 200);

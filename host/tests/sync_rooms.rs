@@ -19,8 +19,15 @@ const EVE: &str = "700000000000000013";
 
 /// A host token for a user, through the real sign-in (the stand-in's OAuth2).
 async fn token(host: &Host, user: &str, name: &str) -> String {
+    token_with_avatar(host, user, name, None).await
+}
+
+async fn token_with_avatar(host: &Host, user: &str, name: &str, avatar: Option<&str>) -> String {
     let (code, at) = (format!("code-{user}"), format!("at-{user}"));
     host.standin.add_oauth_user(&at, user, name);
+    if let Some(a) = avatar {
+        host.standin.set_oauth_avatar(&at, a);
+    }
     host.standin.add_oauth_code(&code, &at);
     let v: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/activity/token", host.base))
@@ -261,6 +268,33 @@ async fn bad_input_is_told_limited_or_dropped_and_the_room_goes_on() {
     let big = json!({"type": "load", "entry_id": "x".repeat(5000)}).to_string();
     ann.send(Message::Text(big.into())).await.unwrap();
     assert_eq!(next(&mut ann, "none").await["close"], 4009);
+}
+
+#[tokio::test]
+async fn participants_show_their_discord_avatar_and_nothing_else_gets_through() {
+    let host = start().await;
+    let hash = "a_0123456789abcdef0123456789abcdef";
+    let ta = token_with_avatar(&host, ANN, "Ann", Some(hash)).await;
+    // Bob's "avatar" is markup: it must not reach Ann's page.
+    let tb = token_with_avatar(&host, BOB, "Bob", Some("x\"><img src=x onerror=alert(1)>")).await;
+    let mut ann = connect(&host, "i-avatar", &ta).await;
+    next(&mut ann, "welcome").await;
+    let mut bob = connect(&host, "i-avatar", &tb).await;
+    let w = next(&mut bob, "welcome").await;
+    let by_id = |id: &str| {
+        w["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        by_id(ANN)["avatar"],
+        format!("https://cdn.discordapp.com/avatars/{ANN}/{hash}.png?size=64")
+    );
+    assert_eq!(by_id(BOB)["avatar"], Value::Null);
 }
 
 #[tokio::test]

@@ -265,6 +265,14 @@ impl DiscordStandIn {
         );
     }
 
+    /// Gives the user behind an OAuth2 token an avatar hash (any text, to test what the host
+    /// lets through).
+    pub fn set_oauth_avatar(&self, token: &str, avatar: &str) {
+        if let Some(u) = self.inner.oauth.lock().unwrap().get_mut(token) {
+            u["avatar"] = json!(avatar);
+        }
+    }
+
     /// Who is in an Activity instance (`GET /applications/{app}/activity-instances/{id}`).
     pub fn set_activity_instance(&self, instance_id: &str, users: &[&str]) {
         self.inner.instances.lock().unwrap().insert(

@@ -132,6 +132,7 @@ impl Room {
                 m.presence = Presence::Joined;
                 m.away_since = None;
                 m.name = name.to_string();
+                m.avatar = avatar;
             }
             None => self.members.push(Member {
                 id: id.to_string(),

@@ -128,6 +128,8 @@ pub struct SyncRooms {
 pub struct Caller {
     pub user_id: String,
     pub name: String,
+    /// The Discord CDN URL of their avatar, when they have one.
+    pub avatar: Option<String>,
 }
 
 impl SyncRooms {
@@ -235,7 +237,7 @@ impl SyncRooms {
             {
                 old.notify_one();
             }
-            room.join(&caller.user_id, &caller.name, None);
+            room.join(&caller.user_id, &caller.name, caller.avatar.clone());
             handle.participants(&room);
             ServerMessage::Welcome {
                 v: protocol::VERSION,

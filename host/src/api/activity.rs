@@ -210,7 +210,11 @@ pub async fn token(
         .or(user["username"].as_str())
         .unwrap_or_default();
     let ttl = ACTIVITY_TOKEN_TTL.min(jwt.expiry);
-    let (token, _) = jwt.issue_for(id, SubjectKind::Discord, name, ttl)?;
+    // Only a hash that looks like one reaches other people's pages.
+    let avatar = user["avatar"].as_str().filter(|h| {
+        (1..=64).contains(&h.len()) && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let (token, _) = jwt.issue_for(id, SubjectKind::Discord, name, avatar, ttl)?;
     Ok(Json(ActivityToken {
         access_token,
         token_type,
@@ -261,6 +265,12 @@ pub async fn sync(
         (_, None) => Err("send the host token from POST /api/v1/activity/token as ?token=".into()),
         (Ok(jwt), Some(t)) => match jwt.check(&t) {
             Ok(c) if c.kind == SubjectKind::Discord => Ok(crate::activity::sync::Caller {
+                avatar: c.avatar.map(|hash| {
+                    format!(
+                        "https://cdn.discordapp.com/avatars/{}/{hash}.png?size=64",
+                        c.sub
+                    )
+                }),
                 user_id: c.sub,
                 name: c.name,
             }),

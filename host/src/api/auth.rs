@@ -39,6 +39,9 @@ pub struct Claims {
     pub sub: String,
     pub kind: SubjectKind,
     pub name: String,
+    /// The Discord avatar hash (Activity tokens; shown to the room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
@@ -72,7 +75,7 @@ impl Jwt {
         kind: SubjectKind,
         name: &str,
     ) -> Result<(String, Claims), ApiError> {
-        self.issue_for(sub, kind, name, self.expiry)
+        self.issue_for(sub, kind, name, None, self.expiry)
     }
 
     /// A token with its own lifetime (the Activity's are shorter).
@@ -81,6 +84,7 @@ impl Jwt {
         sub: &str,
         kind: SubjectKind,
         name: &str,
+        avatar: Option<&str>,
         ttl: std::time::Duration,
     ) -> Result<(String, Claims), ApiError> {
         let now = crate::kaltura::sessions::now();
@@ -88,6 +92,7 @@ impl Jwt {
             sub: sub.to_string(),
             kind,
             name: name.to_string(),
+            avatar: avatar.map(String::from),
             iat: now,
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),

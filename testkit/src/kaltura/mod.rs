@@ -235,6 +235,15 @@ impl KalturaStandIn {
                 axum::routing::get(pages::player),
             )
             .route(
+                "/p/{pid}/sp/{sp}/playManifest/{*rest}",
+                axum::routing::get(
+                    |s: State<Arc<Inner>>,
+                     UrlPath((pid, _sp, rest)): UrlPath<(u64, String, String)>,
+                     q,
+                     req| pages::play_manifest(s, UrlPath((pid, rest)), q, req),
+                ),
+            )
+            .route(
                 "/_testkit/requests",
                 axum::routing::get(|State(s): State<Arc<Inner>>| async move {
                     axum::Json(s.calls.lock().unwrap().clone())
@@ -249,6 +258,8 @@ impl KalturaStandIn {
                     },
                 ),
             )
+            // Kaltura's API and CDN answer any origin (players call them from the page).
+            .layer(tower_http::cors::CorsLayer::permissive())
             .with_state(inner.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

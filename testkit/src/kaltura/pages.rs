@@ -1,14 +1,21 @@
 //! The pages people open from Discord, as the stand-in serves them: the virtual-classroom
 //! launch (`/virtualEvent/launch?ks=`) and the iframe player
 //! (`/p/{pid}/embedPlaykitJs/uiconf_id/{uiconf}?iframeembed=true&entry_id=`). Each checks the
-//! session like Kaltura would and says what it let the person do.
+//! session like Kaltura would and says what it let the person do. The same URL without
+//! `iframeembed` is the Player v7 script (`player.js`, the API subset an embed uses), and
+//! `playManifest` serves an entry's media: this partner's access control asks for a session
+//! that may view the entry (`sview:<id>`, `sview:*`, or an ADMIN session).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use kaltura_ks::{KsInfo, SessionType};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
 
 use super::{Inner, accounts, media, now};
 use serde_json::json;
@@ -77,6 +84,12 @@ pub async fn launch(
     }
 }
 
+/// May this session view the entry?
+fn may_view(info: &KsInfo, entry_id: &str) -> bool {
+    info.session_type == SessionType::Admin
+        || matches!(privilege(&info.privileges, "sview"), Some(v) if v == entry_id || v == "*")
+}
+
 pub async fn player(
     State(s): State<Arc<Inner>>,
     Path((pid, uiconf)): Path<(u64, String)>,
@@ -84,6 +97,19 @@ pub async fn player(
 ) -> Response {
     if pid != s.opts.partner_id {
         return page(StatusCode::NOT_FOUND, "Unknown partner", &pid.to_string());
+    }
+    if q.get("iframeembed").map(String::as_str) != Some("true") {
+        let js = include_str!("player.js")
+            .replace("__PARTNER_ID__", &pid.to_string())
+            .replace("__UICONF_ID__", &uiconf.replace(['"', '\\', '<'], ""));
+        return (
+            [(
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            )],
+            js,
+        )
+            .into_response();
     }
     let entry_id = q.get("entry_id").cloned().unwrap_or_default();
     let entry = media::get(&s.data.lock().unwrap(), &json!({"entryId": entry_id}));
@@ -93,10 +119,7 @@ pub async fn player(
     let access = match q.get("ks") {
         None => "no session: public playback only".to_string(),
         Some(ks) => match accounts::check_ks(&s.opts, &json!({"ks": ks}), false) {
-            Ok(info)
-                if privilege(&info.privileges, "sview") == Some(entry_id.as_str())
-                    || privilege(&info.privileges, "sview") == Some("*") =>
-            {
+            Ok(info) if may_view(&info, &entry_id) => {
                 format!("session of {} allows viewing this entry", info.user_id)
             }
             Ok(_) => {
@@ -114,4 +137,81 @@ pub async fn player(
         entry["name"].as_str().unwrap_or_default(),
         &format!("Player {uiconf} for entry {entry_id}: {access}"),
     )
+}
+
+/// `/p/{pid}/sp/{pid}00/playManifest/entryId/{id}/format/url/protocol/{http|https}[/a.wav]
+/// ?ks=`: the entry's media (one small generated WAV for every ready entry), with ranges.
+pub async fn play_manifest(
+    State(s): State<Arc<Inner>>,
+    Path((pid, rest)): Path<(u64, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let text = |status: StatusCode, msg: &str| (status, msg.to_string()).into_response();
+    if pid != s.opts.partner_id {
+        return text(StatusCode::NOT_FOUND, "unknown partner");
+    }
+    let mut parts = rest.split('/');
+    let entry_id = match (parts.next(), parts.next()) {
+        (Some("entryId"), Some(id)) if !id.is_empty() => id.to_string(),
+        _ => return text(StatusCode::BAD_REQUEST, "playManifest needs /entryId/{id}/"),
+    };
+    let entry = media::get(&s.data.lock().unwrap(), &json!({"entryId": entry_id}));
+    match entry {
+        Ok(e) if e["status"] == 2 => {}
+        Ok(_) => return text(StatusCode::NOT_FOUND, "the entry is not ready"),
+        Err(_) => return text(StatusCode::NOT_FOUND, "no such entry"),
+    }
+    let ks = q.get("ks").cloned().unwrap_or_default();
+    match accounts::check_ks(&s.opts, &json!({"ks": ks}), false) {
+        Ok(info) if may_view(&info, &entry_id) => {}
+        Ok(_) => {
+            return text(
+                StatusCode::FORBIDDEN,
+                "the session does not allow this entry",
+            );
+        }
+        Err(e) => return text(StatusCode::FORBIDDEN, &e.code),
+    }
+    match sample_media() {
+        Ok(path) => match ServeFile::new(path).oneshot(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &e),
+    }
+}
+
+/// A 60 s tone (4 kHz mono, 8-bit, ~240 KB) written once per machine to the temp folder.
+fn sample_media() -> Result<&'static std::path::Path, String> {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join("kd-testkit-kaltura-sample-v1.wav");
+        if path.exists() {
+            return Ok(path);
+        }
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 4_000,
+            bits_per_sample: 8,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let write = || -> Result<(), hound::Error> {
+            let mut w = hound::WavWriter::create(&tmp, spec)?;
+            for i in 0..4_000 * 60 {
+                let t = i as f64 / 4_000.0;
+                // 330 Hz, beeping at 660 Hz for the first tenth of every 5 s.
+                let f = if t % 5.0 < 0.1 { 660.0 } else { 330.0 };
+                w.write_sample((60.0 * (2.0 * std::f64::consts::PI * f * t).sin()) as i8)?;
+            }
+            w.finalize()
+        };
+        write().map_err(|e| format!("cannot write the sample media: {e}"))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("cannot place the sample media: {e}"))?;
+        Ok(path)
+    })
+    .as_ref()
+    .map(PathBuf::as_path)
+    .map_err(Clone::clone)
 }
