@@ -91,3 +91,51 @@ async fn the_mock_code_only_in_dev_mode() {
     assert_eq!(body["user"]["id"], "700000000000000005");
     assert_eq!(body["access_token"], "mock_token");
 }
+
+async fn activity_config(host: &Host) -> Value {
+    reqwest::get(format!("{}/api/v1/activity/config", host.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_page_learns_its_player_and_url_mappings_without_any_secret() {
+    // With Kaltura playback set up: Player v7, and mappings for its CDN and API.
+    let host = start_with_kaltura(|_| {}).await;
+    let kal = host.kaltura.as_ref().unwrap();
+    let c = activity_config(&host).await;
+    assert_eq!(c["player"], "kaltura", "{c}");
+    assert_eq!(c["dev_mode"], false);
+    assert_eq!(c["kaltura"]["partner_id"], kal.partner_id().to_string());
+    assert_eq!(c["kaltura"]["cdn_url"], kal.url);
+    let target = kal.url.trim_start_matches("http://");
+    let mappings = c["url_mappings"].as_array().unwrap();
+    for (prefix, to) in [
+        ("/discord-cdn", "cdn.discordapp.com"),
+        ("/kaltura-cdn", target),
+        ("/kaltura-api", target),
+    ] {
+        assert!(
+            mappings
+                .iter()
+                .any(|m| m["prefix"] == prefix && m["target"] == to),
+            "{prefix} → {to} missing: {c}"
+        );
+    }
+    let text = c.to_string();
+    assert!(!text.contains(kal.admin_secret()), "a secret in {text}");
+
+    // Dev mode plays the demo media; without Kaltura there is nothing to map to it.
+    let dev = start_with_kaltura(|s| s.activity_dev = true).await;
+    assert_eq!(activity_config(&dev).await["player"], "html5");
+    let bare = Host::start(Setup::default()).await;
+    let c = activity_config(&bare).await;
+    assert_eq!(
+        (c["player"].as_str(), c["kaltura"].is_null()),
+        (Some("html5"), true)
+    );
+    assert_eq!(c["url_mappings"].as_array().unwrap().len(), 1);
+}

@@ -294,12 +294,67 @@ pub struct ActivityConfig {
     client_id: String,
     /// Dev/demo mode: the client may run on the SDK's mock outside Discord.
     dev_mode: bool,
+    /// Which player the page uses: `kaltura` (Player v7, when Kaltura and
+    /// `KALTURA_PLAYER_UICONF_ID` are set, outside dev mode) or `html5` (the demo media).
+    player: &'static str,
+    /// Where Player v7 talks to (no secrets), when Kaltura playback is set up.
+    kaltura: Option<KalturaPlayerEnv>,
+    /// The URL mappings the page installs inside Discord (`patchUrlMappings`); the same
+    /// prefixes must be set in the Developer Portal, with `/` → this host.
+    url_mappings: Vec<UrlMapping>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KalturaPlayerEnv {
+    partner_id: String,
+    uiconf_id: String,
+    /// The API (`env.serviceUrl`), e.g. `https://www.kaltura.com`.
+    service_url: String,
+    /// The CDN (`env.cdnUrl`, the script), e.g. `https://cdnapisec.kaltura.com`.
+    cdn_url: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UrlMapping {
+    /// The path prefix on the Activity's origin, e.g. `/kaltura-cdn`.
+    prefix: String,
+    /// The host (and path) it stands for, without a scheme, e.g. `cdnapisec.kaltura.com`.
+    target: String,
+}
+
+/// A URL without its scheme and trailing slash (the Developer Portal's target form).
+fn without_scheme(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_end_matches('/').to_string()
 }
 
 /// What the Activity's page needs before it signs in.
 #[utoipa::path(get, path = "/api/v1/activity/config", tag = "activity",
     responses((status = 200, body = ActivityConfig)))]
 pub async fn config(State(s): State<Arc<ApiState>>) -> Json<ActivityConfig> {
+    let kaltura = s.kaltura.as_ref().and_then(|k| {
+        let k = &k.settings;
+        Some(KalturaPlayerEnv {
+            partner_id: k.partner_id.to_string(),
+            uiconf_id: k.player_uiconf_id.clone()?,
+            service_url: k.service_url.trim_end_matches('/').to_string(),
+            cdn_url: k.cdn_url.trim_end_matches('/').to_string(),
+        })
+    });
+    let mut url_mappings = vec![UrlMapping {
+        prefix: "/discord-cdn".into(),
+        target: "cdn.discordapp.com".into(),
+    }];
+    if let Some(k) = &kaltura {
+        url_mappings.push(UrlMapping {
+            prefix: "/kaltura-cdn".into(),
+            target: without_scheme(&k.cdn_url),
+        });
+        url_mappings.push(UrlMapping {
+            prefix: "/kaltura-api".into(),
+            target: without_scheme(&k.service_url),
+        });
+    }
     Json(ActivityConfig {
         client_id: s
             .discord
@@ -307,5 +362,12 @@ pub async fn config(State(s): State<Arc<ApiState>>) -> Json<ActivityConfig> {
             .map(|d| d.application_id.clone())
             .unwrap_or_default(),
         dev_mode: s.activity_dev,
+        player: if kaltura.is_some() && !s.activity_dev {
+            "kaltura"
+        } else {
+            "html5"
+        },
+        kaltura,
+        url_mappings,
     })
 }

@@ -1,0 +1,85 @@
+// Shared by the end-to-end scripts: headless Chromium (Debian's `chromium`, driven by
+// playwright-core, never a downloaded browser), one persistent context per person, and the
+// "within 150 ms within 1 s" check.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  // The test has no user gesture to unlock audio playback.
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+export async function open(url, name) {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `kd-e2e-${name}-`)), {
+    executablePath: "/usr/bin/chromium",
+    args: FLAGS,
+    viewport: { width: 900, height: 700 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (e) => console.log(`[${name}] pageerror: ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelector("#status")?.textContent?.startsWith("In the room"), null, { timeout: 15000 });
+  return { name, context, page };
+}
+
+export const pos = (p) => p.page.evaluate(() => window.kd.player.currentTime);
+export const isHost = (p) => p.page.evaluate(() => window.kd.follower.isHost);
+
+/** Follower minus host, with the host's position carried to the moment the follower was read. */
+async function gap(host, follower) {
+  const t0 = Date.now();
+  const h = await pos(host);
+  const t1 = Date.now();
+  const f = await pos(follower);
+  const playing = await host.page.evaluate(() => window.kd.follower.view().state?.playing ?? false);
+  const rate = await host.page.evaluate(() => window.kd.follower.view().state?.rate ?? 1);
+  return f - (h + (playing ? ((t1 - t0) / 1000) * rate : 0));
+}
+
+/**
+ * Within 1 s of an action the follower must be within 150 ms of the host, with both players
+ * in the state the action asked for (`playing`: true/false; undefined: either).
+ */
+export async function expectInSync(label, host, follower, playing) {
+  const started = Date.now();
+  let last = Infinity;
+  const settled = async () =>
+    playing === undefined ||
+    (await Promise.all(
+      [host, follower].map((p) => p.page.evaluate((want) => window.kd.player.paused === !want, playing)),
+    )).every(Boolean);
+  while (Date.now() - started < 1000) {
+    last = await gap(host, follower);
+    if (Math.abs(last) <= 0.15 && (await settled())) {
+      console.log(`${label}: in sync after ${Date.now() - started} ms (gap ${(last * 1000).toFixed(0)} ms)`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${label}: follower ${(last * 1000).toFixed(0)} ms off after 1 s (or not ${playing ? "playing" : "paused"})`);
+}
+
+/** The room host searches through the host API and picks the first result; both load it. */
+export async function pickBySearch(host, others, query) {
+  await host.page.fill("#search", query);
+  await host.page.click("#search-form button");
+  await host.page.waitForSelector("#results button", { timeout: 10000 });
+  const entry = await host.page.getAttribute("#results button", "data-entry");
+  await host.page.click("#results button");
+  for (const p of [host, ...others]) {
+    await p.page.waitForFunction((e) => window.kd.follower.view().state?.entry_id === e, entry);
+  }
+  return entry;
+}
+
+/** Waits until the player reports a duration (media metadata loaded). */
+export async function mediaReady(p) {
+  await p.page.waitForFunction(() => (document.querySelector("video:not([hidden])")?.readyState ?? 0) >= 1, null, {
+    timeout: 10000,
+  });
+}
