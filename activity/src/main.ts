@@ -65,6 +65,10 @@ async function main(): Promise<void> {
     onChange,
   );
   player.onBuffering((b) => follower.send({ type: "report", presence: b ? "buffering" : "joined" }));
+  // Idle while the page is in the background (another tab, a minimized window).
+  document.addEventListener("visibilitychange", () =>
+    follower.send({ type: "report", presence: document.hidden ? "idle" : "joined" }),
+  );
   follower.connect();
   session
     .watchInstance((people) => {

@@ -44,7 +44,7 @@ export function render(v: RoomView, me: string, instance: InstancePerson[], acti
   $<HTMLUListElement>("participants").replaceChildren(
     ...v.participants.map((p) => {
       const li = document.createElement("li");
-      const status = p.presence === "away" ? "away" : p.presence === "buffering" ? "buffering" : syncStatus(p.drift);
+      const status = p.presence === "joined" ? syncStatus(p.drift) : p.presence;
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = p.id === me ? `${p.name} (you)` : p.name;

@@ -397,6 +397,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     }
     println!("\nServing. Watch Together in a browser: open this twice (two tabs, two people):");
     println!("  http://{addr}/activity/?instance=demo&channel=200000000000000001");
+    println!("  (add &player=kaltura for Kaltura Player v7, played from the Kaltura stand-in)");
     println!("Try more:");
     println!(
         "  curl -s -XPOST {}/_testkit/send -d '{{\"command\":\"about\"}}'",

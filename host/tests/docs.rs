@@ -107,3 +107,34 @@ fn every_code_block_in_the_configuration_and_rules_guides_is_checked() {
         }
     }
 }
+
+/// `docs/activity.md`: the protocol examples are real messages (the first JSON block from
+/// the page, the second from the server, one per line).
+#[test]
+fn the_activity_guides_protocol_examples_parse() {
+    use kdhost::activity::protocol::{ClientMessage, ServerMessage};
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/activity.md");
+    let text = std::fs::read_to_string(&guide).unwrap();
+    let json: Vec<String> = blocks(&text)
+        .into_iter()
+        .filter(|(tag, _)| tag == "json")
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(json.len(), 2, "one block from the page, one from the server");
+    let lines = |b: &str| {
+        b.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let from_page = lines(&json[0]);
+    assert!(from_page.len() >= 9, "every client message has an example");
+    for line in from_page {
+        serde_json::from_str::<ClientMessage>(&line)
+            .unwrap_or_else(|e| panic!("docs/activity.md: not a client message: {e}\n{line}"));
+    }
+    for line in lines(&json[1]) {
+        serde_json::from_str::<ServerMessage>(&line)
+            .unwrap_or_else(|e| panic!("docs/activity.md: not a server message: {e}\n{line}"));
+    }
+}
