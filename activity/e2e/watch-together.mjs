@@ -40,6 +40,14 @@ await expectInSync("pause", a, b, false);
 console.log(`paused at host ${(await pos(a)).toFixed(2)} s, follower ${(await pos(b)).toFixed(2)} s`);
 await a.page.screenshot({ path: join(artifacts, "host.png") });
 await b.page.screenshot({ path: join(artifacts, "follower.png") });
+// Discord's layout modes (sent through the SDK): picture-in-picture shows the player only.
+const shown = (p, sel) => p.page.evaluate((s) => getComputedStyle(document.querySelector(s)).display !== "none", sel);
+await b.page.evaluate(() => window.kd.sdk.emitEvent("ACTIVITY_LAYOUT_MODE_UPDATE", { layout_mode: 1 }));
+if ((await shown(b, "#people")) || !(await shown(b, "#stage"))) throw new Error("picture-in-picture shows more than the player");
+await b.page.screenshot({ path: join(artifacts, "follower-pip.png") });
+await b.page.evaluate(() => window.kd.sdk.emitEvent("ACTIVITY_LAYOUT_MODE_UPDATE", { layout_mode: 0 }));
+if (!(await shown(b, "#people"))) throw new Error("focused mode hides the participants");
+await b.page.evaluate(() => window.kd.sdk.emitEvent("ORIENTATION_UPDATE", { screen_orientation: 0 }));
 await b.page.setViewportSize({ width: 360, height: 740 }); // a phone held upright
 await b.page.screenshot({ path: join(artifacts, "follower-360.png"), fullPage: true });
 

@@ -24,10 +24,13 @@ function choosePlayer(session: Session, api: HostApi): Player {
 async function main(): Promise<void> {
   let session: Session;
   try {
-    session = await signIn((mode) => {
+    session = await signIn({
       // Focused (0), picture-in-picture (1) or grid (2): the small layouts show the player only.
-      document.body.classList.toggle("pip", mode === 1);
-      document.body.classList.toggle("grid", mode === 2);
+      mode: (mode) => {
+        document.body.classList.toggle("pip", mode === 1);
+        document.body.classList.toggle("grid", mode === 2);
+      },
+      portrait: (upright) => document.body.classList.toggle("portrait", upright),
     });
   } catch (e) {
     setStatus(String((e as Error).message ?? e));
@@ -86,7 +89,8 @@ async function main(): Promise<void> {
     const seek = $<HTMLInputElement>("seek");
     if (document.activeElement !== seek) seek.value = String(player.currentTime);
   }, 100);
-  (window as unknown as { kd: unknown }).kd = { follower, player };
+  // For the end-to-end tests (and curious people): the room, the player and the SDK.
+  (window as unknown as { kd: unknown }).kd = { follower, player, sdk: session.sdk };
 
   const position = () => player.currentTime;
   $<HTMLButtonElement>("play").onclick = () => {

@@ -20,6 +20,7 @@ export interface HostConfig {
 }
 
 export interface Session {
+  sdk: DiscordSDK | DiscordSDKMock;
   config: HostConfig;
   inDiscord: boolean;
   /** Host token for /api/v1 and the sync socket. */
@@ -44,7 +45,14 @@ function mockUser(): { id: string; username: string } {
   return { id, username: `Guest ${id.slice(-4)}` };
 }
 
-export async function signIn(onLayout: (mode: number) => void): Promise<Session> {
+export interface Layout {
+  /** `ACTIVITY_LAYOUT_MODE_UPDATE`: 0 focused, 1 picture-in-picture, 2 grid. */
+  mode(mode: number): void;
+  /** `ORIENTATION_UPDATE` (mobile): true when the phone is held upright. */
+  portrait(upright: boolean): void;
+}
+
+export async function signIn(layout: Layout): Promise<Session> {
   const params = new URLSearchParams(location.search);
   const config: HostConfig = await (await fetch("/api/v1/activity/config")).json();
   const inDiscord = params.has("frame_id");
@@ -62,9 +70,13 @@ export async function signIn(onLayout: (mode: number) => void): Promise<Session>
     : (url: string) => url;
   await sdk.ready();
   try {
-    await sdk.subscribe("ACTIVITY_LAYOUT_MODE_UPDATE", (e: { layout_mode: number }) => onLayout(e.layout_mode));
+    await sdk.subscribe("ACTIVITY_LAYOUT_MODE_UPDATE", (e: { layout_mode: number }) => layout.mode(e.layout_mode));
+    // PORTRAIT is 0 (LANDSCAPE 1, UNHANDLED -1).
+    await sdk.subscribe("ORIENTATION_UPDATE", (e: { screen_orientation: number }) =>
+      layout.portrait(e.screen_orientation === 0),
+    );
   } catch {
-    // Older clients do not send layout updates: the full layout stays.
+    // Older clients do not send layout updates: the full layout and CSS media queries stay.
   }
   const { code } = await sdk.commands.authorize({
     client_id: config.client_id,
@@ -91,6 +103,7 @@ export async function signIn(onLayout: (mode: number) => void): Promise<Session>
     );
   };
   return {
+    sdk,
     config,
     inDiscord,
     token: grant.token,

@@ -120,7 +120,11 @@ fn the_activity_guides_protocol_examples_parse() {
         .filter(|(tag, _)| tag == "json")
         .map(|(_, body)| body)
         .collect();
-    assert_eq!(json.len(), 2, "one block from the page, one from the server");
+    assert_eq!(
+        json.len(),
+        2,
+        "one block from the page, one from the server"
+    );
     let lines = |b: &str| {
         b.lines()
             .filter(|l| !l.trim().is_empty())
