@@ -83,3 +83,14 @@ export async function mediaReady(p) {
     timeout: 10000,
   });
 }
+
+/** The host moves the position slider; the follower must follow within 1 s. */
+export async function seekTo(label, host, follower, seconds) {
+  await host.page.evaluate((t) => {
+    const s = document.querySelector("#seek");
+    s.value = String(t);
+    s.dispatchEvent(new Event("change"));
+  }, seconds);
+  await expectInSync(label, host, follower);
+  if (Math.abs((await pos(follower)) - seconds) > 1.5) throw new Error(`${label}: the follower did not seek`);
+}

@@ -7,7 +7,7 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { expectInSync, isHost, mediaReady, open, pickBySearch, pos } from "./browser.mjs";
+import { expectInSync, isHost, mediaReady, open, pickBySearch, pos, seekTo } from "./browser.mjs";
 
 const [url, artifacts] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
@@ -26,13 +26,7 @@ await expectInSync("play", a, b, true);
 await new Promise((r) => setTimeout(r, 1500));
 await expectInSync("playing 1.5 s", a, b);
 
-await a.page.evaluate(() => {
-  const s = document.querySelector("#seek");
-  s.value = "42";
-  s.dispatchEvent(new Event("change"));
-});
-await expectInSync("seek to 42 s", a, b);
-if (Math.abs((await pos(b)) - 42) > 1.5) throw new Error("the follower did not seek");
+await seekTo("seek to 42 s", a, b, 42);
 
 await a.page.click("#play"); // pause
 await expectInSync("pause", a, b, false);
