@@ -313,3 +313,46 @@ async fn outside_dev_mode_only_participants_of_the_instance_get_in() {
     let mut nowhere = connect(&host, "i-unknown", &ta).await;
     assert_eq!(next(&mut nowhere, "welcome").await["close"], 4003);
 }
+
+#[tokio::test]
+async fn the_room_opens_on_what_was_launched_in_the_instances_channel_and_the_launcher_hosts() {
+    let host = Host::start(Setup::default()).await;
+    let (ta, tb) = (
+        token(&host, ANN, "Ann").await,
+        token(&host, BOB, "Bob").await,
+    );
+    let (here, elsewhere) = ("200000000000000001", "200000000000000002");
+    // Ann pressed Watch Together under a video in this channel; someone else elsewhere.
+    let launches = &host.services.launches;
+    launches.record(
+        here,
+        ANN,
+        "kaltura-videos:kaltura-video-search:watch:1_launched",
+    );
+    launches.record(
+        elsewhere,
+        EVE,
+        "kaltura-videos:kaltura-video-search:watch:1_other",
+    );
+    host.standin
+        .set_activity_instance_in("i-launch", here, &[ANN, BOB]);
+
+    // Bob arrives first, claiming the other channel: Discord's word about the instance wins.
+    let url = format!(
+        "{}/api/v1/activity/sync?instance_id=i-launch&token={tb}&channel_id={elsewhere}",
+        host.base.replace("http://", "ws://")
+    );
+    let mut bob = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let w = next(&mut bob, "welcome").await;
+    assert_eq!(w["state"]["entry_id"], "1_launched", "{w}");
+    assert_eq!(
+        w["host"], BOB,
+        "the first to join hosts until the launcher comes"
+    );
+    let mut ann = connect(&host, "i-launch", &ta).await;
+    assert_eq!(
+        next(&mut ann, "welcome").await["host"],
+        ANN,
+        "the launcher hosts"
+    );
+}

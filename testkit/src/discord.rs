@@ -116,7 +116,8 @@ struct Inner {
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
     /// Activity instance id → the user ids in it.
-    instances: Mutex<HashMap<String, Vec<String>>>,
+    /// Activity instance → (its channel, who is in it).
+    instances: Mutex<HashMap<String, (String, Vec<String>)>>,
     /// OAuth2 authorization code → the access token it is exchanged for (single use).
     codes: Mutex<HashMap<String, String>>,
     guilds: Mutex<HashMap<String, GuildData>>,
@@ -273,11 +274,20 @@ impl DiscordStandIn {
         }
     }
 
-    /// Who is in an Activity instance (`GET /applications/{app}/activity-instances/{id}`).
+    /// Who is in an Activity instance (`GET /applications/{app}/activity-instances/{id}`),
+    /// running in channel `200000000000000001`.
     pub fn set_activity_instance(&self, instance_id: &str, users: &[&str]) {
+        self.set_activity_instance_in(instance_id, "200000000000000001", users);
+    }
+
+    /// The same, in a given channel (the instance's `location.channel_id`).
+    pub fn set_activity_instance_in(&self, instance_id: &str, channel_id: &str, users: &[&str]) {
         self.inner.instances.lock().unwrap().insert(
             instance_id.to_string(),
-            users.iter().map(|u| u.to_string()).collect(),
+            (
+                channel_id.to_string(),
+                users.iter().map(|u| u.to_string()).collect(),
+            ),
         );
     }
 
@@ -1065,10 +1075,10 @@ async fn route(
                 return discord_error(StatusCode::NOT_FOUND, 10002, "Unknown Application");
             }
             match s.instances.lock().unwrap().get(*i) {
-                Some(users) => (
+                Some((channel, users)) => (
                     StatusCode::OK,
                     json!({"application_id": app, "instance_id": i, "launch_id": "1",
-                           "location": {"id": "gc-1", "kind": "gc", "channel_id": "200000000000000001"},
+                           "location": {"id": format!("gc-{channel}"), "kind": "gc", "channel_id": channel},
                            "users": users}),
                 ),
                 None => discord_error(StatusCode::NOT_FOUND, 10070, "Unknown Activity instance"),

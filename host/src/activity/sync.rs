@@ -37,7 +37,15 @@ const POSITIONS_EVERY: Duration = Duration::from_secs(2);
 /// Who may be in an instance, from Discord (bot token), cached briefly.
 pub struct InstanceCheck {
     rest: Arc<DiscordRest>,
-    cache: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    cache: Mutex<HashMap<String, (Instant, Instance)>>,
+}
+
+/// An Activity instance as Discord describes it.
+#[derive(Clone)]
+struct Instance {
+    users: Vec<String>,
+    /// Where it runs (`location.channel_id`): the room opens on what was launched there.
+    channel_id: Option<String>,
 }
 
 impl InstanceCheck {
@@ -48,11 +56,11 @@ impl InstanceCheck {
         }
     }
 
-    async fn participants(&self, instance: &str) -> Result<Vec<String>, String> {
-        if let Some((at, users)) = self.cache.lock().unwrap().get(instance)
+    async fn instance(&self, instance: &str) -> Result<Instance, String> {
+        if let Some((at, known)) = self.cache.lock().unwrap().get(instance)
             && at.elapsed() < INSTANCE_CACHE
         {
-            return Ok(users.clone());
+            return Ok(known.clone());
         }
         let app = self.rest.application_id.clone();
         let v = self
@@ -72,11 +80,15 @@ impl InstanceCheck {
             .flatten()
             .filter_map(|u| u.as_str().or(u["id"].as_str()).map(String::from))
             .collect();
+        let known = Instance {
+            users,
+            channel_id: v["location"]["channel_id"].as_str().map(String::from),
+        };
         self.cache
             .lock()
             .unwrap()
-            .insert(instance.to_string(), (Instant::now(), users.clone()));
-        Ok(users)
+            .insert(instance.to_string(), (Instant::now(), known.clone()));
+        Ok(known)
     }
 }
 
@@ -201,9 +213,12 @@ impl SyncRooms {
         if !valid_instance {
             return close_with(&mut ws, close::NOT_IN_INSTANCE, "instance_id is not valid").await;
         }
+        // Discord, when it can be asked, says which channel the instance runs in: the page's
+        // own `channel_id` is only trusted in dev mode.
+        let mut channel = channel;
         if let Some(check) = &self.check {
-            match check.participants(&instance).await {
-                Ok(users) if users.contains(&caller.user_id) => {}
+            match check.instance(&instance).await {
+                Ok(known) if known.users.contains(&caller.user_id) => channel = known.channel_id,
                 Ok(_) => {
                     return close_with(
                         &mut ws,
