@@ -15,6 +15,8 @@ interface KalturaPlayerInstance {
   playbackRate: number;
   readonly paused: boolean;
   addEventListener(name: string, cb: () => void): void;
+  /** Merges configuration; a new `provider.ks` is used for the player's next requests. */
+  configure(config: object): void;
   destroy(): void;
 }
 
@@ -32,6 +34,11 @@ export interface KalturaEnv {
 }
 
 const scripts = new Map<string, Promise<void>>();
+
+/** Renew a session 5 minutes before it ends (at least 30 s from now): a watch may outlast it. */
+export function refreshDelayMs(expiresAt: number, nowMs: number): number {
+  return Math.max(30_000, expiresAt * 1000 - nowMs - 5 * 60_000);
+}
 
 /** Loads a script once. */
 function loadScript(src: string): Promise<void> {
@@ -56,6 +63,7 @@ export class KalturaV7Player implements Player {
   private kp: KalturaPlayerInstance | null = null;
   private loaded: string | null = null;
   private buffering: ((b: boolean) => void)[] = [];
+  private renew: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly targetId: string,
@@ -88,10 +96,26 @@ export class KalturaV7Player implements Player {
         for (const cb of this.buffering) this.listen(this.kp, cb);
       }
       await this.kp.loadMedia({ entryId, ks: info.session.ks });
+      this.keepSession(entryId, info.session.expires_at);
     } catch (e) {
       this.loaded = null; // the next state update tries again
       throw e;
     }
+  }
+
+  /** Swaps in a fresh session for the same entry before this one ends. */
+  private keepSession(entryId: string, expiresAt: number): void {
+    if (this.renew) clearTimeout(this.renew);
+    this.renew = setTimeout(() => {
+      if (this.loaded !== entryId) return;
+      this.playInfo(entryId).then(
+        (info) => {
+          this.kp?.configure({ provider: { ks: info.session.ks } });
+          this.keepSession(entryId, info.session.expires_at);
+        },
+        () => this.keepSession(entryId, Date.now() / 1000 + 5 * 60 + 60), // try again in a minute
+      );
+    }, refreshDelayMs(expiresAt, Date.now()));
   }
 
   private listen(kp: KalturaPlayerInstance, cb: (b: boolean) => void): void {

@@ -2,7 +2,7 @@
 // /p/{partnerId}/embedPlaykitJs/uiconf_id/{uiconfId}. It implements the part of the
 // KalturaPlayer API an embed uses: KalturaPlayer.setup({targetId, provider: {partnerId,
 // uiConfId, ks, env: {serviceUrl, cdnUrl}}, playback: {autoplay}}), player.loadMedia({entryId,
-// ks}), play/pause, currentTime, playbackRate, paused, duration, addEventListener with the
+// ks}), configure({provider: {ks}}), play/pause, currentTime, playbackRate, paused, duration, addEventListener with the
 // core event names, destroy. Like the real player it reads the entry through the API with
 // the session, then plays the entry's playManifest URL (which checks the session again).
 (function () {
@@ -83,6 +83,10 @@
               video.src = url;
             });
           });
+      },
+      configure: function (partial) {
+        // Like the real player: later requests use a new session given here.
+        if (partial && partial.provider && partial.provider.ks) providerKs = partial.provider.ks;
       },
       play: function () { return video.play(); },
       pause: function () { video.pause(); },
