@@ -2,8 +2,8 @@
 // /p/{partnerId}/embedPlaykitJs/uiconf_id/{uiconfId}. It implements the part of the
 // KalturaPlayer API an embed uses: KalturaPlayer.setup({targetId, provider: {partnerId,
 // uiConfId, ks, env: {serviceUrl, cdnUrl}}, playback: {autoplay}}), player.loadMedia({entryId,
-// ks}), configure({provider: {ks}}), play/pause, currentTime, playbackRate, paused, duration, addEventListener with the
-// core event names, destroy. Like the real player it reads the entry through the API with
+// ks}), configure({provider: {ks}}), play/pause, currentTime, playbackRate, paused,
+// duration, addEventListener with the core event names, destroy. Like the real player it reads the entry through the API with
 // the session, then plays the entry's playManifest URL (which checks the session again).
 (function () {
   "use strict";
