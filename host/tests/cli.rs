@@ -668,3 +668,26 @@ fn js_and_python_scaffolds_build_and_pass_their_tests() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_refuses_a_wrong_setting_and_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("KD_ACTIVITY_GRACE_MS", "soon"),
+        ("KD_ACTIVITY_GRACE_MS", "5"),
+        ("KD_DELIVERY_MAX_ATTEMPTS", "0"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(tmp.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        assert!(
+            err.contains(&format!("{var} must be a whole number")) && err.contains(value),
+            "{var}={value}: {err}"
+        );
+    }
+}

@@ -55,9 +55,22 @@ pub struct ActivitySettings {
     /// SDK's mock, the token exchange accepts its `mock_code`, and sync rooms do not ask
     /// Discord who is in the instance. Never in production.
     pub dev_mode: bool,
-    /// How long a participant whose connection dropped keeps their seat (and the host role)
-    /// before the room moves on; `None`: 5 s.
+    /// `KD_ACTIVITY_GRACE_MS`: how long a participant whose connection dropped keeps their
+    /// seat (and the host role) before the room moves on; `None`: 5 s.
     pub grace: Option<std::time::Duration>,
+}
+
+impl ActivitySettings {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            dev_mode: flag("KD_ACTIVITY_DEV"),
+            grace: var("KD_ACTIVITY_GRACE_MS")
+                .is_some()
+                .then(|| whole_number("KD_ACTIVITY_GRACE_MS", 5000, 100))
+                .transpose()?
+                .map(std::time::Duration::from_millis),
+        })
+    }
 }
 
 impl Settings {
@@ -68,10 +81,7 @@ impl Settings {
             kaltura: crate::kaltura::KalturaSettings::from_env()?,
             api: ApiSettings::from_env()?,
             delivery: DeliverySettings::from_env()?,
-            activity: ActivitySettings {
-                dev_mode: flag("KD_ACTIVITY_DEV"),
-                grace: None,
-            },
+            activity: ActivitySettings::from_env()?,
         })
     }
 }
@@ -144,31 +154,34 @@ impl Default for DeliverySettings {
 impl DeliverySettings {
     pub fn from_env() -> Result<Self, String> {
         let d = Self::default();
-        let num = |name: &str, default: u64, min: u64| -> Result<u64, String> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n >= min)
-                    .ok_or_else(|| format!("{name} must be a whole number ≥ {min}, not `{v}`")),
-            }
-        };
         Ok(Self {
-            max_attempts: num("KD_DELIVERY_MAX_ATTEMPTS", d.max_attempts.into(), 1)? as u32,
-            retry_base: std::time::Duration::from_millis(num(
+            max_attempts: whole_number("KD_DELIVERY_MAX_ATTEMPTS", d.max_attempts.into(), 1)?
+                as u32,
+            retry_base: std::time::Duration::from_millis(whole_number(
                 "KD_DELIVERY_RETRY_MS",
                 d.retry_base.as_millis() as u64,
                 1,
             )?),
-            retry_max: std::time::Duration::from_millis(num(
+            retry_max: std::time::Duration::from_millis(whole_number(
                 "KD_DELIVERY_RETRY_MAX_MS",
                 d.retry_max.as_millis() as u64,
                 1,
             )?),
-            global_rate: num("DISCORD_GLOBAL_RATE_LIMIT", d.global_rate.into(), 1)?
+            global_rate: whole_number("DISCORD_GLOBAL_RATE_LIMIT", d.global_rate.into(), 1)?
                 .min(u32::MAX as u64) as u32,
         })
+    }
+}
+
+/// A whole-number variable (`default` when unset); an error names it.
+fn whole_number(name: &str, default: u64, min: u64) -> Result<u64, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .ok_or_else(|| format!("{name} must be a whole number ≥ {min}, not `{v}`")),
     }
 }
 
