@@ -12,9 +12,14 @@ const FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   // The test has no user gesture to unlock audio playback.
   "--autoplay-policy=no-user-gesture-required",
+  // Several browsers share two cores: none may be treated as in the background (timers).
+  "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
 ];
 
-export async function open(url, name) {
+/** Content Security Policy refusals seen by any page (inside Discord nothing may escape the mappings). */
+export const cspViolations = [];
+
+async function launch(name) {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), `kd-e2e-${name}-`)), {
     executablePath: "/usr/bin/chromium",
     args: FLAGS,
@@ -22,9 +27,40 @@ export async function open(url, name) {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (e) => console.log(`[${name}] pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.text().includes("Content Security Policy")) cspViolations.push(`[${name}] ${m.text()}`);
+  });
+  return { context, page };
+}
+
+const inRoom = (target) =>
+  target.waitForFunction(() => document.querySelector("#status")?.textContent?.startsWith("In the room"), null, {
+    timeout: 15000,
+  });
+
+/** One person with the Activity open in an ordinary browser tab (dev/demo mode). */
+export async function open(url, name) {
+  const { context, page } = await launch(name);
   await page.goto(url);
-  await page.waitForFunction(() => document.querySelector("#status")?.textContent?.startsWith("In the room"), null, { timeout: 15000 });
-  return { name, context, page };
+  await inRoom(page);
+  return { name, context, page, window: page };
+}
+
+/**
+ * One person in the Discord client stand-in's window: `page` is the Activity's frame (where
+ * the helpers act), `window` the client around it (screenshots, dispatching events).
+ */
+export async function openInDiscord(url, name) {
+  const { context, page } = await launch(name);
+  await page.goto(url);
+  let frame;
+  for (let i = 0; i < 150 && !frame; i++) {
+    frame = page.frames().find((f) => f.url().includes("/activity/"));
+    if (!frame) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!frame) throw new Error(`${name}: the Activity frame did not load (${page.frames().map((f) => f.url())})`);
+  await inRoom(frame);
+  return { name, context, page: frame, window: page };
 }
 
 export const pos = (p) => p.page.evaluate(() => window.kd.player.currentTime);
@@ -43,15 +79,21 @@ async function gap(host, follower) {
 
 /**
  * Within 1 s of an action the follower must be within 150 ms of the host, with both players
- * in the state the action asked for (`playing`: true/false; undefined: either).
+ * where the action put them: `want` is checked on both pages — `true`/`false` for playing /
+ * paused, a number for "within 1.5 s of that position", undefined for nothing more.
  */
-export async function expectInSync(label, host, follower, playing) {
+export async function expectInSync(label, host, follower, want) {
   const started = Date.now();
   let last = Infinity;
   const settled = async () =>
-    playing === undefined ||
+    want === undefined ||
     (await Promise.all(
-      [host, follower].map((p) => p.page.evaluate((want) => window.kd.player.paused === !want, playing)),
+      [host, follower].map((p) =>
+        p.page.evaluate(
+          (w) => (typeof w === "number" ? Math.abs(window.kd.player.currentTime - w) <= 1.5 : window.kd.player.paused === !w),
+          want,
+        ),
+      ),
     )).every(Boolean);
   while (Date.now() - started < 1000) {
     last = await gap(host, follower);
@@ -61,14 +103,18 @@ export async function expectInSync(label, host, follower, playing) {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`${label}: follower ${(last * 1000).toFixed(0)} ms off after 1 s (or not ${playing ? "playing" : "paused"})`);
+  const what = typeof want === "number" ? `at ${want} s` : want ? "playing" : "paused";
+  throw new Error(`${label}: follower ${(last * 1000).toFixed(0)} ms off after 1 s (or not ${what}; follower at ${await pos(follower)} s, host at ${await pos(host)} s)`);
 }
 
 /** The room host searches through the host API and picks the first result; both load it. */
 export async function pickBySearch(host, others, query) {
   await host.page.fill("#search", query);
   await host.page.click("#search-form button");
-  await host.page.waitForSelector("#results button", { timeout: 10000 });
+  await host.page.waitForSelector("#results button", { timeout: 10000 }).catch(async (e) => {
+    const said = await host.page.evaluate(() => document.querySelector("#search-status")?.textContent);
+    throw new Error(`${host.name}: no search results for "${query}" (the page says: ${said}): ${e.message}`);
+  });
   const entry = await host.page.getAttribute("#results button", "data-entry");
   await host.page.click("#results button");
   for (const p of [host, ...others]) {
@@ -84,13 +130,12 @@ export async function mediaReady(p) {
   });
 }
 
-/** The host moves the position slider; the follower must follow within 1 s. */
+/** The host moves the position slider; both must be there, in sync, within 1 s. */
 export async function seekTo(label, host, follower, seconds) {
   await host.page.evaluate((t) => {
     const s = document.querySelector("#seek");
     s.value = String(t);
     s.dispatchEvent(new Event("change"));
   }, seconds);
-  await expectInSync(label, host, follower);
-  if (Math.abs((await pos(follower)) - seconds) > 1.5) throw new Error(`${label}: the follower did not seek`);
+  await expectInSync(label, host, follower, seconds);
 }

@@ -14,6 +14,7 @@ interface KalturaPlayerInstance {
   currentTime: number;
   playbackRate: number;
   readonly paused: boolean;
+  readonly duration: number;
   addEventListener(name: string, cb: () => void): void;
   /** Merges configuration; a new `provider.ks` is used for the player's next requests. */
   configure(config: object): void;
@@ -154,6 +155,10 @@ export class KalturaV7Player implements Player {
 
   get paused(): boolean {
     return this.kp?.paused ?? true;
+  }
+
+  get duration(): number {
+    return this.kp?.duration ?? Number.NaN;
   }
 
   onBuffering(cb: (buffering: boolean) => void): void {

@@ -87,6 +87,8 @@ async function main(): Promise<void> {
   setInterval(() => {
     $<HTMLDivElement>("clock").textContent = clock(player.currentTime);
     const seek = $<HTMLInputElement>("seek");
+    // The slider spans the media once its length is known.
+    if (Number.isFinite(player.duration) && player.duration > 0) seek.max = String(player.duration);
     if (document.activeElement !== seek) seek.value = String(player.currentTime);
   }, 100);
   // For the end-to-end tests (and curious people): the room, the player and the SDK.

@@ -8,6 +8,8 @@ export interface Player {
   currentTime: number;
   playbackRate: number;
   readonly paused: boolean;
+  /** Seconds; NaN until the media says. */
+  readonly duration: number;
   /** Called with true while the player waits for data, false when it can play. */
   onBuffering(cb: (buffering: boolean) => void): void;
 }
@@ -65,6 +67,10 @@ export class Html5Player implements Player {
 
   get paused(): boolean {
     return this.el.paused;
+  }
+
+  get duration(): number {
+    return this.el.duration;
   }
 
   onBuffering(cb: (buffering: boolean) => void): void {

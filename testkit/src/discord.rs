@@ -115,7 +115,6 @@ struct Inner {
     addr: SocketAddr,
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
-    /// Activity instance id → the user ids in it.
     /// Activity instance → (its channel, who is in it).
     instances: Mutex<HashMap<String, (String, Vec<String>)>>,
     /// OAuth2 authorization code → the access token it is exchanged for (single use).
@@ -264,6 +263,27 @@ impl DiscordStandIn {
             token.to_string(),
             json!({"id": user_id, "username": username, "discriminator": "0", "global_name": username, "avatar": null}),
         );
+    }
+
+    /// The user behind an OAuth2 access token (`GET /users/@me`'s answer).
+    pub fn oauth_user(&self, token: &str) -> Option<Value> {
+        self.inner.oauth.lock().unwrap().get(token).cloned()
+    }
+
+    /// A user some OAuth2 token belongs to, by id.
+    pub fn known_user(&self, user_id: &str) -> Option<Value> {
+        let oauth = self.inner.oauth.lock().unwrap();
+        oauth.values().find(|u| u["id"] == user_id).cloned()
+    }
+
+    /// An Activity instance: (its channel, who is in it).
+    pub fn activity_instance(&self, instance_id: &str) -> Option<(String, Vec<String>)> {
+        self.inner
+            .instances
+            .lock()
+            .unwrap()
+            .get(instance_id)
+            .cloned()
     }
 
     /// Gives the user behind an OAuth2 token an avatar hash (any text, to test what the host

@@ -14,9 +14,18 @@ use axum::response::Html;
 use tower_http::services::ServeDir;
 
 /// `/activity/` (the built client) and `/activity/media/` (the demo media). Without a build,
-/// `/activity/` says how to make one.
+/// `/activity/` says how to make one. `/` leads to `/activity/` with its query: inside
+/// Discord the Activity starts at the root URL mapping (`/?frame_id=…&instance_id=…`).
 pub fn static_files(dist: &Path, media: &Path) -> Router {
-    let router = Router::new().nest_service("/activity/media", ServeDir::new(media));
+    let router = Router::new()
+        .route(
+            "/",
+            axum::routing::get(|uri: axum::http::Uri| async move {
+                let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                axum::response::Redirect::temporary(&format!("/activity/{query}"))
+            }),
+        )
+        .nest_service("/activity/media", ServeDir::new(media));
     if dist.join("index.html").exists() {
         router.nest_service(
             "/activity",
