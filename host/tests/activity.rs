@@ -139,3 +139,24 @@ async fn the_page_learns_its_player_and_url_mappings_without_any_secret() {
     );
     assert_eq!(c["url_mappings"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn discord_starts_the_activity_at_the_root_and_is_led_to_the_page_with_its_query() {
+    let host = Host::start(Setup::default()).await;
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/?frame_id=f1&instance_id=i-1&platform=desktop",
+            host.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(
+        r.headers()["location"],
+        "/activity/?frame_id=f1&instance_id=i-1&platform=desktop"
+    );
+}
