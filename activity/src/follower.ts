@@ -25,7 +25,7 @@ export class Follower {
 
   constructor(
     private readonly player: Player,
-    readonly me: string,
+    private readonly me: string,
     private readonly url: string,
     private readonly status: (text: string) => void,
     private readonly changed: () => void,

@@ -97,26 +97,26 @@ export class KalturaV7Player implements Player {
         for (const cb of this.buffering) this.listen(this.kp, cb);
       }
       await this.kp.loadMedia({ entryId, ks: info.session.ks });
-      this.keepSession(entryId, info.session.expires_at);
+      this.keepSession(entryId, refreshDelayMs(info.session.expires_at, Date.now()));
     } catch (e) {
       this.loaded = null; // the next state update tries again
       throw e;
     }
   }
 
-  /** Swaps in a fresh session for the same entry before this one ends. */
-  private keepSession(entryId: string, expiresAt: number): void {
+  /** In `delayMs`, swaps in a fresh session for the same entry (before this one ends). */
+  private keepSession(entryId: string, delayMs: number): void {
     if (this.renew) clearTimeout(this.renew);
     this.renew = setTimeout(() => {
       if (this.loaded !== entryId) return;
       this.playInfo(entryId).then(
         (info) => {
           this.kp?.configure({ provider: { ks: info.session.ks } });
-          this.keepSession(entryId, info.session.expires_at);
+          this.keepSession(entryId, refreshDelayMs(info.session.expires_at, Date.now()));
         },
-        () => this.keepSession(entryId, Date.now() / 1000 + 5 * 60 + 60), // try again in a minute
+        () => this.keepSession(entryId, 60_000), // the host was not reachable: again in a minute
       );
-    }, refreshDelayMs(expiresAt, Date.now()));
+    }, delayMs);
   }
 
   private listen(kp: KalturaPlayerInstance, cb: (b: boolean) => void): void {

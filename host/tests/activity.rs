@@ -6,23 +6,12 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-async fn exchange(host: &Host, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/activity/token", host.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_user() {
     let host = Host::start(Setup::default()).await;
     host.standin.add_oauth_user("at-ann", USER, "Ann");
     host.standin.add_oauth_code("code-1", "at-ann");
-    let (status, body) = exchange(&host, json!({"code": "code-1"})).await;
+    let (status, body) = host.activity_token(json!({"code": "code-1"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["access_token"], "at-ann");
     assert_eq!(body["user"]["id"], USER);
@@ -53,7 +42,7 @@ async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_us
     );
 
     // A code is good once; a bad one is refused with Discord's reason and nothing issued.
-    let (status, body) = exchange(&host, json!({"code": "code-1"})).await;
+    let (status, body) = host.activity_token(json!({"code": "code-1"})).await;
     assert_eq!(status, 400);
     assert!(
         body["error"]["message"]
@@ -63,7 +52,7 @@ async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_us
         "{body}"
     );
     assert!(body["token"].is_null());
-    let (status, _) = exchange(&host, json!({"nope": 1})).await;
+    let (status, _) = host.activity_token(json!({"nope": 1})).await;
     assert_eq!(status, 400);
 }
 
@@ -71,7 +60,7 @@ async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_us
 async fn the_mock_code_only_in_dev_mode() {
     let host = Host::start(Setup::default()).await;
     let mock = json!({"code": "mock_code", "mock_user": {"id": "700000000000000005", "username": "tab-5"}});
-    let (status, body) = exchange(&host, mock.clone()).await;
+    let (status, body) = host.activity_token(mock.clone()).await;
     assert_eq!(status, 400);
     assert!(
         body["error"]["message"]
@@ -86,7 +75,7 @@ async fn the_mock_code_only_in_dev_mode() {
         ..Default::default()
     })
     .await;
-    let (status, body) = exchange(&dev, mock).await;
+    let (status, body) = dev.activity_token(mock).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user"]["id"], "700000000000000005");
     assert_eq!(body["access_token"], "mock_token");

@@ -29,15 +29,8 @@ async fn token_with_avatar(host: &Host, user: &str, name: &str, avatar: Option<&
         host.standin.set_oauth_avatar(&at, a);
     }
     host.standin.add_oauth_code(&code, &at);
-    let v: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/activity/token", host.base))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, v) = host.activity_token(json!({"code": code})).await;
+    assert_eq!(status, 200, "{v}");
     v["token"].as_str().unwrap().to_string()
 }
 

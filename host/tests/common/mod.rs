@@ -287,6 +287,18 @@ impl Host {
             .unwrap()
     }
 
+    /// `POST /api/v1/activity/token` (the Activity's sign-in): status and answer.
+    pub async fn activity_token(&self, body: Value) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/activity/token", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
