@@ -1,11 +1,16 @@
 // Shared by the end-to-end scripts: headless Chromium (Debian's `chromium`, driven by
 // playwright-core, never a downloaded browser), one persistent context per person, and the
-// "within 150 ms within 1 s" check.
+// "the follower comes within 150 ms of the host" check. Every wait is for the event itself;
+// HANG only stops a run that would otherwise wait forever, so no verdict depends on how fast
+// the machine is (how long each sync took is printed, and measured by the load bench).
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+
+/** Bounds a wait that must end: only a hang reaches it. */
+export const HANG = 120_000;
 
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,7 +40,7 @@ async function launch(name) {
 
 const inRoom = (target) =>
   target.waitForFunction(() => document.querySelector("#status")?.textContent?.startsWith("In the room"), null, {
-    timeout: 15000,
+    timeout: HANG,
   });
 
 /** One person with the Activity open in an ordinary browser tab (dev/demo mode). */
@@ -54,7 +59,7 @@ export async function openInDiscord(url, name) {
   const { context, page } = await launch(name);
   await page.goto(url);
   let frame;
-  for (let i = 0; i < 150 && !frame; i++) {
+  for (const until = Date.now() + HANG; Date.now() < until && !frame; ) {
     frame = page.frames().find((f) => f.url().includes("/activity/"));
     if (!frame) await new Promise((r) => setTimeout(r, 100));
   }
@@ -78,9 +83,10 @@ async function gap(host, follower) {
 }
 
 /**
- * Within 1 s of an action the follower must be within 150 ms of the host, with both players
- * where the action put them: `want` is checked on both pages — `true`/`false` for playing /
- * paused, a number for "within 1.5 s of that position", undefined for nothing more.
+ * After an action the follower must come within 150 ms of the host, with both players where
+ * the action put them: `want` is checked on both pages — `true`/`false` for playing /
+ * paused, a number for "within 1.5 s of that position", undefined for nothing more. How long
+ * it took is printed (the sync's speed is a measurement, not a verdict).
  */
 export async function expectInSync(label, host, follower, want) {
   const started = Date.now();
@@ -95,7 +101,7 @@ export async function expectInSync(label, host, follower, want) {
         ),
       ),
     )).every(Boolean);
-  while (Date.now() - started < 1000) {
+  while (Date.now() - started < HANG) {
     last = await gap(host, follower);
     if (Math.abs(last) <= 0.15 && (await settled())) {
       console.log(`${label}: in sync after ${Date.now() - started} ms (gap ${(last * 1000).toFixed(0)} ms)`);
@@ -104,14 +110,14 @@ export async function expectInSync(label, host, follower, want) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const what = typeof want === "number" ? `at ${want} s` : want ? "playing" : "paused";
-  throw new Error(`${label}: follower ${(last * 1000).toFixed(0)} ms off after 1 s (or not ${what}; follower at ${await pos(follower)} s, host at ${await pos(host)} s)`);
+  throw new Error(`${label}: follower ${(last * 1000).toFixed(0)} ms off after ${HANG} ms (or not ${what}; follower at ${await pos(follower)} s, host at ${await pos(host)} s)`);
 }
 
 /** The room host searches through the host API and picks the first result; both load it. */
 export async function pickBySearch(host, others, query) {
   await host.page.fill("#search", query);
   await host.page.click("#search-form button");
-  await host.page.waitForSelector("#results button", { timeout: 10000 }).catch(async (e) => {
+  await host.page.waitForSelector("#results button", { timeout: HANG }).catch(async (e) => {
     const said = await host.page.evaluate(() => document.querySelector("#search-status")?.textContent);
     throw new Error(`${host.name}: no search results for "${query}" (the page says: ${said}): ${e.message}`);
   });
@@ -126,11 +132,11 @@ export async function pickBySearch(host, others, query) {
 /** Waits until the player reports a duration (media metadata loaded). */
 export async function mediaReady(p) {
   await p.page.waitForFunction(() => (document.querySelector("video:not([hidden])")?.readyState ?? 0) >= 1, null, {
-    timeout: 10000,
+    timeout: HANG,
   });
 }
 
-/** The host moves the position slider; both must be there, in sync, within 1 s. */
+/** The host moves the position slider; both must get there, in sync. */
 export async function seekTo(label, host, follower, seconds) {
   await host.page.evaluate((t) => {
     const s = document.querySelector("#seek");

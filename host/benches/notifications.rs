@@ -82,6 +82,15 @@ async fn main() {
     )
     .await
     .unwrap();
+    // The host posts a guild's messages only to that guild's channels.
+    let names: Vec<(String, String)> = (0..CHANNELS)
+        .map(|i| (channel(i), format!("c{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    standin.set_channels(GUILD, &pairs);
     let routes: Vec<Value> = (0..CHANNELS)
         .map(|i| json!({"tags": [format!("t{i}")], "channel": channel(i)}))
         .collect();

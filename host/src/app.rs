@@ -86,6 +86,9 @@ impl App {
             .kaltura
             .clone()
             .map(|k| Arc::new(Kaltura::new(k, services.discord_guilds.clone())));
+        if let Some(k) = &services.kaltura {
+            k.set_operator(grants.kaltura().clone());
+        }
         let services = Arc::new(services);
         std::fs::create_dir_all(&opts.scripts)
             .with_context(|| format!("creating the rules folder {}", opts.scripts.display()))?;

@@ -296,6 +296,8 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     app.start_gateway();
     let url = format!("http://{addr}/interactions");
     standin.set_target(&url);
+    // Whoever opens the Activity in the demo (the SDK's mock users) is in the demo server.
+    standin.set_open_membership(DEMO_GUILD);
     let server = tokio::spawn(app.serve(listener, crate::serve::shutdown_signal()));
 
     println!(

@@ -3,7 +3,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramVec, IntCounterVec, IntGauge, Registry, TextEncoder, histogram_opts, opts,
+    Encoder, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry, TextEncoder,
+    histogram_opts, opts,
 };
 
 /// Log output format (`--log-format`).
@@ -71,6 +72,11 @@ pub struct Metrics {
     /// Rule runs by hook and outcome (ok, error, limit).
     pub rule_runs: IntCounterVec,
     pub rule_latency: HistogramVec,
+    /// Gateway events the host keeps (member joins, scheduled events) by kind and result
+    /// (accepted, duplicate).
+    pub gateway_events: IntCounterVec,
+    /// Inbox events given up after too many unfinished processing attempts.
+    pub events_abandoned: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -137,6 +143,22 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["hook", "outcome"],
         ),
         rule_latency: histogram(&r, "kd_rule_run_seconds", "Guild rule run time", &["hook"]),
+        gateway_events: counter(
+            &r,
+            "kd_gateway_events_total",
+            "Gateway events taken into the inbox by kind and result",
+            &["kind", "result"],
+        ),
+        events_abandoned: {
+            let c = IntCounter::new(
+                "kd_events_abandoned_total",
+                "Inbox events given up after unfinished processing attempts",
+            )
+            .expect("valid metric");
+            r.register(Box::new(c.clone()))
+                .expect("metric registered once");
+            c
+        },
         kaltura_calls: histogram(
             &r,
             "kd_kaltura_call_seconds",

@@ -57,6 +57,8 @@ async fn the_client_is_tested_built_and_two_browsers_watch_in_sync() {
     // Two people in headless Chromium against the real host (dev mode: the SDK's mock;
     // videos are searched in the Kaltura stand-in through the host API).
     let host = common::start_with_kaltura(|s| s.activity_dev = true).await;
+    // The mock users have made-up ids: the guild lets anyone in, as a public server would.
+    host.standin.set_open_membership(common::GUILD);
     let base = format!("{}/activity/?channel=200000000000000001", host.base);
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-artifacts");
     let text = e2e(

@@ -143,13 +143,25 @@ async fn tokens_are_issued_only_for_verified_identities_and_checked_on_every_rou
     );
 
     // Missing, malformed, foreign and expired tokens: 401 everywhere.
-    let (st, body) = api.call("GET", "/api/v1/videos?q=x", None, None).await;
+    let (st, body) = api
+        .call(
+            "GET",
+            &format!("/api/v1/videos?guild_id={GUILD}&q=x"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(
         (st, code(&body)),
         (StatusCode::UNAUTHORIZED, "missing_token")
     );
     let (st, _) = api
-        .call("GET", "/api/v1/videos?q=x", Some("not.a.jwt"), None)
+        .call(
+            "GET",
+            &format!("/api/v1/videos?guild_id={GUILD}&q=x"),
+            Some("not.a.jwt"),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -389,7 +401,7 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
     let (st, r) = api
         .call(
             "GET",
-            "/api/v1/videos?q=all%20hands&limit=2",
+            &format!("/api/v1/videos?guild_id={GUILD}&q=all%20hands&limit=2"),
             Some(&ann),
             None,
         )
@@ -406,7 +418,7 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
     let (st, r2) = api
         .call(
             "GET",
-            "/api/v1/videos?q=all%20hands&limit=2&page=2",
+            &format!("/api/v1/videos?guild_id={GUILD}&q=all%20hands&limit=2&page=2"),
             Some(&ann),
             None,
         )
@@ -425,7 +437,12 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
         "",
     ] {
         let (st, body) = api
-            .call("GET", &format!("/api/v1/videos?q={q}"), Some(&ann), None)
+            .call(
+                "GET",
+                &format!("/api/v1/videos?guild_id={GUILD}&q={q}"),
+                Some(&ann),
+                None,
+            )
             .await;
         assert_eq!(st, 200, "q={q}: {body}");
     }
@@ -436,11 +453,16 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
         ("page=0", "page"),
         ("colour=red", "colour"),
         ("guild_id=x1", "guild_id"),
+        ("guild_id=", "guild_id"),
     ] {
         let (st, body) = api
             .call(
                 "GET",
-                &format!("/api/v1/videos?q=a&{query}"),
+                &if query.starts_with("guild_id") {
+                    format!("/api/v1/videos?q=a&{query}")
+                } else {
+                    format!("/api/v1/videos?guild_id={GUILD}&q=a&{query}")
+                },
                 Some(&ann),
                 None,
             )
@@ -454,7 +476,7 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
     let (st, body) = api
         .call(
             "GET",
-            &format!("/api/v1/videos?q={}", "z".repeat(2001)),
+            &format!("/api/v1/videos?guild_id={GUILD}&q={}", "z".repeat(2001)),
             Some(&ann),
             None,
         )
@@ -465,18 +487,28 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
     );
 
     let (st, v) = api
-        .call("GET", &format!("/api/v1/videos/{id}"), Some(&ann), None)
+        .call(
+            "GET",
+            &format!("/api/v1/videos/{id}?guild_id={GUILD}"),
+            Some(&ann),
+            None,
+        )
         .await;
     assert_eq!((st, v["id"].as_str()), (StatusCode::OK, Some(id.as_str())));
     let (st, body) = api
-        .call("GET", "/api/v1/videos/0_nothere", Some(&ann), None)
+        .call(
+            "GET",
+            &format!("/api/v1/videos/0_nothere?guild_id={GUILD}"),
+            Some(&ann),
+            None,
+        )
         .await;
     assert_eq!((st, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
 
     let (st, p) = api
         .call(
             "POST",
-            &format!("/api/v1/videos/{id}/play"),
+            &format!("/api/v1/videos/{id}/play?guild_id={GUILD}"),
             Some(&ann),
             None,
         )
@@ -558,4 +590,54 @@ async fn videos_search_get_and_play_and_bad_queries_are_400s_never_500s() {
 
     assert_no_admin_session(kal, &api.seen.lock().unwrap(), "an API response");
     api.host.stop().await;
+}
+
+/// [harden] 3: a Discord token another application obtained from the user does not open
+/// this host's API; a malformed one is a 401 that costs no Discord call.
+#[tokio::test]
+async fn tokens_issued_to_other_applications_are_refused() {
+    let api = Api::start().await;
+    api.host
+        .standin
+        .add_foreign_oauth_user("oauth-elsewhere", USER, "Ann", "999999999999999999");
+    let (st, body) = api
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"discord_access_token": "oauth-elsewhere"})),
+        )
+        .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::UNAUTHORIZED, "foreign_discord_token"),
+        "{body}"
+    );
+    // The same user's token for this application works.
+    api.token("oauth-user").await;
+    let asked = || {
+        api.host
+            .standin
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("oauth2/@me"))
+            .count()
+    };
+    let before = asked();
+    for junk in ["", "has spaces in it", "\u{7f}ctl", &"x".repeat(5000)] {
+        let (st, body) = api
+            .call(
+                "POST",
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"discord_access_token": junk})),
+            )
+            .await;
+        assert_eq!(
+            (st, code(&body)),
+            (StatusCode::UNAUTHORIZED, "invalid_discord_token"),
+            "{body}"
+        );
+    }
+    assert_eq!(asked(), before, "junk tokens were sent to Discord");
 }

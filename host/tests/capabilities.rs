@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::json;
 
@@ -114,6 +112,15 @@ async fn discord_config_kaltura_and_follow_ups() {
         ..Default::default()
     })
     .await;
+    host.standin.set_channels(
+        GUILD,
+        &[
+            ("200000000000000009", "general"),
+            ("200000000000000010", "announcements"),
+        ],
+    );
+    host.standin
+        .set_channels("600000000000000002", &[("200000000000000011", "elsewhere")]);
     // discord.send-message goes to the stand-in with the bot token.
     let (_, body) = host
         .command("announce", opt("channel", "200000000000000009"))
@@ -121,7 +128,7 @@ async fn discord_config_kaltura_and_follow_ups() {
     assert!(text_of(&body).starts_with("sent "), "{body}");
     let sent = host
         .standin
-        .wait_for(Duration::from_secs(2), |r| {
+        .wait_for(HANG, |r| {
             r.path.ends_with("/channels/200000000000000009/messages")
         })
         .await
@@ -136,9 +143,21 @@ async fn discord_config_kaltura_and_follow_ups() {
     assert!(sent.body["nonce"].is_string() && sent.body["enforce_nonce"] == true);
     let (_, body) = host.command("announce", opt("channel", "general")).await;
     assert!(text_of(&body).contains("is not a Discord id"), "{body}");
+    // Another guild's channel (the bot is in both): refused, typed, nothing sent.
+    let (_, body) = host
+        .command("announce", opt("channel", "200000000000000011"))
+        .await;
+    assert!(
+        text_of(&body).contains("Denied(\"channel 200000000000000011 is not in this guild"),
+        "{body}"
+    );
+    assert!(
+        host.standin
+            .channel_messages("200000000000000011")
+            .is_empty(),
+        "nothing reached the other guild"
+    );
     // A guild may narrow the plugin to some channels (by id or name).
-    host.standin
-        .set_channels(GUILD, &[("200000000000000010", "announcements")]);
     host.services
         .guilds
         .write_guild(

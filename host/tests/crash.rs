@@ -51,8 +51,11 @@ fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
         .expect("kdhost starts")
 }
 
+/// Only catches a hang: every wait here is for the event itself.
+const HANG: Duration = Duration::from_secs(120);
+
 async fn wait_healthy(base: &str) {
-    for _ in 0..600 {
+    for _ in 0..(HANG.as_millis() / 50) {
         if reqwest::get(format!("{base}/healthz"))
             .await
             .is_ok_and(|r| r.status() == 200)
@@ -116,6 +119,8 @@ async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once()
     )
     .await
     .unwrap();
+    // The host posts a guild's messages only to that guild's channels.
+    standin.set_channels(GUILD, &[(CHANNEL, "recordings")]);
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -161,14 +166,29 @@ async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once()
     let still = post_all(&url, unacknowledged).await;
     assert!(still.is_empty(), "the restarted host refused {still:?}");
 
-    for _ in 0..1200 {
-        if standin.channel_messages(CHANNEL).len() >= EVENTS as usize {
-            break;
-        }
+    // Wait for the restarted host to finish: every event processed, every message's result
+    // recorded (read from its database); after that nothing more can arrive.
+    let db = dir.join("data/kdhost.sqlite3");
+    let settled = || {
+        let conn = rusqlite::Connection::open(&db).ok()?;
+        let open: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL)
+                      + (SELECT COUNT(*) FROM outbox WHERE state = 'pending')",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (open == 0 && standin.channel_messages(CHANNEL).len() >= EVENTS as usize).then_some(())
+    };
+    let until = std::time::Instant::now() + HANG;
+    while settled().is_none() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the restarted host did not finish in {HANG:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Anything extra would arrive now.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = host.kill();
     let _ = host.wait();
 

@@ -260,10 +260,7 @@ async fn the_gateway_transport_feeds_the_same_dispatcher_and_defers_too() {
     })
     .await;
     host.start_gateway();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while host.standin.gateway_sessions() == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    host.gateway_connected().await;
     assert_eq!(
         host.standin.gateway_sessions(),
         1,
@@ -275,9 +272,7 @@ async fn the_gateway_transport_feeds_the_same_dispatcher_and_defers_too() {
     host.standin.send_gateway_interaction(&p);
     let cb = host
         .standin
-        .wait_for(std::time::Duration::from_secs(10), |r| {
-            r.path.ends_with(&format!("{token}/callback"))
-        })
+        .wait_for(HANG, |r| r.path.ends_with(&format!("{token}/callback")))
         .await
         .expect("the gateway interaction is answered through the callback route");
     assert_eq!(cb.status, 204);
@@ -290,9 +285,7 @@ async fn the_gateway_transport_feeds_the_same_dispatcher_and_defers_too() {
     host.standin.send_gateway_interaction(&p);
     let edit = host
         .standin
-        .wait_for(std::time::Duration::from_secs(15), |r| {
-            r.method == "PATCH" && r.path.contains(&token)
-        })
+        .wait_for(HANG, |r| r.method == "PATCH" && r.path.contains(&token))
         .await
         .expect("deferred answer delivered");
     assert_eq!(edit.body["content"], "slow answer");

@@ -649,15 +649,10 @@ async fn slow_or_unreachable_kaltura_gets_a_clear_answer_and_the_host_keeps_serv
     let token = p["token"].as_str().unwrap().to_string();
     let body = send(&host, &p).await;
     assert_eq!(body["type"], 5, "deferred before Discord's 3 s");
-    let mut answered = None;
-    for _ in 0..100 {
-        answered = host.standin.interaction(&token).and_then(|st| st.original);
-        if answered.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let answered = answered.expect("the late answer was delivered");
+    let answered = eventually("the late answer", || {
+        host.standin.interaction(&token).and_then(|st| st.original)
+    })
+    .await;
     assert!(
         answered.to_string().contains("No active meetings"),
         "{answered}"
@@ -787,30 +782,20 @@ async fn no_admin_session_in_any_reply_or_log_line() {
     host.stop().await;
 }
 
-/// Presses a button until the answer satisfies `done` (or 100 tries); returns the last one.
+/// Presses a button until the answer satisfies `done`; returns that answer.
 async fn press_until(host: &Host, custom_id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        last = button(host, custom_id, USER, &[], PLAIN).await;
-        if done(&last) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    last
+    eventually_async("the expected answer to the button", || async {
+        let b = button(host, custom_id, USER, &[], PLAIN).await;
+        done(&b).then_some(b)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn watch_together_launches_the_activity_for_people_in_voice() {
     let mut host = start(|s| s.activities = true).await;
     host.start_gateway();
-    for _ in 0..200 {
-        if host.standin.gateway_sessions() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(host.standin.gateway_sessions() > 0, "the gateway connected");
+    host.gateway_connected().await;
     let entry = k(&host).ready_entry_ids()[0].clone();
     let watch = format!("kaltura-videos:kaltura-video-search:watch:{entry}");
 
@@ -873,8 +858,9 @@ async fn categories_reach_plugins_and_many_results_get_a_picker() {
     let host = start(|s| {
         s.plugins = vec![("caps.wasm", "kd_fixture_caps")];
         s.plugins_json = Some(
-            json!({"plugins": {"caps": {"grants": ["kaltura", "kv", "http", "discord", "config"]}}})
-                .to_string(),
+            json!({"plugins": {"caps": {"grants": ["kaltura", "kv", "http", "discord", "config"]}},
+                   "kaltura": {"guilds": {GUILD: {"privacy_contexts": ["discord"]}}}})
+            .to_string(),
         );
     })
     .await;

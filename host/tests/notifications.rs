@@ -39,30 +39,8 @@ fn webhook(host: &Host) -> String {
     format!("{}/webhooks/kaltura", host.base)
 }
 
-/// Waits until the channel holds `n` messages (or fails after 20 s).
 async fn wait_messages(host: &Host, channel: &str, n: usize) -> Vec<Value> {
-    for _ in 0..400 {
-        let m = host.standin.channel_messages(channel);
-        if m.len() >= n {
-            return m;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "channel {channel} got {} of {n} messages",
-        host.standin.channel_messages(channel).len()
-    );
-}
-
-/// Waits until the outbox has nothing pending (every result recorded).
-async fn wait_outbox_settled(host: &Host) {
-    for _ in 0..200 {
-        if host.services.store.outbox_counts().unwrap().pending == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the outbox did not settle");
+    host.messages(channel, n).await
 }
 
 #[tokio::test]
@@ -102,7 +80,7 @@ async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() 
     // Kaltura redelivers: acknowledged, not delivered again.
     let (status, body) = k.deliver_notification(&webhook(&host), &n).await.unwrap();
     assert_eq!((status, body.contains("duplicate")), (200, true), "{body}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    host.settled().await;
     assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
 }
 
@@ -174,7 +152,7 @@ async fn bad_signatures_are_refused_and_nothing_is_stored() {
             "{key} was stored"
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.settled().await;
     assert!(host.standin.channel_messages(RECORDINGS).is_empty());
 }
 
@@ -281,7 +259,7 @@ async fn routes_types_templates_and_mentions_follow_the_guild_config() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    host.settled().await;
     assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
     assert_eq!(host.standin.channel_messages(LIVE).len(), 2);
 }
@@ -322,7 +300,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
         expected.push(format!("{name} #job:{}", 5000 + i));
     }
     let rec = wait_messages(&host, RECORDINGS, 30).await;
-    wait_outbox_settled(&host).await;
+    host.settled().await;
     let got: Vec<&str> = rec.iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(got, expected, "every message once, in order");
     // The routed copies (training-tagged entries) keep their order too.
@@ -347,7 +325,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
     assert_eq!(got, tagged);
     assert!(!tagged.is_empty());
     // Nothing is left pending or dead.
-    wait_outbox_settled(&host).await;
+    host.settled().await;
     assert_eq!(host.services.store.outbox_counts().unwrap().dead, 0);
 }
 
@@ -359,12 +337,7 @@ async fn undeliverable_messages_become_dead_letters_with_the_reason() {
         .entry_ready_notification(&k.ready_entry_ids()[0], 6001, BodyFormat::Json, "sha1")
         .unwrap();
     k.deliver_notification(&webhook(&host), &n).await.unwrap();
-    for _ in 0..100 {
-        if host.services.store.outbox_counts().unwrap().dead == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    host.settled().await;
     let dead = host
         .services
         .store
@@ -396,7 +369,7 @@ async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
         .unwrap();
     k.deliver_notification(&webhook(&host), &n).await.unwrap();
     let first = wait_messages(&host, RECORDINGS, 1).await[0].clone();
-    wait_outbox_settled(&host).await;
+    host.settled().await;
     // What a crash between Discord's answer and the host's bookkeeping leaves behind: the
     // row still pending although Discord made the message.
     let db = rusqlite::Connection::open(host.dir.join("data/kdhost.sqlite3")).unwrap();
@@ -409,7 +382,7 @@ async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
     assert_eq!(changed, 1);
     assert_eq!(host.services.store.outbox_counts().unwrap().pending, 1);
     host.outbox.wake();
-    wait_outbox_settled(&host).await;
+    host.settled().await;
     let rows = host
         .services
         .store
@@ -457,14 +430,11 @@ async fn plugins_subscribed_to_an_event_receive_it_per_guild() {
             common::text_of(&body)
         }
     };
-    let mut seen = String::new();
-    for _ in 0..100 {
-        seen = last(GUILD).await;
-        if seen != "none" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = common::eventually_async("the plugin to receive the event", || async {
+        let seen = last(GUILD).await;
+        (seen != "none").then_some(seen)
+    })
+    .await;
     assert_eq!(seen, format!("kaltura.entry_ready {name}"));
     assert_eq!(last("600000000000000002").await, "none");
 }

@@ -56,28 +56,47 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let served = |n: usize| {
+        let ok = ok.clone();
+        async move {
+            let target = ok.load(Ordering::SeqCst) + n;
+            eventually("answers from the stream", || {
+                (ok.load(Ordering::SeqCst) >= target).then_some(())
+            })
+            .await
+        }
+    };
+    served(5).await;
     let swapped_at = Instant::now();
     install(
         &guest("kd_fixture_swap_b"),
         &host.dir.join("plugins/swap.wasm"),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen_b.lock().unwrap().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let took = seen_b.lock().unwrap().map(|t| t - swapped_at);
-    assert!(took.is_some(), "the new version never answered");
-    eprintln!("new version answered {:?} after the swap", took.unwrap());
+    let took = eventually("the new version to answer", || {
+        seen_b.lock().unwrap().map(|t| t - swapped_at)
+    })
+    .await;
+    eprintln!("new version answered {took:?} after the swap");
 
     // A broken file: refused, version B keeps serving.
+    let refused = || {
+        kdhost::telemetry::METRICS
+            .plugin_loads
+            .with_label_values(&["refused"])
+            .get()
+    };
+    let refused_before = refused();
     std::fs::write(host.dir.join("plugins/swap.tmp"), b"\0asm broken").unwrap();
     std::fs::rename(
         host.dir.join("plugins/swap.tmp"),
         host.dir.join("plugins/swap.wasm"),
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    eventually("the broken file to be refused", || {
+        (refused() > refused_before).then_some(())
+    })
+    .await;
+    served(10).await;
     stop.store(true, Ordering::Relaxed);
     stream.await.unwrap();
     assert_eq!(host.command_text("swap").await, "version B");
@@ -86,17 +105,46 @@ async fn hot_reload_swaps_without_failed_requests_and_keeps_the_old_on_a_bad_fil
         0,
         "requests failed during the reload"
     );
-    assert!(ok.load(Ordering::Relaxed) > 20);
+    assert!(ok.load(Ordering::Relaxed) > 15);
     let metrics = kdhost::telemetry::render();
     assert!(metrics.contains("kd_plugin_loads_total{result=\"refused\"}"));
 
     // Removing the file unloads the plugin.
     std::fs::remove_file(host.dir.join("plugins/swap.wasm")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while host.app_registry.snapshot().get("swap").is_some() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the plugin to unload", || {
+        host.app_registry
+            .snapshot()
+            .get("swap")
+            .is_none()
+            .then_some(())
+    })
+    .await;
     assert!(host.command_text("swap").await.contains("not available"));
+}
+
+/// Finished command sync passes recorded in the host's data folder.
+fn sync_passes(dir: &std::path::Path) -> u64 {
+    let db = dir.join("data/kdhost.sqlite3");
+    if !db.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = ?1",
+        [kdhost::discord::commands::SYNC_PASSES],
+        |r| r.get::<_, String>(0),
+    )
+    .ok()
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0)
+}
+
+/// Waits until a command sync pass after the `before`-th has finished.
+async fn wait_for_pass(host: &Host, before: u64) {
+    eventually("a command sync pass", || {
+        (sync_passes(&host.dir) > before).then_some(())
+    })
+    .await
 }
 
 fn command_puts(s: &DiscordStandIn) -> Vec<testkit::Recorded> {
@@ -123,7 +171,7 @@ async fn command_sync_registers_once_and_only_on_change() {
     // First start registers once.
     let host = Host::start(setup(vec![])).await;
     let put = standin
-        .wait_for(Duration::from_secs(5), |r| r.method == "PUT")
+        .wait_for(HANG, |r| r.method == "PUT")
         .await
         .expect("first start syncs");
     assert_eq!(put.status, 200);
@@ -152,9 +200,10 @@ async fn command_sync_registers_once_and_only_on_change() {
     );
     host.stop().await;
 
-    // Restart with the same plugins: no PUT.
+    // Restart with the same plugins: the first pass finds nothing to send.
+    let passes = sync_passes(&dir);
     let host = Host::start(setup(vec![])).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_pass(&host, passes).await;
     assert_eq!(
         command_puts(&standin).len(),
         1,
@@ -162,19 +211,33 @@ async fn command_sync_registers_once_and_only_on_change() {
     );
 
     // A new command (hot-loaded plugin): exactly one PUT.
+    let passes = sync_passes(&dir);
     install(&guest("kd_fixture_swap_a"), &dir.join("plugins/swap.wasm"));
     standin
-        .wait_for(Duration::from_secs(10), |r| {
+        .wait_for(HANG, |r| {
             r.method == "PUT" && r.body.to_string().contains("\"swap\"")
         })
         .await
         .expect("resync after change");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_pass(&host, passes).await;
     assert_eq!(command_puts(&standin).len(), 2);
 
-    // The same command set again (swap-b only changes the reply): no PUT.
+    // The same command set again (swap-b only changes the reply): a pass, no PUT.
+    let a_hash = host
+        .app_registry
+        .snapshot()
+        .get("swap")
+        .unwrap()
+        .hash
+        .clone();
+    let passes = sync_passes(&dir);
     install(&guest("kd_fixture_swap_b"), &dir.join("plugins/swap.wasm"));
-    tokio::time::sleep(Duration::from_millis(2800)).await;
+    eventually("swap-b to load", || {
+        let set = host.app_registry.snapshot();
+        (set.get("swap")?.hash != a_hash).then_some(())
+    })
+    .await;
+    wait_for_pass(&host, passes).await;
     assert_eq!(
         command_puts(&standin).len(),
         2,
@@ -201,9 +264,7 @@ async fn discord_429_is_waited_out_and_retried() {
     })
     .await;
     standin
-        .wait_for(Duration::from_secs(10), |r| {
-            r.method == "PUT" && r.status == 200
-        })
+        .wait_for(HANG, |r| r.method == "PUT" && r.status == 200)
         .await
         .expect("sync succeeds after 429s");
     let statuses: Vec<u16> = command_puts(&standin).iter().map(|r| r.status).collect();
@@ -220,7 +281,7 @@ async fn a_dev_guild_gets_its_own_bulk_overwrite() {
     .await;
     let put = host
         .standin
-        .wait_for(Duration::from_secs(5), |r| r.method == "PUT")
+        .wait_for(HANG, |r| r.method == "PUT")
         .await
         .expect("dev guild sync");
     assert_eq!(

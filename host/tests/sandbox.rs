@@ -103,7 +103,7 @@ async fn slow_guest_is_deferred_and_its_answer_arrives_as_a_follow_up() {
     );
     let edit = host
         .standin
-        .wait_for(std::time::Duration::from_secs(10), |r| {
+        .wait_for(HANG, |r| {
             r.method == "PATCH" && r.path.ends_with(&format!("{token}/messages/@original"))
         })
         .await
@@ -177,16 +177,11 @@ async fn a_folder_plugin_overrides_the_built_in_and_removing_it_restores_the_bui
     .await;
     assert_eq!(host.command_text("help").await, "overridden help");
     std::fs::remove_file(host.dir.join("plugins/core.wasm")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while host
-        .app_registry
-        .snapshot()
-        .get("core")
-        .is_some_and(|p| p.manifest.version == "9.9.9")
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("the built-in core to come back", || {
+        let set = host.app_registry.snapshot();
+        (set.get("core")?.manifest.version != "9.9.9").then_some(())
+    })
+    .await;
     assert!(host.command_text("help").await.contains("Commands"));
     host.stop().await;
 }

@@ -115,6 +115,8 @@ struct Inner {
     addr: SocketAddr,
     /// OAuth2 access token → user object (for `GET /users/@me` with `Bearer`).
     oauth: Mutex<HashMap<String, Value>>,
+    /// OAuth2 access tokens issued to another application than this one (token → its id).
+    oauth_foreign: Mutex<HashMap<String, String>>,
     /// Activity instance → (its channel, who is in it).
     instances: Mutex<HashMap<String, (String, Vec<String>)>>,
     /// OAuth2 authorization code → the access token it is exchanged for (single use).
@@ -136,6 +138,9 @@ struct GuildData {
     owner_id: String,
     roles: Vec<Value>,
     members: HashMap<String, Vec<String>>,
+    /// Everyone who asks is a member without roles (a public demo server, where the
+    /// Activity's mock users get made-up ids).
+    open: bool,
     /// (id, name) of its text channels.
     channels: Vec<(String, String)>,
 }
@@ -191,6 +196,7 @@ impl DiscordStandIn {
             gateway: gateway.clone(),
             addr,
             oauth: Mutex::new(HashMap::new()),
+            oauth_foreign: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             guilds: Mutex::new(HashMap::new()),
@@ -263,6 +269,17 @@ impl DiscordStandIn {
             token.to_string(),
             json!({"id": user_id, "username": username, "discriminator": "0", "global_name": username, "avatar": null}),
         );
+    }
+
+    /// Like [`Self::add_oauth_user`], for a token that Discord issued to another
+    /// application (`GET /oauth2/@me` names that application).
+    pub fn add_foreign_oauth_user(&self, token: &str, user_id: &str, username: &str, app_id: &str) {
+        self.add_oauth_user(token, user_id, username);
+        self.inner
+            .oauth_foreign
+            .lock()
+            .unwrap()
+            .insert(token.to_string(), app_id.to_string());
     }
 
     /// The user behind an OAuth2 access token (`GET /users/@me`'s answer).
@@ -348,6 +365,18 @@ impl DiscordStandIn {
                 user_id.to_string(),
                 roles.iter().map(|r| r.to_string()).collect(),
             );
+    }
+
+    /// Makes every user a member of the guild (no roles) unless set otherwise: the demo's
+    /// server, joined by whoever opens the Activity in dev mode.
+    pub fn set_open_membership(&self, guild_id: &str) {
+        self.inner
+            .guilds
+            .lock()
+            .unwrap()
+            .entry(guild_id.to_string())
+            .or_default()
+            .open = true;
     }
 
     /// Gives a guild text channels, as (id, name).
@@ -783,20 +812,34 @@ async fn api(
         let (st, b) = oauth_token(s, body);
         return (st, b, vec![]);
     }
-    if let (["users", "@me"], Some(bearer)) = (
-        seg.as_slice(),
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ")),
-    ) {
-        return match s.oauth.lock().unwrap().get(bearer) {
-            Some(user) => (StatusCode::OK, user.clone(), vec![]),
-            None => {
-                let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
-                (st, b, vec![])
-            }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let (["users", "@me"] | ["oauth2", "@me"], Some(bearer)) = (seg.as_slice(), bearer) {
+        let Some(user) = s.oauth.lock().unwrap().get(bearer).cloned() else {
+            let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+            return (st, b, vec![]);
         };
+        if seg[0] == "users" {
+            return (StatusCode::OK, user, vec![]);
+        }
+        // The current authorization, as Discord describes it: which application the
+        // token was issued to, its scopes and the user.
+        let app = s
+            .oauth_foreign
+            .lock()
+            .unwrap()
+            .get(bearer)
+            .cloned()
+            .unwrap_or_else(|| s.opts.application_id.clone());
+        let body = json!({
+            "application": {"id": app, "name": "Stand-in app", "icon": null, "description": "", "bot_public": true, "bot_require_code_grant": false, "verify_key": "0"},
+            "scopes": ["identify", "guilds"],
+            "expires": "2100-01-01T00:00:00+00:00",
+            "user": user,
+        });
+        return (StatusCode::OK, body, vec![]);
     }
     if needs_bot_auth(&seg) && !authorized {
         let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
@@ -917,7 +960,7 @@ async fn route(
                 .lock()
                 .unwrap()
                 .get(*g)
-                .and_then(|d| d.members.get(*u).cloned());
+                .and_then(|d| d.members.get(*u).cloned().or(d.open.then(Vec::new)));
             match roles {
                 Some(roles) => (
                     StatusCode::OK,

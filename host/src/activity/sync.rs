@@ -322,13 +322,29 @@ enum Ended {
     Lost,
 }
 
+/// Sends a close frame and finishes the closing handshake: what the client sent meanwhile
+/// is read and dropped until its own close (at most [`CLOSING_WAIT`]), so the connection
+/// ends cleanly and the client reads the code instead of a reset.
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: reason.to_string().into(),
     };
-    let _ = ws.send(Message::Close(Some(frame))).await;
+    if ws.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSING_WAIT, async {
+        while let Some(Ok(m)) = ws.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSING_WAIT: Duration = Duration::from_secs(5);
 
 async fn send_to(ws: &mut WebSocket, msg: &ServerMessage) -> bool {
     let text = serde_json::to_string(msg).expect("messages serialize");

@@ -1,6 +1,7 @@
 //! Host API tokens: `POST /api/v1/auth/token` issues a JWT (HS256, `JWT_SECRET`, lifetime
-//! `JWT_EXPIRY`) only for a verified identity: a Discord OAuth2 access token the host checks
-//! with Discord (`GET /users/@me`), or a service account from `config/api.json`. Roles are
+//! `JWT_EXPIRY`) only for a verified identity: a Discord OAuth2 access token that Discord
+//! says was issued to this application (`GET /oauth2/@me`), or a service account from
+//! `config/api.json`. Roles are
 //! never taken from the request; they are computed per call from Discord's data.
 
 use std::collections::HashMap;
@@ -203,52 +204,117 @@ pub struct TokenResponse {
     pub name: String,
 }
 
+/// Discord's answer about an access token, as the API reports it: refused (401) or not
+/// reachable (502).
+fn discord_refusal(e: crate::discord::rest::RestError) -> ApiError {
+    match e {
+        crate::discord::rest::RestError::Api {
+            status: 400 | 401 | 403,
+            ..
+        } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_discord_token",
+            "Discord did not accept that access token",
+        ),
+        other => {
+            tracing::warn!(error = %other, "cannot verify a Discord access token");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "discord_unavailable",
+                "Discord could not be asked who this is; try again",
+            )
+        }
+    }
+}
+
+/// (id, display name) of a Discord user object.
+fn identity_of(user: &serde_json::Value) -> Result<(String, String), ApiError> {
+    let id = user["id"].as_str().unwrap_or_default().to_string();
+    if id.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "discord_unavailable",
+            "Discord answered without a user id",
+        ));
+    }
+    let name = user["global_name"]
+        .as_str()
+        .or(user["username"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok((id, name))
+}
+
+/// A Discord access token is a long printable string; anything else is refused before
+/// Discord is asked (a junk token costs nothing).
+fn plausible_access_token(token: &str) -> Result<(), ApiError> {
+    if (1..=512).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_discord_token",
+        "that is not a Discord access token",
+    ))
+}
+
 impl ApiState {
-    /// Asks Discord who an OAuth2 access token belongs to (`GET /users/@me`): (id, display
-    /// name, the user object). Never trusts an id a client sends.
-    pub(crate) async fn verified_discord_user(
-        &self,
-        access_token: &str,
-    ) -> Result<(String, String, serde_json::Value), ApiError> {
-        let rest = self.discord.as_ref().ok_or_else(|| {
+    fn discord_rest(&self) -> Result<&crate::discord::rest::DiscordRest, ApiError> {
+        self.discord.as_deref().ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "discord_not_configured",
                 "this host cannot verify Discord users: the operator sets DISCORD_APPLICATION_ID",
             )
-        })?;
-        let user = rest
+        })
+    }
+
+    /// Asks Discord who an OAuth2 access token belongs to (`GET /users/@me`): (id, display
+    /// name, the user object). Never trusts an id a client sends. For tokens the host got
+    /// itself (its own code exchange); a token a client brings goes through
+    /// [`ApiState::authorized_discord_user`].
+    pub(crate) async fn verified_discord_user(
+        &self,
+        access_token: &str,
+    ) -> Result<(String, String, serde_json::Value), ApiError> {
+        plausible_access_token(access_token)?;
+        let user = self
+            .discord_rest()?
             .user_from_access_token(access_token)
             .await
-            .map_err(|e| match e {
-                crate::discord::rest::RestError::Api { status: 401, .. } => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_discord_token",
-                    "Discord did not accept that access token",
-                ),
-                other => {
-                    tracing::warn!(error = %other, "cannot verify a Discord access token");
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "discord_unavailable",
-                        "Discord could not be asked who this is; try again",
-                    )
-                }
-            })?;
-        let id = user["id"].as_str().unwrap_or_default().to_string();
-        if id.is_empty() {
+            .map_err(discord_refusal)?;
+        let (id, name) = identity_of(&user)?;
+        Ok((id, name, user))
+    }
+
+    /// The user of an access token a client brings, accepted only if Discord says it was
+    /// issued to this application (`GET /oauth2/@me`): a token another app obtained from
+    /// the user must not open this host's API.
+    pub(crate) async fn authorized_discord_user(
+        &self,
+        access_token: &str,
+    ) -> Result<(String, String), ApiError> {
+        plausible_access_token(access_token)?;
+        let rest = self.discord_rest()?;
+        let auth = rest
+            .authorization_of(access_token)
+            .await
+            .map_err(discord_refusal)?;
+        if auth["application"]["id"].as_str() != Some(rest.application_id()) {
             return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "discord_unavailable",
-                "Discord answered without a user id",
+                StatusCode::UNAUTHORIZED,
+                "foreign_discord_token",
+                "that access token was issued to another application; sign in with this one",
             ));
         }
-        let name = user["global_name"]
-            .as_str()
-            .or(user["username"].as_str())
-            .unwrap_or_default()
-            .to_string();
-        Ok((id, name, user))
+        if !auth["user"].is_object() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_discord_token",
+                "that access token lacks the `identify` scope",
+            ));
+        }
+        identity_of(&auth["user"])
     }
 }
 
@@ -258,7 +324,7 @@ impl ApiState {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, body = super::ErrorBody, description = "Malformed body"),
-        (status = 401, body = super::ErrorBody, description = "Discord refused the token, or wrong service credentials"),
+        (status = 401, body = super::ErrorBody, description = "Discord refused the token, it was issued to another application, or wrong service credentials"),
         (status = 503, body = super::ErrorBody, description = "JWT_SECRET or Discord is not configured")))]
 pub async fn issue_token(
     State(s): State<Arc<ApiState>>,
@@ -276,7 +342,7 @@ pub async fn issue_token(
         TokenRequest::Discord {
             discord_access_token,
         } => {
-            let (id, name, _) = s.verified_discord_user(&discord_access_token).await?;
+            let (id, name) = s.authorized_discord_user(&discord_access_token).await?;
             (id, SubjectKind::Discord, name)
         }
         TokenRequest::Service { service, secret } => {

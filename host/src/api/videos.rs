@@ -1,4 +1,6 @@
 //! `/api/v1/videos`: search, details, and playback with a session scoped to one entry.
+//! Always in a server (`guild_id`): the caller must be a member, and the server's policy
+//! and Kaltura settings apply.
 
 use std::sync::Arc;
 
@@ -27,14 +29,15 @@ pub struct SearchQuery {
     limit: Option<u32>,
     /// From 1, default 1.
     page: Option<u32>,
-    /// Search with this server's Kaltura settings (you must be a member).
-    guild_id: Option<String>,
+    /// The server whose Kaltura settings and policy apply (you must be a member).
+    guild_id: String,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct GuildOnly {
-    guild_id: Option<String>,
+    /// The server whose Kaltura settings and policy apply (you must be a member).
+    guild_id: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/videos", tag = "videos", params(SearchQuery),
@@ -70,7 +73,7 @@ pub async fn search(
         ));
     }
     let (k, c) = s
-        .caller(&claims, q.guild_id.as_deref(), PLUGIN, COMMAND)
+        .caller(&claims, Some(&q.guild_id), PLUGIN, COMMAND)
         .await?;
     k.search(&c, &q.q, limit, page)
         .await
@@ -89,7 +92,7 @@ pub async fn get_one(
 ) -> Result<Json<Video>, ApiError> {
     let q = parse_query(q)?;
     let (k, c) = s
-        .caller(&claims, q.guild_id.as_deref(), PLUGIN, COMMAND)
+        .caller(&claims, Some(&q.guild_id), PLUGIN, COMMAND)
         .await?;
     k.entry(&c, &id).await.map(Json).map_err(kaltura_error)
 }
@@ -106,7 +109,7 @@ pub async fn play(
 ) -> Result<Json<Player>, ApiError> {
     let q = parse_query(q)?;
     let (k, c) = s
-        .caller(&claims, q.guild_id.as_deref(), PLUGIN, COMMAND)
+        .caller(&claims, Some(&q.guild_id), PLUGIN, COMMAND)
         .await?;
     k.player(&c, &id).await.map(Json).map_err(kaltura_error)
 }

@@ -177,7 +177,14 @@ impl ConfigAdmin {
                 tracing::info!(guild = c.guild, actor = %actor_label(c.who), action = c.action, target = c.target, "guild configuration changed");
                 Ok(())
             }
-            Err(e) if e.contains(": $") => Err(ChangeError::Invalid(explain(&e))),
+            Err(e) if e.contains(": $") => {
+                let why = explain(&e);
+                self.audit(
+                    &c,
+                    &format!("invalid: {}", why.lines().next().unwrap_or("")),
+                );
+                Err(ChangeError::Invalid(why))
+            }
             Err(e) => Err(ChangeError::Storage(e)),
         }
     }
@@ -456,9 +463,16 @@ mod tests {
         a.reset("9", &admin(), Some("notifications")).unwrap();
         assert!(!dir.path().join("guilds/9.json").exists());
         let log = a.store().audit_list("9", 10, None).unwrap();
-        assert_eq!(log.len(), 2);
+        assert_eq!(log.len(), 3, "the change, the invalid attempt, the reset");
         assert_eq!(log[0].action, "config.reset");
-        assert_eq!(log[1].after, Some(json!("#news")));
+        assert!(
+            log[1]
+                .outcome
+                .starts_with("invalid: $.notifications.enabled"),
+            "{:?}",
+            log[1]
+        );
+        assert_eq!(log[2].after, Some(json!("#news")));
     }
 
     #[test]

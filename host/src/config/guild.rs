@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::placeholders;
 use super::schema::{self, GuildConfig};
+use crate::kaltura::privileges;
 use crate::telemetry::METRICS;
 
 /// One guild's effective configuration.
@@ -109,14 +110,29 @@ fn guild_key(dir: &Path, path: &Path) -> Option<String> {
 }
 
 /// Parses, fills placeholders and validates one file's text. Errors name the file, the
-/// JSON path (or line and column) and the reason.
+/// JSON path (or line and column) and the reason; privileges a guild may not set are
+/// errors too.
 pub fn check_text(file: &str, text: &str) -> Result<(Value, Value), String> {
     let raw: Value = serde_json::from_str(text)
         .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))?;
     check_value(file, raw)
 }
 
+/// Validates a new file content: anything a guild may not set is refused.
 fn check_value(file: &str, raw: Value) -> Result<(Value, Value), String> {
+    let (raw, resolved) = check_schema(file, raw)?;
+    let refused = privileges::refusals(&resolved);
+    if !refused.is_empty() {
+        return Err(refused
+            .iter()
+            .map(|r| format!("{file}: {}: {}", r.path, r.reason))
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    Ok((raw, resolved))
+}
+
+fn check_schema(file: &str, raw: Value) -> Result<(Value, Value), String> {
     if !raw.is_object() {
         return Err(format!("{file}: $: the file must hold a JSON object"));
     }
@@ -132,11 +148,28 @@ fn check_value(file: &str, raw: Value) -> Result<(Value, Value), String> {
     Ok((raw, resolved))
 }
 
-fn read_file(path: &Path) -> Result<FileContent, String> {
+/// A file on disk. It loads with the privileges a guild may not set taken out (the rest
+/// of the file applies); each one taken out is returned as a problem naming file and path.
+fn read_file(path: &Path) -> Result<(FileContent, Vec<String>), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
-    let (raw, resolved) = check_text(&file, &text)?;
-    Ok(FileContent { raw, resolved })
+    let raw: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))?;
+    let (mut raw, mut resolved) = check_schema(&file, raw)?;
+    let refused: Vec<String> = privileges::refusals(&resolved)
+        .iter()
+        .map(|r| {
+            format!(
+                "{file}: {}: {} (left out; the rest of the file applies)",
+                r.path, r.reason
+            )
+        })
+        .collect();
+    privileges::strip(&mut raw, &mut resolved);
+    for r in &refused {
+        tracing::error!(error = %r, "guild configuration: a privilege was refused");
+    }
+    Ok((FileContent { raw, resolved }, refused))
 }
 
 /// The guild files under `dir`: `default.json` and `guilds/*.json`, sorted.
@@ -199,6 +232,7 @@ impl GuildConfigs {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut files = BTreeMap::new();
         let mut errors = Vec::new();
+        let mut stripped = Vec::new();
         for path in config_files(dir)? {
             let Some(id) = guild_key(dir, &path) else {
                 continue;
@@ -210,8 +244,11 @@ impl GuildConfigs {
                 continue;
             }
             match read_file(&path) {
-                Ok(c) => {
+                Ok((c, refused)) => {
                     files.insert(id, c);
+                    if !refused.is_empty() {
+                        stripped.push((path.clone(), refused.join("\n")));
+                    }
                 }
                 Err(e) => errors.push(e),
             }
@@ -221,7 +258,9 @@ impl GuildConfigs {
         }
         let snap = Snapshot::rebuild(files).map_err(anyhow::Error::msg)?;
         self.current.store(Arc::new(snap));
-        self.problems.lock().unwrap().clear();
+        let mut problems = self.problems.lock().unwrap();
+        problems.clear();
+        problems.extend(stripped);
         Ok(())
     }
 
@@ -249,12 +288,22 @@ impl GuildConfigs {
                 continue;
             }
             match read_file(path) {
-                Ok(c) => {
+                Ok((c, refused)) => {
                     snap.files.insert(id, c);
                     touched = true;
-                    self.problems.lock().unwrap().remove(path);
-                    METRICS.config_reloads.with_label_values(&["ok"]).inc();
-                    tracing::info!(file = %path.display(), "guild configuration reloaded");
+                    let mut known = self.problems.lock().unwrap();
+                    if refused.is_empty() {
+                        known.remove(path);
+                        METRICS.config_reloads.with_label_values(&["ok"]).inc();
+                        tracing::info!(file = %path.display(), "guild configuration reloaded");
+                    } else {
+                        METRICS
+                            .config_reloads
+                            .with_label_values(&["refused_keys"])
+                            .inc();
+                        known.insert(path.clone(), refused.join("\n"));
+                        problems.extend(refused);
+                    }
                 }
                 Err(e) => {
                     METRICS.config_reloads.with_label_values(&["invalid"]).inc();
@@ -523,6 +572,53 @@ mod tests {
         assert!(cfgs.apply_changes(d, std::slice::from_ref(&two)).is_empty());
         assert!(cfgs.guild(Some("2")).typed.features.rules);
         assert_eq!(cfgs.problems().len(), 0);
+    }
+
+    #[test]
+    fn privileges_a_guild_may_not_set_are_refused_and_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(
+            d,
+            "guilds/1.json",
+            r##"{"kaltura":{"session":{"privileges":{"default":"privacycontext:c,disableentitlement,sview:*"}}},"notifications":{"channel":"#news"}}"##,
+        );
+        // An existing file loads without them; the rest applies; the problem names the path.
+        let cfgs = GuildConfigs::load(d).unwrap();
+        let g = cfgs.guild(Some("1"));
+        assert_eq!(
+            g["kaltura"]["session"]["privileges"]["default"],
+            json!("privacycontext:c")
+        );
+        assert_eq!(g.typed.notifications.channel.as_deref(), Some("#news"));
+        let problems = cfgs.problems().join("\n");
+        assert!(
+            problems.contains("1.json: $.kaltura.session.privileges.default")
+                && problems.contains("disableentitlement")
+                && problems.contains("sview:*"),
+            "{problems}"
+        );
+        // A write (Discord, API) carrying one is refused whole, nothing written.
+        let err = cfgs
+            .write_guild(
+                d,
+                "2",
+                Some(json!({"kaltura": {"session": {"privileges": {"video": "edit:*"}}}})),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("config/guilds/2.json: $.kaltura.session.privileges.video")
+                && err.contains("edit:*"),
+            "{err}"
+        );
+        assert!(!d.join("guilds/2.json").exists());
+        // `config validate` refuses it too.
+        let err = check_text(
+            "g.json",
+            r#"{"kaltura":{"session":{"privileges":{"meeting":"setrole:1"}}}}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("setrole"), "{err}");
     }
 
     #[test]

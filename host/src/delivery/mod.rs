@@ -269,14 +269,21 @@ impl Outbox {
             after: Some(Duration::from_secs(60)),
             counted: false,
         })?;
-        let channel = self
-            .directory
-            .resolve_channel(&row.guild_id, &row.channel)
-            .await
-            .map_err(|e| match e {
-                ChannelError::Unknown(_) => Failure::Permanent(e.to_string()),
-                ChannelError::Rest(e) => classify(e),
-            })?;
+        // A guild's messages go to that guild's channels only; a plugin's message outside
+        // a guild (no guild id) was checked against its conversation when it was queued.
+        let channel = if row.guild_id.is_empty() {
+            row.channel.clone()
+        } else {
+            self.directory
+                .resolve_channel(&row.guild_id, &row.channel)
+                .await
+                .map_err(|e| match e {
+                    ChannelError::Unknown(_) | ChannelError::Foreign(_) => {
+                        Failure::Permanent(e.to_string())
+                    }
+                    ChannelError::Rest(e) => classify(e),
+                })?
+        };
         let mut body = row.body.clone();
         body["nonce"] = json!(format!("{}{}", self.nonce_prefix, row.id));
         body["enforce_nonce"] = json!(true);

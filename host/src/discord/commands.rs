@@ -243,21 +243,50 @@ pub async fn sync(
         .unwrap_or_default();
     let mut guilds: Vec<String> = extra.guilds.keys().cloned().collect();
     guilds.extend(known.into_iter().filter(|g| !extra.guilds.contains_key(g)));
+    // One guild's refused PUT is that guild's problem: the others are synced anyway, and
+    // the failed one stays listed so the next pass tries it again.
+    let mut failed = Vec::new();
     for g in &guilds {
         if target.dev_guild.as_deref() == Some(g) {
             continue;
         }
         let mut list = extra.guilds.get(g).cloned().unwrap_or_default();
         list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        sync_scope(rest, store, &format!("guild:{g}"), Some(g), list).await?;
+        if let Err(e) = sync_scope(rest, store, &format!("guild:{g}"), Some(g), list).await {
+            tracing::warn!(guild = %g, error = %e, "the guild's rule commands were not synced; the other guilds were");
+            failed.push(g.clone());
+        }
     }
-    let now: Vec<&String> = extra.guilds.keys().collect();
+    let mut now: Vec<&String> = extra.guilds.keys().collect();
+    now.extend(failed.iter().filter(|g| !extra.guilds.contains_key(*g)));
     let _ = store.meta_set(
         "commands_rule_guilds",
         &serde_json::to_string(&now).expect("json"),
     );
-    Ok(outcome)
+    // A count of finished passes: `commands sync` and tests can see a pass happened even
+    // when it changed nothing.
+    let passes = store
+        .meta_get(SYNC_PASSES)
+        .ok()
+        .flatten()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let _ = store.meta_set(SYNC_PASSES, &(passes + 1).to_string());
+    match failed.is_empty() {
+        true => Ok(outcome),
+        false => Err(RestError::Api {
+            status: 0,
+            code: 0,
+            message: format!(
+                "rule commands of guild(s) {} were refused; retrying",
+                failed.join(", ")
+            ),
+        }),
+    }
 }
+
+/// Meta key: how many command sync passes have finished on this data folder.
+pub const SYNC_PASSES: &str = "commands_sync_passes";
 
 async fn sync_scope(
     rest: &DiscordRest,

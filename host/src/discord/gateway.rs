@@ -36,7 +36,15 @@ impl Handler {
             _ => None,
         };
         if let Some(ev) = ev {
-            events.accept_discord(&ev);
+            let result = if events.accept_discord(&ev) {
+                "accepted"
+            } else {
+                "duplicate"
+            };
+            crate::telemetry::METRICS
+                .gateway_events
+                .with_label_values(&[kind, result])
+                .inc();
         }
     }
 }

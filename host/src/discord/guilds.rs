@@ -57,8 +57,8 @@ pub struct GuildDirectory {
     guilds: Cached<Arc<GuildInfo>>,
     /// "guild/user" → the member's roles (None: not a member).
     members: Cached<Option<Vec<String>>>,
-    /// Guild → its channels as (id, name).
-    channels: Cached<Arc<Vec<(String, String)>>>,
+    /// Guild → its channels.
+    channels: Cached<Arc<Vec<Channel>>>,
 }
 
 fn fresh<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
@@ -181,37 +181,63 @@ impl GuildDirectory {
     }
 }
 
-/// A channel reference that is not an id (`#news`, `news`) names no channel of the guild.
+/// Why a channel reference names no channel the guild may post to.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("this server has no text channel named #{0}")]
     Unknown(String),
+    /// A numeric id of a channel that is not the guild's (another guild's, a DM, or none).
+    #[error("channel {0} is not in this guild")]
+    Foreign(String),
     #[error(transparent)]
     Rest(#[from] RestError),
 }
 
+/// A guild's channel as the directory keeps it.
+#[derive(Debug, Clone)]
+struct Channel {
+    id: String,
+    name: String,
+    kind: u64,
+}
+
+/// A miss re-reads the guild's channels at most this often (a foreign id cannot make the
+/// host call Discord on every message).
+const CHANNELS_REFRESH: Duration = Duration::from_secs(10);
+
 impl GuildDirectory {
-    /// The channel id for a reference: digits are an id already; a name (with or without
-    /// `#`, any case) is looked up among the guild's channels (re-read once on a miss).
+    /// The channel id for a reference, always a channel of `guild_id`: a name (with or
+    /// without `#`, any case) is looked up among the guild's text channels; an id must be
+    /// one of the guild's channels. The list is cached and re-read on a miss.
     pub async fn resolve_channel(
         &self,
         guild_id: &str,
         reference: &str,
     ) -> Result<String, ChannelError> {
         let r = reference.trim();
-        if !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()) {
-            return Ok(r.to_string());
-        }
+        let by_id = !r.is_empty() && r.chars().all(|c| c.is_ascii_digit());
         let name = r.trim_start_matches('#');
-        let find = |list: &[(String, String)]| {
+        let find = |list: &[Channel]| {
             list.iter()
-                .find(|(_, n)| n.eq_ignore_ascii_case(name))
-                .map(|(id, _)| id.clone())
+                .find(|c| {
+                    if by_id {
+                        c.id == r
+                    } else {
+                        // Text (0) and announcement (5) channels take messages.
+                        matches!(c.kind, 0 | 5) && c.name.eq_ignore_ascii_case(name)
+                    }
+                })
+                .map(|c| c.id.clone())
         };
-        if let Some(list) = fresh(&self.channels, guild_id)
-            && let Some(id) = find(&list)
-        {
-            return Ok(id);
+        let cached = self.channels.lock().unwrap().get(guild_id).cloned();
+        if let Some((at, list)) = &cached {
+            if let Some(id) = find(list) {
+                if at.elapsed() < TTL {
+                    return Ok(id);
+                }
+            } else if at.elapsed() < CHANNELS_REFRESH {
+                return Err(missing(by_id, r, name));
+            }
         }
         let v = self
             .get(
@@ -219,22 +245,29 @@ impl GuildDirectory {
                 format!("/guilds/{guild_id}/channels"),
             )
             .await?;
-        // Text (0) and announcement (5) channels take messages.
-        let list: Vec<(String, String)> = v
+        let list: Vec<Channel> = v
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|c| matches!(c["type"].as_u64(), Some(0 | 5)))
             .filter_map(|c| {
-                Some((
-                    c["id"].as_str()?.to_string(),
-                    c["name"].as_str()?.to_string(),
-                ))
+                Some(Channel {
+                    id: c["id"].as_str()?.to_string(),
+                    name: c["name"].as_str().unwrap_or_default().to_string(),
+                    kind: c["type"].as_u64().unwrap_or(0),
+                })
             })
             .collect();
         let found = find(&list);
         keep(&self.channels, guild_id.to_string(), Arc::new(list));
-        found.ok_or_else(|| ChannelError::Unknown(name.to_string()))
+        found.ok_or_else(|| missing(by_id, r, name))
+    }
+}
+
+fn missing(by_id: bool, id: &str, name: &str) -> ChannelError {
+    if by_id {
+        ChannelError::Foreign(id.to_string())
+    } else {
+        ChannelError::Unknown(name.to_string())
     }
 }
 

@@ -229,6 +229,20 @@ impl DiscordRest {
         oauth_call("GET users/@me (oauth)", req).await
     }
 
+    /// The current authorization of an OAuth2 access token (`GET /oauth2/@me`): the
+    /// application it was issued to, its scopes and (with `identify`) the user.
+    pub async fn authorization_of(&self, access_token: &str) -> Result<Value, RestError> {
+        let req = self
+            .client
+            .get(format!("{}/oauth2/@me", self.api))
+            .bearer_auth(access_token);
+        oauth_call("GET oauth2/@me", req).await
+    }
+
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
     /// Exchanges an OAuth2 authorization code for an access token (`POST /oauth2/token`,
     /// form-encoded, with the client secret).
     pub async fn exchange_code(

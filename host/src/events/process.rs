@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -22,9 +23,13 @@ use crate::plugins::state::CallScope;
 use crate::scripts::Rules;
 use crate::store::Store;
 use crate::store::outbox::NewMessage;
+use crate::telemetry::METRICS;
 
 /// How many inbox rows one pass takes.
 const BATCH: usize = 256;
+/// Processing attempts of one event (a crash or a restart in the middle counts) before it
+/// is given up, so an event that brings the host down is not retried forever.
+const MAX_ATTEMPTS: u32 = 3;
 
 pub struct EventProcessor {
     store: Arc<Store>,
@@ -113,6 +118,23 @@ impl EventProcessor {
         };
         let n = rows.len();
         for row in rows {
+            match self.store.inbox_attempt(row.seq) {
+                Ok(n) if n > MAX_ATTEMPTS => {
+                    tracing::error!(
+                        seq = row.seq,
+                        attempts = n - 1,
+                        "inbox: an event whose processing never finished is given up"
+                    );
+                    METRICS.events_abandoned.inc();
+                    let _ = self.store.inbox_complete(row.seq, &[]);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(seq = row.seq, error = %e, "inbox: cannot count an attempt; will retry");
+                    return 0;
+                }
+            }
             let event = match row.source.as_str() {
                 "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
                 _ => serde_json::from_str(&row.event).map(Incoming::Kaltura),
@@ -197,13 +219,14 @@ impl EventProcessor {
         ids
     }
 
-    /// Every message every guild wants for this event.
+    /// Every message every guild wants for this event. Guilds' rules run side by side, each
+    /// within its own timeout, so a slow guild delays no other; messages keep guild order.
     pub async fn messages_for(&self, ev: &KalturaEvent) -> Vec<NewMessage> {
-        let mut out = Vec::new();
-        for guild_id in self.audience() {
+        let per_guild = self.audience().into_iter().map(|guild_id| async move {
             let cfg = self.guilds.guild(Some(&guild_id));
+            let mut out = Vec::new();
             if !cfg.typed.kaltura.enabled {
-                continue;
+                return out;
             }
             out.extend(self.notifications(&guild_id, &cfg, ev));
             if cfg.typed.features.rules
@@ -216,8 +239,15 @@ impl EventProcessor {
                         .await,
                 );
             }
-        }
-        out
+            out
+        });
+        futures::stream::iter(per_guild)
+            .buffered(crate::scripts::rules::MAX_CONCURRENT_RUNS)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// The template's variables: the event's fields plus `entry_url`.

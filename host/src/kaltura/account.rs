@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use kaltura_ks::SessionType;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -16,6 +18,7 @@ use super::error::KalturaError;
 use super::identity::{self, KalturaRole, Member};
 use super::media::{self, Category, SearchResult, Video};
 use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
+use super::privileges::{self, OperatorKaltura};
 use super::sessions::{Sessions, SignedKs, now};
 use super::settings::KalturaSettings;
 use crate::discord::guilds::GuildDirectory;
@@ -26,14 +29,15 @@ const API_SESSION_TTL: i64 = 3600;
 const ESEARCH_RETRY_AFTER: i64 = 600;
 const DEFAULT_MEETING_SECONDS: i64 = 2 * 3600;
 
-/// The guild's Kaltura settings (`kaltura` in its config).
+/// The guild's Kaltura settings: `kaltura` in its config for what it may choose (on/off,
+/// expiry, narrowing), the operator's `kaltura` in `config/plugins.json` for privileges.
 #[derive(Debug, Clone)]
 pub struct GuildKaltura {
-    /// `kaltura.session.privileges.default`: every session for this guild.
+    /// Every session for this guild: the operator's `default` plus the guild's narrowing.
     pub default_privileges: String,
-    /// `...privileges.video`: added to playback sessions.
+    /// Added to playback sessions.
     pub video_privileges: String,
-    /// `...privileges.meeting`: added to meeting join sessions.
+    /// Added to meeting join sessions.
     pub meeting_privileges: String,
     /// `kaltura.session.expiry.video` (s, default 3600): playback sessions.
     pub video_ttl: i64,
@@ -43,23 +47,45 @@ pub struct GuildKaltura {
 
 impl GuildKaltura {
     /// Reads the guild's `kaltura` section; without one (or with `enabled: false`) the
-    /// error tells the server's admin what to set.
-    pub fn from_config(cfg: &Value, guild_id: Option<&str>) -> Result<Self, KalturaError> {
+    /// error tells the server's admin what to set. The guild's own privilege items can
+    /// only narrow (the config loader refuses the rest); a privacy context must be one
+    /// the operator bound to the guild.
+    pub fn from_config(
+        cfg: &Value,
+        guild_id: Option<&str>,
+        operator: &OperatorKaltura,
+    ) -> Result<Self, KalturaError> {
         let k = &cfg["kaltura"];
         let file = guild_id
             .map(|g| format!("config/guilds/{g}.json"))
             .unwrap_or_else(|| "config/default.json".into());
         if !k.is_object() || k["enabled"] == Value::Bool(false) {
             return Err(KalturaError::NotConfigured(format!(
-                "Kaltura is not set up for this server. A server admin adds a `kaltura` section to {file}, e.g. {{\"kaltura\": {{\"enabled\": true, \"session\": {{\"privileges\": {{\"default\": \"\"}}}}}}}}."
+                "Kaltura is not set up for this server. A server admin adds a `kaltura` section to {file}, e.g. {{\"kaltura\": {{\"enabled\": true}}}}."
             )));
         }
-        let privileges = |name: &str| {
-            k["session"]["privileges"][name]
+        let narrowing = |name: &str| -> Result<String, KalturaError> {
+            let list = k["session"]["privileges"][name]
                 .as_str()
-                .unwrap_or_default()
-                .trim()
-                .to_string()
+                .unwrap_or_default();
+            let mut kept = Vec::new();
+            for item in privileges::items(list) {
+                if let Some(why) = privileges::refused_in_guild(item) {
+                    // The loader takes these out; this is the last line of defence.
+                    return Err(KalturaError::Denied(format!(
+                        "kaltura.session.privileges.{name}: {why}"
+                    )));
+                }
+                if let Some(ctx) = item.strip_prefix("privacycontext:")
+                    && !operator.context_bound(guild_id, ctx)
+                {
+                    return Err(KalturaError::Denied(format!(
+                        "kaltura.session.privileges.{name}: `{item}` is not a privacy context the operator bound to this server (config/plugins.json: kaltura.guilds.<id>.privacy_contexts)."
+                    )));
+                }
+                kept.push(item);
+            }
+            Ok(kept.join(","))
         };
         let ttl = |name: &str| {
             k["session"]["expiry"][name]
@@ -67,24 +93,15 @@ impl GuildKaltura {
                 .unwrap_or(3600)
                 .clamp(60, 86_400)
         };
+        let op = operator.lists_for(guild_id);
         Ok(Self {
-            default_privileges: privileges("default"),
-            video_privileges: privileges("video"),
-            meeting_privileges: privileges("meeting"),
+            default_privileges: privileges::join(&[&op.default, &narrowing("default")?]),
+            video_privileges: privileges::join(&[&op.video, &narrowing("video")?]),
+            meeting_privileges: privileges::join(&[&op.meeting, &narrowing("meeting")?]),
             video_ttl: ttl("video"),
             meeting_ttl: ttl("meeting"),
         })
     }
-}
-
-/// Joins privilege lists, skipping empty ones.
-fn privileges(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| p.trim().trim_matches(','))
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// A member resolved against the guild's config: who they are to Kaltura.
@@ -143,6 +160,8 @@ pub struct Kaltura {
     esearch_off_until: AtomicI64,
     meetings: Box<dyn MeetingBackend>,
     guilds: Arc<GuildDirectory>,
+    /// The operator's side of sessions (`kaltura` in `config/plugins.json`), hot-reloaded.
+    operator: ArcSwap<OperatorKaltura>,
 }
 
 /// A handle for calls under an ADMIN session; an `INVALID_KS` answer re-signs and retries once.
@@ -241,12 +260,24 @@ impl Kaltura {
             esearch_off_until: AtomicI64::new(0),
             meetings,
             guilds,
+            operator: ArcSwap::from_pointee(OperatorKaltura::default()),
         }
+    }
+
+    /// Takes the operator's (re)loaded `kaltura` section of `config/plugins.json`.
+    pub fn set_operator(&self, operator: OperatorKaltura) {
+        self.operator.store(Arc::new(operator));
+    }
+
+    /// The operator's side of sessions as loaded now.
+    pub fn operator(&self) -> Arc<OperatorKaltura> {
+        self.operator.load_full()
     }
 
     /// Resolves a member in a guild: the guild must have Kaltura set up.
     pub async fn caller(&self, cfg: &Value, member: Member) -> Result<Caller, KalturaError> {
-        let guild = GuildKaltura::from_config(cfg, member.guild_id.as_deref())?;
+        let guild =
+            GuildKaltura::from_config(cfg, member.guild_id.as_deref(), &self.operator.load())?;
         // Role names only when the mapping names roles (ids need no lookup).
         let names = match &member.guild_id {
             Some(g) if identity::mapping_uses_names(cfg) => match self.guilds.guild(g).await {
@@ -282,7 +313,7 @@ impl Kaltura {
         guild_id: Option<String>,
         role: KalturaRole,
     ) -> Result<Caller, KalturaError> {
-        let guild = GuildKaltura::from_config(cfg, guild_id.as_deref())?;
+        let guild = GuildKaltura::from_config(cfg, guild_id.as_deref(), &self.operator.load())?;
         Ok(Caller {
             member: Member {
                 user_id: format!("service:{name}"),
@@ -453,7 +484,7 @@ impl Kaltura {
         }
         self.ensure_user(c).await?;
         let scope = format!("sview:{}", video.id);
-        let privs = privileges(&[
+        let privs = privileges::join(&[
             &scope,
             &c.guild.default_privileges,
             &c.guild.video_privileges,
@@ -578,7 +609,7 @@ impl Kaltura {
         let scoped = self
             .meetings
             .join_privileges(&m, role, &c.member.display_name);
-        let privs = privileges(&[
+        let privs = privileges::join(&[
             &scoped,
             &c.guild.default_privileges,
             &c.guild.meeting_privileges,
@@ -612,24 +643,54 @@ mod tests {
 
     #[test]
     fn a_guild_without_kaltura_config_is_told_what_to_set() {
-        let e = GuildKaltura::from_config(&json!({}), Some("42")).unwrap_err();
+        let op = OperatorKaltura::default();
+        let e = GuildKaltura::from_config(&json!({}), Some("42"), &op).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("config/guilds/42.json") && text.contains("\"kaltura\""),
             "{text}"
         );
         let g = GuildKaltura::from_config(
-            &json!({"kaltura": {"session": {"privileges": {"default": "privacycontext:x"}, "expiry": {"video": 5}}}}),
+            &json!({"kaltura": {"session": {"expiry": {"video": 5}}}}),
             None,
+            &op,
         )
         .unwrap();
-        assert_eq!(g.default_privileges, "privacycontext:x");
         assert_eq!(g.video_ttl, 60, "clamped to at least a minute");
     }
 
     #[test]
+    fn privileges_come_from_the_operator_and_guilds_only_narrow() {
+        let op: OperatorKaltura = serde_json::from_value(json!({
+            "privileges": {"default": "a:1", "video": "v:1"},
+            "guilds": {"42": {"privacy_contexts": ["club"]}}
+        }))
+        .unwrap();
+        let cfg = |p: &str| json!({"kaltura": {"session": {"privileges": {"default": p}}}});
+        let g = GuildKaltura::from_config(&cfg("privacycontext:club"), Some("42"), &op).unwrap();
+        assert_eq!(g.default_privileges, "a:1,privacycontext:club");
+        assert_eq!(g.video_privileges, "v:1");
+        // Another guild cannot use a context bound to 42.
+        let e = GuildKaltura::from_config(&cfg("privacycontext:club"), Some("43"), &op)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a privacy context the operator bound"),
+            "{e}"
+        );
+        // Widening never reaches a session, even if a config got past the loader.
+        let e = GuildKaltura::from_config(&cfg("disableentitlement,sview:*"), Some("42"), &op)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("refused"), "{e}");
+    }
+
+    #[test]
     fn privilege_lists_join_without_empty_parts() {
-        assert_eq!(privileges(&["sview:0_a", "", " x:y, "]), "sview:0_a,x:y");
+        assert_eq!(
+            privileges::join(&["sview:0_a", "", " x:y, "]),
+            "sview:0_a,x:y"
+        );
     }
 
     #[test]

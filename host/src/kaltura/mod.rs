@@ -9,6 +9,7 @@ pub mod identity;
 pub mod media;
 pub mod meetings;
 pub mod notification;
+pub mod privileges;
 pub mod sessions;
 pub mod settings;
 pub mod webhook;

@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use super::bindings::types::Capability;
+use crate::kaltura::privileges::OperatorKaltura;
 
 /// Resource limits for one plugin call.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +181,9 @@ struct GrantsFile {
     rate_limits: RateLimits,
     #[serde(default)]
     plugins: BTreeMap<String, PluginEntry>,
+    /// The operator's side of Kaltura sessions (privileges, privacy contexts per guild).
+    #[serde(default)]
+    kaltura: OperatorKaltura,
 }
 
 /// Per-user and per-guild interaction rate limits, enforced before any guest runs.
@@ -232,6 +236,9 @@ impl GrantsConfig {
     pub fn parse(text: &str) -> Result<Self> {
         let file: GrantsFile = serde_json::from_str(text)
             .map_err(|e| anyhow::anyhow!("line {}, column {}: {e}", e.line(), e.column()))?;
+        file.kaltura
+            .check("plugins.json")
+            .map_err(anyhow::Error::msg)?;
         for (name, entry) in &file.plugins {
             if entry
                 .memory_mb
@@ -244,6 +251,11 @@ impl GrantsConfig {
             }
         }
         Ok(Self { file })
+    }
+
+    /// The operator's side of Kaltura sessions.
+    pub fn kaltura(&self) -> &OperatorKaltura {
+        &self.file.kaltura
     }
 
     pub fn rate_limits(&self) -> RateLimits {

@@ -90,7 +90,12 @@ pub fn start(
                 {
                     if path.file_name().is_some_and(|n| n == "plugins.json") {
                         match GrantsConfig::load(&path) {
-                            Ok(g) => registry.set_grants(g).await,
+                            Ok(g) => {
+                                if let Some(k) = &registry.runtime.services.kaltura {
+                                    k.set_operator(g.kaltura().clone());
+                                }
+                                registry.set_grants(g).await
+                            }
                             Err(e) => {
                                 tracing::error!(file = %path.display(), error = format!("{e:#}"), "plugin grants not reloaded; the previous ones stay")
                             }

@@ -13,14 +13,13 @@
 //!   `schedule(cron)`.
 
 use std::str::FromStr;
-use std::time::Instant;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use serde_json::Value;
 
 use super::effects::{Effect, message_from};
 use super::sandbox::{CommandDecl, OptionDecl, Run, current};
-use crate::events::template::render;
+use crate::events::template::render_limited;
 use crate::kaltura::KalturaError;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -105,9 +104,10 @@ fn kv_get(key: &str) -> Res<Dynamic> {
         if let Some(v) = run.kv_pending.get(key) {
             return Ok(to_dynamic(v));
         }
-        let Some(store) = &run.store else {
+        let Some(store) = run.store.clone() else {
             return Ok(Dynamic::UNIT);
         };
+        run.host_call("kv_get")?;
         let raw = store
             .kv_get(KV_NAMESPACE, &run.guild_id, key)
             .map_err(|e| format!("kv_get(): {e}"))?;
@@ -137,9 +137,13 @@ fn kv_set(key: &str, value: Dynamic) -> Res<()> {
     })
 }
 
+/// Fills the template, stopping at the run's string limit (a few KB of template repeating
+/// a large value must not allocate gigabytes before any check).
 fn template(text: &str, vars: Map) -> Res<String> {
     let v = to_json(&Dynamic::from_map(vars)).map_err(|e| Box::new(EvalAltResult::from(e)))?;
-    Ok(render(text, &v))
+    let max = current(|run| Ok(run.limits.max_string_size))?;
+    render_limited(text, &v, max)
+        .map_err(|_| format!("template(): the result is larger than allowed ({max} bytes)").into())
 }
 
 fn config(path: &str) -> Res<Dynamic> {
@@ -159,19 +163,30 @@ fn config(path: &str) -> Res<Dynamic> {
     })
 }
 
-/// Runs a Kaltura read for the current run, not charging its time to the rule.
-fn kaltura_read<T>(
+/// Runs a Kaltura read for the current run: one host call, bounded by what is left of the
+/// run's deadline (a slow Kaltura cannot hold the rule's thread past it).
+fn kaltura_read<T, F>(
     what: &str,
-    f: impl FnOnce(&super::sandbox::KalturaAccess) -> Result<T, KalturaError>,
-) -> Res<Option<T>> {
+    f: impl FnOnce(&super::sandbox::KalturaAccess) -> F,
+) -> Res<Option<T>>
+where
+    F: Future<Output = Result<T, KalturaError>>,
+{
     current(|run| {
         let k = run
             .kaltura
             .clone()
             .map_err(|why| format!("{what}(): {why}"))?;
-        let started = Instant::now();
-        let out = f(&k);
-        run.add_io(started.elapsed());
+        run.host_call(what)?;
+        let out = k
+            .handle
+            .block_on(tokio::time::timeout(run.remaining(), f(&k)))
+            .map_err(|_| {
+                format!(
+                    "{what}(): ran longer than {} ms",
+                    run.limits.deadline.as_millis()
+                )
+            })?;
         match out {
             Ok(v) => Ok(Some(v)),
             Err(KalturaError::NotFound(_)) => Ok(None),
@@ -186,7 +201,8 @@ fn kaltura_read<T>(
 fn kaltura_entry(id: &str) -> Res<Dynamic> {
     let id = id.to_string();
     let v = kaltura_read("kaltura_entry", |k| {
-        k.handle.block_on(k.kaltura.entry(&k.caller, &id))
+        let (kaltura, caller) = (k.kaltura.clone(), k.caller.clone());
+        async move { kaltura.entry(&caller, &id).await }
     })?;
     Ok(
         v.map(|v| to_dynamic(&serde_json::to_value(v).unwrap_or_default()))
@@ -198,7 +214,8 @@ fn search(query: &str, limit: i64) -> Res<Array> {
     let q = query.to_string();
     let limit = limit.clamp(1, 50) as u32;
     let found = kaltura_read("kaltura_search", |k| {
-        k.handle.block_on(k.kaltura.search(&k.caller, &q, limit, 1))
+        let (kaltura, caller) = (k.kaltura.clone(), k.caller.clone());
+        async move { kaltura.search(&caller, &q, limit, 1).await }
     })?;
     Ok(found
         .map(|r| {

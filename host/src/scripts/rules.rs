@@ -125,7 +125,22 @@ pub struct Rules {
     pub changed: tokio::sync::Notify,
     /// The operator's grant, asked on every run (grants hot-reload): may rules read Kaltura?
     kaltura_grant: std::sync::OnceLock<KalturaGrant>,
+    /// Blocking workers rules may occupy at once.
+    workers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Guilds whose rules run at the same time (each on a blocking thread).
+pub const MAX_CONCURRENT_RUNS: usize = 8;
+/// Where a guild's run on a worker stands, for the timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Running,
+    Applied,
+    Abandoned,
+}
+
+/// How long past its budget a guild's run may take before its effects are dropped.
+const OVERSTAY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether the operator lets guild rules read Kaltura (`config/plugins.json`).
 pub type KalturaGrant = Box<dyn Fn() -> bool + Send + Sync>;
@@ -198,6 +213,7 @@ impl Rules {
             writer: Mutex::new(()),
             changed: tokio::sync::Notify::new(),
             kaltura_grant: std::sync::OnceLock::new(),
+            workers: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS)),
         }
     }
 
@@ -482,11 +498,15 @@ impl Rules {
         only: Option<&str>,
     ) -> Vec<RunOutcome> {
         let disabled = &config.typed.rules.disabled;
+        let budget_ends = Instant::now() + self.limits.guild_budget;
         self.for_guild(guild)
             .into_iter()
             .filter(|r| r.hooks.contains(hook) && only.is_none_or(|o| o == r.name))
             .filter(|r| !disabled.contains(&r.name))
-            .map(|r| self.run_one(&r, guild, config, hook, arg))
+            .map(|r| {
+                let left = budget_ends.saturating_duration_since(Instant::now());
+                self.run_within(&r, guild, config, hook, arg, left)
+            })
             .collect()
     }
 
@@ -498,6 +518,19 @@ impl Rules {
         config: &Arc<GuildEntry>,
         hook: &'static str,
         arg: Option<&Value>,
+    ) -> RunOutcome {
+        self.run_within(rule, guild, config, hook, arg, self.limits.deadline)
+    }
+
+    /// [`Rules::run_one`] with at most `left` of the guild's budget for this event.
+    fn run_within(
+        &self,
+        rule: &Rule,
+        guild: &str,
+        config: &Arc<GuildEntry>,
+        hook: &'static str,
+        arg: Option<&Value>,
+        left: std::time::Duration,
     ) -> RunOutcome {
         let started = Instant::now();
         let fail = |message: String, limit: bool, printed: Vec<String>| {
@@ -514,6 +547,17 @@ impl Rules {
                 printed,
             }
         };
+        if left.is_zero() {
+            return fail(
+                format!(
+                    "{}: not run: guild {guild}'s rules used their {} ms for this {hook}",
+                    rule.name,
+                    self.limits.guild_budget.as_millis()
+                ),
+                true,
+                vec![],
+            );
+        }
         if self.runs.check_key(&guild.to_string()).is_err() {
             return fail(
                 format!(
@@ -524,7 +568,9 @@ impl Rules {
                 vec![],
             );
         }
-        let mut run = Run::new(guild, &rule.name, hook, config.clone(), self.limits.clone());
+        let mut limits = self.limits.clone();
+        limits.deadline = limits.deadline.min(left);
+        let mut run = Run::new(guild, &rule.name, hook, config.clone(), limits);
         run.store = self.store.clone();
         run.can_reply = hook == "on_command";
         let granted = self.kaltura_grant.get().is_none_or(|g| g());
@@ -628,16 +674,74 @@ impl Rules {
         hook: &'static str,
         arg: Option<Value>,
     ) -> Vec<NewMessage> {
+        self.dispatch_only(guild, config, hook, arg, None).await
+    }
+
+    /// Like [`Rules::dispatch`], for one rule only (`only`) or all. The guild's rules share
+    /// its `guild_budget` (each run's deadline is cut to what is left); should a run still
+    /// overstay (a host function that does not return), the guild's run is recorded as
+    /// failed after the budget plus a grace and its effects are dropped. At most
+    /// `MAX_CONCURRENT_RUNS` guilds' rules run at once; waiting for a worker counts.
+    pub async fn dispatch_only(
+        self: &Arc<Self>,
+        guild: &str,
+        config: Arc<GuildEntry>,
+        hook: &'static str,
+        arg: Option<Value>,
+        only: Option<String>,
+    ) -> Vec<NewMessage> {
         let me = self.clone();
-        let guild = guild.to_string();
-        tokio::task::spawn_blocking(move || {
-            me.run_hook(&guild, &config, hook, arg.as_ref(), None)
-                .iter()
-                .flat_map(|o| me.apply(&guild, o))
-                .collect()
-        })
-        .await
-        .unwrap_or_default()
+        let g = guild.to_string();
+        // A worker is awaited without a bound: each holder finishes within its budget.
+        let Ok(permit) = self.workers.clone().acquire_owned().await else {
+            return Vec::new();
+        };
+        // Effects are applied only if the run is still wanted when it ends.
+        let state = Arc::new(Mutex::new(RunState::Running));
+        let seen = state.clone();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let outcomes = me.run_hook(&g, &config, hook, arg.as_ref(), only.as_deref());
+            let mut state = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if *state == RunState::Abandoned {
+                return None;
+            }
+            let messages: Vec<NewMessage> = outcomes.iter().flat_map(|o| me.apply(&g, o)).collect();
+            *state = RunState::Applied;
+            Some(messages)
+        });
+        let bound = self.limits.guild_budget + OVERSTAY_GRACE;
+        if let Ok(done) = tokio::time::timeout(bound, &mut task).await {
+            return done.ok().flatten().unwrap_or_default();
+        }
+        {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            if *s == RunState::Running {
+                *s = RunState::Abandoned;
+            }
+        }
+        if *state.lock().unwrap_or_else(|e| e.into_inner()) == RunState::Applied {
+            // It finished at the same moment: its effects are already kept.
+            return task.await.ok().flatten().unwrap_or_default();
+        }
+        let message = format!(
+            "stopped: guild {guild}'s rules took longer than {} ms for {hook}; nothing they did was kept",
+            bound.as_millis()
+        );
+        METRICS
+            .rule_runs
+            .with_label_values(&[hook, "timeout"])
+            .inc();
+        tracing::warn!(guild, hook, error = %message, "rule run timed out");
+        let mut problems = self.problems.lock().unwrap();
+        for r in self
+            .for_guild(guild)
+            .iter()
+            .filter(|r| r.hooks.contains(hook))
+        {
+            problems.insert(r.name.clone(), format!("{}: {message}", r.name));
+        }
+        Vec::new()
     }
 
     /// Rules whose schedule matches this minute, by guild (global ones for every guild in

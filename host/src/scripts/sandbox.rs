@@ -1,7 +1,8 @@
-//! The Rhai sandbox: `Engine::new_raw` with the standard packages only, `eval` disabled, no
-//! module loading, limits on operations, call depth, expression depth, string/array/map
-//! sizes, and a wall-clock deadline per run checked in `on_progress` (time the host spends
-//! on a rule's Kaltura reads is not counted).
+//! The Rhai sandbox: `Engine::new_raw` with the standard packages less the language-core
+//! one (its `sleep` blocks the thread), `eval` disabled, no module loading, limits on
+//! operations, call depth, expression depth, string/array/map sizes, host calls per run,
+//! and a wall-clock deadline per run checked in `on_progress` and bounding every host call
+//! (the time a rule's Kaltura reads take counts: nothing a rule does outlasts it).
 //!
 //! A run happens on one (blocking) thread; its context lives in a thread-local while the
 //! run lasts, so the API functions reach the run they belong to and nothing else.
@@ -11,7 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::packages::{Package, StandardPackage};
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicBlobPackage, BasicFnPackage, BasicIteratorPackage,
+    BasicMapPackage, BasicMathPackage, BasicStringPackage, BasicTimePackage, BitFieldPackage,
+    LogicPackage, MoreStringPackage, Package,
+};
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use serde_json::Value;
 
@@ -29,8 +34,14 @@ pub struct Limits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
-    /// Wall-clock time of one run, Kaltura reads excluded.
+    /// Wall-clock time of one run, host calls (Kaltura reads) included.
     pub deadline: Duration,
+    /// Host calls (Kaltura reads, kv reads) in one run.
+    pub host_calls_per_run: usize,
+    /// Wall-clock time of one guild's hooks for one event or minute, all its rules
+    /// together: each rule's deadline is cut to what is left of it, so one guild's rules
+    /// hold up its events (and, through them, others') for at most this long.
+    pub guild_budget: Duration,
     /// `notify` calls in one run.
     pub messages_per_run: usize,
     /// Rule files per guild (global ones not counted).
@@ -51,7 +62,9 @@ impl Default for Limits {
             max_string_size: 64 * 1024,
             max_array_size: 10_000,
             max_map_size: 10_000,
-            deadline: Duration::from_millis(250),
+            deadline: Duration::from_secs(2),
+            host_calls_per_run: 20,
+            guild_budget: Duration::from_secs(5),
             messages_per_run: 10,
             rules_per_guild: 25,
             runs_per_minute: 600,
@@ -113,8 +126,9 @@ pub struct Run {
     /// Whether `reply` is possible (a command run).
     pub can_reply: bool,
     pub printed: Vec<String>,
+    /// Host calls made so far.
+    pub host_calls: usize,
     started: Instant,
-    io: Duration,
 }
 
 impl Run {
@@ -138,20 +152,59 @@ impl Run {
             declaring: None,
             can_reply: false,
             printed: Vec::new(),
+            host_calls: 0,
             started: Instant::now(),
-            io: Duration::ZERO,
         }
     }
 
-    /// Time charged to the rule so far.
-    pub fn charged(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.io)
+    /// Wall-clock time the run has taken so far.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
-    /// Counts host I/O (Kaltura reads) as not the rule's time.
-    pub fn add_io(&mut self, d: Duration) {
-        self.io += d;
+    /// What is left of the deadline: a host call made now must end within it.
+    pub fn remaining(&self) -> Duration {
+        self.limits.deadline.saturating_sub(self.elapsed())
     }
+
+    /// Counts one host call; an error once the run has made `host_calls_per_run` or is
+    /// past its deadline.
+    pub fn host_call(&mut self, what: &str) -> Result<(), String> {
+        if self.host_calls >= self.limits.host_calls_per_run {
+            return Err(format!(
+                "{what}(): host call limit reached ({} per run)",
+                self.limits.host_calls_per_run
+            ));
+        }
+        if self.remaining().is_zero() {
+            return Err(format!(
+                "{what}(): ran longer than {} ms",
+                self.limits.deadline.as_millis()
+            ));
+        }
+        self.host_calls += 1;
+        Ok(())
+    }
+}
+
+rhai::def_package! {
+    /// Rhai's `StandardPackage` without `LanguageCorePackage`, whose `sleep()` blocks the
+    /// worker thread where no deadline can stop it (and whose `exit`, `tag` and reflection
+    /// functions rules do not need).
+    pub RulePackage(lib):
+        ArithmeticPackage,
+        BasicStringPackage,
+        BasicIteratorPackage,
+        BasicFnPackage,
+        BitFieldPackage,
+        LogicPackage,
+        BasicMathPackage,
+        BasicArrayPackage,
+        BasicBlobPackage,
+        BasicMapPackage,
+        BasicTimePackage,
+        MoreStringPackage
+    {}
 }
 
 thread_local! {
@@ -198,7 +251,7 @@ pub const DEADLINE: &str = "kd:deadline";
 /// The engine every rule runs in.
 pub fn engine(limits: &Limits) -> Engine {
     let mut e = Engine::new_raw();
-    e.register_global_module(StandardPackage::new().as_shared_module());
+    e.register_global_module(RulePackage::new().as_shared_module());
     e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     e.disable_symbol("eval");
     e.set_max_operations(limits.max_operations);
@@ -216,7 +269,7 @@ pub fn engine(limits: &Limits) -> Engine {
         RUN.with(|r| {
             r.borrow()
                 .as_ref()
-                .filter(|run| run.charged() > run.limits.deadline)
+                .filter(|run| run.elapsed() > run.limits.deadline)
                 .map(|_| Dynamic::from(DEADLINE))
         })
     });
@@ -301,9 +354,11 @@ pub fn describe(rule: &str, err: &EvalAltResult, limits: &Limits) -> (String, bo
 mod tests {
     use super::*;
 
+    /// Runs `src` where only the counted limits can stop it: the deadline is far away, so
+    /// the verdict never depends on how fast the machine is.
     fn run(src: &str) -> Result<Dynamic, String> {
         let limits = Limits {
-            deadline: Duration::from_millis(200),
+            deadline: Duration::from_secs(3600),
             ..Default::default()
         };
         let e = engine(&limits);
@@ -335,6 +390,11 @@ mod tests {
         );
         assert!(run("eval(\"1\")").unwrap_err().contains("eval"));
         assert!(run("import \"x\" as y; 1").is_err());
+        // Nothing that blocks the thread is there to call, directly or through a pointer.
+        for blocking in ["sleep(3600)", "sleep(3600.0)", "call(Fn(\"sleep\"), 3600)"] {
+            let err = run(blocking).unwrap_err();
+            assert!(err.contains("sleep"), "{blocking}: {err}");
+        }
         assert_eq!(run("let x = 40; x + 2").unwrap().as_int().unwrap(), 42);
     }
 

@@ -39,30 +39,30 @@ pub async fn run_due(
     minute: chrono::DateTime<Utc>,
 ) -> usize {
     let due = rules.due(&minute, &events.audience());
-    let mut queued = 0;
-    for (guild, names) in due {
+    // Guilds run side by side (bounded by the rules' workers), each within its timeout.
+    let runs = due.into_iter().map(|(guild, names)| async move {
         let cfg = guilds.guild(Some(&guild));
-        if !cfg.typed.features.rules {
+        let mut messages = Vec::new();
+        if cfg.typed.features.rules {
+            for name in names {
+                messages.extend(
+                    rules
+                        .dispatch_only(&guild, cfg.clone(), "on_schedule", None, Some(name))
+                        .await,
+                );
+            }
+        }
+        (guild, messages)
+    });
+    let mut queued = 0;
+    for (guild, messages) in futures::future::join_all(runs).await {
+        if messages.is_empty() {
             continue;
         }
-        for name in names {
-            let (r, g, c) = (rules.clone(), guild.clone(), cfg.clone());
-            let messages = tokio::task::spawn_blocking(move || {
-                r.run_hook(&g, &c, "on_schedule", None, Some(&name))
-                    .iter()
-                    .flat_map(|o| r.apply(&g, o))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-            if messages.is_empty() {
-                continue;
-            }
-            match outbox.enqueue(&messages) {
-                Ok(ids) => queued += ids.len(),
-                Err(e) => {
-                    tracing::error!(guild, error = %e, "scheduled rule messages could not be queued")
-                }
+        match outbox.enqueue(&messages) {
+            Ok(ids) => queued += ids.len(),
+            Err(e) => {
+                tracing::error!(guild, error = %e, "scheduled rule messages could not be queued")
             }
         }
     }

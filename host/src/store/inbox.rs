@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     dedupe_key   TEXT NOT NULL UNIQUE,
     received_at  INTEGER NOT NULL,
     event        TEXT NOT NULL,
-    processed_at INTEGER
+    processed_at INTEGER,
+    attempts     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS inbox_unprocessed ON inbox (seq) WHERE processed_at IS NULL;
 ";
@@ -73,6 +74,22 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// Counts one more processing attempt of an event and returns the count. Counted
+    /// before the work, so an event whose processing never finishes (a crash, a hang) is
+    /// recognised at the next start instead of being retried forever.
+    pub fn inbox_attempt(&self, seq: i64) -> Result<u32> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE inbox SET attempts = attempts + 1 WHERE seq = ?1",
+            params![seq],
+        )?;
+        Ok(conn.query_row(
+            "SELECT attempts FROM inbox WHERE seq = ?1",
+            params![seq],
+            |r| r.get::<_, u32>(0),
+        )?)
     }
 
     /// Queues an event's messages and marks it processed, atomically. Returns the new outbox
@@ -138,5 +155,13 @@ mod tests {
         assert_eq!(s.inbox_prune(60_000).unwrap(), 0);
         assert_eq!(s.inbox_prune(-60_000).unwrap(), 1);
         assert!(!s.inbox_contains("job:1").unwrap());
+    }
+
+    #[test]
+    fn attempts_are_counted_per_event() {
+        let s = Store::in_memory().unwrap();
+        let seq = s.inbox_insert("kaltura", "job:2", "{}").unwrap().unwrap();
+        assert_eq!(s.inbox_attempt(seq).unwrap(), 1);
+        assert_eq!(s.inbox_attempt(seq).unwrap(), 2);
     }
 }

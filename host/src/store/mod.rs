@@ -76,6 +76,19 @@ fn write_within_quota(
     Ok(())
 }
 
+/// Adds a column that a database made by an older version lacks.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let has: bool = conn
+        .prepare(&format!(
+            "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+        ))?
+        .exists([column])?;
+    if !has {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) `DIR/kdhost.sqlite3`.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -113,6 +126,7 @@ impl Store {
         conn.execute_batch(inbox::SCHEMA)
             .and_then(|_| conn.execute_batch(outbox::SCHEMA))
             .and_then(|_| conn.execute_batch(audit::SCHEMA))
+            .and_then(|_| add_column(&conn, "inbox", "attempts", "INTEGER NOT NULL DEFAULT 0"))
             .context("initialising the database schema")?;
         Ok(Self {
             conn: Mutex::new(conn),

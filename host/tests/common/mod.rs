@@ -18,6 +18,44 @@ pub const GUILD: &str = "600000000000000001";
 pub const USER: &str = "700000000000000001";
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
 
+/// How long a test waits for something that must happen before it calls it a hang. Tests
+/// wait for the event itself (a message, a state, a log line); this bound only stops a
+/// test that would otherwise wait forever, so no verdict depends on the machine's speed.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Polls `check` until it answers, failing (naming `what`) only after [`HANG`].
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + HANG;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what} after {HANG:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`eventually`] for a check that has to await.
+pub async fn eventually_async<T, F>(what: &str, mut check: impl FnMut() -> F) -> T
+where
+    F: Future<Output = Option<T>>,
+{
+    let until = std::time::Instant::now() + HANG;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what} after {HANG:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A built guest component by crate name (e.g. "kd_fixture_hostile").
 pub fn guest(name: &str) -> PathBuf {
     let p = Path::new(GUEST_WASM_DIR).join(format!("{name}.wasm"));
@@ -70,6 +108,8 @@ pub struct Setup {
     pub api_json: Option<Value>,
     /// `config/default.json` (the guild default).
     pub default_config: Option<Value>,
+    /// How long a dropped Activity participant keeps their seat (400 ms unless set).
+    pub activity_grace: Option<Duration>,
 }
 
 impl Default for Setup {
@@ -91,6 +131,7 @@ impl Default for Setup {
             api_json: None,
             activities: false,
             default_config: None,
+            activity_grace: None,
         }
     }
 }
@@ -102,7 +143,9 @@ pub fn default_grants() -> String {
             "core": {"grants": ["host", "log"]},
             "hello": {"grants": ["log"]},
             "hostile": {"grants": ["log"], "cpu_ms": 300, "memory_mb": 16, "timeout_ms": 8000}
-        }
+        },
+        // `kaltura_config()` narrows sessions to this context: the operator binds it.
+        "kaltura": {"guilds": {GUILD: {"privacy_contexts": ["discord"]}}}
     })
     .to_string()
 }
@@ -212,7 +255,7 @@ impl Host {
             delivery: setup.delivery.clone().unwrap_or_default(),
             activity: kdhost::config::settings::ActivitySettings {
                 dev_mode: setup.activity_dev,
-                grace: Some(std::time::Duration::from_millis(400)),
+                grace: Some(setup.activity_grace.unwrap_or(Duration::from_millis(400))),
             },
         };
         let app = App::build(&opts, settings).await.unwrap();
@@ -255,6 +298,35 @@ impl Host {
             .unwrap_or_else(|| panic!("{file} was not refused: {:?}", self.load_failures))
             .reason
             .clone()
+    }
+
+    /// Waits until every accepted event is processed and every queued message has its
+    /// result (sent or dead): after this, what has not arrived will not arrive.
+    pub async fn settled(&self) {
+        let store = self.services.store.clone();
+        eventually("the inbox and the outbox to settle", || {
+            let inbox_done = store.inbox_unprocessed(1).ok()?.is_empty();
+            let outbox_done = store.outbox_counts().ok()?.pending == 0;
+            (inbox_done && outbox_done).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until `channel` holds at least `n` messages; returns them all.
+    pub async fn messages(&self, channel: &str, n: usize) -> Vec<Value> {
+        eventually(&format!("{n} messages in channel {channel}"), || {
+            let m = self.standin.channel_messages(channel);
+            (m.len() >= n).then_some(m)
+        })
+        .await
+    }
+
+    /// Waits until the host's gateway has a session at the stand-in.
+    pub async fn gateway_connected(&self) {
+        eventually("the gateway to connect", || {
+            (self.standin.gateway_sessions() > 0).then_some(())
+        })
+        .await
     }
 
     /// Connects the host's gateway (serenity) to the stand-in.

@@ -54,6 +54,35 @@ async fn channel_allowed(
     )))
 }
 
+/// Every channel a plugin posts to, edits in or reacts in belongs to the guild it was
+/// called for (checked against Discord's channel list); outside a guild, only the
+/// conversation it was called from.
+async fn channel_of_scope(
+    services: Arc<crate::plugins::services::Services>,
+    guild: Option<String>,
+    scope_channel: Option<String>,
+    channel_id: String,
+) -> Result<(), CapError> {
+    use crate::discord::guilds::ChannelError;
+    match guild {
+        Some(g) => match services
+            .discord_guilds
+            .resolve_channel(&g, &channel_id)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e @ (ChannelError::Foreign(_) | ChannelError::Unknown(_))) => {
+                Err(CapError::Denied(e.to_string()))
+            }
+            Err(ChannelError::Rest(e)) => Err(rest_err(e)),
+        },
+        None if scope_channel.as_deref() == Some(channel_id.as_str()) => Ok(()),
+        None => Err(CapError::Denied(format!(
+            "channel {channel_id} is not this conversation: outside a server a plugin acts only where it was called"
+        ))),
+    }
+}
+
 /// How long `send-message` waits for Discord's message id (the message is queued either way).
 const SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -65,6 +94,20 @@ impl PluginState {
                 "Discord is not configured on this host (DISCORD_APPLICATION_ID)".into(),
             )
         })
+    }
+
+    /// See [`channel_of_scope`]; a future that owns its arguments (the state is not
+    /// shared across awaits).
+    fn own_channel(
+        &self,
+        channel_id: &str,
+    ) -> impl Future<Output = Result<(), CapError>> + Send + use<> {
+        channel_of_scope(
+            self.services.clone(),
+            self.scope.guild_id.clone(),
+            self.scope.channel_id.clone(),
+            channel_id.to_string(),
+        )
     }
 
     fn render(&self, message: &Message) -> Result<serde_json::Value, CapError> {
@@ -80,6 +123,7 @@ impl Host for PluginState {
     ) -> Result<String, CapError> {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
+        self.own_channel(&channel_id).await?;
         channel_allowed(
             self.services.clone(),
             self.plugin.clone(),
@@ -121,6 +165,7 @@ impl Host for PluginState {
         let rest = self.discord()?;
         snowflake("channel", &channel_id)?;
         snowflake("message", &message_id)?;
+        self.own_channel(&channel_id).await?;
         let body = self.render(&message)?;
         rest.edit_message(&channel_id, &message_id, &body)
             .await
@@ -162,6 +207,7 @@ impl Host for PluginState {
         if emoji.is_empty() || emoji.len() > 100 {
             return Err(CapError::Invalid("emoji must be 1-100 bytes".into()));
         }
+        self.own_channel(&channel_id).await?;
         rest.add_reaction(&channel_id, &message_id, &emoji)
             .await
             .map_err(rest_err)?;
