@@ -641,3 +641,88 @@ async fn tokens_issued_to_other_applications_are_refused() {
     }
     assert_eq!(asked(), before, "junk tokens were sent to Discord");
 }
+
+/// [harden] 6: videos are read in a server the caller belongs to, with entitlement on: a
+/// private category's entries reach its members only; no server, no videos.
+#[tokio::test]
+async fn videos_need_a_server_and_respect_entitlement() {
+    let api = Api::start().await;
+    let (ann, bob) = (
+        api.token("oauth-user").await,
+        api.token("oauth-other").await,
+    );
+    let search = |token: String| {
+        let api = &api;
+        async move {
+            api.call(
+                "GET",
+                &format!("/api/v1/videos?guild_id={GUILD}&q=confidential"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (st, r) = search(ann.clone()).await;
+    assert_eq!(
+        (st, r["videos"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0)),
+        "{r}"
+    );
+    // Bob is a member of the Leadership category in Kaltura.
+    let (st, r) = search(bob.clone()).await;
+    assert_eq!(
+        (st, r["videos"][0]["id"].as_str()),
+        (StatusCode::OK, Some("1_c0nf1den")),
+        "{r}"
+    );
+    let (st, body) = api
+        .call(
+            "GET",
+            &format!("/api/v1/videos/1_c0nf1den?guild_id={GUILD}"),
+            Some(&ann),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{body}"
+    );
+    // Without a server: refused, naming the parameter; a stranger to the server: 403.
+    let (st, body) = api
+        .call("GET", "/api/v1/videos?q=confidential", Some(&bob), None)
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("guild_id"),
+        "{body}"
+    );
+    let eve = api.token("oauth-stranger").await;
+    let (st, body) = search(eve).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::FORBIDDEN, "not_a_member"),
+        "{body}"
+    );
+    // Every read went out with entitlement on.
+    let kal = api.host.kaltura.as_ref().unwrap();
+    for c in kal
+        .calls()
+        .iter()
+        .filter(|c| c.action == "searchEntry" || c.action == "get")
+    {
+        if c.service == "media" || c.action == "searchEntry" {
+            assert!(
+                c.ks_privileges
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("enableentitlement"),
+                "{c:?}"
+            );
+        }
+    }
+}

@@ -103,6 +103,12 @@ async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once()
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
     std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    // The operator lets the guild hear the partner's events.
+    std::fs::write(
+        dir.join("config/plugins.json"),
+        json!({"kaltura": {"partner_events": [GUILD]}}).to_string(),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("config/guilds").join(format!("{GUILD}.json")),
         json!({"notifications": {"channel": CHANNEL, "templates": {"entry_ready": "{{entry_name}} ({{id}})"}}}).to_string(),

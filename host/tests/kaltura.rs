@@ -156,8 +156,8 @@ async fn video_search_play_embed_share_and_watch_together() {
         .unwrap();
     assert_eq!(
         searched.ks_privileges.as_deref(),
-        Some("privacycontext:discord"),
-        "the guild's privileges"
+        Some("privacycontext:discord,enableentitlement"),
+        "the guild's privileges, entitlement on"
     );
 
     // Play: a personal link with a USER session scoped to this entry.

@@ -399,8 +399,9 @@ async fn plugins_subscribed_to_an_event_receive_it_per_guild() {
         kaltura: true,
         plugins: vec![("caps.wasm", "kd_fixture_caps")],
         plugins_json: Some(
-            json!({"plugins": {"caps": {"grants": ["kv", "http", "discord", "config", "kaltura"]}}})
-                .to_string(),
+            json!({"plugins": {"caps": {"grants": ["kv", "http", "discord", "config", "kaltura"]}},
+                   "kaltura": {"partner_events": [GUILD, "600000000000000002"]}})
+            .to_string(),
         ),
         guild_configs: vec![
             (GUILD.into(), json!({"kaltura": {"enabled": true}})),
@@ -437,4 +438,41 @@ async fn plugins_subscribed_to_an_event_receive_it_per_guild() {
     .await;
     assert_eq!(seen, format!("kaltura.entry_ready {name}"));
     assert_eq!(last("600000000000000002").await, "none");
+}
+
+/// [harden] 6: partner-wide events name entries of the whole account: only the guilds the
+/// operator lists hear them, whatever a guild's own file says.
+#[tokio::test]
+async fn only_guilds_the_operator_lists_hear_partner_events() {
+    const UNLISTED: &str = "600000000000000002";
+    const THEIRS: &str = "910000000000000009";
+    let mut grants: Value = serde_json::from_str(&common::default_grants()).unwrap();
+    grants["kaltura"]["partner_events"] = json!([GUILD]);
+    let host = Host::start(Setup {
+        kaltura: true,
+        plugins_json: Some(grants.to_string()),
+        guild_configs: vec![
+            (
+                GUILD.into(),
+                json!({"notifications": {"channel": "#recordings"}}),
+            ),
+            (
+                UNLISTED.into(),
+                json!({"notifications": {"channel": "#theirs"}}),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    host.standin
+        .set_channels(GUILD, &[(RECORDINGS, "recordings")]);
+    host.standin.set_channels(UNLISTED, &[(THEIRS, "theirs")]);
+    let k = host.kaltura.as_ref().unwrap();
+    let n = k
+        .entry_ready_notification(&k.ready_entry_ids()[0], 9101, BodyFormat::Json, "sha1")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    wait_messages(&host, RECORDINGS, 1).await;
+    host.settled().await;
+    assert!(host.standin.channel_messages(THEIRS).is_empty());
 }

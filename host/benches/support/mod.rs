@@ -229,7 +229,7 @@ pub async fn start_host_with(
     }
     std::fs::write(
         dir.join("config/plugins.json"),
-        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000}}"#,
+        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000},"kaltura":{"partner_events":["*"]}}"#,
     )
     .unwrap();
     if let Some(d) = default_config {

@@ -210,12 +210,21 @@ impl EventProcessor {
         }
     }
 
-    /// Guilds that hear about Kaltura events: those with a config file or rules of their own.
+    /// Guilds that hear about Kaltura events: those with a config file or rules of their
+    /// own that the operator lists in `kaltura.partner_events` (`config/plugins.json`):
+    /// partner-wide events name entries of the whole account, so a guild admin's file alone
+    /// does not let a guild hear them.
     pub fn audience(&self) -> BTreeSet<String> {
+        let Some(registry) = &self.plugins else {
+            return BTreeSet::new();
+        };
+        let grants = registry.grants();
+        let operator = grants.kaltura();
         let mut ids: BTreeSet<String> = self.guilds.guild_ids().into_iter().collect();
         if let Some(r) = &self.rules {
             ids.extend(r.guild_ids());
         }
+        ids.retain(|g| operator.hears_partner_events(g));
         ids
     }
 

@@ -328,7 +328,18 @@ impl Kaltura {
         })
     }
 
-    /// API calls for `c` under an ADMIN session with the guild's default privileges.
+    /// Reads for `c`: an ADMIN session of the caller's Kaltura user with entitlement on,
+    /// so Kaltura shows only what that user may see (private categories stay private).
+    fn reader(&self, c: &Caller) -> Admin<'_> {
+        Admin {
+            k: self,
+            user: c.kaltura_user_id.clone(),
+            privileges: privileges::join(&[&c.guild.default_privileges, "enableentitlement"]),
+        }
+    }
+
+    /// Writes for `c` (users, meetings) under an ADMIN session with the guild's default
+    /// privileges.
     fn admin(&self, c: &Caller) -> Admin<'_> {
         Admin {
             k: self,
@@ -386,7 +397,7 @@ impl Kaltura {
     ) -> Result<SearchResult, KalturaError> {
         let q = media::clean_query(query);
         let (limit, page) = (limit.clamp(1, 50), page.clamp(1, 1000));
-        let admin = self.admin(c);
+        let admin = self.reader(c);
         if !q.is_empty() && now() >= self.esearch_off_until.load(Ordering::Relaxed) {
             match admin
                 .call(
@@ -397,7 +408,7 @@ impl Kaltura {
                 )
                 .await
             {
-                Ok(v) => return media::parse_list(v, "esearch"),
+                Ok(v) => return media::parse_list(v, "esearch").map(ready_only),
                 Err(e) if e.is_forbidden_service() => {
                     tracing::info!(error = %e, "eSearch is not available on this account; using media.list");
                     self.esearch_off_until
@@ -414,7 +425,7 @@ impl Kaltura {
                 Idempotent::Read,
             )
             .await?;
-        media::parse_list(v, "media.list")
+        media::parse_list(v, "media.list").map(ready_only)
     }
 
     pub async fn entry(&self, c: &Caller, entry_id: &str) -> Result<Video, KalturaError> {
@@ -423,7 +434,7 @@ impl Kaltura {
             return Err(not_found());
         }
         let v = self
-            .admin(c)
+            .reader(c)
             .call(
                 "media",
                 "get",
@@ -437,7 +448,7 @@ impl Kaltura {
 
     pub async fn categories(&self, c: &Caller) -> Result<Vec<Category>, KalturaError> {
         let v = self
-            .admin(c)
+            .reader(c)
             .call(
                 "category",
                 "list",
@@ -621,6 +632,12 @@ impl Kaltura {
         let url = self.meetings.join_url(&m, s.ks.expose());
         Ok((m, url))
     }
+}
+
+/// Search results people see: ready entries only (eSearch finds entries still processing).
+fn ready_only(mut r: SearchResult) -> SearchResult {
+    r.videos.retain(Video::is_ready);
+    r
 }
 
 /// Kaltura entry ids look like `0_abc123de`; anything else is not sent on.

@@ -48,7 +48,8 @@ pub struct OperatorKaltura {
     /// Per guild id: more privileges and the privacy contexts bound to it.
     pub guilds: BTreeMap<String, GuildSessions>,
     /// Guilds that hear about partner-wide Kaltura events (entries are partner-wide: a
-    /// guild not listed gets none of them).
+    /// guild not listed gets none of them); `"*"` for every guild with a config file or
+    /// rules (one community on one partner).
     pub partner_events: Vec<String>,
 }
 
@@ -74,6 +75,15 @@ impl OperatorKaltura {
                     }
                 }
             }
+        }
+        if let Some(bad) = self
+            .partner_events
+            .iter()
+            .find(|g| *g != "*" && (g.is_empty() || !g.chars().all(|c| c.is_ascii_digit())))
+        {
+            return Err(format!(
+                "{file}: kaltura.partner_events: `{bad}` is not a guild id (digits) or \"*\""
+            ));
         }
         for (g, s) in &self.guilds {
             if !g.chars().all(|c| c.is_ascii_digit()) || g.is_empty() {
@@ -113,7 +123,9 @@ impl OperatorKaltura {
 
     /// Whether partner-wide Kaltura events reach this guild.
     pub fn hears_partner_events(&self, guild_id: &str) -> bool {
-        self.partner_events.iter().any(|g| g == guild_id)
+        self.partner_events
+            .iter()
+            .any(|g| g == "*" || g == guild_id)
     }
 }
 

@@ -144,8 +144,9 @@ pub fn default_grants() -> String {
             "hello": {"grants": ["log"]},
             "hostile": {"grants": ["log"], "cpu_ms": 300, "memory_mb": 16, "timeout_ms": 8000}
         },
-        // `kaltura_config()` narrows sessions to this context: the operator binds it.
-        "kaltura": {"guilds": {GUILD: {"privacy_contexts": ["discord"]}}}
+        // `kaltura_config()` narrows sessions to this context: the operator binds it; every
+        // configured guild hears the partner's events.
+        "kaltura": {"guilds": {GUILD: {"privacy_contexts": ["discord"]}}, "partner_events": ["*"]}
     })
     .to_string()
 }

@@ -1,5 +1,8 @@
 //! Media entries and categories: `media.get`, `media.list` (filter + pager + orderBy),
-//! `elasticsearch_esearch.searchEntry` and `category.list`.
+//! `elasticsearch_esearch.searchEntry` and `category.list`, with Kaltura's entitlement: a
+//! category with a privacy context shows its entries only to its members when the session
+//! enforces entitlement (a USER session, or an ADMIN one with `enableentitlement`; never
+//! with `disableentitlement`). The session's own `privacycontext` is not modelled.
 
 use std::cmp::Ordering;
 
@@ -83,16 +86,71 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
     }
 }
 
+/// What a session may see of the entries.
+#[derive(Debug, Clone)]
+pub struct Entitlement {
+    enforced: bool,
+    user: String,
+}
+
+impl Entitlement {
+    pub fn of(ks: &kaltura_ks::KsInfo) -> Self {
+        let has = |name: &str| {
+            ks.privileges
+                .split(',')
+                .any(|p| p.trim().split(':').next() == Some(name))
+        };
+        let user_session = ks.session_type == kaltura_ks::SessionType::User;
+        Self {
+            enforced: (user_session || has("enableentitlement")) && !has("disableentitlement"),
+            user: ks.user_id.clone(),
+        }
+    }
+
+    /// Not enforced: the server's own look-ups (a page then checks the session itself).
+    pub fn none() -> Self {
+        Self {
+            enforced: false,
+            user: String::new(),
+        }
+    }
+
+    /// Whether the session may see this entry: entries of a category with a privacy
+    /// context are for that category's members.
+    pub fn may_see(&self, data: &Data, e: &Value) -> bool {
+        if !self.enforced {
+            return true;
+        }
+        let ids = csv(&e["categoriesIds"]);
+        let restricted: Vec<&Value> = data
+            .categories
+            .iter()
+            .filter(|c| {
+                ids.contains(&int(&c["id"]).unwrap_or(0).to_string())
+                    && !text(&c["privacyContext"]).unwrap_or_default().is_empty()
+            })
+            .collect();
+        restricted.is_empty()
+            || restricted.iter().any(|c| {
+                c["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|u| u == self.user.as_str()))
+            })
+    }
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::new("ENTRY_ID_NOT_FOUND", format!("Entry id \"{id}\" not found"))
         .with_args(json!({"ENTRY_ID": id}))
 }
 
-pub fn get(data: &Data, p: &Value) -> ApiResult {
+pub fn get(data: &Data, p: &Value, who: &Entitlement) -> ApiResult {
     let id = text(&p["entryId"]).unwrap_or_default();
     data.entries
         .iter()
-        .find(|e| e["id"] == id.as_str() && int(&e["status"]) != Some(DELETED))
+        .find(|e| {
+            e["id"] == id.as_str() && int(&e["status"]) != Some(DELETED) && who.may_see(data, e)
+        })
         .cloned()
         .ok_or_else(|| not_found(&id))
 }
@@ -192,13 +250,13 @@ pub fn list_response(object_type: &str, total: usize, objects: Vec<Value>) -> Va
     json!({"objectType": object_type, "totalCount": total, "objects": objects})
 }
 
-pub fn list(data: &Data, p: &Value) -> ApiResult {
+pub fn list(data: &Data, p: &Value, who: &Entitlement) -> ApiResult {
     let f = &p["filter"];
     let mut found: Vec<&Value> = data
         .entries
         .iter()
         .zip(&data.lowered)
-        .filter(|(e, lc)| matches_filter(e, lc, f))
+        .filter(|(e, lc)| matches_filter(e, lc, f) && who.may_see(data, e))
         .map(|(e, _)| e)
         .collect();
     sort(&mut found, text(&f["orderBy"]));
@@ -262,7 +320,7 @@ fn collect_terms(op: &Value, out: &mut Vec<String>) {
     }
 }
 
-pub fn esearch(data: &Data, p: &Value) -> ApiResult {
+pub fn esearch(data: &Data, p: &Value, who: &Entitlement) -> ApiResult {
     let params = &p["searchParams"];
     let op = &params["searchOperator"];
     if op.is_null() {
@@ -276,7 +334,7 @@ pub fn esearch(data: &Data, p: &Value) -> ApiResult {
         .iter()
         .zip(&data.lowered)
         .enumerate()
-        .filter(|(_, (e, _))| int(&e["status"]) == Some(READY))
+        .filter(|(_, (e, _))| int(&e["status"]) == Some(READY) && who.may_see(data, e))
         .filter_map(|(i, (_, lc))| {
             let mut hits = 0;
             esearch_match(lc, op, &mut hits).then_some((i, hits))

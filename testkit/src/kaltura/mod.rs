@@ -433,15 +433,16 @@ impl Inner {
                 format!("The access to service [{service}->{action}] is forbidden"),
             )
         };
+        let who = media::Entitlement::of(&ks);
         let mut data = self.data.lock().unwrap();
         match (service, action) {
-            ("media" | "baseentry" | "baseEntry", "get") => media::get(&data, p),
-            ("media" | "baseentry" | "baseEntry", "list") => media::list(&data, p),
+            ("media" | "baseentry" | "baseEntry", "get") => media::get(&data, p, &who),
+            ("media" | "baseentry" | "baseEntry", "list") => media::list(&data, p, &who),
             ("elasticsearch_esearch", "searchEntry") => {
                 if !self.esearch.load(std::sync::atomic::Ordering::Relaxed) {
                     return Err(forbidden());
                 }
-                media::esearch(&data, p)
+                media::esearch(&data, p, &who)
             }
             ("category", "list") => media::categories(&data, p),
             ("user", "get") => accounts::get_user(&data, p),

@@ -112,7 +112,11 @@ pub async fn player(
             .into_response();
     }
     let entry_id = q.get("entry_id").cloned().unwrap_or_default();
-    let entry = media::get(&s.data.lock().unwrap(), &json!({"entryId": entry_id}));
+    let entry = media::get(
+        &s.data.lock().unwrap(),
+        &json!({"entryId": entry_id}),
+        &media::Entitlement::none(),
+    );
     let Ok(entry) = entry else {
         return page(StatusCode::NOT_FOUND, "Entry not found", &entry_id);
     };
@@ -156,7 +160,11 @@ pub async fn play_manifest(
         (Some("entryId"), Some(id)) if !id.is_empty() => id.to_string(),
         _ => return text(StatusCode::BAD_REQUEST, "playManifest needs /entryId/{id}/"),
     };
-    let entry = media::get(&s.data.lock().unwrap(), &json!({"entryId": entry_id}));
+    let entry = media::get(
+        &s.data.lock().unwrap(),
+        &json!({"entryId": entry_id}),
+        &media::Entitlement::none(),
+    );
     match entry {
         Ok(e) if e["status"] == 2 => {}
         Ok(_) => return text(StatusCode::NOT_FOUND, "the entry is not ready"),
