@@ -83,6 +83,7 @@ async fn main() {
     }
 
     // ------------------------------------------------------------ the host, wired to stand-ins
+    const BENCH_GUILD: &str = "600000000000000001";
     let discord = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
         .await
         .unwrap();
@@ -174,6 +175,8 @@ async fn main() {
         .issue("700000000000000001", SubjectKind::Discord, "bench")
         .unwrap();
     let api_url = format!("http://{addr}/api/v1/videos");
+    // Videos are read in a server the caller belongs to (checked, then cached, per call).
+    discord.set_member(BENCH_GUILD, "700000000000000001", &[]);
     let search = {
         let (client, api_url, token) = (client.clone(), api_url.clone(), token.clone());
         move |i: usize| {
@@ -181,7 +184,11 @@ async fn main() {
             async move {
                 let r = client
                     .get(&api_url)
-                    .query(&[("q", QUERIES[i % QUERIES.len()]), ("limit", "10")])
+                    .query(&[
+                        ("q", QUERIES[i % QUERIES.len()]),
+                        ("limit", "10"),
+                        ("guild_id", BENCH_GUILD),
+                    ])
                     .bearer_auth(&token)
                     .send()
                     .await

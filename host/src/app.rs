@@ -186,7 +186,9 @@ impl App {
             Dispatcher::new(registry.clone(), rest.clone(), activity)
                 .with_host_commands(host_commands),
         );
+        let limits = Arc::new(crate::api::limits::HttpLimits::new(&settings.http));
         let pruned = Arc::downgrade(&dispatcher);
+        let limits_pruned = Arc::downgrade(&limits);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
@@ -194,6 +196,9 @@ impl App {
                 match pruned.upgrade() {
                     Some(d) => d.prune_rate_limits(),
                     None => break,
+                }
+                if let Some(l) = limits_pruned.upgrade() {
+                    l.prune();
                 }
             }
         });
@@ -220,6 +225,7 @@ impl App {
             dispatcher: dispatcher.clone(),
         });
         let api = Arc::new(ApiState {
+            limits: limits.clone(),
             jwt: settings
                 .api
                 .jwt_secret
@@ -299,10 +305,16 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        // `self` (and with it the hot-reload watcher) lives until serving ends.
-        axum::serve(listener, self.router.clone())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        // `self` (and with it the hot-reload watcher) lives until serving ends. The peer
+        // address reaches the handlers (per-IP limits).
+        axum::serve(
+            listener,
+            self.router
+                .clone()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         Ok(())
     }
 }

@@ -290,6 +290,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
             dev_mode: true,
             grace: None,
         },
+        http: Default::default(),
     };
     let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());

@@ -75,12 +75,23 @@ pub struct Metrics {
     /// Gateway events the host keeps (member joins, scheduled events) by kind and result
     /// (accepted, duplicate).
     pub gateway_events: IntCounterVec,
+    /// Discord answers that count toward its invalid-request ban (401, 403, 429).
+    pub discord_invalid: IntCounter,
+    /// Discord calls the host held back because too many were refused lately.
+    pub discord_throttled: IntCounter,
     /// Inbox events given up after too many unfinished processing attempts.
     pub events_abandoned: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(opts!(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
     r.register(Box::new(c.clone()))
         .expect("metric registered once");
     c
@@ -149,16 +160,21 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Gateway events taken into the inbox by kind and result",
             &["kind", "result"],
         ),
-        events_abandoned: {
-            let c = IntCounter::new(
-                "kd_events_abandoned_total",
-                "Inbox events given up after unfinished processing attempts",
-            )
-            .expect("valid metric");
-            r.register(Box::new(c.clone()))
-                .expect("metric registered once");
-            c
-        },
+        events_abandoned: plain_counter(
+            &r,
+            "kd_events_abandoned_total",
+            "Inbox events given up after unfinished processing attempts",
+        ),
+        discord_invalid: plain_counter(
+            &r,
+            "kd_discord_invalid_answers_total",
+            "Discord answers counting toward its invalid-request limit (401, 403, 429)",
+        ),
+        discord_throttled: plain_counter(
+            &r,
+            "kd_discord_throttled_total",
+            "Discord calls held back because too many were refused lately",
+        ),
         kaltura_calls: histogram(
             &r,
             "kd_kaltura_call_seconds",

@@ -726,3 +726,95 @@ async fn videos_need_a_server_and_respect_entitlement() {
         }
     }
 }
+
+/// [harden] 5: a stranger cannot make the host spend Discord's invalid-request budget: the
+/// sign-in routes are limited per IP, a refused token is remembered, a random guild's
+/// refusal is cached, and the API is limited per token.
+#[tokio::test]
+async fn strangers_cannot_make_the_host_hammer_discord() {
+    let host = start_with_kaltura(|s| {
+        s.http = Some(kdhost::config::settings::HttpSettings {
+            anonymous_per_minute: 12,
+            subject_per_minute: 12,
+            client_ip_header: None,
+        });
+    })
+    .await;
+    host.standin.set_member(GUILD, USER, &[]);
+    host.standin.add_oauth_user("oauth-user", USER, "Ann");
+    let http = reqwest::Client::new();
+    let asked = |path: &str| {
+        host.standin
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains(path))
+            .count()
+    };
+    let sign_in = |token: &'static str| {
+        let (http, base) = (http.clone(), host.base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/auth/token"))
+                .json(&json!({"discord_access_token": token}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r.headers().get("retry-after").cloned();
+            (r.status(), retry, r.json::<Value>().await.unwrap())
+        }
+    };
+    // A junk token: one question to Discord, then the refusal is remembered.
+    let (st, _, _) = sign_in("junk-token").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = sign_in("junk-token").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        asked("oauth2/@me"),
+        1,
+        "the same junk token was asked about twice"
+    );
+    // The per-IP quota (12 a minute, a burst of 2): the third attempt is refused with
+    // Retry-After before Discord is asked.
+    let (st, retry, body) = sign_in("other-junk").await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(code(&body), "rate_limited");
+    assert!(retry.is_some());
+    assert_eq!(asked("oauth2/@me"), 1);
+
+    // A random guild id: Discord refuses once, the refusal is reused.
+    let jwt = kdhost::api::auth::Jwt::new(
+        &kdhost::config::secret::Secret::new(JWT_SECRET),
+        std::time::Duration::from_secs(600),
+    );
+    let (token, _) = jwt
+        .issue(USER, kdhost::api::auth::SubjectKind::Discord, "Ann")
+        .unwrap();
+    let random = "612345678901234567";
+    for _ in 0..2 {
+        let r = http
+            .get(format!("{}/api/v1/videos?guild_id={random}&q=x", host.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(asked(&format!("guilds/{random}/members")), 1);
+    // The token's own quota: a burst of 2 is spent; the next call waits.
+    let r = http
+        .get(format!("{}/api/v1/videos?guild_id={random}&q=x", host.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // Refusals Discord counts are counted by the host too.
+    let metrics = host.metrics().await;
+    let counted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kd_discord_invalid_answers_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(counted >= 1.0, "{metrics}");
+}

@@ -403,7 +403,9 @@ impl FromRequestParts<Arc<ApiState>> for Authenticated {
                 "the Authorization header must be `Bearer <token>`",
             )
         })?;
-        jwt.check(token.trim()).map(Authenticated)
+        let claims = jwt.check(token.trim())?;
+        s.limits.check_subject(&claims.sub)?;
+        Ok(Authenticated(claims))
     }
 }
 

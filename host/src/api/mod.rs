@@ -6,6 +6,7 @@ mod activity;
 pub mod auth;
 pub mod error;
 mod guilds;
+pub mod limits;
 mod meetings;
 mod videos;
 
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub activity_dev: bool,
     /// Watch Together sync rooms.
     pub rooms: Option<Arc<crate::activity::sync::SyncRooms>>,
+    /// Per-IP and per-subject request limits.
+    pub limits: Arc<limits::HttpLimits>,
 }
 
 /// `{"error": {"code", "message"}}`, as every error is sent.
@@ -197,6 +200,11 @@ impl ApiState {
             RestError::NotConfigured(m) => {
                 err(StatusCode::SERVICE_UNAVAILABLE, "discord_not_configured", m)
             }
+            e @ RestError::Throttled => err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "discord_throttled",
+                e.to_string(),
+            ),
             e => {
                 tracing::warn!(error = %e, "cannot read a guild member from Discord");
                 err(
@@ -267,8 +275,13 @@ impl utoipa::Modify for BearerAuth {
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
+    // The routes that need no token: one quota per client IP.
+    let per_ip = axum::middleware::from_fn_with_state(state.limits.clone(), limits::per_ip);
     Router::new()
-        .route("/api/v1/auth/token", post(auth::issue_token))
+        .route(
+            "/api/v1/auth/token",
+            post(auth::issue_token).layer(per_ip.clone()),
+        )
         .route(
             "/api/v1/meetings",
             get(meetings::list).post(meetings::create),
@@ -282,7 +295,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos/{id}", get(videos::get_one))
         .route("/api/v1/videos/{id}/play", post(videos::play))
         .route("/api/v1/activity/launch", get(activity::launch))
-        .route("/api/v1/activity/token", post(activity::token))
+        .route(
+            "/api/v1/activity/token",
+            post(activity::token).layer(per_ip),
+        )
         .route("/api/v1/activity/sync", get(activity::sync))
         .route("/api/v1/activity/config", get(activity::config))
         .route(

@@ -46,6 +46,55 @@ pub struct Settings {
     pub api: ApiSettings,
     pub delivery: DeliverySettings,
     pub activity: ActivitySettings,
+    pub http: HttpSettings,
+}
+
+/// Limits on the HTTP surface (every stranger on the internet can reach it).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `KD_HTTP_ANON_PER_MINUTE`: requests per client IP per minute to the routes that need
+    /// no token (sign-in), which each cost a call to Discord.
+    pub anonymous_per_minute: u32,
+    /// `KD_API_PER_MINUTE`: API requests per token subject per minute.
+    pub subject_per_minute: u32,
+    /// `KD_CLIENT_IP_HEADER`: the header the operator's proxy puts the client's IP in
+    /// (`CF-Connecting-IP` behind Cloudflare); unset: the connection's peer address.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            anonymous_per_minute: 30,
+            subject_per_minute: 600,
+            client_ip_header: None,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let d = Self::default();
+        let client_ip_header = var("KD_CLIENT_IP_HEADER");
+        if let Some(h) = &client_ip_header
+            && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(format!(
+                "KD_CLIENT_IP_HEADER must be a header name, not `{h}`"
+            ));
+        }
+        Ok(Self {
+            anonymous_per_minute: whole_number(
+                "KD_HTTP_ANON_PER_MINUTE",
+                d.anonymous_per_minute.into(),
+                1,
+            )?
+            .min(u32::MAX as u64) as u32,
+            subject_per_minute: whole_number("KD_API_PER_MINUTE", d.subject_per_minute.into(), 1)?
+                .min(u32::MAX as u64) as u32,
+            client_ip_header,
+        })
+    }
 }
 
 /// The Watch Together Activity.
@@ -82,6 +131,7 @@ impl Settings {
             api: ApiSettings::from_env()?,
             delivery: DeliverySettings::from_env()?,
             activity: ActivitySettings::from_env()?,
+            http: HttpSettings::from_env()?,
         })
     }
 }

@@ -321,7 +321,7 @@ fn classify(e: RestError) -> Failure {
             counted: true,
         },
         RestError::Api { .. } => Failure::Permanent(e.to_string()),
-        RestError::NotConfigured(_) => Failure::Retry {
+        RestError::NotConfigured(_) | RestError::Throttled => Failure::Retry {
             error: e.to_string(),
             after: Some(Duration::from_secs(60)),
             counted: false,

@@ -59,6 +59,9 @@ pub struct GuildDirectory {
     members: Cached<Option<Vec<String>>>,
     /// Guild → its channels.
     channels: Cached<Arc<Vec<Channel>>>,
+    /// Paths Discord refused (401, 403, 404) lately, with its answer: a lookup of a random
+    /// guild or user id costs one call per minute, not one per request.
+    refused: Cached<(u16, i64, String)>,
 }
 
 fn fresh<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
@@ -85,6 +88,7 @@ impl GuildDirectory {
             guilds: Mutex::new(HashMap::new()),
             members: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
     }
 
@@ -98,15 +102,32 @@ impl GuildDirectory {
     }
 
     async fn get(&self, route: &str, path: String) -> Result<Value, RestError> {
-        self.rest()?
+        if let Some((status, code, message)) = fresh(&self.refused, &path) {
+            return Err(RestError::Api {
+                status,
+                code,
+                message,
+            });
+        }
+        let out = self
+            .rest()?
             .send(Call {
                 method: reqwest::Method::GET,
                 route: route.to_string(),
-                path,
+                path: path.clone(),
                 body: None,
                 bot_auth: true,
             })
-            .await
+            .await;
+        if let Err(RestError::Api {
+            status: status @ (401 | 403 | 404),
+            code,
+            message,
+        }) = &out
+        {
+            keep(&self.refused, path, (*status, *code, message.clone()));
+        }
+        out
     }
 
     /// The guild's owner and roles.

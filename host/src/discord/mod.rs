@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod guilds;
 pub mod host_commands;
 pub mod interactions;
+pub mod invalid_requests;
 pub mod launches;
 pub mod model;
 pub mod response;

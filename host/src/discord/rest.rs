@@ -11,6 +11,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::invalid_requests::{Admission, InvalidRequests};
 use crate::config::secret::Secret;
 use crate::telemetry::METRICS;
 
@@ -33,6 +34,11 @@ pub enum RestError {
     Network(String),
     #[error("{0}")]
     NotConfigured(&'static str),
+    /// The host is holding back: too many of its recent Discord calls were refused.
+    #[error(
+        "the host is holding back its Discord calls for a while (too many were refused recently)"
+    )]
+    Throttled,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -49,7 +55,15 @@ pub struct DiscordRest {
     buckets: Mutex<HashMap<String, Bucket>>,
     global_until: Mutex<Option<Instant>>,
     global: DefaultDirectRateLimiter,
+    /// 401/403/429 answers of the last 10 minutes (Discord bans an IP at 10,000).
+    pub invalid: InvalidRequests,
+    /// Access tokens Discord refused lately (by digest): asked again only after a while.
+    oauth_refused: Mutex<HashMap<[u8; 32], (Instant, u16, String)>>,
 }
+
+/// How long a refused access token is answered from memory.
+const OAUTH_REFUSED_TTL: Duration = Duration::from_secs(300);
+const OAUTH_REFUSED_MAX: usize = 10_000;
 
 /// One REST call: `route` names the rate-limit bucket (method + path template + major id).
 pub struct Call<'a> {
@@ -80,6 +94,23 @@ impl DiscordRest {
             buckets: Mutex::new(HashMap::new()),
             global_until: Mutex::new(None),
             global: RateLimiter::direct(Quota::per_second(NonZeroU32::new(50).unwrap())),
+            invalid: InvalidRequests::default(),
+            oauth_refused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits or refuses as the invalid-answer count says (see [`InvalidRequests`]).
+    async fn admission(&self, essential: bool) -> Result<(), RestError> {
+        match self.invalid.admit(essential) {
+            Admission::Go => Ok(()),
+            Admission::Pace(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+            Admission::Refuse => {
+                METRICS.discord_throttled.inc();
+                Err(RestError::Throttled)
+            }
         }
     }
 
@@ -109,6 +140,8 @@ impl DiscordRest {
         }
         let mut backoff = Duration::from_millis(250);
         for attempt in 1..=max {
+            // Interaction responses (their own token, a person waiting) always go out.
+            self.admission(!call.bot_auth).await?;
             self.wait_for_room(&call).await;
             let mut req = self
                 .client
@@ -130,7 +163,7 @@ impl DiscordRest {
                 Err(e) => {
                     METRICS
                         .discord_rest
-                        .with_label_values(&[&call.route, "error"])
+                        .with_label_values(&[&route_template(&call.route), "error"])
                         .inc();
                     return Err(RestError::Network(e.without_url().to_string()));
                 }
@@ -138,8 +171,10 @@ impl DiscordRest {
             let status = resp.status();
             METRICS
                 .discord_rest
-                .with_label_values(&[&call.route, status.as_str()])
+                .with_label_values(&[&route_template(&call.route), status.as_str()])
                 .inc();
+            self.invalid
+                .record(status.as_u16(), shared_limit(resp.headers()));
             self.record_bucket(&call.route, resp.headers());
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let headers = resp.headers().clone();
@@ -222,21 +257,56 @@ impl DiscordRest {
     /// The user an OAuth2 access token belongs to (`GET /users/@me` with `Bearer`): how
     /// the host verifies an identity before trusting it.
     pub async fn user_from_access_token(&self, access_token: &str) -> Result<Value, RestError> {
-        let req = self
-            .client
-            .get(format!("{}/users/@me", self.api))
-            .bearer_auth(access_token);
-        oauth_call("GET users/@me (oauth)", req).await
+        self.token_check("GET users/@me (oauth)", "/users/@me", access_token)
+            .await
     }
 
     /// The current authorization of an OAuth2 access token (`GET /oauth2/@me`): the
     /// application it was issued to, its scopes and (with `identify`) the user.
     pub async fn authorization_of(&self, access_token: &str) -> Result<Value, RestError> {
+        self.token_check("GET oauth2/@me", "/oauth2/@me", access_token)
+            .await
+    }
+
+    /// Asks Discord about an access token; a token it refused is answered from memory for
+    /// a while (a stranger repeating a junk token costs one call, not one per try).
+    async fn token_check(
+        &self,
+        route: &str,
+        path: &str,
+        access_token: &str,
+    ) -> Result<Value, RestError> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(access_token.as_bytes()).into();
+        if let Some((at, status, message)) = self.oauth_refused.lock().unwrap().get(&key)
+            && at.elapsed() < OAUTH_REFUSED_TTL
+        {
+            return Err(RestError::Api {
+                status: *status,
+                code: 0,
+                message: message.clone(),
+            });
+        }
         let req = self
             .client
-            .get(format!("{}/oauth2/@me", self.api))
+            .get(format!("{}{path}", self.api))
             .bearer_auth(access_token);
-        oauth_call("GET oauth2/@me", req).await
+        let out = self.oauth_call(route, req).await;
+        if let Err(RestError::Api {
+            status: status @ (401 | 403),
+            message,
+            ..
+        }) = &out
+        {
+            let mut refused = self.oauth_refused.lock().unwrap();
+            if refused.len() >= OAUTH_REFUSED_MAX {
+                refused.retain(|_, (at, ..)| at.elapsed() < OAUTH_REFUSED_TTL);
+            }
+            if refused.len() < OAUTH_REFUSED_MAX {
+                refused.insert(key, (Instant::now(), *status, message.clone()));
+            }
+        }
+        out
     }
 
     pub fn application_id(&self) -> &str {
@@ -260,7 +330,7 @@ impl DiscordRest {
             .client
             .post(format!("{}/oauth2/token", self.api))
             .form(&form);
-        oauth_call("POST oauth2/token", req).await
+        self.oauth_call("POST oauth2/token", req).await
     }
 
     /// Bulk-overwrite the application's commands, globally or in one guild.
@@ -397,10 +467,26 @@ impl DiscordRest {
     }
 }
 
-/// An OAuth2-side call (user credentials, not the bot's: no bot rate-limit bucket). Errors
-/// keep Discord's words, in either of its shapes (`message`, or OAuth2's `error` and
-/// `error_description`).
-async fn oauth_call(route: &str, req: reqwest::RequestBuilder) -> Result<Value, RestError> {
+impl DiscordRest {
+    /// An OAuth2-side call (user credentials, not the bot's: no bot rate-limit bucket),
+    /// counted against the invalid-answer budget like every call. Errors keep Discord's
+    /// words, in either of its shapes (`message`, or OAuth2's `error` and
+    /// `error_description`).
+    async fn oauth_call(
+        &self,
+        route: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Value, RestError> {
+        self.admission(false).await?;
+        let out = oauth_answer(route, req).await;
+        if let Err(RestError::Api { status, .. }) = &out {
+            self.invalid.record(*status, false);
+        }
+        out
+    }
+}
+
+async fn oauth_answer(route: &str, req: reqwest::RequestBuilder) -> Result<Value, RestError> {
     let resp = req
         .send()
         .await
@@ -426,6 +512,35 @@ async fn oauth_call(route: &str, req: reqwest::RequestBuilder) -> Result<Value, 
     })
 }
 
+/// Whether a 429 was for a shared resource (Discord does not count those against the bot).
+fn shared_limit(h: &reqwest::header::HeaderMap) -> bool {
+    h.get("x-ratelimit-scope")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("shared"))
+}
+
+/// A route as a metric label: ids (runs of 5+ digits) become `{id}`, so a label never
+/// carries a guild, channel or message id (bounded series).
+pub fn route_template(route: &str) -> String {
+    let mut out = String::with_capacity(route.len());
+    let mut digits = String::new();
+    for c in route.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 5 {
+            out.push_str("{id}");
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
 /// Seconds to wait from a 429: the `Retry-After` header, else the body's `retry_after`.
 fn retry_after(h: &reqwest::header::HeaderMap, body: &Value) -> Duration {
     let secs = h
@@ -435,4 +550,25 @@ fn retry_after(h: &reqwest::header::HeaderMap, body: &Value) -> Duration {
         .or_else(|| body["retry_after"].as_f64())
         .unwrap_or(1.0);
     Duration::from_secs_f64(secs.clamp(0.0, 3600.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_carry_route_templates_not_ids() {
+        assert_eq!(
+            route_template("POST channel 910000000000000001 messages"),
+            "POST channel {id} messages"
+        );
+        assert_eq!(
+            route_template("PUT commands guild 600000000000000042"),
+            "PUT commands guild {id}"
+        );
+        assert_eq!(
+            route_template("GET guilds/123/x 2024"),
+            "GET guilds/123/x 2024"
+        );
+    }
 }

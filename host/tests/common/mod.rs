@@ -110,6 +110,8 @@ pub struct Setup {
     pub default_config: Option<Value>,
     /// How long a dropped Activity participant keeps their seat (400 ms unless set).
     pub activity_grace: Option<Duration>,
+    /// HTTP request limits (tests sign in many people from one address: high unless set).
+    pub http: Option<kdhost::config::settings::HttpSettings>,
 }
 
 impl Default for Setup {
@@ -132,6 +134,7 @@ impl Default for Setup {
             activities: false,
             default_config: None,
             activity_grace: None,
+            http: None,
         }
     }
 }
@@ -258,6 +261,14 @@ impl Host {
                 dev_mode: setup.activity_dev,
                 grace: Some(setup.activity_grace.unwrap_or(Duration::from_millis(400))),
             },
+            http: setup
+                .http
+                .clone()
+                .unwrap_or(kdhost::config::settings::HttpSettings {
+                    anonymous_per_minute: 1_000_000,
+                    subject_per_minute: 1_000_000,
+                    client_ip_header: None,
+                }),
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -19,6 +19,7 @@ fn snowflake(what: &str, id: &str) -> Result<(), CapError> {
 fn rest_err(e: RestError) -> CapError {
     match e {
         RestError::NotConfigured(why) => CapError::Unavailable(why.into()),
+        e @ RestError::Throttled => CapError::Unavailable(e.to_string()),
         other => CapError::Failed(other.to_string()),
     }
 }
