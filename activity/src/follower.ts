@@ -3,7 +3,7 @@
 
 import type { Player } from "./player";
 import type { ClientMessage, Participant, PlaybackState, ServerMessage } from "./protocol";
-import { CLOSE } from "./protocol";
+import { CLOSE, SUBPROTOCOL } from "./protocol";
 import { ClockEstimator, correction, targetPosition } from "./sync";
 
 export interface RoomView {
@@ -27,6 +27,8 @@ export class Follower {
     private readonly player: Player,
     private readonly me: string,
     private readonly url: string,
+    /** The host token: sent as the second subprotocol value (proxies log URLs, not this). */
+    private readonly token: string,
     private readonly status: (text: string) => void,
     private readonly changed: () => void,
   ) {}
@@ -40,7 +42,7 @@ export class Follower {
   }
 
   connect(): void {
-    this.ws = new WebSocket(this.url);
+    this.ws = new WebSocket(this.url, [SUBPROTOCOL, this.token]);
     this.ws.onopen = () => {
       this.retries = 0;
       for (let i = 0; i < 5; i++) setTimeout(() => this.ping(), i * 150);

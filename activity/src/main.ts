@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const api = new HostApi(session.token, session.guild);
   const player = choosePlayer(session, api);
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const q = new URLSearchParams({ instance_id: session.instance, token: session.token });
+  // The token rides in Sec-WebSocket-Protocol (the follower sets it), never in the URL.
+  const q = new URLSearchParams({ instance_id: session.instance });
   if (session.channel) q.set("channel_id", session.channel);
   let instance: InstancePerson[] = [];
   let titled: string | null = null;
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     player,
     session.me,
     `${proto}://${location.host}/api/v1/activity/sync?${q}`,
+    session.token,
     setStatus,
     onChange,
   );

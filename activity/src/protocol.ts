@@ -1,6 +1,8 @@
 // The sync protocol, version 1: mirrors host/src/activity/protocol.rs.
 
 export const VERSION = 1;
+/** The sync socket's subprotocol; the host token is offered after it (never in the URL). */
+export const SUBPROTOCOL = "kd-sync";
 
 /** Close codes the server uses (4000-4999 are the application's). */
 export const CLOSE = {

@@ -15,12 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use kdhost::api::auth::{Jwt, SubjectKind};
+use kdhost::api::auth::{Audience, Jwt, SubjectKind};
 use kdhost::config::secret::Secret;
 use kdhost::config::settings::{ActivitySettings, ApiSettings, Settings};
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, StandInOptions};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 mod support;
@@ -96,11 +98,33 @@ async fn main() {
     for (run, &n) in sizes.iter().enumerate() {
         let addr = host.addr.to_string();
         let url = |room: usize, user: &str| {
-            let (token, _) = jwt.issue(user, SubjectKind::Discord, "bench").unwrap();
-            format!("ws://{addr}/api/v1/activity/sync?instance_id=bench-{run}-{room}&token={token}")
+            let (token, _) = jwt
+                .issue_for(
+                    Audience::Activity,
+                    user,
+                    SubjectKind::Discord,
+                    "bench",
+                    None,
+                    Duration::from_secs(3600),
+                )
+                .unwrap();
+            // The token rides in the subprotocol, as the page sends it.
+            let mut req =
+                format!("ws://{addr}/api/v1/activity/sync?instance_id=bench-{run}-{room}")
+                    .into_client_request()
+                    .unwrap();
+            req.headers_mut().insert(
+                "sec-websocket-protocol",
+                format!("kd-sync, {token}").parse().unwrap(),
+            );
+            req
         };
         run_size("activity", &url, n, run).await;
-        let url = |room: usize, _: &str| format!("ws://{bare}/ws/{run}-{room}");
+        let url = |room: usize, _: &str| {
+            format!("ws://{bare}/ws/{run}-{room}")
+                .into_client_request()
+                .unwrap()
+        };
         run_size("baseline_bare_fanout", &url, n, run).await;
     }
 }
@@ -154,7 +178,7 @@ async fn bare_fanout() -> std::net::SocketAddr {
 }
 
 /// One size against one server; `url(room, user)` is where a seat connects.
-async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> String, n: usize, run: usize) {
+async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> Request, n: usize, run: usize) {
     let rooms = n / ROOM_SIZE;
     let rss_before = support::rss_kib();
     let heap_before = LIVE_HEAP.load(Ordering::Relaxed);

@@ -61,6 +61,7 @@ pub struct App {
 impl App {
     /// Builds every service, loads the plugins, starts hot reload and command sync.
     pub async fn build(opts: &ServeOptions, settings: Settings) -> Result<App> {
+        settings.check().map_err(anyhow::Error::msg)?;
         let discord = settings.discord.clone();
         let store = Arc::new(Store::open(&opts.data)?);
         let guilds = Arc::new(

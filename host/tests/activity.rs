@@ -27,6 +27,16 @@ async fn a_code_from_the_sdk_becomes_discords_token_and_a_host_token_for_that_us
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "authenticated, just no launch yet");
+    // [harden] 7: an Activity token is not an API key: the guild API refuses it.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/guilds/{GUILD}/config", host.base))
+        .bearer_auth(body["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "wrong_token", "{refused}");
     // The exchange was form-encoded with the client secret.
     let req = host
         .standin

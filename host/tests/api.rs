@@ -166,7 +166,7 @@ async fn tokens_are_issued_only_for_verified_identities_and_checked_on_every_rou
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     let now = kdhost::kaltura::sessions::now();
-    let claims = json!({"sub": USER, "kind": "discord", "name": "Ann", "iat": now - 7200, "exp": now - 3600, "iss": "kdhost"});
+    let claims = json!({"sub": USER, "kind": "discord", "name": "Ann", "iat": now - 7200, "exp": now - 3600, "iss": "kdhost", "aud": "kdhost-api"});
     let expired = jsonwebtoken::encode(
         &header,
         &claims,
@@ -186,6 +186,23 @@ async fn tokens_are_issued_only_for_verified_identities_and_checked_on_every_rou
     );
     let mut fresh = claims.clone();
     fresh["exp"] = json!(now + 3600);
+    // A token without an audience (what this host issued before) is not accepted.
+    let mut no_aud = fresh.clone();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let no_aud = jsonwebtoken::encode(
+        &header,
+        &no_aud,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let (st, body) = api
+        .call("GET", "/api/v1/meetings?guild_id=1", Some(&no_aud), None)
+        .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::UNAUTHORIZED, "invalid_token"),
+        "{body}"
+    );
     let foreign = jsonwebtoken::encode(
         &header,
         &fresh,

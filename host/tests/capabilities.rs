@@ -6,14 +6,24 @@ use common::*;
 use serde_json::json;
 
 fn grants(http_host: &str) -> String {
+    grants_with(http_host, json!({}))
+}
+
+/// The caps fixture's grants, with more `http` settings for it (`http_ports`, ...).
+fn grants_with(http_host: &str, http: serde_json::Value) -> String {
+    let mut caps = json!({"grants": ["kv", "http", "discord", "config", "kaltura"], "http_hosts": [http_host], "kv_quota_bytes": 64});
+    caps.as_object_mut()
+        .unwrap()
+        .extend(http.as_object().unwrap().clone());
     json!({
         "limits": {"http_response_max_bytes": 1000},
-        "plugins": {
-            "core": {"grants": ["host"]},
-            "caps": {"grants": ["kv", "http", "discord", "config", "kaltura"], "http_hosts": [http_host], "kv_quota_bytes": 64}
-        }
+        "plugins": {"core": {"grants": ["host"]}, "caps": caps}
     })
     .to_string()
+}
+
+fn port_of(base: &str) -> u16 {
+    base.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 async fn serve_bytes(n: usize) -> String {
@@ -72,9 +82,13 @@ async fn kv_is_per_guild_and_quota_bound() {
 #[tokio::test]
 async fn http_only_to_granted_hosts_with_a_size_cap() {
     let base = serve_bytes(5000).await;
+    // A local service: the operator grants its address, its port and private addresses.
     let host = Host::start(Setup {
         plugins: vec![("caps.wasm", "kd_fixture_caps")],
-        plugins_json: Some(grants("127.0.0.1")),
+        plugins_json: Some(grants_with(
+            "127.0.0.1",
+            json!({"http_ports": [port_of(&base)], "http_private": true}),
+        )),
         ..Default::default()
     })
     .await;
@@ -258,4 +272,42 @@ async fn capabilities_outside_the_grant_are_denied_not_trapped() {
         );
     }
     host.stop().await;
+}
+
+async fn fetch(host: &Host, url: String) -> String {
+    text_of(&host.command("fetch", opt("url", &url)).await.1)
+}
+
+/// [harden] 8: a granted name or address that is not public reaches nothing, ports are 80
+/// and 443 unless granted, and a guest cannot set `Host` or the connection's headers.
+#[tokio::test]
+async fn http_reaches_only_public_addresses_and_granted_ports() {
+    let base = serve_bytes(10).await;
+    let port = port_of(&base);
+    // A granted name that resolves to loopback (DNS can say anything): refused when the
+    // connection is made, whatever port is granted.
+    let h = Host::start(Setup {
+        plugins: vec![("caps.wasm", "kd_fixture_caps")],
+        plugins_json: Some(grants_with("localhost", json!({"http_ports": [port]}))),
+        ..Default::default()
+    })
+    .await;
+    let said = fetch(&h, format!("http://localhost:{port}/small")).await;
+    assert!(said.contains("no public address"), "{said}");
+    // A port that is not granted: refused before anything is resolved.
+    let said = fetch(&h, "http://localhost:8081/small".into()).await;
+    assert!(said.contains("port 8081 is not granted"), "{said}");
+    h.stop().await;
+    // Addresses written in the URL: the metadata service and loopback.
+    for ip in ["169.254.169.254", "127.0.0.1", "[::1]"] {
+        let h = Host::start(Setup {
+            plugins: vec![("caps.wasm", "kd_fixture_caps")],
+            plugins_json: Some(grants_with(ip.trim_matches(['[', ']']), json!({}))),
+            ..Default::default()
+        })
+        .await;
+        let said = fetch(&h, format!("http://{ip}/latest/meta-data/")).await;
+        assert!(said.contains("is not a public address"), "{ip}: {said}");
+        h.stop().await;
+    }
 }

@@ -475,13 +475,16 @@ async fn standin_kaltura_runs_standalone_and_validates_sessions() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Stopped when the test ends, even by a failed assertion.
+    let child = Running(child);
     let mut first = String::new();
     // Kept open until the child is stopped (a closed pipe would fail its later prints).
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut out = std::io::BufReader::new(stdout);
     out.read_line(&mut first).unwrap();
-    // "Kaltura stand-in on http://127.0.0.1:PORT (partner 4242, 56 entries)"
+    // "Kaltura stand-in on http://127.0.0.1:PORT (partner 4242, 57 entries)"
     let url = first.split_whitespace().nth(3).unwrap().to_string();
-    assert!(first.contains("56 entries"), "{first}");
+    assert!(first.contains("57 entries"), "{first}");
     let call = async |form: &[(&str, &str)]| -> Value {
         reqwest::Client::new()
             .post(format!("{url}/api_v3/service/session/action/start"))
@@ -504,8 +507,7 @@ async fn standin_kaltura_runs_standalone_and_validates_sessions() {
     assert_eq!(info.partner_id, 4242);
     let refused = call(&[("format", "1"), ("secret", "wrong"), ("partnerId", "4242")]).await;
     assert_eq!(refused["code"], "START_SESSION_ERROR");
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(child);
     drop(out);
 }
 
@@ -690,4 +692,28 @@ fn serve_refuses_a_wrong_setting_and_names_it() {
             "{var}={value}: {err}"
         );
     }
+    // [harden] 7: dev mode (anyone signs in as anyone) never runs with real credentials.
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(tmp.path())
+        .env("KD_ACTIVITY_DEV", "true")
+        .env("DISCORD_CLIENT_SECRET", "a-real-looking-secret")
+        .env_remove("DISCORD_API_BASE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "dev mode ran with real credentials");
+    assert!(
+        err.contains("KD_ACTIVITY_DEV") && !err.contains("a-real-looking-secret"),
+        "{err}"
+    );
+    // Other variables are HTTP limits.
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(tmp.path())
+        .env("KD_CLIENT_IP_HEADER", "not a header")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KD_CLIENT_IP_HEADER"));
 }

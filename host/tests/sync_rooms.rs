@@ -33,11 +33,21 @@ async fn token_with_avatar(host: &Host, user: &str, name: &str, avatar: Option<&
 }
 
 async fn connect(host: &Host, instance: &str, token: &str) -> Ws {
-    let url = format!(
-        "{}/api/v1/activity/sync?instance_id={instance}&token={token}",
+    connect_offering(host, instance, &format!("kd-sync, {token}")).await
+}
+
+/// Connects offering these subprotocols (the page offers `kd-sync, <token>`).
+async fn connect_offering(host: &Host, instance: &str, protocols: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!(
+        "{}/api/v1/activity/sync?instance_id={instance}",
         host.base.replace("http://", "ws://")
-    );
-    tokio_tungstenite::connect_async(url).await.unwrap().0
+    )
+    .into_client_request()
+    .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", protocols.parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
 /// The next JSON message of a type (others are skipped), or the close frame as
@@ -243,6 +253,42 @@ async fn bad_input_is_told_limited_or_dropped_and_the_room_goes_on() {
     assert_eq!(c["close"], 4001);
     let mut ws = connect(&host, "i-3", "not-a-token").await;
     assert_eq!(next(&mut ws, "none").await["close"], 4001);
+    // [harden] 7: the token never rides in the URL (proxies log URLs): refused, saying so.
+    let url = format!(
+        "{}/api/v1/activity/sync?instance_id=i-3&token={ta}",
+        host.base.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let c = next(&mut ws, "none").await;
+    assert_eq!(c["close"], 4001);
+    assert!(
+        c["reason"].as_str().unwrap().contains("never in the URL"),
+        "{c}"
+    );
+    // An API token is not an Activity token.
+    host.standin.add_oauth_user("oauth-ann", ANN, "Ann");
+    let api_token = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/token", host.base))
+        .json(&json!({"discord_access_token": "oauth-ann"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = connect(&host, "i-3", &api_token).await;
+    let c = next(&mut ws, "none").await;
+    assert_eq!(c["close"], 4001);
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not an Activity token"),
+        "{c}"
+    );
 
     let mut ann = connect(&host, "i-3", &ta).await;
     next(&mut ann, "welcome").await;
@@ -355,11 +401,12 @@ async fn the_room_opens_on_what_was_launched_in_the_instances_channel_and_the_la
         .set_activity_instance_in("i-launch", here, &[ANN, BOB]);
 
     // Bob arrives first, claiming the other channel: Discord's word about the instance wins.
-    let url = format!(
-        "{}/api/v1/activity/sync?instance_id=i-launch&token={tb}&channel_id={elsewhere}",
-        host.base.replace("http://", "ws://")
-    );
-    let mut bob = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut bob = connect_offering(
+        &host,
+        &format!("i-launch&channel_id={elsewhere}"),
+        &format!("kd-sync, {tb}"),
+    )
+    .await;
     let w = next(&mut bob, "welcome").await;
     assert_eq!(w["state"]["entry_id"], "1_launched", "{w}");
     assert_eq!(

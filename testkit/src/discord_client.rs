@@ -26,6 +26,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as TMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame as TCloseFrame;
 
 use crate::DiscordStandIn;
@@ -200,13 +201,36 @@ async fn proxy(State(s): State<Arc<Inner>>, req: Request) -> Response {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if is_ws {
         let (mut parts, _) = req.into_parts();
-        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-            Ok(up) => {
-                let url = url.replacen("http", "ws", 1);
-                up.on_upgrade(move |client| pump(client, url))
-            }
-            Err(e) => e.into_response(),
+        let up = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(up) => up,
+            Err(e) => return e.into_response(),
         };
+        // Like Discord's proxy: the upstream sees the client's subprotocols, and the client
+        // gets the one the upstream chose.
+        let url = url.replacen("http", "ws", 1);
+        let mut upstream_req = match url.as_str().into_client_request() {
+            Ok(r) => r,
+            Err(e) => return refuse(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        if let Some(p) = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL) {
+            upstream_req
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, p.clone());
+        }
+        let (upstream, answer) = match tokio_tungstenite::connect_async(upstream_req).await {
+            Ok(u) => u,
+            Err(e) => return refuse(StatusCode::BAD_GATEWAY, &format!("{url}: {e}")),
+        };
+        let chosen = answer
+            .headers()
+            .get(header::SEC_WEBSOCKET_PROTOCOL)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let up = match chosen {
+            Some(p) => up.protocols([p]),
+            None => up,
+        };
+        return up.on_upgrade(move |client| pump(client, upstream));
     }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
@@ -248,10 +272,12 @@ async fn proxy(State(s): State<Arc<Inner>>, req: Request) -> Response {
 }
 
 /// Relays one WebSocket both ways, close codes included.
-async fn pump(client: WebSocket, url: String) {
-    let Ok((upstream, _)) = tokio_tungstenite::connect_async(&url).await else {
-        return;
-    };
+async fn pump(
+    client: WebSocket,
+    upstream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) {
     let (mut up_tx, mut up_rx) = upstream.split();
     let (mut cl_tx, mut cl_rx) = client.split();
     let to_upstream = async {

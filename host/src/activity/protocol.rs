@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The WebSocket subprotocol of the sync socket; the host token rides as the second
+/// offered value (`Sec-WebSocket-Protocol: kd-sync, <token>`), never in the URL.
+pub const SUBPROTOCOL: &str = "kd-sync";
+
 pub const VERSION: u32 = 1;
 /// The largest frame a client may send.
 pub const MAX_MESSAGE_BYTES: usize = 4096;

@@ -326,9 +326,14 @@ enum Ended {
 /// is read and dropped until its own close (at most [`CLOSING_WAIT`]), so the connection
 /// ends cleanly and the client reads the code instead of a reset.
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
+    // A close frame's reason holds at most 123 bytes.
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
     let frame = CloseFrame {
         code,
-        reason: reason.to_string().into(),
+        reason: reason[..cut].to_string().into(),
     };
     if ws.send(Message::Close(Some(frame))).await.is_err() {
         return;

@@ -9,9 +9,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Authenticated, SubjectKind};
+use super::auth::{Audience, ForActivity, SubjectKind};
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, check_snowflake, err, query};
+use crate::activity::protocol;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +35,7 @@ pub struct PendingLaunch {
     responses((status = 200, body = PendingLaunch), (status = 404, body = ErrorBody, description = "No recent launch by you in that channel")))]
 pub async fn launch(
     State(s): State<Arc<ApiState>>,
-    Authenticated(claims): Authenticated,
+    ForActivity(claims): ForActivity,
     q: Result<Query<LaunchQuery>, QueryRejection>,
 ) -> Result<Json<PendingLaunch>, ApiError> {
     let q = query(q)?;
@@ -214,7 +215,14 @@ pub async fn token(
     let avatar = user["avatar"].as_str().filter(|h| {
         (1..=64).contains(&h.len()) && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     });
-    let (token, _) = jwt.issue_for(id, SubjectKind::Discord, name, avatar, ttl)?;
+    let (token, _) = jwt.issue_for(
+        Audience::Activity,
+        id,
+        SubjectKind::Discord,
+        name,
+        avatar,
+        ttl,
+    )?;
     Ok(Json(ActivityToken {
         access_token,
         token_type,
@@ -226,11 +234,35 @@ pub async fn token(
     }))
 }
 
+/// The token a client offers as `Sec-WebSocket-Protocol: kd-sync, <token>` (browsers can
+/// set no other header on a WebSocket), or as `Authorization: Bearer` (other clients).
+fn socket_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let offered: Vec<&str> = headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if offered.contains(&protocol::SUBPROTOCOL) {
+        let token = offered.iter().find(|p| **p != protocol::SUBPROTOCOL);
+        if let Some(t) = token {
+            return Some(t.to_string());
+        }
+    }
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(String::from)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct SyncQuery {
     /// The SDK's `instanceId`: one room per Activity instance.
     instance_id: String,
-    /// The host token (browsers cannot send headers with a WebSocket).
+    /// Refused: the token never goes in the URL (proxies log URLs). Send it as the second
+    /// value of `Sec-WebSocket-Protocol` (`kd-sync, <token>`).
     token: Option<String>,
     /// The SDK's `channelId`: the room opens on what was launched there.
     channel_id: Option<String>,
@@ -255,25 +287,33 @@ pub async fn sync(
             "Activity rooms are off on this host",
         )
     })?;
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(String::from);
-    let caller = match (s.jwt(), q.token.or(bearer)) {
-        (Err(e), _) => Err(e.message),
-        (_, None) => Err("send the host token from POST /api/v1/activity/token as ?token=".into()),
-        (Ok(jwt), Some(t)) => match jwt.check(&t) {
-            Ok(c) if c.kind == SubjectKind::Discord => Ok(crate::activity::sync::Caller {
-                avatar: c.avatar.map(|hash| {
-                    format!(
-                        "https://cdn.discordapp.com/avatars/{}/{hash}.png?size=64",
-                        c.sub
-                    )
-                }),
-                user_id: c.sub,
-                name: c.name,
-            }),
+    let caller = match (s.jwt(), q.token.is_some(), socket_token(&headers)) {
+        (Err(e), ..) => Err(e.message),
+        (_, true, _) => Err(format!(
+            "the token goes in Sec-WebSocket-Protocol ({}, <token>), never in the URL",
+            protocol::SUBPROTOCOL
+        )),
+        (_, _, None) => Err(format!(
+            "send the host token from POST /api/v1/activity/token as Sec-WebSocket-Protocol: {}, <token>",
+            protocol::SUBPROTOCOL
+        )),
+        (Ok(jwt), _, Some(t)) => match jwt.check(&t) {
+            Ok(c) if !c.is_for(Audience::Activity) => {
+                Err("this is not an Activity token (POST /api/v1/activity/token)".into())
+            }
+            Ok(c) if c.kind == SubjectKind::Discord => {
+                s.limits.check_subject(&c.sub)?;
+                Ok(crate::activity::sync::Caller {
+                    avatar: c.avatar.map(|hash| {
+                        format!(
+                            "https://cdn.discordapp.com/avatars/{}/{hash}.png?size=64",
+                            c.sub
+                        )
+                    }),
+                    user_id: c.sub,
+                    name: c.name,
+                })
+            }
             Ok(_) => Err("Activity rooms are for Discord users".into()),
             Err(e) => Err(e.message),
         },
@@ -281,6 +321,7 @@ pub async fn sync(
     // Frames far above the protocol's limit are cut by the WebSocket layer itself; messages
     // are small, so small buffers (the defaults are 128 KiB each way, per connection).
     let ws = ws
+        .protocols([protocol::SUBPROTOCOL])
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
         .read_buffer_size(8 * 1024)

@@ -24,6 +24,25 @@ use crate::kaltura::identity::KalturaRole;
 
 const ISSUER: &str = "kdhost";
 
+/// What a token is for (`aud`): each route accepts the audiences it serves, so a token
+/// handed to the Activity's page is not an API key, and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// `POST /api/v1/auth/token`: the API.
+    Api,
+    /// `POST /api/v1/activity/token`: the Activity's page (its sync socket, its video reads).
+    Activity,
+}
+
+impl Audience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "kdhost-api",
+            Self::Activity => "kdhost-activity",
+        }
+    }
+}
+
 /// Who a token was issued to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +65,14 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// [`Audience::as_str`].
+    pub aud: String,
+}
+
+impl Claims {
+    pub fn is_for(&self, audience: Audience) -> bool {
+        self.aud == audience.as_str()
+    }
 }
 
 /// Signs and checks tokens.
@@ -60,7 +87,8 @@ impl Jwt {
     pub fn new(secret: &Secret, expiry: std::time::Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.set_audience(&[Audience::Api.as_str(), Audience::Activity.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
@@ -76,12 +104,13 @@ impl Jwt {
         kind: SubjectKind,
         name: &str,
     ) -> Result<(String, Claims), ApiError> {
-        self.issue_for(sub, kind, name, None, self.expiry)
+        self.issue_for(Audience::Api, sub, kind, name, None, self.expiry)
     }
 
-    /// A token with its own lifetime (the Activity's are shorter).
+    /// A token for an audience, with its own lifetime (the Activity's are shorter).
     pub fn issue_for(
         &self,
+        audience: Audience,
         sub: &str,
         kind: SubjectKind,
         name: &str,
@@ -97,6 +126,7 @@ impl Jwt {
             iat: now,
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
+            aud: audience.as_str().into(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| {
@@ -120,6 +150,9 @@ impl Jwt {
                     }
                     ErrorKind::InvalidSignature => "the token's signature is not valid",
                     ErrorKind::InvalidIssuer => "the token was not issued by this host",
+                    ErrorKind::InvalidAudience | ErrorKind::MissingRequiredClaim(_) => {
+                        "the token is not one of this host's API or Activity tokens"
+                    }
                     _ => "the token is not a valid host token",
                 };
                 ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", why)
@@ -377,14 +410,17 @@ pub async fn issue_token(
     }))
 }
 
-/// The verified claims of a request's `Authorization: Bearer` token.
+/// The verified claims of a request's `Authorization: Bearer` token: an API token.
 pub struct Authenticated(pub Claims);
 
-impl FromRequestParts<Arc<ApiState>> for Authenticated {
-    type Rejection = ApiError;
+/// Like [`Authenticated`], for the routes the Activity's page calls too (video reads,
+/// launches): an API token or an Activity token.
+pub struct ForActivity(pub Claims);
 
-    async fn from_request_parts(parts: &mut Parts, s: &Arc<ApiState>) -> Result<Self, ApiError> {
-        let jwt = s.jwt()?;
+impl ApiState {
+    /// The bearer token's claims if it is for one of `audiences`, within the subject's quota.
+    fn bearer(&self, parts: &Parts, audiences: &[Audience]) -> Result<Claims, ApiError> {
+        let jwt = self.jwt()?;
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -404,8 +440,32 @@ impl FromRequestParts<Arc<ApiState>> for Authenticated {
             )
         })?;
         let claims = jwt.check(token.trim())?;
-        s.limits.check_subject(&claims.sub)?;
-        Ok(Authenticated(claims))
+        if !audiences.iter().any(|a| claims.is_for(*a)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_token",
+                "this token is not for this route: the API takes tokens from POST /api/v1/auth/token",
+            ));
+        }
+        self.limits.check_subject(&claims.sub)?;
+        Ok(claims)
+    }
+}
+
+impl FromRequestParts<Arc<ApiState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<ApiState>) -> Result<Self, ApiError> {
+        s.bearer(parts, &[Audience::Api]).map(Authenticated)
+    }
+}
+
+impl FromRequestParts<Arc<ApiState>> for ForActivity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Arc<ApiState>) -> Result<Self, ApiError> {
+        s.bearer(parts, &[Audience::Api, Audience::Activity])
+            .map(ForActivity)
     }
 }
 

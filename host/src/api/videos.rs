@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::auth::Authenticated;
+use super::auth::ForActivity;
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, err, kaltura_error, query as parse_query};
 use crate::kaltura::account::Player;
@@ -45,7 +45,7 @@ pub struct GuildOnly {
     responses((status = 200, body = SearchResult), (status = 400, body = ErrorBody, description = "A malformed parameter, named"), (status = 401, body = ErrorBody)))]
 pub async fn search(
     State(s): State<Arc<ApiState>>,
-    Authenticated(claims): Authenticated,
+    ForActivity(claims): ForActivity,
     q: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<SearchResult>, ApiError> {
     let q = parse_query(q)?;
@@ -86,7 +86,7 @@ pub async fn search(
     responses((status = 200, body = Video), (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     State(s): State<Arc<ApiState>>,
-    Authenticated(claims): Authenticated,
+    ForActivity(claims): ForActivity,
     Path(id): Path<String>,
     q: Result<Query<GuildOnly>, QueryRejection>,
 ) -> Result<Json<Video>, ApiError> {
@@ -103,7 +103,7 @@ pub async fn get_one(
     responses((status = 200, body = Player), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody, description = "No player configured")))]
 pub async fn play(
     State(s): State<Arc<ApiState>>,
-    Authenticated(claims): Authenticated,
+    ForActivity(claims): ForActivity,
     Path(id): Path<String>,
     q: Result<Query<GuildOnly>, QueryRejection>,
 ) -> Result<Json<Player>, ApiError> {

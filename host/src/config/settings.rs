@@ -125,14 +125,28 @@ impl ActivitySettings {
 impl Settings {
     /// Reads every setting; an error names the variable that is set but wrong.
     pub fn from_env() -> Result<Self, String> {
-        Ok(Self {
+        let me = Self {
             discord: DiscordSettings::from_env(),
             kaltura: crate::kaltura::KalturaSettings::from_env()?,
             api: ApiSettings::from_env()?,
             delivery: DeliverySettings::from_env()?,
             activity: ActivitySettings::from_env()?,
             http: HttpSettings::from_env()?,
-        })
+        };
+        me.check()?;
+        Ok(me)
+    }
+
+    /// Combinations that must not run. Dev mode lets anyone sign in to the Activity as any
+    /// user id: it runs only against a Discord stand-in, never with real credentials.
+    pub fn check(&self) -> Result<(), String> {
+        let d = &self.discord;
+        let real = d.talks_to_discord()
+            && (d.bot_token.is_some() || d.client_secret.is_some() || d.public_key.is_some());
+        if self.activity.dev_mode && real {
+            return Err("KD_ACTIVITY_DEV lets anyone sign in to the Activity as any user: it runs only against a Discord stand-in (DISCORD_API_BASE), not with real Discord credentials; unset KD_ACTIVITY_DEV".into());
+        }
+        Ok(())
     }
 }
 
@@ -285,6 +299,18 @@ fn flag(name: &str) -> bool {
 }
 
 impl DiscordSettings {
+    /// Whether the REST base is Discord itself (not a stand-in).
+    pub fn talks_to_discord(&self) -> bool {
+        url::Url::parse(&self.api_base)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .is_some_and(|h| {
+                ["discord.com", "discordapp.com"]
+                    .iter()
+                    .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+            })
+    }
+
     pub fn from_env() -> Self {
         Self {
             public_key: var("DISCORD_PUBLIC_KEY"),
@@ -306,6 +332,19 @@ pub fn load_dotenv() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dev_mode_never_runs_with_real_discord_credentials() {
+        use super::*;
+        let mut s = Settings::default();
+        s.activity.dev_mode = true;
+        s.discord.api_base = "https://discord.com".into();
+        assert!(s.check().is_ok(), "no credentials: nothing to protect");
+        s.discord.client_secret = Some(Secret::new("x"));
+        assert!(s.check().unwrap_err().contains("KD_ACTIVITY_DEV"));
+        s.discord.api_base = "http://127.0.0.1:9999".into();
+        assert!(s.check().is_ok(), "a stand-in");
+    }
+
     #[test]
     fn durations_in_seconds_or_with_a_unit() {
         use super::parse_duration_secs as p;

@@ -46,7 +46,19 @@ impl Default for Limits {
 pub struct PluginGrants {
     pub capabilities: BTreeSet<CapabilityName>,
     pub http_hosts: BTreeSet<String>,
+    /// Ports `http` may reach: 80, 443 and the granted ones (`None`: any, author tools).
+    pub http_ports: Option<BTreeSet<u16>>,
+    /// `http` may reach private addresses (an internal service the operator vouches for).
+    pub http_private: bool,
     pub limits: Limits,
+}
+
+impl PluginGrants {
+    pub fn allows_port(&self, port: u16) -> bool {
+        self.http_ports
+            .as_ref()
+            .is_none_or(|p| matches!(port, 80 | 443) || p.contains(&port))
+    }
 }
 
 impl PluginGrants {
@@ -153,6 +165,12 @@ struct PluginEntry {
     grants: Vec<CapabilityName>,
     #[serde(default)]
     http_hosts: Vec<String>,
+    /// Ports besides 80 and 443.
+    #[serde(default)]
+    http_ports: Vec<u16>,
+    /// Private addresses allowed (default: public ones only).
+    #[serde(default)]
+    http_private: bool,
     cpu_ms: Option<u64>,
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
@@ -207,20 +225,26 @@ impl Default for RateLimits {
 #[derive(Debug, Default)]
 pub struct GrantsConfig {
     file: GrantsFile,
+    /// Author tools: `http` may use any port.
+    any_port: bool,
 }
 
 impl GrantsConfig {
     /// Every capability for every plugin (and `http` to these hosts): for the author's
     /// tools (`plugin check`, `plugin test`), never for serving.
     pub fn everything(http_hosts: &[String]) -> Self {
-        Self::parse(
+        let mut me = Self::parse(
             &serde_json::json!({"plugins": {"*": {
                 "grants": ["discord", "kaltura", "http", "kv", "config", "log", "host"],
                 "http_hosts": http_hosts,
+                "http_private": true,
             }}})
             .to_string(),
         )
-        .expect("a valid grants file")
+        .expect("a valid grants file");
+        // An author's local test server listens on any port.
+        me.any_port = true;
+        me
     }
 
     /// Reads the file; a missing file means defaults (log only).
@@ -250,7 +274,10 @@ impl GrantsConfig {
                 );
             }
         }
-        Ok(Self { file })
+        Ok(Self {
+            file,
+            any_port: false,
+        })
     }
 
     /// The operator's side of Kaltura sessions.
@@ -281,14 +308,18 @@ impl GrantsConfig {
     pub fn for_plugin(&self, name: &str) -> PluginGrants {
         let mut g = PluginGrants::default();
         self.file.limits.apply(&mut g.limits);
+        let mut ports = BTreeSet::new();
         for key in ["*", name] {
             if let Some(entry) = self.file.plugins.get(key) {
                 g.capabilities.extend(entry.grants.iter().copied());
                 g.http_hosts
                     .extend(entry.http_hosts.iter().map(|h| h.to_ascii_lowercase()));
+                ports.extend(entry.http_ports.iter().copied());
+                g.http_private |= entry.http_private;
                 entry.limits().apply(&mut g.limits);
             }
         }
+        g.http_ports = (!self.any_port).then_some(ports);
         g
     }
 }

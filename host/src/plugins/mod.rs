@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod builtin;
 mod caps;
+pub mod egress;
 pub mod engine;
 pub mod grants;
 pub mod loader;

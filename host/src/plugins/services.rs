@@ -27,8 +27,8 @@ pub struct Services {
     pub voice: Arc<VoiceStates>,
     /// Activity launches waiting for their Activity.
     pub launches: Arc<Launches>,
-    /// Outbound client for the `http` capability: no redirects (each hop must be granted).
-    pub http: reqwest::Client,
+    /// Outbound clients for the `http` capability (public addresses only, no redirects).
+    pub egress: super::egress::Egress,
     pub guilds: Arc<GuildConfigs>,
     /// The Kaltura account, when `KALTURA_PARTNER_ID` and `KALTURA_ADMIN_SECRET` are set.
     pub kaltura: Option<Arc<Kaltura>>,
@@ -48,12 +48,6 @@ impl Services {
         discord: Option<Arc<DiscordRest>>,
         guilds: Arc<GuildConfigs>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .user_agent(concat!("kdhost/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("static reqwest configuration");
         Self {
             store,
             discord_guilds: Arc::new(GuildDirectory::new(discord.clone())),
@@ -61,7 +55,7 @@ impl Services {
             tokens: Arc::new(InteractionTokens::default()),
             launches: Arc::new(Launches::default()),
             voice: Arc::new(VoiceStates::default()),
-            http,
+            egress: Default::default(),
             guilds,
             kaltura: None,
             catalog: ArcSwap::from_pointee(Vec::new()),

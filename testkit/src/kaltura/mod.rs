@@ -43,7 +43,7 @@ pub struct Fixtures {
 }
 
 impl Fixtures {
-    /// The realistic set shipped with the testkit (56 entries, 10 categories, 3 users).
+    /// The realistic set shipped with the testkit (57 entries, 11 categories — one private —, 3 users).
     pub fn bundled() -> Self {
         serde_json::from_str(include_str!("../../fixtures/kaltura.json"))
             .expect("bundled fixtures parse")

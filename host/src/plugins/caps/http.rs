@@ -2,6 +2,7 @@ use futures::StreamExt;
 
 use crate::plugins::bindings::kaltura_discord::plugin::http::{Host, Request, Response};
 use crate::plugins::bindings::types::{CapError, Capability};
+use crate::plugins::egress::{guest_may_set, is_public};
 use crate::plugins::state::PluginState;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -18,15 +19,38 @@ impl Host for PluginState {
                 url.scheme()
             )));
         }
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        // IPv6 literals are granted without their brackets.
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
         if !self.grants.http_hosts.contains(&host) {
-            crate::telemetry::METRICS
-                .capability_denied
-                .with_label_values(&[&*self.plugin, "http"])
-                .inc();
-            return Err(CapError::Denied(format!(
+            return Err(self.denied(format!(
                 "host `{host}` is not granted to plugin `{}` (operator: add it to plugins.{}.http_hosts)",
                 self.plugin, self.plugin
+            )));
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.grants.allows_port(port) {
+            return Err(self.denied(format!(
+                "port {port} is not granted to plugin `{}` (80 and 443 are; operator: plugins.{}.http_ports)",
+                self.plugin, self.plugin
+            )));
+        }
+        // An address written in the URL is checked here; a name, when it is resolved.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.grants.http_private
+            && !is_public(ip)
+        {
+            return Err(self.denied(format!(
+                "{ip} is not a public address (operator: plugins.{}.http_private)",
+                self.plugin
             )));
         }
         let method = request.method.to_ascii_uppercase();
@@ -38,9 +62,10 @@ impl Host for PluginState {
         }
         let mut req = self
             .services
-            .http
+            .egress
+            .client(self.grants.http_private)
             .request(method.parse().expect("checked method"), url);
-        for (k, v) in &request.headers {
+        for (k, v) in request.headers.iter().filter(|(k, _)| guest_may_set(k)) {
             req = req.header(k, v);
         }
         if let Some(body) = request.body {
@@ -85,9 +110,27 @@ impl Host for PluginState {
     }
 }
 
-/// reqwest errors quote the URL, which may carry a plugin's query-string secrets.
+impl PluginState {
+    /// A refusal of the `http` capability, counted.
+    fn denied(&self, why: String) -> CapError {
+        crate::telemetry::METRICS
+            .capability_denied
+            .with_label_values(&[&*self.plugin, "http"])
+            .inc();
+        CapError::Denied(why)
+    }
+}
+
+/// The error with its causes (a refused address says why), without the URL: reqwest
+/// errors quote it, and it may carry a plugin's query-string secrets.
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
     if let Some(u) = e.url() {
         s = s.replace(u.as_str(), "<url>");
     }
