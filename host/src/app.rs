@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::activity::sync::{InstanceCheck, SyncRooms};
 use crate::api::ApiState;
-use crate::api::auth::{Jwt, load_service_accounts};
+use crate::api::auth::{Jwt, ServiceAccounts};
 use crate::config::admin::ConfigAdmin;
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
@@ -223,6 +223,7 @@ impl App {
 
         let endpoint = Arc::new(InteractionsEndpoint {
             verifier,
+            seen: Default::default(),
             dispatcher: dispatcher.clone(),
         });
         let api = Arc::new(ApiState {
@@ -236,7 +237,7 @@ impl App {
             discord: rest.clone(),
             directory: services.discord_guilds.clone(),
             guilds: services.guilds.clone(),
-            service_accounts: load_service_accounts(&opts.config.join("api.json"))?,
+            service_accounts: ServiceAccounts::load(&opts.config.join("api.json"))?,
             launches: services.launches.clone(),
             admin: Some(admin.clone()),
             rules: Some(rules.clone()),
@@ -460,6 +461,17 @@ fn routes(
         .merge(kaltura_webhooks)
         .merge(health)
         .merge(crate::api::router(api).layer(DefaultBodyLimit::max(64 * 1024)))
+        // A slow client cannot hold a request open: bodies arrive within 10 s, answers
+        // leave within 30 s (plugins and Kaltura have shorter budgets of their own), and at
+        // most MAX_IN_FLIGHT requests are served at once (the rest wait their turn).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(10),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            std::time::Duration::from_secs(30),
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .layer(middleware::from_fn(count_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -468,6 +480,9 @@ fn routes(
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
+
+/// Requests served at once (WebSocket connections count only while they upgrade).
+const MAX_IN_FLIGHT: usize = 1024;
 
 async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
     let n = registry.snapshot().plugins.len();

@@ -36,6 +36,21 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// Control characters (newlines, carriage returns, escapes) as visible escapes.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Every metric the host exports, registered once.
 pub struct Metrics {
     pub registry: Registry,
@@ -277,4 +292,15 @@ pub fn render() -> String {
         .encode(&METRICS.registry.gather(), &mut buf)
         .expect("text encoding cannot fail");
     String::from_utf8(buf).expect("prometheus text is utf-8")
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    #[test]
+    fn a_guest_cannot_start_a_log_line_of_its_own() {
+        let forged = "ok\n2026-01-01T00:00:00Z INFO kdhost: admin logged in\r\u{1b}[2J";
+        let line = crate::telemetry::one_line(forged);
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\u{1b}'));
+        assert!(line.starts_with("ok\\n2026"), "{line}");
+    }
 }

@@ -158,4 +158,15 @@ async fn discord_starts_the_activity_at_the_root_and_is_led_to_the_page_with_its
         r.headers()["location"],
         "/activity/?frame_id=f1&instance_id=i-1&platform=desktop"
     );
+    // [harden] low: only Discord (and the host) may frame the page; no type sniffing.
+    let page = reqwest::get(format!("{}/activity/", host.base))
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'self' https://discord.com")
+            && csp.contains("discordsays.com"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 }

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const OTHER: &str = "700000000000000002";
+/// The service account's secret (service secrets are at least 32 characters).
+const REPORTING_SECRET: &str = "reporting-secret-0123456789abcdef0123";
 const STRANGER: &str = "700000000000000003";
 
 struct Api {
@@ -21,7 +23,7 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let service_secret_sha = hex::encode(Sha256::digest(b"reporting-secret"));
+        let service_secret_sha = hex::encode(Sha256::digest(REPORTING_SECRET.as_bytes()));
         let host = start_with_kaltura(|s| {
             s.api_json = Some(json!({"service_accounts": {
                 "reporting": {"secret_sha256": service_secret_sha, "guilds": [GUILD], "role": "moderator"}
@@ -141,6 +143,28 @@ async fn tokens_are_issued_only_for_verified_identities_and_checked_on_every_rou
         (st, code(&body)),
         (StatusCode::UNAUTHORIZED, "invalid_credentials")
     );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 32"),
+        "{body}"
+    );
+    // [harden] low: config/api.json is re-read when it changes: an account removed from
+    // the file can no longer sign in.
+    let api_json = api.host.dir.join("config/api.json");
+    let before = std::fs::read_to_string(&api_json).unwrap();
+    std::fs::write(&api_json, r#"{"service_accounts": {}}"#).unwrap();
+    let (st, _) = api
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"service": "reporting", "secret": REPORTING_SECRET})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    std::fs::write(&api_json, before).unwrap();
 
     // Missing, malformed, foreign and expired tokens: 401 everywhere.
     let (st, body) = api
@@ -378,7 +402,7 @@ async fn meetings_over_the_api_follow_the_same_rules_as_the_commands() {
             "POST",
             "/api/v1/auth/token",
             None,
-            Some(json!({"service": "reporting", "secret": "reporting-secret"})),
+            Some(json!({"service": "reporting", "secret": REPORTING_SECRET})),
         )
         .await;
     assert_eq!(st, 200, "{svc}");

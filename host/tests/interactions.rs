@@ -20,6 +20,23 @@ async fn ping_gets_pong_and_help_lists_commands_with_versions() {
             .unwrap(),
         (200, json!({"type": 1}))
     );
+    // [harden] low: the same signed interaction sent again (a replay within the signature's
+    // window) is refused, not run twice.
+    let p = host.standin.command("help", json!([]), GUILD, USER, &[]);
+    assert_eq!(
+        host.standin
+            .send_interaction(&host.url, &p)
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    let (status, body) = host.standin.send_interaction(&host.url, &p).await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("replayed")),
+        "{body}"
+    );
 
     let (status, body) = host.command("help", json!([])).await;
     assert_eq!(status, 200);

@@ -9,14 +9,31 @@ pub mod sync;
 use std::path::Path;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Html;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// `/activity/` (the built client) and `/activity/media/` (the demo media). Without a build,
 /// `/activity/` says how to make one. `/` leads to `/activity/` with its query: inside
 /// Discord the Activity starts at the root URL mapping (`/?frame_id=…&instance_id=…`).
 pub fn static_files(dist: &Path, media: &Path) -> Router {
+    pages(dist, media)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+/// Who may frame the Activity: Discord (its client and the Activity proxy) and the host
+/// itself; no plugins or objects, no `<base>` games.
+pub const PAGE_POLICY: &str = "frame-ancestors 'self' https://discord.com https://*.discord.com https://*.discordsays.com; object-src 'none'; base-uri 'self'";
+
+fn pages(dist: &Path, media: &Path) -> Router {
     let router = Router::new()
         .route(
             "/",

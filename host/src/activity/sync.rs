@@ -209,7 +209,7 @@ impl SyncRooms {
         let valid_instance = (1..=100).contains(&instance.len())
             && instance
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
         if !valid_instance {
             return close_with(&mut ws, close::NOT_IN_INSTANCE, "instance_id is not valid").await;
         }

@@ -216,6 +216,68 @@ pub fn load_service_accounts(path: &Path) -> anyhow::Result<HashMap<String, Serv
     Ok(file.service_accounts)
 }
 
+/// `config/api.json`, re-read when it changes (checked when a service account is used):
+/// a valid new file replaces the accounts, an invalid one keeps the last good version.
+pub struct ServiceAccounts {
+    path: std::path::PathBuf,
+    current: arc_swap::ArcSwap<(
+        Option<std::time::SystemTime>,
+        HashMap<String, ServiceAccount>,
+    )>,
+}
+
+impl ServiceAccounts {
+    /// Loads the file (optional); an error names the file and the problem.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(Self {
+            path: path.to_path_buf(),
+            current: arc_swap::ArcSwap::from_pointee((modified, load_service_accounts(path)?)),
+        })
+    }
+
+    /// The accounts as the file says now.
+    pub fn get(
+        &self,
+    ) -> Arc<(
+        Option<std::time::SystemTime>,
+        HashMap<String, ServiceAccount>,
+    )> {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        let now = self.current.load_full();
+        if modified == now.0 {
+            return now;
+        }
+        match load_service_accounts(&self.path) {
+            Ok(accounts) => {
+                tracing::info!(file = %self.path.display(), accounts = accounts.len(), "service accounts reloaded");
+                let next = Arc::new((modified, accounts));
+                self.current.store(next.clone());
+                next
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "service accounts not reloaded; the previous ones stay"
+                );
+                // Remember the bad version so it is not re-read on every request.
+                let next = Arc::new((modified, now.1.clone()));
+                self.current.store(next.clone());
+                next
+            }
+        }
+    }
+
+    pub fn account(&self, name: &str) -> Option<ServiceAccount> {
+        self.get().1.get(name).cloned()
+    }
+}
+
+/// Service secrets are at least this long (a short one could be guessed).
+pub const MIN_SERVICE_SECRET: usize = 32;
+
 /// `POST /api/v1/auth/token` body: one of the two identities.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -379,8 +441,15 @@ pub async fn issue_token(
             (id, SubjectKind::Discord, name)
         }
         TokenRequest::Service { service, secret } => {
+            if secret.len() < MIN_SERVICE_SECRET {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    format!("service secrets are at least {MIN_SERVICE_SECRET} characters"),
+                ));
+            }
             let digest = hex::encode(Sha256::digest(secret.as_bytes()));
-            let known = s.service_accounts.get(&service).is_some_and(|a| {
+            let known = s.service_accounts.account(&service).is_some_and(|a| {
                 bool::from(
                     a.secret_sha256
                         .to_ascii_lowercase()

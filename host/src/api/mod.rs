@@ -10,7 +10,6 @@ pub mod limits;
 mod meetings;
 mod videos;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -34,7 +33,8 @@ pub struct ApiState {
     pub discord: Option<Arc<DiscordRest>>,
     pub directory: Arc<GuildDirectory>,
     pub guilds: Arc<GuildConfigs>,
-    pub service_accounts: HashMap<String, ServiceAccount>,
+    /// `config/api.json`, hot-reloaded.
+    pub service_accounts: auth::ServiceAccounts,
     pub launches: Arc<crate::discord::launches::Launches>,
     /// Guild configuration changes and the audit log.
     pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
@@ -137,8 +137,8 @@ impl ApiState {
         &self,
         claims: &Claims,
         guild_id: Option<&str>,
-    ) -> Result<&ServiceAccount, ApiError> {
-        let acct = self.service_accounts.get(&claims.sub).ok_or_else(|| {
+    ) -> Result<ServiceAccount, ApiError> {
+        let acct = self.service_accounts.account(&claims.sub).ok_or_else(|| {
             err(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::dispatch::Dispatcher;
 use super::model::Interaction;
-use super::verify::InteractionVerifier;
+use super::verify::{InteractionVerifier, MAX_SKEW_SECS};
 use crate::api::error::ApiError;
 use crate::telemetry::METRICS;
 
@@ -23,6 +23,34 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct InteractionsEndpoint {
     pub verifier: Option<InteractionVerifier>,
     pub dispatcher: Arc<Dispatcher>,
+    /// Interaction ids seen within the signature's validity window: a captured request
+    /// sent again is refused instead of run twice.
+    pub seen: SeenInteractions,
+}
+
+/// Interaction ids of the last [`MAX_SKEW_SECS`] seconds (as long as a signature is
+/// accepted), bounded in memory.
+#[derive(Default)]
+pub struct SeenInteractions(
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+);
+
+const SEEN_MAX: usize = 200_000;
+
+impl SeenInteractions {
+    /// `true` the first time an id is seen (within the window).
+    pub fn first(&self, id: &str) -> bool {
+        let window = std::time::Duration::from_secs(MAX_SKEW_SECS as u64);
+        let mut seen = self.0.lock().unwrap();
+        if seen.get(id).is_some_and(|at| at.elapsed() < window) {
+            return false;
+        }
+        if seen.len() >= SEEN_MAX {
+            seen.retain(|_, at| at.elapsed() < window);
+        }
+        seen.insert(id.to_string(), std::time::Instant::now());
+        true
+    }
 }
 
 fn unix_now() -> i64 {
@@ -74,6 +102,18 @@ pub async fn post(
             .into_response();
         }
     };
+    if !ep.seen.first(&ix.id) {
+        METRICS
+            .interactions
+            .with_label_values(&["http", "replayed"])
+            .inc();
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "replayed",
+            "this interaction was already received",
+        )
+        .into_response();
+    }
     METRICS
         .interactions
         .with_label_values(&["http", "accepted"])

@@ -161,10 +161,19 @@ fn check_command(c: &CommandDef) -> Result<(), String> {
 }
 
 /// Checks everything the host and Discord require of a manifest.
+/// Names the host uses for itself in `config/plugins.json` and the logs.
+pub const RESERVED_NAMES: &[&str] = &["rules", "host", "kdhost"];
+
 pub fn validate(m: &Manifest) -> Result<(), String> {
     if !PLUGIN_NAME.is_match(&m.name) {
         return Err(format!(
             "plugin name `{}` must be 1-32 lowercase letters, digits, `-` or `_`, starting with a letter or digit",
+            m.name
+        ));
+    }
+    if RESERVED_NAMES.contains(&m.name.as_str()) {
+        return Err(format!(
+            "plugin name `{}` is reserved (`rules` names the guild rules in config/plugins.json)",
             m.name
         ));
     }
@@ -220,6 +229,15 @@ mod tests {
             default_member_permissions: None,
             dm: false,
             nsfw: false,
+        }
+    }
+
+    #[test]
+    fn the_hosts_own_names_are_reserved() {
+        for name in RESERVED_NAMES {
+            let mut m = manifest(cmd("x"));
+            m.name = name.to_string();
+            assert!(validate(&m).unwrap_err().contains("reserved"), "{name}");
         }
     }
 

@@ -27,9 +27,14 @@ pub struct CallScope {
 }
 
 impl CallScope {
-    /// The kv namespace: the guild, or "global" outside guilds.
-    pub fn kv_scope(&self) -> &str {
-        self.guild_id.as_deref().unwrap_or("global")
+    /// The kv namespace: the guild; outside guilds (DMs) the user, so one person's direct
+    /// messages never see another's data.
+    pub fn kv_scope(&self) -> String {
+        match (&self.guild_id, &self.user_id) {
+            (Some(g), _) => g.clone(),
+            (None, Some(u)) => format!("dm:{u}"),
+            (None, None) => "global".into(),
+        }
     }
 }
 

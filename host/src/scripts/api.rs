@@ -6,7 +6,8 @@
 //! - `reply(text_or_map)`, `reply(text_or_map, private)`: answer the command (on_command).
 //! - `kv_get(key)`, `kv_set(key, value)`: the guild's rule storage.
 //! - `template(text, map)`: `{{name}}` filled from the map.
-//! - `config(path)`: the guild's configuration at a dotted path (`()` when unset).
+//! - `config(path)`: the guild's configuration at a dotted path (`()` when unset), as
+//!   written (operator placeholders unfilled).
 //! - `kaltura_entry(id)`, `kaltura_search(query)`, `kaltura_search(query, limit)`,
 //!   `kaltura_latest(limit)`: Kaltura reads as the guild's rules identity.
 //! - top level only: `command(name, description)`, `command(name, description, options)`,
@@ -146,9 +147,11 @@ fn template(text: &str, vars: Map) -> Res<String> {
         .map_err(|_| format!("template(): the result is larger than allowed ({max} bytes)").into())
 }
 
+/// The guild's config as written: `{{PLACEHOLDER}}`s stay unfilled, so a value only the
+/// operator may know cannot be moved (by a guild admin) to where a rule reads it.
 fn config(path: &str) -> Res<Dynamic> {
     current(|run| {
-        let mut node = &run.config.value;
+        let mut node = &run.config.raw;
         for part in path.split('.').filter(|p| !p.is_empty()) {
             node = match node {
                 Value::Array(a) => part
@@ -243,8 +246,18 @@ fn valid_command_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// Discord's limits on one command's options.
+const MAX_OPTIONS: usize = 25;
+
 fn command(name: &str, description: &str, options: Array) -> Res<()> {
-    let mut opts = Vec::new();
+    if options.len() > MAX_OPTIONS {
+        return Err(format!(
+            "command(): {} options; Discord allows {MAX_OPTIONS}",
+            options.len()
+        )
+        .into());
+    }
+    let mut opts: Vec<OptionDecl> = Vec::new();
     for (i, o) in options.iter().enumerate() {
         let m = to_json(o).map_err(|e| Box::new(EvalAltResult::from(e)))?;
         let field = |k: &str| m[k].as_str().unwrap_or_default().to_string();
@@ -267,6 +280,22 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
             )
             .into());
         }
+        if opts.iter().any(|o| o.name == name) {
+            return Err(format!("command(): option `{name}` is declared twice").into());
+        }
+        let required = m["required"].as_bool().unwrap_or(false);
+        if required && opts.iter().any(|o| !o.required) {
+            return Err(format!(
+                "command(): required option `{name}` comes after an optional one (Discord wants required options first)"
+            )
+            .into());
+        }
+        let description = field("description");
+        if description.chars().count() > 100 {
+            return Err(
+                format!("command(): option `{name}`'s description is over 100 characters").into(),
+            );
+        }
         opts.push(OptionDecl {
             description: if field("description").is_empty() {
                 name.clone()
@@ -275,7 +304,7 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
             },
             name,
             kind,
-            required: m["required"].as_bool().unwrap_or(false),
+            required,
         });
     }
     let (name, description) = (name.to_string(), description.to_string());

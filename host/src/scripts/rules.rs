@@ -129,6 +129,9 @@ pub struct Rules {
     workers: Arc<tokio::sync::Semaphore>,
 }
 
+/// Commands Discord registers per scope (global, or one guild).
+const MAX_COMMANDS: usize = 100;
+
 /// Guilds whose rules run at the same time (each on a blocking thread).
 pub const MAX_CONCURRENT_RUNS: usize = 8;
 /// Where a guild's run on a worker stands, for the timeout.
@@ -351,6 +354,34 @@ impl Rules {
     }
 
     fn check_quota(&self, set: &BTreeMap<String, Arc<Rule>>, rule: &Rule) -> Result<(), String> {
+        // Commands are registered per scope (a guild, or global): names are unique there
+        // and Discord takes at most 100 of them.
+        let mut names: BTreeSet<&str> = BTreeSet::new();
+        for other in set
+            .values()
+            .filter(|r| r.guild == rule.guild && r.name != rule.name)
+        {
+            names.extend(other.declarations.commands.iter().map(|c| c.name.as_str()));
+        }
+        for c in &rule.declarations.commands {
+            if !names.insert(c.name.as_str()) {
+                return Err(format!(
+                    "{}: /{} is already declared by another rule {}",
+                    rule.name,
+                    c.name,
+                    rule.guild
+                        .as_ref()
+                        .map_or("of every guild".to_string(), |g| format!("of guild {g}"))
+                ));
+            }
+        }
+        if names.len() > MAX_COMMANDS {
+            return Err(format!(
+                "{}: the rules would declare {} commands; Discord allows {MAX_COMMANDS}",
+                rule.name,
+                names.len()
+            ));
+        }
         let Some(g) = &rule.guild else { return Ok(()) };
         let others = set
             .values()
@@ -924,6 +955,43 @@ mod tests {
                 .iter()
                 .any(|i| i.name == "global/flood.rhai" && i.problem.is_some())
         );
+    }
+
+    #[test]
+    fn rule_commands_are_held_to_discords_limits_at_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = rules(dir.path());
+        let with_options =
+            |opts: &str| format!("command(\"c\", \"d\", [{opts}]);\nfn on_command(ctx) {{}}");
+        let many: Vec<String> = (0..26).map(|i| format!("#{{name: \"o{i}\"}}")).collect();
+        let err = r
+            .put("7", "a.rhai", &with_options(&many.join(",")))
+            .unwrap_err();
+        assert!(err.contains("26 options; Discord allows 25"), "{err}");
+        let err = r
+            .put(
+                "7",
+                "a.rhai",
+                &with_options("#{name: \"x\"}, #{name: \"x\"}"),
+            )
+            .unwrap_err();
+        assert!(err.contains("declared twice"), "{err}");
+        let err = r
+            .put(
+                "7",
+                "a.rhai",
+                &with_options("#{name: \"x\"}, #{name: \"y\", required: true}"),
+            )
+            .unwrap_err();
+        assert!(err.contains("required options first"), "{err}");
+        r.put("7", "a.rhai", &with_options("")).unwrap();
+        let err = r.put("7", "b.rhai", &with_options("")).unwrap_err();
+        assert!(
+            err.contains("/c is already declared by another rule of guild 7"),
+            "{err}"
+        );
+        // Another guild may use the name.
+        r.put("8", "b.rhai", &with_options("")).unwrap();
     }
 
     #[test]

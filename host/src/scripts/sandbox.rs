@@ -276,6 +276,7 @@ pub fn engine(limits: &Limits) -> Engine {
     e.on_print(|text| {
         RUN.with(|r| {
             if let Some(run) = r.borrow_mut().as_mut() {
+                let text = crate::telemetry::one_line(text);
                 tracing::info!(guild = %run.guild_id, rule = %run.rule, "{text}");
                 if run.printed.len() < 100 {
                     run.printed.push(text.to_string());
@@ -286,6 +287,7 @@ pub fn engine(limits: &Limits) -> Engine {
     e.on_debug(|text, _, pos| {
         RUN.with(|r| {
             if let Some(run) = r.borrow().as_ref() {
+                let text = crate::telemetry::one_line(text);
                 tracing::debug!(guild = %run.guild_id, rule = %run.rule, line = pos.line(), "{text}");
             }
         })

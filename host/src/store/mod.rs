@@ -38,6 +38,16 @@ pub enum KvError {
     NotACounter(String),
 }
 
+/// Moves the running total of a plugin's space in a scope by `delta` bytes.
+fn add_usage(conn: &Connection, plugin: &str, scope: &str, delta: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO kv_usage (plugin, scope, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (plugin, scope) DO UPDATE SET bytes = bytes + excluded.bytes",
+        params![plugin, scope, delta],
+    )?;
+    Ok(())
+}
+
 /// Upserts one value if the plugin's space in this scope stays within `quota` bytes.
 fn write_within_quota(
     tx: &rusqlite::Transaction<'_>,
@@ -47,11 +57,16 @@ fn write_within_quota(
     value: &[u8],
     quota: u64,
 ) -> Result<(), KvError> {
-    let used: u64 = tx.query_row(
-        "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv WHERE plugin = ?1 AND scope = ?2",
-        params![plugin, scope],
-        |r| r.get::<_, i64>(0),
-    )? as u64;
+    // A running total per (plugin, scope), kept in the same transactions as the rows: a
+    // write costs two key lookups, not a sum over every row the plugin has.
+    let used: u64 = tx
+        .query_row(
+            "SELECT bytes FROM kv_usage WHERE plugin = ?1 AND scope = ?2",
+            params![plugin, scope],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64;
     let old: u64 = tx
         .query_row(
             "SELECT LENGTH(key) + LENGTH(value) FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
@@ -73,6 +88,7 @@ fn write_within_quota(
          ON CONFLICT (plugin, scope, key) DO UPDATE SET value = excluded.value",
         params![plugin, scope, key, value],
     )?;
+    add_usage(tx, plugin, scope, new as i64 - old as i64)?;
     Ok(())
 }
 
@@ -85,6 +101,22 @@ fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusql
         .exists([column])?;
     if !has {
         conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+    }
+    Ok(())
+}
+
+/// A database from before the running totals: count them once.
+fn count_usage_once(conn: &Connection) -> rusqlite::Result<()> {
+    let counted: bool = conn
+        .prepare("SELECT 1 FROM meta WHERE key = 'kv_usage_counted'")?
+        .exists([])?;
+    if !counted {
+        conn.execute_batch(
+            "DELETE FROM kv_usage;
+             INSERT INTO kv_usage (plugin, scope, bytes)
+                 SELECT plugin, scope, SUM(LENGTH(key) + LENGTH(value)) FROM kv GROUP BY plugin, scope;
+             INSERT INTO meta (key, value) VALUES ('kv_usage_counted', '1');",
+        )?;
     }
     Ok(())
 }
@@ -117,6 +149,12 @@ impl Store {
                  value  BLOB NOT NULL,
                  PRIMARY KEY (plugin, scope, key)
              ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS kv_usage (
+                 plugin TEXT NOT NULL,
+                 scope  TEXT NOT NULL,
+                 bytes  INTEGER NOT NULL,
+                 PRIMARY KEY (plugin, scope)
+             ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS meta (
                  key   TEXT PRIMARY KEY,
                  value TEXT NOT NULL
@@ -127,6 +165,7 @@ impl Store {
             .and_then(|_| conn.execute_batch(outbox::SCHEMA))
             .and_then(|_| conn.execute_batch(audit::SCHEMA))
             .and_then(|_| add_column(&conn, "inbox", "attempts", "INTEGER NOT NULL DEFAULT 0"))
+            .and_then(|_| count_usage_once(&conn))
             .context("initialising the database schema")?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -205,11 +244,35 @@ impl Store {
     }
 
     pub fn kv_delete(&self, plugin: &str, scope: &str, key: &str) -> Result<bool, KvError> {
-        let n = self.conn().execute(
-            "DELETE FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3",
-            params![plugin, scope, key],
-        )?;
-        Ok(n > 0)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let size: Option<i64> = tx
+            .query_row(
+                "DELETE FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3
+                 RETURNING LENGTH(key) + LENGTH(value)",
+                params![plugin, scope, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(n) = size {
+            add_usage(&tx, plugin, scope, -n)?;
+        }
+        tx.commit()?;
+        Ok(size.is_some())
+    }
+
+    /// Bytes a plugin keeps in a scope (keys and values), from the running total.
+    pub fn kv_used(&self, plugin: &str, scope: &str) -> Result<u64, KvError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT bytes FROM kv_usage WHERE plugin = ?1 AND scope = ?2",
+                params![plugin, scope],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0)
+            .max(0) as u64)
     }
 
     /// Keys with the prefix, sorted, at most `limit`.
@@ -252,6 +315,25 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_running_total_follows_writes_overwrites_and_deletes() {
+        let s = Store::in_memory().unwrap();
+        s.kv_set("p", "g", "ab", b"1234", 100).unwrap();
+        s.kv_set("p", "g", "cd", b"12", 100).unwrap();
+        assert_eq!(s.kv_used("p", "g").unwrap(), 6 + 4);
+        s.kv_set("p", "g", "ab", b"1", 100).unwrap();
+        assert_eq!(s.kv_used("p", "g").unwrap(), 3 + 4);
+        assert!(s.kv_delete("p", "g", "cd").unwrap());
+        assert!(!s.kv_delete("p", "g", "cd").unwrap());
+        assert_eq!(s.kv_used("p", "g").unwrap(), 3);
+        assert_eq!(s.kv_used("p", "other").unwrap(), 0);
+        assert!(matches!(
+            s.kv_set("p", "g", "big", &[0; 98], 100),
+            Err(KvError::Quota { used: 3, .. })
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -33,7 +33,7 @@ impl Host for PluginState {
         check_key(&key)?;
         self.services
             .store
-            .kv_get(&self.plugin, self.scope.kv_scope(), &key)
+            .kv_get(&self.plugin, &self.scope.kv_scope(), &key)
             .map_err(db_err)
     }
 
@@ -43,7 +43,7 @@ impl Host for PluginState {
         let quota = self.grants.limits.kv_quota_bytes;
         self.services
             .store
-            .kv_set(&self.plugin, self.scope.kv_scope(), &key, &value, quota)
+            .kv_set(&self.plugin, &self.scope.kv_scope(), &key, &value, quota)
             .map_err(db_err)
     }
 
@@ -52,7 +52,7 @@ impl Host for PluginState {
         check_key(&key)?;
         self.services
             .store
-            .kv_delete(&self.plugin, self.scope.kv_scope(), &key)
+            .kv_delete(&self.plugin, &self.scope.kv_scope(), &key)
             .map_err(db_err)
     }
 
@@ -62,7 +62,7 @@ impl Host for PluginState {
         let quota = self.grants.limits.kv_quota_bytes;
         self.services
             .store
-            .kv_increment(&self.plugin, self.scope.kv_scope(), &key, delta, quota)
+            .kv_increment(&self.plugin, &self.scope.kv_scope(), &key, delta, quota)
             .map_err(db_err)
     }
 
@@ -70,7 +70,7 @@ impl Host for PluginState {
         self.require(Capability::Kv)?;
         self.services
             .store
-            .kv_list(&self.plugin, self.scope.kv_scope(), &prefix, MAX_LIST)
+            .kv_list(&self.plugin, &self.scope.kv_scope(), &prefix, MAX_LIST)
             .map_err(db_err)
     }
 }

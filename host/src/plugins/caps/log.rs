@@ -32,6 +32,8 @@ impl Host for PluginState {
             msg.truncate(end);
             msg.push_str(" …(truncated)");
         }
+        // One call, one line: a guest's newlines cannot forge the host's log lines.
+        let msg = crate::telemetry::one_line(&msg);
         let plugin = &*self.plugin;
         let guild = self.scope.guild_id.as_deref().unwrap_or("-");
         match level {
