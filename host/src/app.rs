@@ -257,8 +257,14 @@ impl App {
         });
         let media = crate::activity::media::ensure(&opts.data)
             .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
-        let router = routes(endpoint, registry.clone(), api, webhooks)
-            .merge(crate::activity::static_files(&opts.activity, &media));
+        let router = routes(
+            endpoint,
+            registry.clone(),
+            api,
+            webhooks,
+            settings.metrics.token.clone(),
+        )
+        .merge(crate::activity::static_files(&opts.activity, &media));
         Ok(App {
             outbox,
             processor,
@@ -416,6 +422,16 @@ fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)>
             ),
         ),
         (
+            "metrics".into(),
+            match (&settings.metrics.listen, &settings.metrics.token) {
+                (Some(a), _) => format!("on: http://{a}/metrics"),
+                (None, Some(_)) => "on: /metrics with the bearer token (KD_METRICS_TOKEN)".into(),
+                (None, None) => {
+                    "off: set KD_METRICS_LISTEN (a listener of its own) or KD_METRICS_TOKEN".into()
+                }
+            },
+        ),
+        (
             "hot-reload".into(),
             on_off(
                 hot_reload,
@@ -431,6 +447,7 @@ fn routes(
     registry: Arc<Registry>,
     api: Arc<ApiState>,
     webhooks: Arc<WebhookIntake>,
+    metrics_token: Option<crate::config::secret::Secret>,
 ) -> Router {
     let kaltura_webhooks = Router::new()
         .route("/webhooks/kaltura", post(crate::kaltura::webhook::receive))
@@ -440,22 +457,23 @@ fn routes(
         .route("/interactions", post(interactions::post))
         .layer(DefaultBodyLimit::max(interactions::MAX_BODY))
         .with_state(endpoint);
-    let health = Router::new()
+    let mut health = Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(|| async {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    telemetry::render(),
-                )
-            }),
-        )
         .with_state(registry);
+    // `/metrics` on the public listener only behind the operator's bearer token.
+    if let Some(token) = metrics_token {
+        health = health.route(
+            "/metrics",
+            get(move |headers: axum::http::HeaderMap| {
+                let token = token.clone();
+                async move { metrics_behind(&token, &headers) }
+            }),
+        );
+    }
     Router::new()
         .merge(interactions)
         .merge(kaltura_webhooks)
@@ -479,6 +497,43 @@ fn routes(
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The Prometheus text.
+fn metrics_text() -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        telemetry::render(),
+    )
+        .into_response()
+}
+
+/// `/metrics` for the holder of the operator's token (compared in constant time).
+fn metrics_behind(
+    token: &crate::config::secret::Secret,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+        return metrics_text();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": {"code": "missing_token", "message": "/metrics needs Authorization: Bearer <KD_METRICS_TOKEN>"}})),
+    )
+        .into_response()
+}
+
+/// Serves `/metrics` alone on its own listener (`KD_METRICS_LISTEN`) until the process ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener) -> Result<()> {
+    let router = Router::new().route("/metrics", get(|| async { metrics_text() }));
+    axum::serve(listener, router).await?;
+    Ok(())
 }
 
 /// Requests served at once (WebSocket connections count only while they upgrade).

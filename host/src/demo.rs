@@ -291,7 +291,12 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
             grace: None,
         },
         http: Default::default(),
+        metrics: Default::default(),
     };
+    // Metrics on a loopback listener of their own, never on the public one.
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_addr = metrics.local_addr()?;
+    tokio::spawn(crate::app::serve_metrics(metrics));
     let app = App::build(&opts, settings).await?;
     crate::serve::print_report(&app, &addr.to_string());
     app.start_gateway();
@@ -406,7 +411,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         "  curl -s -XPOST {}/_testkit/send -d '{{\"command\":\"about\"}}'",
         standin.base_url
     );
-    println!("  curl -s http://{addr}/metrics | grep kd_plugin_calls");
+    println!("  curl -s http://{metrics_addr}/metrics | grep kd_plugin_calls");
     println!(
         "  drop a .wasm into {} and it loads at once. Ctrl-C stops.",
         plugins.display()

@@ -11,8 +11,19 @@ pub async fn run(opts: ServeOptions, settings: Settings) -> anyhow::Result<ExitC
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let metrics = match settings.metrics.listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (KD_METRICS_LISTEN)"))?,
+        ),
+        None => None,
+    };
     let app = App::build(&opts, settings).await?;
     print_report(&app, &listener.local_addr()?.to_string());
+    if let Some(m) = metrics {
+        tokio::spawn(crate::app::serve_metrics(m));
+    }
     app.start_gateway();
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -231,7 +231,14 @@ fn serve_json(
 #[test]
 fn serve_without_credentials_starts_and_says_what_is_off() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_child, addr, seen, _) = serve_json(tmp.path(), &[]);
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_at = format!("127.0.0.1:{metrics_port}");
+    let (_child, addr, seen, _) =
+        serve_json(tmp.path(), &[("KD_METRICS_LISTEN", metrics_at.as_str())]);
     let all: Vec<&str> = seen.iter().filter_map(|v| v["message"].as_str()).collect();
     let all = all.join("\n");
     assert!(
@@ -255,6 +262,25 @@ fn serve_without_credentials_starts_and_says_what_is_off() {
     assert!(
         resp.starts_with("HTTP/1.1 200") && resp.contains(r#"{"status":"ok"}"#),
         "{resp}"
+    );
+    // [harden] 10: metrics on their own listener, not on the public one.
+    let get = |at: &str, path: &str| {
+        let mut conn = std::net::TcpStream::connect(at).unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        conn.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    assert!(get(&addr, "/metrics").starts_with("HTTP/1.1 404"));
+    let m = get(&metrics_at, "/metrics");
+    assert!(m.starts_with("HTTP/1.1 200") && m.contains("kd_"), "{m}");
+    assert!(
+        all.contains(&format!("metrics: on: http://{metrics_at}/metrics")),
+        "{all}"
     );
 }
 

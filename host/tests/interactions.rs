@@ -263,6 +263,20 @@ async fn healthz_readyz_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("kd_http_requests_total"));
+    // [harden] 10: not for strangers: without the operator's token, 401; labels carry
+    // route templates (no guild or channel id in a series).
+    let r = c
+        .get(format!("{}/metrics", host.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let ids = regex::Regex::new(r#"="[^"]*\d{15,}[^"]*""#).unwrap();
+    assert!(
+        !ids.is_match(&metrics),
+        "an id in a label: {:?}",
+        ids.find(&metrics)
+    );
     host.stop().await;
 }
 

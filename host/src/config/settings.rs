@@ -47,6 +47,34 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub activity: ActivitySettings,
     pub http: HttpSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` is served: never publicly on the main listener.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// `KD_METRICS_LISTEN`: a listener of its own (e.g. `127.0.0.1:9090`, or the pod's
+    /// address for a scraper); the main listener then has no `/metrics`.
+    pub listen: Option<SocketAddr>,
+    /// `KD_METRICS_TOKEN` (32+ characters): `/metrics` on the main listener for
+    /// `Authorization: Bearer <token>` only.
+    pub token: Option<Secret>,
+}
+
+impl MetricsSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let listen = match var("KD_METRICS_LISTEN") {
+            Some(v) => Some(v.parse().map_err(|_| {
+                format!("KD_METRICS_LISTEN must be an address like 127.0.0.1:9090, not `{v}`")
+            })?),
+            None => None,
+        };
+        let token = var("KD_METRICS_TOKEN").map(Secret::new);
+        if token.as_ref().is_some_and(|t| t.expose().len() < 32) {
+            return Err("KD_METRICS_TOKEN must be at least 32 characters".into());
+        }
+        Ok(Self { listen, token })
+    }
 }
 
 /// Limits on the HTTP surface (every stranger on the internet can reach it).
@@ -132,6 +160,7 @@ impl Settings {
             delivery: DeliverySettings::from_env()?,
             activity: ActivitySettings::from_env()?,
             http: HttpSettings::from_env()?,
+            metrics: MetricsSettings::from_env()?,
         };
         me.check()?;
         Ok(me)

@@ -17,6 +17,8 @@ use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 pub const GUILD: &str = "600000000000000001";
 pub const USER: &str = "700000000000000001";
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+/// `KD_METRICS_TOKEN` of the test hosts.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef012345";
 
 /// How long a test waits for something that must happen before it calls it a hang. Tests
 /// wait for the event itself (a message, a state, a log line); this bound only stops a
@@ -269,6 +271,10 @@ impl Host {
                     subject_per_minute: 1_000_000,
                     client_ip_header: None,
                 }),
+            metrics: kdhost::config::settings::MetricsSettings {
+                listen: None,
+                token: Some(Secret::new(METRICS_TOKEN)),
+            },
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -363,7 +369,10 @@ impl Host {
 
     /// The Prometheus text of `GET /metrics`.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.base))
+        reqwest::Client::new()
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
             .await
             .unwrap()
             .text()
