@@ -102,7 +102,13 @@ impl App {
         // Problems are reported with the startup report.
         rules.load_all();
 
-        let runtime = Arc::new(Runtime::new(services.clone())?);
+        let runtime = Arc::new(
+            Runtime::new(services.clone())?.with_memory_budget(
+                settings
+                    .plugin_memory_mib
+                    .unwrap_or(crate::plugins::admission::DEFAULT_MEMORY_MIB),
+            ),
+        );
         let registry = Arc::new(Registry::new(
             runtime,
             grants,

@@ -87,6 +87,8 @@ pub struct Metrics {
     /// Rule runs by hook and outcome (ok, error, limit).
     pub rule_runs: IntCounterVec,
     pub rule_latency: HistogramVec,
+    /// Plugin calls refused for want of room, by plugin and gate (plugin, pool, memory).
+    pub plugin_busy: IntCounterVec,
     /// Gateway events the host keeps (member joins, scheduled events) by kind and result
     /// (accepted, duplicate).
     pub gateway_events: IntCounterVec,
@@ -169,6 +171,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["hook", "outcome"],
         ),
         rule_latency: histogram(&r, "kd_rule_run_seconds", "Guild rule run time", &["hook"]),
+        plugin_busy: counter(
+            &r,
+            "kd_plugin_busy_total",
+            "Plugin calls refused for want of room by plugin and gate",
+            &["plugin", "gate"],
+        ),
         gateway_events: counter(
             &r,
             "kd_gateway_events_total",

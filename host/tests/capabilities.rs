@@ -311,3 +311,59 @@ async fn http_reaches_only_public_addresses_and_granted_ports() {
         h.stop().await;
     }
 }
+
+/// [harden] 9: one plugin cannot take every slot: past its own concurrency limit a person
+/// is told at once that it is busy, while other plugins keep answering.
+#[tokio::test]
+async fn a_plugin_past_its_concurrency_limit_is_busy_and_others_still_answer() {
+    // A server that holds its answer until the test lets it go, and says when it is asked.
+    let (asked_tx, mut asked_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let app = {
+        let release = release.clone();
+        axum::Router::new().route(
+            "/hold",
+            axum::routing::get(move || {
+                let (release, asked) = (release.clone(), asked_tx.clone());
+                async move {
+                    let _ = asked.send(());
+                    release.notified().await;
+                    "released"
+                }
+            }),
+        )
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let host = std::sync::Arc::new(
+        Host::start(Setup {
+            plugins: vec![
+                ("caps.wasm", "kd_fixture_caps"),
+                ("hello.wasm", "kd_plugin_rust_hello"),
+            ],
+            plugins_json: Some(grants_with(
+                "127.0.0.1",
+                json!({"http_ports": [port_of(&base)], "http_private": true, "concurrency": 1, "timeout_ms": 60000}),
+            )),
+            ..Default::default()
+        })
+        .await,
+    );
+    // The first call waits inside the plugin (on the held request)...
+    let first = {
+        let (host, url) = (host.clone(), format!("{base}/hold"));
+        tokio::spawn(async move { fetch(&host, url).await })
+    };
+    asked_rx
+        .recv()
+        .await
+        .expect("the first call reached the server");
+    // ...so the second is refused at once, saying why; another plugin answers normally.
+    let said = fetch(&host, format!("{base}/hold")).await;
+    assert!(said.contains("is busy (1 calls in flight"), "{said}");
+    assert!(!host.command_text("hello").await.is_empty());
+    release.notify_one();
+    let done = first.await.unwrap();
+    assert!(done.contains("status=200"), "{done}");
+}

@@ -48,6 +48,9 @@ pub struct Settings {
     pub activity: ActivitySettings,
     pub http: HttpSettings,
     pub metrics: MetricsSettings,
+    /// `KD_PLUGIN_MEMORY_MB`: the memory limits of plugin instances in flight add up to at
+    /// most this (default 2048).
+    pub plugin_memory_mib: Option<u32>,
 }
 
 /// Where `/metrics` is served: never publicly on the main listener.
@@ -161,6 +164,11 @@ impl Settings {
             activity: ActivitySettings::from_env()?,
             http: HttpSettings::from_env()?,
             metrics: MetricsSettings::from_env()?,
+            plugin_memory_mib: var("KD_PLUGIN_MEMORY_MB")
+                .is_some()
+                .then(|| whole_number("KD_PLUGIN_MEMORY_MB", 2048, 16))
+                .transpose()?
+                .map(|n| n.min(u32::MAX as u64) as u32),
         };
         me.check()?;
         Ok(me)

@@ -27,6 +27,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     pub kv_quota_bytes: u64,
     pub http_response_max_bytes: usize,
+    /// Calls of this plugin in flight at once (past it: "busy").
+    pub concurrency: u32,
 }
 
 impl Default for Limits {
@@ -37,6 +39,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             kv_quota_bytes: 1 << 20,
             http_response_max_bytes: 1 << 20,
+            concurrency: 16,
         }
     }
 }
@@ -136,6 +139,7 @@ struct LimitsFile {
     memory_mb: Option<u64>,
     kv_quota_bytes: Option<u64>,
     http_response_max_bytes: Option<usize>,
+    concurrency: Option<u32>,
 }
 
 impl LimitsFile {
@@ -154,6 +158,9 @@ impl LimitsFile {
         }
         if let Some(v) = self.http_response_max_bytes {
             l.http_response_max_bytes = v;
+        }
+        if let Some(v) = self.concurrency {
+            l.concurrency = v.max(1);
         }
     }
 }
@@ -176,6 +183,7 @@ struct PluginEntry {
     memory_mb: Option<u64>,
     kv_quota_bytes: Option<u64>,
     http_response_max_bytes: Option<usize>,
+    concurrency: Option<u32>,
 }
 
 impl PluginEntry {
@@ -186,6 +194,7 @@ impl PluginEntry {
             memory_mb: self.memory_mb,
             kv_quota_bytes: self.kv_quota_bytes,
             http_response_max_bytes: self.http_response_max_bytes,
+            concurrency: self.concurrency,
         }
     }
 }

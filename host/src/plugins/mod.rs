@@ -1,6 +1,7 @@
 //! WebAssembly plugins: the engine, the sandbox, one module per capability, the registry
 //! and hot reload.
 
+pub mod admission;
 pub mod bindings;
 pub mod builtin;
 mod caps;

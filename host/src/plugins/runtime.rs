@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use super::admission::{Admission, Class};
 use super::bindings::types::{CommandInput, ComponentInput, Event, Manifest, ModalInput, Response};
 use super::bindings::{Plugin, PluginPre};
-use super::engine::{MAX_CONCURRENT_INSTANCES, PluginEngine};
+use super::engine::PluginEngine;
 use super::grants::PluginGrants;
 use super::services::Services;
 use super::state::{CallScope, PluginState};
@@ -59,6 +59,9 @@ pub enum CallError {
     Trap(String),
     #[error("could not be started: {0}")]
     Instantiate(String),
+    /// No room now (its own limit, the pool, or the memory budget): see [`Admission`].
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl CallError {
@@ -69,6 +72,7 @@ impl CallError {
             CallError::OutOfMemory(_) => "memory",
             CallError::Trap(_) => "trap",
             CallError::Instantiate(_) => "instantiate",
+            CallError::Busy(_) => "busy",
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct Runtime {
     pub engine: PluginEngine,
     pub linker: Linker<PluginState>,
     pub services: Arc<Services>,
-    slots: Semaphore,
+    admission: Admission,
 }
 
 impl Runtime {
@@ -91,9 +95,14 @@ impl Runtime {
             engine,
             linker,
             services,
-            // Leave room in the pool for load-time instantiations.
-            slots: Semaphore::new(MAX_CONCURRENT_INSTANCES as usize - 8),
+            admission: Admission::default(),
         })
+    }
+
+    /// The host-wide memory budget for instances in flight (`KD_PLUGIN_MEMORY_MB`).
+    pub fn with_memory_budget(mut self, mib: u32) -> Self {
+        self.admission = Admission::new(mib);
+        self
     }
 
     /// Runs one call in a fresh instance.
@@ -107,7 +116,22 @@ impl Runtime {
     ) -> Result<Output, CallError> {
         let entry = call.entry();
         let started = Instant::now();
-        let _slot = self.slots.acquire().await.expect("semaphore never closed");
+        let class = match call {
+            Call::Manifest => Class::Load,
+            Call::Event(_) => Class::Event(Duration::from_millis(grants.limits.timeout_ms)),
+            _ => Class::Interactive,
+        };
+        let _room = match self.admission.admit(plugin, &grants.limits, class).await {
+            Ok(room) => room,
+            Err(busy) => {
+                METRICS
+                    .plugin_calls
+                    .with_label_values(&[plugin, entry, "busy"])
+                    .inc();
+                tracing::warn!(plugin = %plugin, entry, why = %busy.0, "plugin call refused: no room");
+                return Err(CallError::Busy(busy.0));
+            }
+        };
         let state = PluginState::new(plugin.clone(), grants.clone(), scope, self.services.clone());
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -156,7 +180,7 @@ impl Runtime {
                     .with_label_values(&[plugin])
                     .inc(),
                 CallError::Trap(_) => METRICS.plugin_traps.with_label_values(&[plugin]).inc(),
-                CallError::Instantiate(_) => {}
+                CallError::Instantiate(_) | CallError::Busy(_) => {}
             }
             let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
                 .trim()

@@ -275,6 +275,7 @@ impl Host {
                 listen: None,
                 token: Some(Secret::new(METRICS_TOKEN)),
             },
+            plugin_memory_mib: None,
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
