@@ -109,6 +109,8 @@ async fn main() {
         ),
         delivery: DeliverySettings {
             global_rate: 1_000_000,
+            // The throughput runs queue thousands for one guild.
+            guild_quota: 1_000_000,
             ..Default::default()
         },
         ..Default::default()

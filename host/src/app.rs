@@ -154,6 +154,7 @@ impl App {
             Some(registry.clone()),
             Some(rules.clone()),
         );
+        processor.set_retention(settings.retention.clone());
         processor.start();
         crate::scripts::schedule::start(
             rules.clone(),

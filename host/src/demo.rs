@@ -293,6 +293,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         http: Default::default(),
         metrics: Default::default(),
         plugin_memory_mib: None,
+        retention: Default::default(),
     };
     // Metrics on a loopback listener of their own, never on the public one.
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -44,6 +44,8 @@ fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
         .env("KALTURA_ADMIN_SECRET", SECRET)
         .env("KALTURA_SERVICE_URL", "http://127.0.0.1:9")
         .env("KD_DELIVERY_RETRY_MS", "50")
+        // All 1,000 may be waiting at once here.
+        .env("KD_DELIVERY_GUILD_QUOTA", "100000")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

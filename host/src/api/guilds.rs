@@ -362,13 +362,24 @@ pub async fn put_script(
     let result = tokio::task::spawn_blocking(move || r.put(&g, &n, &src))
         .await
         .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // A rule that is applied is kept whole; a refused upload only by its digest, size and
+    // first lines (the audit log must not grow by every junk upload's full text).
+    let after = match &result {
+        Ok(_) => json!(source),
+        Err(_) => {
+            use sha2::Digest;
+            let start: String = source.chars().take(512).collect();
+            json!({"sha256": hex::encode(sha2::Sha256::digest(source.as_bytes())),
+                   "bytes": source.len(), "start": start})
+        }
+    };
     let change = Change {
         guild: &guild,
         who: &who,
         action: "script.put",
         target: &name,
         before,
-        after: Some(json!(source)),
+        after: Some(after),
     };
     match result {
         Ok(info) => {

@@ -51,6 +51,43 @@ pub struct Settings {
     /// `KD_PLUGIN_MEMORY_MB`: the memory limits of plugin instances in flight add up to at
     /// most this (default 2048).
     pub plugin_memory_mib: Option<u32>,
+    pub retention: RetentionSettings,
+}
+
+/// How long the host keeps what it stores (days), pruned hourly.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// `KD_RETENTION_EVENTS_DAYS`: processed events (their keys deduplicate redeliveries).
+    pub events_days: u64,
+    /// `KD_RETENTION_SENT_DAYS`: delivered messages.
+    pub sent_days: u64,
+    /// `KD_RETENTION_DEAD_DAYS`: dead letters.
+    pub dead_days: u64,
+    /// `KD_RETENTION_AUDIT_DAYS`: the guild audit log.
+    pub audit_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            events_days: 7,
+            sent_days: 30,
+            dead_days: 30,
+            audit_days: 365,
+        }
+    }
+}
+
+impl RetentionSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let d = Self::default();
+        Ok(Self {
+            events_days: whole_number("KD_RETENTION_EVENTS_DAYS", d.events_days, 1)?,
+            sent_days: whole_number("KD_RETENTION_SENT_DAYS", d.sent_days, 1)?,
+            dead_days: whole_number("KD_RETENTION_DEAD_DAYS", d.dead_days, 1)?,
+            audit_days: whole_number("KD_RETENTION_AUDIT_DAYS", d.audit_days, 1)?,
+        })
+    }
 }
 
 /// Where `/metrics` is served: never publicly on the main listener.
@@ -169,6 +206,7 @@ impl Settings {
                 .then(|| whole_number("KD_PLUGIN_MEMORY_MB", 2048, 16))
                 .transpose()?
                 .map(|n| n.min(u32::MAX as u64) as u32),
+            retention: RetentionSettings::from_env()?,
         };
         me.check()?;
         Ok(me)
@@ -239,6 +277,12 @@ pub struct DeliverySettings {
     /// `DISCORD_GLOBAL_RATE_LIMIT` (default 50): bot requests per second, Discord's global
     /// limit for most bots (large bots get more from Discord).
     pub global_rate: u32,
+    /// `KD_DELIVERY_GUILD_QUOTA` (default 1000): messages one guild may have waiting; more
+    /// are recorded as dead letters at once (a guild's rules cannot fill the outbox).
+    pub guild_quota: u64,
+    /// `KD_DELIVERY_GUILD_SHARE` (default 50): the percentage of the global rate one guild
+    /// may use, so the others always have room.
+    pub guild_share_percent: u32,
 }
 
 impl Default for DeliverySettings {
@@ -248,6 +292,8 @@ impl Default for DeliverySettings {
             retry_base: std::time::Duration::from_millis(1000),
             retry_max: std::time::Duration::from_millis(300_000),
             global_rate: 50,
+            guild_quota: 1000,
+            guild_share_percent: 50,
         }
     }
 }
@@ -270,6 +316,13 @@ impl DeliverySettings {
             )?),
             global_rate: whole_number("DISCORD_GLOBAL_RATE_LIMIT", d.global_rate.into(), 1)?
                 .min(u32::MAX as u64) as u32,
+            guild_quota: whole_number("KD_DELIVERY_GUILD_QUOTA", d.guild_quota, 1)?,
+            guild_share_percent: whole_number(
+                "KD_DELIVERY_GUILD_SHARE",
+                d.guild_share_percent.into(),
+                1,
+            )?
+            .min(100) as u32,
         })
     }
 }

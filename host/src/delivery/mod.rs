@@ -41,6 +41,9 @@ pub struct Outbox {
     active: Mutex<HashSet<String>>,
     /// Callers waiting for a message's fate (a plugin's `send-message` wants its id).
     waiters: Mutex<HashMap<i64, oneshot::Sender<Result<String, String>>>>,
+    /// Each guild's share of the global rate (`KD_DELIVERY_GUILD_SHARE`): one busy guild
+    /// leaves room for the others.
+    guild_rate: governor::DefaultKeyedRateLimiter<String>,
 }
 
 /// What to do after a failed attempt.
@@ -64,7 +67,15 @@ impl Outbox {
         settings: DeliverySettings,
     ) -> anyhow::Result<Arc<Self>> {
         let nonce_prefix = store.nonce_prefix()?;
+        store.set_guild_quota(settings.guild_quota);
+        let share = (u64::from(settings.global_rate) * u64::from(settings.guild_share_percent)
+            / 100)
+            .clamp(1, u64::from(u32::MAX)) as u32;
+        let guild_rate = governor::RateLimiter::keyed(governor::Quota::per_second(
+            std::num::NonZeroU32::new(share).expect("at least 1"),
+        ));
         Ok(Arc::new(Self {
+            guild_rate,
             store,
             rest,
             directory,
@@ -102,6 +113,12 @@ impl Outbox {
             .map_err(|e| format!("the message could not be queued: {e}"))?
             .first()
             .expect("one message, one id");
+        // Over the guild's quota it is a dead letter already.
+        if let Ok(Some(d)) = self.store.outbox_get(id)
+            && d.state == "dead"
+        {
+            return Err(d.last_error.unwrap_or_else(|| "not sent".into()));
+        }
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap().insert(id, tx);
         self.wake();
@@ -145,12 +162,18 @@ impl Outbox {
                 wake.as_mut().enable();
                 outbox.spawn_lanes();
                 outbox.update_gauges();
+                outbox.prune_rates();
                 tokio::select! {
                     _ = wake => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         });
+    }
+
+    /// Forgets idle guilds' rate state (bounded memory).
+    pub fn prune_rates(&self) {
+        self.guild_rate.retain_recent();
     }
 
     fn update_gauges(&self) {
@@ -284,6 +307,8 @@ impl Outbox {
                     ChannelError::Rest(e) => classify(e),
                 })?
         };
+        // The guild's share of the global rate, then the global pacing in the REST client.
+        self.guild_rate.until_key_ready(&row.guild_id).await;
         let mut body = row.body.clone();
         body["nonce"] = json!(format!("{}{}", self.nonce_prefix, row.id));
         body["enforce_nonce"] = json!(true);

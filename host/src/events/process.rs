@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use super::template::{render, truncate};
 use super::{DiscordEvent, KalturaEvent, KalturaEventKind};
 use crate::config::guild::{GuildConfigs, GuildEntry};
+use crate::config::settings::RetentionSettings;
 use crate::delivery::Outbox;
 use crate::kaltura::KalturaSettings;
 use crate::plugins::bindings::types::Event as GuestEvent;
@@ -40,6 +41,8 @@ pub struct EventProcessor {
     plugins: Option<Arc<Registry>>,
     rules: Option<Arc<Rules>>,
     wake: Notify,
+    /// How long history is kept (pruned hourly).
+    retention: std::sync::Mutex<RetentionSettings>,
 }
 
 impl EventProcessor {
@@ -59,7 +62,13 @@ impl EventProcessor {
             plugins,
             rules,
             wake: Notify::new(),
+            retention: Default::default(),
         })
+    }
+
+    /// The operator's retention (`KD_RETENTION_*`).
+    pub fn set_retention(&self, r: RetentionSettings) {
+        *self.retention.lock().unwrap() = r;
     }
 
     /// An event was persisted.
@@ -67,29 +76,43 @@ impl EventProcessor {
         self.wake.notify_one();
     }
 
+    /// Forgets history past the operator's retention: processed events (their dedupe
+    /// keys), sent messages, dead letters, audit entries.
+    pub fn prune(&self) {
+        const DAY_MS: i64 = 86_400_000;
+        let r = self.retention.lock().unwrap().clone();
+        let days = |d: u64| (d as i64).saturating_mul(DAY_MS);
+        let events = self.store.inbox_prune(days(r.events_days));
+        let messages = self
+            .store
+            .outbox_prune(days(r.sent_days), days(r.dead_days));
+        let audit = self.store.audit_prune(days(r.audit_days));
+        match (events, messages, audit) {
+            (Ok(e), Ok(m), Ok(a)) if e + m + a > 0 => {
+                tracing::info!(events = e, messages = m, audit = a, "old history pruned")
+            }
+            (Ok(_), Ok(_), Ok(_)) => {}
+            (e, m, a) => {
+                let why = [e.err(), m.err(), a.err()]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::warn!(error = %why, "history could not be pruned");
+            }
+        }
+    }
+
     /// Processes what is in the inbox now (events left by a crash too), then each new one;
-    /// once an hour forgets old history (dedupe keys after 7 days, sent messages after 30).
+    /// once an hour forgets old history ([`EventProcessor::prune`]).
     pub fn start(self: &Arc<Self>) {
-        let store = self.store.clone();
+        let me = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 every.tick().await;
-                const DAY_MS: i64 = 86_400_000;
-                let events = store.inbox_prune(7 * DAY_MS);
-                let sent = store.outbox_prune(30 * DAY_MS);
-                if let (Ok(e), Ok(s)) = (&events, &sent)
-                    && e + s > 0
-                {
-                    tracing::info!(
-                        events = e,
-                        messages = s,
-                        "old event and delivery history pruned"
-                    );
-                }
-                if let Err(e) = events.and(sent) {
-                    tracing::warn!(error = %e, "history could not be pruned");
-                }
+                me.prune();
             }
         });
         let me = self.clone();

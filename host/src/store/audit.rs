@@ -71,6 +71,14 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
+    /// Forgets entries older than `age_ms`.
+    pub fn audit_prune(&self, age_ms: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM audit WHERE at < ?1",
+            params![now_ms() - age_ms],
+        )?)
+    }
+
     /// A guild's entries, newest first, before `before_id` (paging).
     pub fn audit_list(
         &self,

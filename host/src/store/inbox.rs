@@ -107,7 +107,7 @@ impl Store {
         if open.is_none() {
             return Ok(Vec::new());
         }
-        let ids = push_in(&tx, messages)?;
+        let ids = push_in(&tx, messages, self.guild_quota())?;
         tx.execute(
             "UPDATE inbox SET processed_at = ?2 WHERE seq = ?1",
             params![seq, now_ms()],

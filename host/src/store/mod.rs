@@ -24,6 +24,8 @@ pub fn now_ms() -> i64 {
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Messages one guild may have waiting in the outbox (`KD_DELIVERY_GUILD_QUOTA`).
+    guild_quota: std::sync::atomic::AtomicU64,
 }
 
 /// Why a kv write was refused.
@@ -169,7 +171,18 @@ impl Store {
             .context("initialising the database schema")?;
         Ok(Self {
             conn: Mutex::new(conn),
+            guild_quota: std::sync::atomic::AtomicU64::new(1000),
         })
+    }
+
+    /// Sets how many messages one guild may have waiting in the outbox.
+    pub fn set_guild_quota(&self, n: u64) {
+        self.guild_quota
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn guild_quota(&self) -> u64 {
+        self.guild_quota.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_lane ON outbox (lane, id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_guild ON outbox (guild_id, id);
+CREATE INDEX IF NOT EXISTS outbox_guild_pending ON outbox (guild_id) WHERE state = 'pending';
 ";
 
 /// A message to queue.
@@ -98,22 +99,55 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 /// Inserts messages inside a caller's transaction (the inbox completes events this way).
-pub(crate) fn push_in(tx: &Transaction<'_>, messages: &[NewMessage]) -> Result<Vec<i64>> {
+/// Queues messages; a guild that already has `quota` messages waiting gets the rest
+/// recorded as dead letters at once (listed with the reason, never sent), so one guild's
+/// rules cannot fill the outbox for everyone.
+pub(crate) fn push_in(
+    tx: &Transaction<'_>,
+    messages: &[NewMessage],
+    quota: u64,
+) -> Result<Vec<i64>> {
     let now = now_ms();
-    let mut stmt = tx.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO outbox (guild_id, channel, lane, body, source, created_at, next_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     )?;
+    let mut refuse = tx.prepare_cached(
+        "INSERT INTO outbox (guild_id, channel, lane, body, source, created_at, next_at, state, last_error, done_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'dead', ?7, ?6)",
+    )?;
+    let mut waiting: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     let mut ids = Vec::with_capacity(messages.len());
     for m in messages {
-        stmt.execute(params![
-            m.guild_id,
-            m.channel,
-            NewMessage::lane(&m.guild_id, &m.channel),
-            m.body.to_string(),
-            m.source,
-            now
-        ])?;
+        let n = match waiting.get_mut(m.guild_id.as_str()) {
+            Some(n) => n,
+            None => {
+                let count: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE guild_id = ?1 AND state = 'pending'",
+                    params![m.guild_id],
+                    |r| r.get(0),
+                )?;
+                waiting.entry(m.guild_id.as_str()).or_insert(count as u64)
+            }
+        };
+        let lane = NewMessage::lane(&m.guild_id, &m.channel);
+        let body = m.body.to_string();
+        if *n >= quota {
+            let why = format!(
+                "not sent: guild {} already has {quota} messages waiting (KD_DELIVERY_GUILD_QUOTA)",
+                m.guild_id
+            );
+            refuse.execute(params![
+                m.guild_id, m.channel, lane, body, m.source, now, why
+            ])?;
+            crate::telemetry::METRICS
+                .deliveries
+                .with_label_values(&["over_quota"])
+                .inc();
+        } else {
+            insert.execute(params![m.guild_id, m.channel, lane, body, m.source, now])?;
+            *n += 1;
+        }
         ids.push(tx.last_insert_rowid());
     }
     Ok(ids)
@@ -124,7 +158,7 @@ impl Store {
     pub fn outbox_push(&self, messages: &[NewMessage]) -> Result<Vec<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let ids = push_in(&tx, messages)?;
+        let ids = push_in(&tx, messages, self.guild_quota())?;
         tx.commit()?;
         Ok(ids)
     }
@@ -226,11 +260,19 @@ impl Store {
     }
 
     /// Forgets sent messages older than `age_ms` (dead letters stay until someone looks).
-    pub fn outbox_prune(&self, age_ms: i64) -> Result<usize> {
-        Ok(self.conn().execute(
+    /// Forgets finished messages: sent ones older than `sent_ms`, dead letters older than
+    /// `dead_ms`.
+    pub fn outbox_prune(&self, sent_ms: i64, dead_ms: i64) -> Result<usize> {
+        let conn = self.conn();
+        let sent = conn.execute(
             "DELETE FROM outbox WHERE state = 'sent' AND done_at < ?1",
-            params![now_ms() - age_ms],
-        )?)
+            params![now_ms() - sent_ms],
+        )?;
+        let dead = conn.execute(
+            "DELETE FROM outbox WHERE state = 'dead' AND done_at < ?1",
+            params![now_ms() - dead_ms],
+        )?;
+        Ok(sent + dead)
     }
 
     /// A random prefix for this database's message nonces, made once: nonces stay unique
@@ -247,6 +289,44 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_guild_over_its_quota_gets_dead_letters_and_others_are_unaffected() {
+        let s = Store::in_memory().unwrap();
+        s.set_guild_quota(2);
+        let msg = |g: &str| NewMessage {
+            guild_id: g.into(),
+            channel: "9".into(),
+            body: serde_json::json!({"content": "x"}),
+            source: "test".into(),
+        };
+        let ids = s
+            .outbox_push(&[msg("1"), msg("1"), msg("1"), msg("2")])
+            .unwrap();
+        let third = s.outbox_get(ids[2]).unwrap().unwrap();
+        assert_eq!(third.state, "dead");
+        assert!(
+            third
+                .last_error
+                .unwrap()
+                .contains("already has 2 messages waiting")
+        );
+        assert_eq!(s.outbox_get(ids[3]).unwrap().unwrap().state, "pending");
+        assert_eq!(
+            s.outbox_counts().unwrap(),
+            OutboxCounts {
+                pending: 3,
+                dead: 1
+            }
+        );
+        // Dead letters are kept for their retention, then forgotten.
+        assert_eq!(s.outbox_prune(60_000, 60_000).unwrap(), 0);
+        assert_eq!(s.outbox_prune(60_000, -60_000).unwrap(), 1);
+        s.audit_add("1", "a", "x", "y", None, None, "ok").unwrap();
+        assert_eq!(s.audit_prune(60_000).unwrap(), 0);
+        assert_eq!(s.audit_prune(-60_000).unwrap(), 1);
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -288,8 +368,8 @@ mod tests {
         assert_eq!((sent.state.as_str(), sent.attempts), ("sent", 2));
         assert_eq!(s.nonce_prefix().unwrap(), s.nonce_prefix().unwrap());
         // Pruning forgets sent messages only; a fresh one is kept.
-        assert_eq!(s.outbox_prune(60_000).unwrap(), 0);
-        assert_eq!(s.outbox_prune(-60_000).unwrap(), 1);
+        assert_eq!(s.outbox_prune(60_000, 60_000).unwrap(), 0);
+        assert_eq!(s.outbox_prune(-60_000, 60_000).unwrap(), 1);
         assert!(s.outbox_get(ids[0]).unwrap().is_none());
         assert_eq!(s.outbox_counts().unwrap().dead, 1);
     }

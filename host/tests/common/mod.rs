@@ -276,6 +276,7 @@ impl Host {
                 token: Some(Secret::new(METRICS_TOKEN)),
             },
             plugin_memory_mib: None,
+            retention: Default::default(),
         };
         let app = App::build(&opts, settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
