@@ -170,7 +170,7 @@ enum StandinCommand {
         #[arg(long, env = "KALTURA_ADMIN_SECRET", hide_env_values = true)]
         admin_secret: String,
         /// A fixtures JSON file (`{"entries": [...], "categories": [...], "users": [...]}`);
-        /// default: the 56 shipped entries.
+        /// default: the 57 shipped entries.
         #[arg(long)]
         fixtures: Option<PathBuf>,
         /// Answer eSearch with SERVICE_FORBIDDEN, like accounts without it.
@@ -184,6 +184,10 @@ enum StandinCommand {
         /// The host's interactions URL, for `POST /_testkit/send`.
         #[arg(long)]
         target: Option<String>,
+        /// Guilds with roles, text channels and members (`{"guilds": [...]}`); default: the
+        /// two servers shipped in `testkit/fixtures/discord.json`.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
     },
 }
 
@@ -283,9 +287,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             expiry,
         }) => crate::kaltura_cli::sign(&user, session_type, &privileges, expiry),
         Command::Kaltura(KalturaCommand::KsInfo { ks }) => crate::kaltura_cli::info(&ks),
-        Command::Standin(StandinCommand::Discord { listen, target }) => {
-            crate::demo::standin(listen, target).await
-        }
+        Command::Standin(StandinCommand::Discord {
+            listen,
+            target,
+            fixtures,
+        }) => crate::demo::standin(listen, target, fixtures).await,
         Command::Standin(StandinCommand::Kaltura {
             listen,
             partner_id,

@@ -75,7 +75,26 @@ async fn webhook_demo(
 /// Fixed seed: the demo's public key is the same every run.
 const DEMO_SEED: [u8; 32] = *b"kaltura-discord demo signing key";
 
-pub async fn standin(listen: SocketAddr, target: Option<String>) -> anyhow::Result<ExitCode> {
+pub async fn standin(
+    listen: SocketAddr,
+    target: Option<String>,
+    fixtures: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let guilds = match &fixtures {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: line {}, column {}: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?
+        }
+        None => DiscordStandIn::bundled_fixtures(),
+    };
     let s = DiscordStandIn::start(
         listen,
         StandInOptions {
@@ -84,10 +103,14 @@ pub async fn standin(listen: SocketAddr, target: Option<String>) -> anyhow::Resu
         },
     )
     .await?;
+    let n = s.load_fixtures(&guilds).map_err(|e| match &fixtures {
+        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        None => anyhow::anyhow!(e),
+    })?;
     if let Some(t) = &target {
         s.set_target(t);
     }
-    println!("Discord stand-in on {}", s.base_url);
+    println!("Discord stand-in on {} ({n} guilds)", s.base_url);
     println!("  DISCORD_API_BASE={}", s.base_url);
     println!("  DISCORD_PUBLIC_KEY={}", s.public_key_hex());
     println!("  DISCORD_APPLICATION_ID={}", s.application_id());

@@ -379,6 +379,25 @@ fn standin_discord_runs_standalone_and_prints_how_to_use_it() {
             && resp.contains("\"bot\":true"),
         "{resp}"
     );
+    // It knows the shipped guilds: their channels, and the bot's guild list.
+    let get = |path: &str| {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        write!(conn, "GET /api/v10{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bot standin-bot-token\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        conn.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    let channels = get("/guilds/600000000000000001/channels");
+    assert!(
+        channels.contains("\"recordings\"") && channels.contains("910000000000000001"),
+        "{channels}"
+    );
+    let guilds = get("/users/@me/guilds");
+    assert!(
+        guilds.contains("Kaltura Community") && guilds.contains("Partner Academy"),
+        "{guilds}"
+    );
+    assert!(all.contains("(2 guilds)"), "{all}");
 }
 
 #[test]

@@ -135,6 +135,7 @@ struct Inner {
 /// A guild as the stand-in knows it: owner, roles (with permissions), members' roles.
 #[derive(Default, Clone)]
 struct GuildData {
+    name: String,
     owner_id: String,
     roles: Vec<Value>,
     members: HashMap<String, Vec<String>>,
@@ -143,6 +144,28 @@ struct GuildData {
     open: bool,
     /// (id, name) of its text channels.
     channels: Vec<(String, String)>,
+}
+
+/// A guild as `GET /users/@me/guilds` lists it (a partial guild, with the member's
+/// permissions computed from their roles).
+fn partial_guild(id: &str, d: &GuildData, user: &str) -> Value {
+    let roles = d.members.get(user).cloned().unwrap_or_default();
+    let owner = d.owner_id == user;
+    let permissions: u64 = if owner {
+        u64::MAX >> 11
+    } else {
+        d.roles
+            .iter()
+            .filter(|r| r["id"] == id || roles.iter().any(|m| r["id"] == m.as_str()))
+            .filter_map(|r| {
+                r["permissions"]
+                    .as_str()
+                    .and_then(|p| p.parse::<u64>().ok())
+            })
+            .fold(0, |a, p| a | p)
+    };
+    json!({"id": id, "name": if d.name.is_empty() { "Stand-in guild" } else { d.name.as_str() },
+           "icon": null, "owner": owner, "permissions": permissions.to_string(), "features": []})
 }
 
 /// A running stand-in.
@@ -365,6 +388,92 @@ impl DiscordStandIn {
                 user_id.to_string(),
                 roles.iter().map(|r| r.to_string()).collect(),
             );
+    }
+
+    /// The realistic guilds shipped with the testkit (`fixtures/discord.json`): two servers
+    /// with roles, text channels and members, used when none are given.
+    pub fn bundled_fixtures() -> Value {
+        serde_json::from_str(include_str!("../fixtures/discord.json"))
+            .expect("bundled Discord fixtures parse")
+    }
+
+    /// Loads guilds (`{"guilds": [{id, name, owner_id, roles: [{id, name, permissions}],
+    /// channels: [{id, name}], members: [{id, roles}]}]}`); an error names what is wrong.
+    pub fn load_fixtures(&self, v: &Value) -> Result<usize, String> {
+        let guilds = v["guilds"]
+            .as_array()
+            .ok_or("fixtures: `guilds` must be a list")?;
+        for (i, g) in guilds.iter().enumerate() {
+            let at = format!("fixtures: guilds[{i}]");
+            let text = |field: &str| {
+                g[field]
+                    .as_str()
+                    .map(String::from)
+                    .ok_or(format!("{at}.{field} must be text"))
+            };
+            let id = text("id")?;
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(format!("{at}.id must be a Discord id (digits)"));
+            }
+            let roles: Vec<(String, String, u64)> = g["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap_or_default().to_string(),
+                        r["name"].as_str().unwrap_or_default().to_string(),
+                        r["permissions"]
+                            .as_u64()
+                            .or_else(|| r["permissions"].as_str().and_then(|p| p.parse().ok()))
+                            .unwrap_or(0),
+                    )
+                })
+                .collect();
+            let roles_ref: Vec<(&str, &str, u64)> = roles
+                .iter()
+                .map(|(a, b, c)| (a.as_str(), b.as_str(), *c))
+                .collect();
+            self.set_guild(&id, &text("owner_id").unwrap_or_default(), &roles_ref);
+            let channels: Vec<(String, String)> = g["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    Some((
+                        c["id"].as_str()?.to_string(),
+                        c["name"].as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+            let channels_ref: Vec<(&str, &str)> = channels
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
+            self.set_channels(&id, &channels_ref);
+            for m in g["members"].as_array().into_iter().flatten() {
+                let user = m["id"]
+                    .as_str()
+                    .ok_or(format!("{at}.members: an id is text"))?;
+                let roles: Vec<&str> = m["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                self.set_member(&id, user, &roles);
+            }
+            if let Some(name) = g["name"].as_str() {
+                self.inner
+                    .guilds
+                    .lock()
+                    .unwrap()
+                    .entry(id.clone())
+                    .or_default()
+                    .name = name.to_string();
+            }
+        }
+        Ok(guilds.len())
     }
 
     /// Makes every user a member of the guild (no roles) unless set otherwise: the demo's
@@ -816,6 +925,22 @@ async fn api(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if let (["users", "@me", "guilds"], Some(bearer)) = (seg.as_slice(), bearer) {
+        // A user's guilds (scope `guilds`): those the stand-in lists them in.
+        let Some(user) = s.oauth.lock().unwrap().get(bearer).cloned() else {
+            let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
+            return (st, b, vec![]);
+        };
+        let uid = user["id"].as_str().unwrap_or_default().to_string();
+        let guilds = s.guilds.lock().unwrap();
+        let mut list: Vec<Value> = guilds
+            .iter()
+            .filter(|(_, d)| d.members.contains_key(&uid) || d.open)
+            .map(|(id, d)| partial_guild(id, d, &uid))
+            .collect();
+        list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        return (StatusCode::OK, Value::Array(list), vec![]);
+    }
     if let (["users", "@me"] | ["oauth2", "@me"], Some(bearer)) = (seg.as_slice(), bearer) {
         let Some(user) = s.oauth.lock().unwrap().get(bearer).cloned() else {
             let (st, b) = discord_error(StatusCode::UNAUTHORIZED, 0, "401: Unauthorized");
@@ -938,10 +1063,20 @@ async fn route(
             StatusCode::OK,
             json!({"id": app, "username": "standin-bot", "bot": true, "discriminator": "0", "global_name": null, "avatar": null}),
         ),
+        ("GET", ["users", "@me", "guilds"]) => {
+            // The bot's guilds: every guild the stand-in knows.
+            let guilds = s.guilds.lock().unwrap();
+            let mut list: Vec<Value> = guilds
+                .iter()
+                .map(|(id, d)| partial_guild(id, d, app))
+                .collect();
+            list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            (StatusCode::OK, Value::Array(list))
+        }
         ("GET", ["guilds", g]) => match s.guilds.lock().unwrap().get(*g) {
             Some(d) => (
                 StatusCode::OK,
-                json!({"id": g, "name": "Stand-in guild", "owner_id": d.owner_id, "roles": d.roles}),
+                json!({"id": g, "name": if d.name.is_empty() { "Stand-in guild" } else { d.name.as_str() }, "owner_id": d.owner_id, "roles": d.roles}),
             ),
             None => discord_error(StatusCode::NOT_FOUND, 10004, "Unknown Guild"),
         },

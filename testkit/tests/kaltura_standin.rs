@@ -305,3 +305,40 @@ async fn injected_faults_hit_the_next_matching_calls() {
     let calls = k.calls();
     assert_eq!(calls.last().unwrap().ks_type, Some(2));
 }
+
+/// Kaltura's official Python client (`kalturaapiclient`, XML only) works against the
+/// stand-in: `format=2` answers are Kaltura's XML, errors included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kalturas_official_python_client_reads_the_xml_answers() {
+    let k = standin().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/official_client.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&k.url)
+        .arg(k.partner_id().to_string())
+        .arg(k.admin_secret())
+        .output()
+        .await
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("official client ok"),
+        "the official client failed (install it with `pip install -r testkit/python/requirements.txt`):\n{text}"
+    );
+    // It asked for XML, and every call reached the stand-in.
+    let calls = k.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.action == "list" && c.ks_type == Some(2))
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.error.as_deref() == Some("ENTRY_ID_NOT_FOUND"))
+    );
+}

@@ -14,6 +14,7 @@ pub mod notify;
 mod pages;
 pub mod params;
 mod schedule;
+mod xml;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -484,6 +485,19 @@ fn api_json(v: &Value) -> Response {
         .into_response()
 }
 
+/// The answer in the format the caller asked for: JSON (`format=1`, and by default here),
+/// or XML (`format=2`, Kaltura's own default and what its official clients read).
+fn answer(p: &Value, v: &Value, started: std::time::Instant) -> Response {
+    if params::int(&p["format"]) == Some(2) {
+        return (
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            xml::document(v, started.elapsed().as_secs_f64()),
+        )
+            .into_response();
+    }
+    api_json(v)
+}
+
 async fn single(
     State(s): State<Arc<Inner>>,
     UrlPath((service, action)): UrlPath<(String, String)>,
@@ -491,6 +505,7 @@ async fn single(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     let key = format!("{service}.{action}");
     if let Some(r) = s.transport_fault(&key).await {
         return r;
@@ -500,9 +515,9 @@ async fn single(
         Err(e) => return api_json(&ApiError::new("INVALID_JSON", e).to_json()),
     };
     if service == "multirequest" {
-        return run_multi(&s, &p);
+        return run_multi(&s, &p, started);
     }
-    api_json(&s.call(&service, &action, &p, false))
+    answer(&p, &s.call(&service, &action, &p, false), started)
 }
 
 async fn multi(State(s): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -510,14 +525,14 @@ async fn multi(State(s): State<Arc<Inner>>, uri: Uri, headers: HeaderMap, body: 
         return r;
     }
     match params::collect(uri.query(), content_type(&headers), &body) {
-        Ok(p) => run_multi(&s, &p),
+        Ok(p) => run_multi(&s, &p, std::time::Instant::now()),
         Err(e) => api_json(&ApiError::new("INVALID_JSON", e).to_json()),
     }
 }
 
 /// Numbered sub-requests run in order; `{N:result:...}` refers to an earlier result; a
 /// failed sub-request becomes an exception object and the others still run.
-fn run_multi(s: &Inner, p: &Value) -> Response {
+fn run_multi(s: &Inner, p: &Value, started: std::time::Instant) -> Response {
     let mut numbered: Vec<(usize, Value)> = match p {
         Value::Object(o) => o
             .iter()
@@ -538,5 +553,5 @@ fn run_multi(s: &Inner, p: &Value) -> Response {
         let action = params::text(&sub["action"]).unwrap_or_default();
         results.push(s.call(&service, &action, &sub, true));
     }
-    api_json(&Value::Array(results))
+    answer(p, &Value::Array(results), started)
 }
