@@ -80,19 +80,8 @@ pub async fn standin(
     target: Option<String>,
     fixtures: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let guilds = match &fixtures {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: line {}, column {}: {e}",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                )
-            })?
-        }
+    let guilds: serde_json::Value = match &fixtures {
+        Some(path) => testkit::read_fixtures(path)?,
         None => DiscordStandIn::bundled_fixtures(),
     };
     let s = DiscordStandIn::start(

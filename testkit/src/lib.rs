@@ -13,3 +13,17 @@ pub use discord::{DiscordStandIn, Fault, Recorded, StandInOptions};
 pub use discord_client::DiscordClientStandIn;
 pub use kaltura::notify::{BodyFormat, SignedNotification};
 pub use kaltura::{KalturaFault, KalturaOptions, KalturaStandIn};
+
+/// A fixtures file, parsed; errors name the file and, for bad JSON, the line and column.
+pub fn read_fixtures<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
