@@ -272,7 +272,7 @@ pub struct SyncQuery {
 /// Refusals are close codes: 4001 bad token, 4003 not in the instance, 4008 too many bad
 /// messages, 4009 a message too large, 4010 no heartbeat, 4011 replaced by a newer connection.
 #[utoipa::path(get, path = "/api/v1/activity/sync", tag = "activity", params(SyncQuery),
-    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody)))]
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody), (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade")))]
 pub async fn sync(
     State(s): State<Arc<ApiState>>,
     ws: axum::extract::WebSocketUpgrade,

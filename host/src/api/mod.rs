@@ -251,10 +251,72 @@ impl ApiState {
         guilds::delete_script,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardErrors),
     tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity"), (name = "guilds")),
 )]
 pub struct ApiDoc;
+
+/// The errors any operation can answer, each with the error envelope: bad input (400), a
+/// missing or refused token (401, where a token is needed), refusal (403), an unknown id
+/// (404), a body too large (413) or of the wrong type (415), the request limits (429),
+/// Discord or Kaltura failing (502) or not configured, busy or timed out (503).
+struct StandardErrors;
+
+impl utoipa::Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |why: &str| {
+            ResponseBuilder::new()
+                .description(why)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut standard = vec![
+                    ("400", "A malformed parameter or body, named"),
+                    ("404", "No such thing (or not yours to see)"),
+                    ("413", "The body is too large"),
+                    ("415", "The body is not of a type this operation takes"),
+                    (
+                        "429",
+                        "Over a request limit; `Retry-After` says when to come back",
+                    ),
+                    ("502", "Discord or Kaltura answered with an error"),
+                    (
+                        "503",
+                        "Not configured on this host, busy, or it took too long; try again",
+                    ),
+                ];
+                if secured {
+                    standard.push(("401", "No token, or not a valid one"));
+                    standard.push(("403", "The token may not do this"));
+                }
+                for (code, why) in standard {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(why).into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 
@@ -272,6 +334,48 @@ impl utoipa::Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Errors the framework itself answers (a body over the limit, a method the route does not
+/// take, an unknown media type) in the API's error envelope, like every other error.
+async fn errors_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let retry_after = resp.headers().get(axum::http::header::RETRY_AFTER).cloned();
+    let text = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        405 => "method_not_allowed",
+        413 => "too_large",
+        415 => "unsupported_media_type",
+        408 | 503 => "unavailable",
+        400..=499 => "invalid_request",
+        _ => "internal",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut out = err(status, code, message).into_response();
+    if let Some(r) = retry_after {
+        out.headers_mut().insert(axum::http::header::RETRY_AFTER, r);
+    }
+    out
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
@@ -331,4 +435,5 @@ pub fn router(state: Arc<ApiState>) -> Router {
             }),
         )
         .with_state(state)
+        .layer(axum::middleware::from_fn(errors_as_json))
 }
