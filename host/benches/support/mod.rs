@@ -229,7 +229,9 @@ pub async fn start_host_with(
     }
     std::fs::write(
         dir.join("config/plugins.json"),
-        r#"{"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000},"kaltura":{"partner_events":["*"]}}"#,
+        // Concurrency 32 against one plugin: its own limit raised above that (an operator
+        // would for a busy plugin), so the runs measure the path, not refusals.
+        r#"{"limits":{"concurrency":256},"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000},"kaltura":{"partner_events":["*"]}}"#,
     )
     .unwrap();
     if let Some(d) = default_config {
