@@ -320,16 +320,8 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        // `self` (and with it the hot-reload watcher) lives until serving ends. The peer
-        // address reaches the handlers (per-IP limits).
-        axum::serve(
-            listener,
-            self.router
-                .clone()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        // `self` (and with it the hot-reload watcher) lives until serving ends.
+        crate::http_server::serve(listener, self.router.clone(), shutdown).await?;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod demo;
 pub mod discord;
 pub mod events;
+pub mod http_server;
 pub mod kaltura;
 pub mod kaltura_cli;
 pub mod plugin_build;

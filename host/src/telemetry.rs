@@ -96,6 +96,8 @@ pub struct Metrics {
     pub discord_invalid: IntCounter,
     /// Discord calls the host held back because too many were refused lately.
     pub discord_throttled: IntCounter,
+    /// Connections closed at once because the server had its maximum open.
+    pub connections_refused: IntCounter,
     /// Inbox events given up after too many unfinished processing attempts.
     pub events_abandoned: IntCounter,
 }
@@ -187,6 +189,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &r,
             "kd_events_abandoned_total",
             "Inbox events given up after unfinished processing attempts",
+        ),
+        connections_refused: plain_counter(
+            &r,
+            "kd_http_connections_refused_total",
+            "Connections closed at once because the maximum were open",
         ),
         discord_invalid: plain_counter(
             &r,

@@ -378,6 +378,56 @@ async fn errors_as_json(
     out
 }
 
+/// Largest API request body.
+pub const MAX_BODY: usize = 64 * 1024;
+/// How much of a body over the limit is read (and dropped) before answering 413.
+const DRAIN_MAX: usize = 1 << 20;
+
+/// Reads the whole request body before the handler runs: a body over [`MAX_BODY`] is
+/// answered 413 only after it has been read (up to [`DRAIN_MAX`]), so the client receives
+/// the answer instead of a reset connection while it is still sending.
+async fn body_first(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+    let (parts, mut body) = req.into_parts();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the body could not be read",
+            )
+            .into_response();
+        };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= MAX_BODY {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_MAX {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY {
+        return err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over {MAX_BODY} bytes"),
+        )
+        .into_response();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(kept),
+    ))
+    .await
+}
+
 pub fn router(state: Arc<ApiState>) -> Router {
     // The routes that need no token: one quota per client IP.
     let per_ip = axum::middleware::from_fn_with_state(state.limits.clone(), limits::per_ip);
@@ -436,4 +486,5 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .with_state(state)
         .layer(axum::middleware::from_fn(errors_as_json))
+        .layer(axum::middleware::from_fn(body_first))
 }
