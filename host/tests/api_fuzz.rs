@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A small deterministic generator (the run is the same every time).
 struct Gen(u64);
@@ -104,18 +104,7 @@ async fn every_operation_answers_only_what_the_spec_documents() {
         .set_member(GUILD, USER, &["800000000000000001"]);
     host.standin.add_oauth_user("oauth-fuzz", USER, "Ann");
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{}/api/v1/auth/token", host.base))
-        .json(&json!({"discord_access_token": "oauth-fuzz"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = host.api_token("oauth-fuzz").await;
     let spec: Value = http
         .get(format!("{}/api/v1/openapi.json", host.base))
         .send()

@@ -267,18 +267,7 @@ async fn bad_input_is_told_limited_or_dropped_and_the_room_goes_on() {
     );
     // An API token is not an Activity token.
     host.standin.add_oauth_user("oauth-ann", ANN, "Ann");
-    let api_token = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/token", host.base))
-        .json(&json!({"discord_access_token": "oauth-ann"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api_token = host.api_token("oauth-ann").await;
     let mut ws = connect(&host, "i-3", &api_token).await;
     let c = next(&mut ws, "none").await;
     assert_eq!(c["close"], 4001);

@@ -382,6 +382,22 @@ impl Host {
             .unwrap()
     }
 
+    /// An API token (`POST /api/v1/auth/token`) for the holder of a Discord access token
+    /// the stand-in knows (`add_oauth_user`).
+    pub async fn api_token(&self, discord_access_token: &str) -> String {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/token", self.base))
+            .json(&json!({"discord_access_token": discord_access_token}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_string()
+    }
+
     /// `POST /api/v1/activity/token` (the Activity's sign-in): status and answer.
     pub async fn activity_token(&self, body: Value) -> (u16, Value) {
         let r = reqwest::Client::new()
