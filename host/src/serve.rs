@@ -57,6 +57,12 @@ pub fn print_report(app: &App, addr: &str) {
     for (rule, problem) in &rule_problems {
         tracing::error!(rule = %rule, reason = %problem, "rule not loaded");
     }
+    // Guild files that load with something left out (e.g. privileges a guild may not set).
+    for problem in app.services.guilds.problems() {
+        for line in problem.lines() {
+            tracing::error!(reason = %line, "guild configuration: left out");
+        }
+    }
     for (service, state) in &app.report {
         if state.starts_with("off") {
             tracing::warn!("{service}: {state}");
