@@ -153,8 +153,8 @@ impl App {
             settings.kaltura.clone(),
             Some(registry.clone()),
             Some(rules.clone()),
+            settings.retention.clone(),
         );
-        processor.set_retention(settings.retention.clone());
         processor.start();
         crate::scripts::schedule::start(
             rules.clone(),
@@ -477,7 +477,7 @@ fn routes(
         .merge(interactions)
         .merge(kaltura_webhooks)
         .merge(health)
-        .merge(crate::api::router(api).layer(DefaultBodyLimit::max(64 * 1024)))
+        .merge(crate::api::router(api).layer(DefaultBodyLimit::max(crate::api::MAX_BODY)))
         // A slow client cannot hold a request open: bodies arrive within 10 s, answers
         // leave within 30 s (plugins and Kaltura have shorter budgets of their own), and at
         // most MAX_IN_FLIGHT requests are served at once (the rest wait their turn).
@@ -513,11 +513,7 @@ fn metrics_behind(
     headers: &axum::http::HeaderMap,
 ) -> Response {
     use subtle::ConstantTimeEq;
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let given = crate::api::auth::bearer_token(headers).unwrap_or_default();
     if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
         return metrics_text();
     }

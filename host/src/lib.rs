@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod api;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod config_cli;

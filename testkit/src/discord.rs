@@ -369,25 +369,31 @@ impl DiscordStandIn {
         for (i, (id, name, perms)) in roles.iter().enumerate() {
             list.push(json!({"id": id, "name": name, "permissions": perms.to_string(), "position": i + 1}));
         }
-        let mut guilds = self.inner.guilds.lock().unwrap();
-        let g = guilds.entry(guild_id.to_string()).or_default();
-        g.owner_id = owner_id.to_string();
-        g.roles = list;
+        self.with_guild(guild_id, |g| {
+            g.owner_id = owner_id.to_string();
+            g.roles = list;
+        });
     }
 
-    /// Adds a member to a guild with these role ids.
-    pub fn set_member(&self, guild_id: &str, user_id: &str, roles: &[&str]) {
-        self.inner
+    /// Changes a guild (made if the stand-in does not know it yet).
+    fn with_guild(&self, guild_id: &str, f: impl FnOnce(&mut GuildData)) {
+        f(self
+            .inner
             .guilds
             .lock()
             .unwrap()
             .entry(guild_id.to_string())
-            .or_default()
-            .members
-            .insert(
+            .or_default());
+    }
+
+    /// Adds a member to a guild with these role ids.
+    pub fn set_member(&self, guild_id: &str, user_id: &str, roles: &[&str]) {
+        self.with_guild(guild_id, |g| {
+            g.members.insert(
                 user_id.to_string(),
                 roles.iter().map(|r| r.to_string()).collect(),
             );
+        });
     }
 
     /// The realistic guilds shipped with the testkit (`fixtures/discord.json`): two servers
@@ -464,13 +470,7 @@ impl DiscordStandIn {
                 self.set_member(&id, user, &roles);
             }
             if let Some(name) = g["name"].as_str() {
-                self.inner
-                    .guilds
-                    .lock()
-                    .unwrap()
-                    .entry(id.clone())
-                    .or_default()
-                    .name = name.to_string();
+                self.with_guild(&id, |g| g.name = name.to_string());
             }
         }
         Ok(guilds.len())
@@ -479,27 +479,17 @@ impl DiscordStandIn {
     /// Makes every user a member of the guild (no roles) unless set otherwise: the demo's
     /// server, joined by whoever opens the Activity in dev mode.
     pub fn set_open_membership(&self, guild_id: &str) {
-        self.inner
-            .guilds
-            .lock()
-            .unwrap()
-            .entry(guild_id.to_string())
-            .or_default()
-            .open = true;
+        self.with_guild(guild_id, |g| g.open = true);
     }
 
     /// Gives a guild text channels, as (id, name).
     pub fn set_channels(&self, guild_id: &str, channels: &[(&str, &str)]) {
-        self.inner
-            .guilds
-            .lock()
-            .unwrap()
-            .entry(guild_id.to_string())
-            .or_default()
-            .channels = channels
-            .iter()
-            .map(|(i, n)| (i.to_string(), n.to_string()))
-            .collect();
+        self.with_guild(guild_id, |g| {
+            g.channels = channels
+                .iter()
+                .map(|(i, n)| (i.to_string(), n.to_string()))
+                .collect();
+        });
     }
 
     /// The messages created in a channel (`POST /channels/{id}/messages`), oldest first.

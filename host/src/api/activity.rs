@@ -250,11 +250,7 @@ fn socket_token(headers: &axum::http::HeaderMap) -> Option<String> {
             return Some(t.to_string());
         }
     }
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(String::from)
+    super::auth::bearer_token(headers).map(String::from)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -340,8 +340,8 @@ fn identity_of(user: &serde_json::Value) -> Result<(String, String), ApiError> {
     Ok((id, name))
 }
 
-/// A Discord access token is a long printable string; anything else is refused before
-/// Discord is asked (a junk token costs nothing).
+/// A Discord access token is printable ASCII of reasonable length; anything else is
+/// refused before Discord is asked (a junk token costs nothing).
 fn plausible_access_token(token: &str) -> Result<(), ApiError> {
     if (1..=512).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic()) {
         return Ok(());
@@ -395,7 +395,7 @@ impl ApiState {
             .authorization_of(access_token)
             .await
             .map_err(discord_refusal)?;
-        if auth["application"]["id"].as_str() != Some(rest.application_id()) {
+        if auth["application"]["id"].as_str() != Some(rest.application_id.as_str()) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "foreign_discord_token",
@@ -481,6 +481,14 @@ pub async fn issue_token(
 
 /// The verified claims of a request's `Authorization: Bearer` token: an API token.
 pub struct Authenticated(pub Claims);
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
 
 /// Like [`Authenticated`], for the routes the Activity's page calls too (video reads,
 /// launches): an API token or an Activity token.

@@ -113,9 +113,13 @@ fn guild_key(dir: &Path, path: &Path) -> Option<String> {
 /// JSON path (or line and column) and the reason; privileges a guild may not set are
 /// errors too.
 pub fn check_text(file: &str, text: &str) -> Result<(Value, Value), String> {
-    let raw: Value = serde_json::from_str(text)
-        .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))?;
-    check_value(file, raw)
+    check_value(file, parse(file, text)?)
+}
+
+/// A file's JSON, or where it is broken (line and column).
+fn parse(file: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text)
+        .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))
 }
 
 /// Validates a new file content: anything a guild may not set is refused.
@@ -153,9 +157,7 @@ fn check_schema(file: &str, raw: Value) -> Result<(Value, Value), String> {
 fn read_file(path: &Path) -> Result<(FileContent, Vec<String>), String> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
-    let raw: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{file}: line {}, column {}: {e}", e.line(), e.column()))?;
-    let (mut raw, mut resolved) = check_schema(&file, raw)?;
+    let (mut raw, mut resolved) = check_schema(&file, parse(&file, &text)?)?;
     let refused: Vec<String> = privileges::refusals(&resolved)
         .iter()
         .map(|r| {

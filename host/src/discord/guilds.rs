@@ -3,12 +3,13 @@
 //! computes roles and permissions from this, never from what a client claims.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::rest::{Call, DiscordRest, RestError};
+use crate::cache::TtlMap;
 
 const TTL: Duration = Duration::from_secs(60);
 const MAX_CACHED: usize = 10_000;
@@ -50,7 +51,11 @@ impl GuildInfo {
     }
 }
 
-type Cached<T> = Mutex<HashMap<String, (Instant, T)>>;
+type Cached<T> = TtlMap<String, T>;
+
+fn cached<T: Clone>() -> Cached<T> {
+    TtlMap::new(TTL, MAX_CACHED)
+}
 
 pub struct GuildDirectory {
     rest: Option<Arc<DiscordRest>>,
@@ -64,31 +69,14 @@ pub struct GuildDirectory {
     refused: Cached<(u16, i64, String)>,
 }
 
-fn fresh<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
-    cache
-        .lock()
-        .unwrap()
-        .get(key)
-        .filter(|(at, _)| at.elapsed() < TTL)
-        .map(|(_, v)| v.clone())
-}
-
-fn keep<T>(cache: &Cached<T>, key: String, value: T) {
-    let mut map = cache.lock().unwrap();
-    if map.len() >= MAX_CACHED {
-        map.retain(|_, (at, _)| at.elapsed() < TTL);
-    }
-    map.insert(key, (Instant::now(), value));
-}
-
 impl GuildDirectory {
     pub fn new(rest: Option<Arc<DiscordRest>>) -> Self {
         Self {
             rest,
-            guilds: Mutex::new(HashMap::new()),
-            members: Mutex::new(HashMap::new()),
-            channels: Mutex::new(HashMap::new()),
-            refused: Mutex::new(HashMap::new()),
+            guilds: cached(),
+            members: cached(),
+            channels: cached(),
+            refused: cached(),
         }
     }
 
@@ -102,7 +90,7 @@ impl GuildDirectory {
     }
 
     async fn get(&self, route: &str, path: String) -> Result<Value, RestError> {
-        if let Some((status, code, message)) = fresh(&self.refused, &path) {
+        if let Some((status, code, message)) = self.refused.get(&path) {
             return Err(RestError::Api {
                 status,
                 code,
@@ -125,14 +113,14 @@ impl GuildDirectory {
             message,
         }) = &out
         {
-            keep(&self.refused, path, (*status, *code, message.clone()));
+            self.refused.insert(path, (*status, *code, message.clone()));
         }
         out
     }
 
     /// The guild's owner and roles.
     pub async fn guild(&self, guild_id: &str) -> Result<Arc<GuildInfo>, RestError> {
-        if let Some(g) = fresh(&self.guilds, guild_id) {
+        if let Some(g) = self.guilds.get(guild_id) {
             return Ok(g);
         }
         let v = self
@@ -162,7 +150,7 @@ impl GuildDirectory {
             owner_id: v["owner_id"].as_str().unwrap_or_default().to_string(),
             roles,
         });
-        keep(&self.guilds, guild_id.to_string(), info.clone());
+        self.guilds.insert(guild_id.to_string(), info.clone());
         Ok(info)
     }
 
@@ -173,7 +161,7 @@ impl GuildDirectory {
         user_id: &str,
     ) -> Result<Option<Vec<String>>, RestError> {
         let key = format!("{guild_id}/{user_id}");
-        if let Some(m) = fresh(&self.members, &key) {
+        if let Some(m) = self.members.get(&key) {
             return Ok(m);
         }
         let roles = match self
@@ -197,7 +185,7 @@ impl GuildDirectory {
             }) => None,
             Err(e) => return Err(e),
         };
-        keep(&self.members, key, roles.clone());
+        self.members.insert(key, roles.clone());
         Ok(roles)
     }
 }
@@ -250,14 +238,11 @@ impl GuildDirectory {
                 })
                 .map(|c| c.id.clone())
         };
-        let cached = self.channels.lock().unwrap().get(guild_id).cloned();
-        if let Some((at, list)) = &cached {
-            if let Some(id) = find(list) {
-                if at.elapsed() < TTL {
-                    return Ok(id);
-                }
-            } else if at.elapsed() < CHANNELS_REFRESH {
-                return Err(missing(by_id, r, name));
+        if let Some((age, list)) = self.channels.aged(guild_id) {
+            match find(&list) {
+                Some(id) if age < TTL => return Ok(id),
+                None if age < CHANNELS_REFRESH => return Err(missing(by_id, r, name)),
+                _ => {}
             }
         }
         let v = self
@@ -279,7 +264,7 @@ impl GuildDirectory {
             })
             .collect();
         let found = find(&list);
-        keep(&self.channels, guild_id.to_string(), Arc::new(list));
+        self.channels.insert(guild_id.to_string(), Arc::new(list));
         found.ok_or_else(|| missing(by_id, r, name))
     }
 }

@@ -15,6 +15,7 @@ use super::dispatch::Dispatcher;
 use super::model::Interaction;
 use super::verify::{InteractionVerifier, MAX_SKEW_SECS};
 use crate::api::error::ApiError;
+use crate::cache::TtlMap;
 use crate::telemetry::METRICS;
 
 /// Largest interaction body accepted.
@@ -30,26 +31,21 @@ pub struct InteractionsEndpoint {
 
 /// Interaction ids of the last [`MAX_SKEW_SECS`] seconds (as long as a signature is
 /// accepted), bounded in memory.
-#[derive(Default)]
-pub struct SeenInteractions(
-    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
-);
+pub struct SeenInteractions(TtlMap<String, ()>);
 
-const SEEN_MAX: usize = 200_000;
+impl Default for SeenInteractions {
+    fn default() -> Self {
+        Self(TtlMap::new(
+            std::time::Duration::from_secs(MAX_SKEW_SECS as u64),
+            200_000,
+        ))
+    }
+}
 
 impl SeenInteractions {
     /// `true` the first time an id is seen (within the window).
     pub fn first(&self, id: &str) -> bool {
-        let window = std::time::Duration::from_secs(MAX_SKEW_SECS as u64);
-        let mut seen = self.0.lock().unwrap();
-        if seen.get(id).is_some_and(|at| at.elapsed() < window) {
-            return false;
-        }
-        if seen.len() >= SEEN_MAX {
-            seen.retain(|_, at| at.elapsed() < window);
-        }
-        seen.insert(id.to_string(), std::time::Instant::now());
-        true
+        self.0.first_sight(id.to_string(), ())
     }
 }
 

@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::invalid_requests::{Admission, InvalidRequests};
+use crate::cache::TtlMap;
 use crate::config::secret::Secret;
 use crate::telemetry::METRICS;
 
@@ -58,7 +59,7 @@ pub struct DiscordRest {
     /// 401/403/429 answers of the last 10 minutes (Discord bans an IP at 10,000).
     pub invalid: InvalidRequests,
     /// Access tokens Discord refused lately (by digest): asked again only after a while.
-    oauth_refused: Mutex<HashMap<[u8; 32], (Instant, u16, String)>>,
+    oauth_refused: TtlMap<[u8; 32], (u16, String)>,
 }
 
 /// How long a refused access token is answered from memory.
@@ -95,7 +96,7 @@ impl DiscordRest {
             global_until: Mutex::new(None),
             global: RateLimiter::direct(Quota::per_second(NonZeroU32::new(50).unwrap())),
             invalid: InvalidRequests::default(),
-            oauth_refused: Mutex::new(HashMap::new()),
+            oauth_refused: TtlMap::new(OAUTH_REFUSED_TTL, OAUTH_REFUSED_MAX),
         }
     }
 
@@ -278,13 +279,11 @@ impl DiscordRest {
     ) -> Result<Value, RestError> {
         use sha2::Digest;
         let key: [u8; 32] = sha2::Sha256::digest(access_token.as_bytes()).into();
-        if let Some((at, status, message)) = self.oauth_refused.lock().unwrap().get(&key)
-            && at.elapsed() < OAUTH_REFUSED_TTL
-        {
+        if let Some((status, message)) = self.oauth_refused.get(&key) {
             return Err(RestError::Api {
-                status: *status,
+                status,
                 code: 0,
-                message: message.clone(),
+                message,
             });
         }
         let req = self
@@ -298,19 +297,9 @@ impl DiscordRest {
             ..
         }) = &out
         {
-            let mut refused = self.oauth_refused.lock().unwrap();
-            if refused.len() >= OAUTH_REFUSED_MAX {
-                refused.retain(|_, (at, ..)| at.elapsed() < OAUTH_REFUSED_TTL);
-            }
-            if refused.len() < OAUTH_REFUSED_MAX {
-                refused.insert(key, (Instant::now(), *status, message.clone()));
-            }
+            self.oauth_refused.insert(key, (*status, message.clone()));
         }
         out
-    }
-
-    pub fn application_id(&self) -> &str {
-        &self.application_id
     }
 
     /// Exchanges an OAuth2 authorization code for an access token (`POST /oauth2/token`,

@@ -42,7 +42,7 @@ pub struct EventProcessor {
     rules: Option<Arc<Rules>>,
     wake: Notify,
     /// How long history is kept (pruned hourly).
-    retention: std::sync::Mutex<RetentionSettings>,
+    retention: RetentionSettings,
 }
 
 impl EventProcessor {
@@ -53,6 +53,7 @@ impl EventProcessor {
         kaltura: Option<KalturaSettings>,
         plugins: Option<Arc<Registry>>,
         rules: Option<Arc<Rules>>,
+        retention: RetentionSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -62,13 +63,8 @@ impl EventProcessor {
             plugins,
             rules,
             wake: Notify::new(),
-            retention: Default::default(),
+            retention,
         })
-    }
-
-    /// The operator's retention (`KD_RETENTION_*`).
-    pub fn set_retention(&self, r: RetentionSettings) {
-        *self.retention.lock().unwrap() = r;
     }
 
     /// An event was persisted.
@@ -80,7 +76,7 @@ impl EventProcessor {
     /// keys), sent messages, dead letters, audit entries.
     pub fn prune(&self) {
         const DAY_MS: i64 = 86_400_000;
-        let r = self.retention.lock().unwrap().clone();
+        let r = &self.retention;
         let days = |d: u64| (d as i64).saturating_mul(DAY_MS);
         let events = self.store.inbox_prune(days(r.events_days));
         let messages = self

@@ -297,10 +297,10 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
             );
         }
         opts.push(OptionDecl {
-            description: if field("description").is_empty() {
+            description: if description.is_empty() {
                 name.clone()
             } else {
-                field("description")
+                description
             },
             name,
             kind,

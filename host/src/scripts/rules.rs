@@ -526,13 +526,13 @@ impl Rules {
         config: &Arc<GuildEntry>,
         hook: &'static str,
         arg: Option<&Value>,
-        only: Option<&str>,
+        only: Option<&[String]>,
     ) -> Vec<RunOutcome> {
         let disabled = &config.typed.rules.disabled;
         let budget_ends = Instant::now() + self.limits.guild_budget;
         self.for_guild(guild)
             .into_iter()
-            .filter(|r| r.hooks.contains(hook) && only.is_none_or(|o| o == r.name))
+            .filter(|r| r.hooks.contains(hook) && only.is_none_or(|o| o.contains(&r.name)))
             .filter(|r| !disabled.contains(&r.name))
             .map(|r| {
                 let left = budget_ends.saturating_duration_since(Instant::now());
@@ -708,22 +708,22 @@ impl Rules {
         self.dispatch_only(guild, config, hook, arg, None).await
     }
 
-    /// Like [`Rules::dispatch`], for one rule only (`only`) or all. The guild's rules share
-    /// its `guild_budget` (each run's deadline is cut to what is left); should a run still
-    /// overstay (a host function that does not return), the guild's run is recorded as
-    /// failed after the budget plus a grace and its effects are dropped. At most
-    /// `MAX_CONCURRENT_RUNS` guilds' rules run at once; waiting for a worker counts.
+    /// Like [`Rules::dispatch`], for some rules only (`only`, by name) or all. The guild's
+    /// rules share its `guild_budget` (each run's deadline is cut to what is left); should a
+    /// run still overstay (a host function that does not return), the guild's run is
+    /// recorded as failed after the budget plus a grace and its effects are dropped. At most
+    /// `MAX_CONCURRENT_RUNS` guilds' rules run at once (waiting for a worker is not timed:
+    /// each holder finishes within its budget).
     pub async fn dispatch_only(
         self: &Arc<Self>,
         guild: &str,
         config: Arc<GuildEntry>,
         hook: &'static str,
         arg: Option<Value>,
-        only: Option<String>,
+        only: Option<Vec<String>>,
     ) -> Vec<NewMessage> {
         let me = self.clone();
         let g = guild.to_string();
-        // A worker is awaited without a bound: each holder finishes within its budget.
         let Ok(permit) = self.workers.clone().acquire_owned().await else {
             return Vec::new();
         };
@@ -745,13 +745,14 @@ impl Rules {
         if let Ok(done) = tokio::time::timeout(bound, &mut task).await {
             return done.ok().flatten().unwrap_or_default();
         }
-        {
+        let applied = {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             if *s == RunState::Running {
                 *s = RunState::Abandoned;
             }
-        }
-        if *state.lock().unwrap_or_else(|e| e.into_inner()) == RunState::Applied {
+            *s == RunState::Applied
+        };
+        if applied {
             // It finished at the same moment: its effects are already kept.
             return task.await.ok().flatten().unwrap_or_default();
         }
@@ -963,26 +964,13 @@ mod tests {
         let r = rules(dir.path());
         let with_options =
             |opts: &str| format!("command(\"c\", \"d\", [{opts}]);\nfn on_command(ctx) {{}}");
+        let refused = |opts: &str| r.put("7", "a.rhai", &with_options(opts)).unwrap_err();
         let many: Vec<String> = (0..26).map(|i| format!("#{{name: \"o{i}\"}}")).collect();
-        let err = r
-            .put("7", "a.rhai", &with_options(&many.join(",")))
-            .unwrap_err();
+        let err = refused(&many.join(","));
         assert!(err.contains("26 options; Discord allows 25"), "{err}");
-        let err = r
-            .put(
-                "7",
-                "a.rhai",
-                &with_options("#{name: \"x\"}, #{name: \"x\"}"),
-            )
-            .unwrap_err();
+        let err = refused("#{name: \"x\"}, #{name: \"x\"}");
         assert!(err.contains("declared twice"), "{err}");
-        let err = r
-            .put(
-                "7",
-                "a.rhai",
-                &with_options("#{name: \"x\"}, #{name: \"y\", required: true}"),
-            )
-            .unwrap_err();
+        let err = refused("#{name: \"x\"}, #{name: \"y\", required: true}");
         assert!(err.contains("required options first"), "{err}");
         r.put("7", "a.rhai", &with_options("")).unwrap();
         let err = r.put("7", "b.rhai", &with_options("")).unwrap_err();

@@ -39,19 +39,17 @@ pub async fn run_due(
     minute: chrono::DateTime<Utc>,
 ) -> usize {
     let due = rules.due(&minute, &events.audience());
-    // Guilds run side by side (bounded by the rules' workers), each within its timeout.
+    // Guilds run side by side (bounded by the rules' workers); a guild's due rules share
+    // its budget for the minute.
     let runs = due.into_iter().map(|(guild, names)| async move {
         let cfg = guilds.guild(Some(&guild));
-        let mut messages = Vec::new();
-        if cfg.typed.features.rules {
-            for name in names {
-                messages.extend(
-                    rules
-                        .dispatch_only(&guild, cfg.clone(), "on_schedule", None, Some(name))
-                        .await,
-                );
-            }
-        }
+        let messages = if cfg.typed.features.rules {
+            rules
+                .dispatch_only(&guild, cfg, "on_schedule", None, Some(names))
+                .await
+        } else {
+            Vec::new()
+        };
         (guild, messages)
     });
     let mut queued = 0;

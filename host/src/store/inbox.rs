@@ -80,13 +80,8 @@ impl Store {
     /// before the work, so an event whose processing never finishes (a crash, a hang) is
     /// recognised at the next start instead of being retried forever.
     pub fn inbox_attempt(&self, seq: i64) -> Result<u32> {
-        let conn = self.conn();
-        conn.execute(
-            "UPDATE inbox SET attempts = attempts + 1 WHERE seq = ?1",
-            params![seq],
-        )?;
-        Ok(conn.query_row(
-            "SELECT attempts FROM inbox WHERE seq = ?1",
+        Ok(self.conn().query_row(
+            "UPDATE inbox SET attempts = attempts + 1 WHERE seq = ?1 RETURNING attempts",
             params![seq],
             |r| r.get::<_, u32>(0),
         )?)
