@@ -91,7 +91,7 @@ async fn main() {
         .await
         .unwrap();
     let settings = Settings {
-        kaltura: Some(kdhost::demo::demo_kaltura_settings(&kaltura).unwrap()),
+        kaltura: Some(kdhost::cli::standin::kaltura_settings(&kaltura).unwrap()),
         api: ApiSettings {
             jwt_secret: Some(Secret::new(JWT_SECRET)),
             ..Default::default()

@@ -242,7 +242,7 @@ impl Host {
         };
         let mut kaltura_settings = kaltura
             .as_ref()
-            .map(|k| kdhost::demo::demo_kaltura_settings(k).unwrap());
+            .map(|k| kdhost::cli::standin::kaltura_settings(k).unwrap());
         if setup.kaltura_unreachable {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let url = format!("http://{}", closed.local_addr().unwrap());

@@ -9,45 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::plugins::bindings::CONTRACT_FILES;
-
-/// Where the contract goes in a JavaScript or Python project.
-pub const CONTRACT_DIR: &str = "wit/deps/kaltura-discord-plugin";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
-    Rust,
-    Js,
-    Python,
-}
-
-impl Lang {
-    /// What the project folder holds.
-    pub fn detect(dir: &Path) -> Result<Self> {
-        if dir.join("Cargo.toml").exists() {
-            Ok(Lang::Rust)
-        } else if dir.join("package.json").exists() {
-            Ok(Lang::Js)
-        } else if dir.join("app.py").exists() {
-            Ok(Lang::Python)
-        } else {
-            bail!(
-                "{} is not a plugin project: no Cargo.toml (Rust), package.json (JavaScript) or app.py (Python); create one with `kdhost plugin new NAME --lang rust|js|python`",
-                dir.display()
-            )
-        }
-    }
-}
-
-/// Writes the contract the project builds against (refreshed on every build).
-pub fn write_contract(dir: &Path) -> Result<()> {
-    let deps = dir.join(CONTRACT_DIR);
-    std::fs::create_dir_all(&deps).with_context(|| format!("creating {}", deps.display()))?;
-    for (file, text) in CONTRACT_FILES {
-        std::fs::write(deps.join(file), text)?;
-    }
-    Ok(())
-}
+use super::Lang;
+use super::templates::write_contract;
 
 /// The world a JavaScript or Python project declares in `wit/world.wit`.
 fn world_name(dir: &Path) -> Result<String> {
@@ -101,7 +64,7 @@ pub async fn build(dir: &Path) -> Result<ExitCode> {
         size as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    crate::plugin_cli::check(&out, false).await
+    super::check::check(&out, false).await
 }
 
 fn build_rust(dir: &Path) -> Result<PathBuf> {

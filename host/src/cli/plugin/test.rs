@@ -137,14 +137,14 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         discord.application_id(),
         Some(Secret::new("standin-bot-token")),
     ));
-    let defaults: Value = serde_json::from_str(include_str!("../../config/default.json"))?;
+    let defaults: Value = serde_json::from_str(include_str!("../../../../config/default.json"))?;
     let mut services = Services::new(
         Arc::new(Store::in_memory()?),
         Some(rest),
         Arc::new(GuildConfigs::with_default(defaults)),
     );
     services.kaltura = Some(Arc::new(Kaltura::new(
-        crate::demo::demo_kaltura_settings(&kaltura)?,
+        crate::cli::standin::kaltura_settings(&kaltura)?,
         services.discord_guilds.clone(),
     )));
     let services = Arc::new(services);

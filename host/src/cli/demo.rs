@@ -1,6 +1,5 @@
 //! `kdhost demo`: the host and the Discord stand-in on one machine, a few real signed
 //! interactions with their answers printed, then serving on for a person to try more.
-//! Also `kdhost standin discord`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,9 +9,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
+use super::standin::{DEMO_SEED, kaltura_settings};
+
 use crate::app::App;
 use crate::config::settings::{ApiSettings, DiscordSettings, ServeOptions, Settings};
-use crate::kaltura::KalturaSettings;
 use crate::plugins::builtin;
 use crate::telemetry::LogFormat;
 
@@ -72,101 +72,6 @@ async fn webhook_demo(
     Ok(())
 }
 
-/// Fixed seed: the demo's public key is the same every run.
-const DEMO_SEED: [u8; 32] = *b"kaltura-discord demo signing key";
-
-pub async fn standin(
-    listen: SocketAddr,
-    target: Option<String>,
-    fixtures: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
-    let guilds: serde_json::Value = match &fixtures {
-        Some(path) => testkit::read_fixtures(path)?,
-        None => DiscordStandIn::bundled_fixtures(),
-    };
-    let s = DiscordStandIn::start(
-        listen,
-        StandInOptions {
-            seed: Some(DEMO_SEED),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let n = s.load_fixtures(&guilds).map_err(|e| match &fixtures {
-        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
-        None => anyhow::anyhow!(e),
-    })?;
-    if let Some(t) = &target {
-        s.set_target(t);
-    }
-    println!("Discord stand-in on {} ({n} guilds)", s.base_url);
-    println!("  DISCORD_API_BASE={}", s.base_url);
-    println!("  DISCORD_PUBLIC_KEY={}", s.public_key_hex());
-    println!("  DISCORD_APPLICATION_ID={}", s.application_id());
-    println!("  DISCORD_BOT_TOKEN=standin-bot-token");
-    println!(
-        "  requests it received: GET {}/_testkit/requests",
-        s.base_url
-    );
-    match &target {
-        Some(t) => println!(
-            "  send a command to {t}: curl -s -XPOST {}/_testkit/send -d '{{\"command\":\"help\"}}'",
-            s.base_url
-        ),
-        None => println!(
-            "  (start with --target http://HOST/interactions to send commands with POST /_testkit/send)"
-        ),
-    }
-    crate::serve::shutdown_signal().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `kdhost standin kaltura`: the Kaltura stand-in on its own.
-pub async fn kaltura_standin(
-    listen: SocketAddr,
-    partner_id: u64,
-    admin_secret: String,
-    fixtures: Option<PathBuf>,
-    esearch: bool,
-) -> anyhow::Result<ExitCode> {
-    let fixtures = match &fixtures {
-        Some(f) => testkit::kaltura::Fixtures::from_file(f)?,
-        None => testkit::kaltura::Fixtures::bundled(),
-    };
-    let entries = fixtures.entries.len();
-    let admin_secrets: Vec<String> = admin_secret
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    anyhow::ensure!(!admin_secrets.is_empty(), "--admin-secret is empty");
-    let k = KalturaStandIn::start(
-        listen,
-        KalturaOptions {
-            partner_id,
-            admin_secrets,
-            fixtures,
-            esearch,
-        },
-    )
-    .await?;
-    println!(
-        "Kaltura stand-in on {} (partner {partner_id}, {entries} entries)",
-        k.url
-    );
-    println!("  KALTURA_SERVICE_URL={}", k.url);
-    println!("  KALTURA_PARTNER_ID={partner_id}");
-    println!("  KALTURA_ADMIN_SECRET=<the secret you gave>");
-    println!("  KALTURA_KAF_URL={}   KALTURA_CDN_URL={}", k.url, k.url);
-    println!("  calls it answered: GET {}/_testkit/requests", k.url);
-    println!(
-        "  inject a fault: curl -XPOST {}/_testkit/faults -H 'content-type: application/json' -d '{{\"action\":\"media.list\",\"kind\":\"status\",\"status\":503}}'",
-        k.url
-    );
-    crate::serve::shutdown_signal().await;
-    Ok(ExitCode::SUCCESS)
-}
-
 fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -196,11 +101,11 @@ fn demo_config(root: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir.join("guilds"))?;
     std::fs::write(
         dir.join("default.json"),
-        include_str!("../../config/default.json"),
+        include_str!("../../../config/default.json"),
     )?;
     std::fs::write(
         dir.join("plugins.json"),
-        include_str!("../../config/plugins.json"),
+        include_str!("../../../config/plugins.json"),
     )?;
     Ok(dir)
 }
@@ -260,7 +165,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&rules)?;
     std::fs::write(
         rules.join("recording-ready.rhai"),
-        include_str!("../../examples/rules/recording-ready.rhai"),
+        include_str!("../../../examples/rules/recording-ready.rhai"),
     )?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -289,7 +194,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
     let settings = Settings {
         discord,
-        kaltura: Some(demo_kaltura_settings(&kaltura)?),
+        kaltura: Some(kaltura_settings(&kaltura)?),
         api: ApiSettings {
             jwt_secret: Some(crate::config::secret::Secret::new(
                 "kdhost-demo-jwt-secret-not-for-production",
@@ -312,13 +217,13 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     let metrics_addr = metrics.local_addr()?;
     tokio::spawn(crate::app::serve_metrics(metrics));
     let app = App::build(&opts, settings).await?;
-    crate::serve::print_report(&app, &addr.to_string());
+    super::serve::print_report(&app, &addr.to_string());
     app.start_gateway();
     let url = format!("http://{addr}/interactions");
     standin.set_target(&url);
     // Whoever opens the Activity in the demo (the SDK's mock users) is in the demo server.
     standin.set_open_membership(DEMO_GUILD);
-    let server = tokio::spawn(app.serve(listener, crate::serve::shutdown_signal()));
+    let server = tokio::spawn(app.serve(listener, super::serve::shutdown_signal()));
 
     println!(
         "\n== kdhost demo: Discord stand-in at {}, host at http://{addr}\n",
@@ -433,20 +338,3 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     server.await??;
     Ok(ExitCode::SUCCESS)
 }
-
-/// The host's Kaltura settings for a stand-in (its URL for the API and the join links).
-pub fn demo_kaltura_settings(k: &KalturaStandIn) -> anyhow::Result<KalturaSettings> {
-    KalturaSettings::new(
-        Some(&k.url),
-        k.partner_id(),
-        k.admin_secret(),
-        Some(DEMO_UICONF.into()),
-        Some(&k.url),
-        Some(&k.url),
-        Duration::from_secs(5),
-    )
-    .map_err(anyhow::Error::msg)
-}
-
-/// The player configuration id the demo uses (the stand-in serves any).
-const DEMO_UICONF: &str = "55501";

@@ -1,4 +1,5 @@
-//! The `kdhost` command line.
+//! The `kdhost` command line: one file per verb; each parses nothing and wires only what
+//! its verb needs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::settings::{DiscordSettings, ServeOptions, Settings, load_dotenv};
 use crate::telemetry::{self, LogFormat};
+
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod kaltura;
+pub mod plugin;
+pub mod script;
+pub mod serve;
+pub mod standin;
 
 #[derive(Parser)]
 #[command(
@@ -62,8 +72,8 @@ enum PluginCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// The plugin's language.
-        #[arg(long, value_enum, default_value_t = crate::plugin_build::Lang::Rust)]
-        lang: crate::plugin_build::Lang,
+        #[arg(long, value_enum, default_value_t = plugin::Lang::Rust)]
+        lang: plugin::Lang,
     },
     /// Validate a component and print its name, version, contract, commands and capabilities.
     Check {
@@ -145,8 +155,8 @@ enum KalturaCommand {
         /// Kaltura user id.
         #[arg(long)]
         user: String,
-        #[arg(long = "type", value_enum, default_value_t = crate::kaltura_cli::KsType::User)]
-        session_type: crate::kaltura_cli::KsType,
+        #[arg(long = "type", value_enum, default_value_t = kaltura::KsType::User)]
+        session_type: kaltura::KsType,
         /// Privileges, e.g. `sview:0_abc,setrole:PLAYBACK_BASE_ROLE`.
         #[arg(long, default_value = "")]
         privileges: String,
@@ -210,7 +220,7 @@ pub fn main() -> ExitCode {
         _ => LogFormat::Text,
     };
     match &cli.command {
-        Command::Plugin(PluginCommand::Test { .. }) => crate::plugin_test::init_tracing(),
+        Command::Plugin(PluginCommand::Test { .. }) => plugin::test::init_tracing(),
         _ => telemetry::init_logging(format),
     }
     if !matches!(
@@ -240,16 +250,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(opts) => {
             let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-            crate::serve::run(opts, settings).await
+            serve::run(opts, settings).await
         }
-        Command::Demo { listen, once } => crate::demo::run(listen, once).await,
+        Command::Demo { listen, once } => demo::run(listen, once).await,
         Command::Plugin(PluginCommand::New { name, dir, lang }) => {
-            crate::plugin_cli::new(&name, dir, lang)
+            plugin::new::new(&name, dir, lang)
         }
         Command::Plugin(PluginCommand::Check { file, json }) => {
-            crate::plugin_cli::check(&file, json).await
+            plugin::check::check(&file, json).await
         }
-        Command::Plugin(PluginCommand::Build { dir }) => crate::plugin_build::build(&dir).await,
+        Command::Plugin(PluginCommand::Build { dir }) => plugin::build::build(&dir).await,
         Command::Plugin(PluginCommand::Test {
             file,
             command,
@@ -258,7 +268,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             http_hosts,
             json,
         }) => {
-            crate::plugin_test::run(crate::plugin_test::TestArgs {
+            plugin::test::run(plugin::test::TestArgs {
                 file: &file,
                 command: &command,
                 guild: &guild,
@@ -269,38 +279,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
-            crate::plugin_cli::commands_sync(&serve, DiscordSettings::from_env(), dry_run).await
+            commands::sync(&serve, DiscordSettings::from_env(), dry_run).await
         }
-        Command::Config(ConfigCommand::Validate { dir }) => crate::config_cli::validate(&dir),
-        Command::Config(ConfigCommand::Schema) => crate::config_cli::print_schema(),
-        Command::Script(ScriptCommand::Check { file }) => crate::script_cli::check(&file),
+        Command::Config(ConfigCommand::Validate { dir }) => config::validate(&dir),
+        Command::Config(ConfigCommand::Schema) => config::print_schema(),
+        Command::Script(ScriptCommand::Check { file }) => script::check(&file),
         Command::Script(ScriptCommand::Test {
             file,
             event,
             guild,
             config,
-        }) => crate::script_cli::test(&file, &event, &guild, &config).await,
+        }) => script::test(&file, &event, &guild, &config).await,
         Command::Kaltura(KalturaCommand::Ks {
             user,
             session_type,
             privileges,
             expiry,
-        }) => crate::kaltura_cli::sign(&user, session_type, &privileges, expiry),
-        Command::Kaltura(KalturaCommand::KsInfo { ks }) => crate::kaltura_cli::info(&ks),
+        }) => kaltura::sign(&user, session_type, &privileges, expiry),
+        Command::Kaltura(KalturaCommand::KsInfo { ks }) => kaltura::info(&ks),
         Command::Standin(StandinCommand::Discord {
             listen,
             target,
             fixtures,
-        }) => crate::demo::standin(listen, target, fixtures).await,
+        }) => standin::discord(listen, target, fixtures).await,
         Command::Standin(StandinCommand::Kaltura {
             listen,
             partner_id,
             admin_secret,
             fixtures,
             no_esearch,
-        }) => {
-            crate::demo::kaltura_standin(listen, partner_id, admin_secret, fixtures, !no_esearch)
-                .await
-        }
+        }) => standin::kaltura(listen, partner_id, admin_secret, fixtures, !no_esearch).await,
     }
 }

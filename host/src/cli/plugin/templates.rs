@@ -1,7 +1,27 @@
-//! `kdhost plugin new NAME --lang js|python`: projects that build as generated with
-//! `kdhost plugin build`. Each has a README, its world (`wit/world.wit`; the contract is
-//! written to `wit/deps/` by `plugin new` and refreshed by every build), a `/NAME` command
-//! that replies with an embed and a button, and a test that runs it with `kdhost plugin test`.
+//! The files of a new plugin project, for `kdhost plugin new NAME --lang rust|js|python`.
+//! Each builds as generated with `kdhost plugin build`. JavaScript and Python projects have a
+//! README, their world (`wit/world.wit`; the contract is written to `wit/deps/` by `plugin
+//! new` and refreshed by every build), a `/NAME` command that replies with an embed and a
+//! button, and a test that runs it with `kdhost plugin test`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::plugins::bindings::CONTRACT_FILES;
+
+/// Where the contract goes in a JavaScript or Python project.
+pub const CONTRACT_DIR: &str = "wit/deps/kaltura-discord-plugin";
+
+/// Writes the contract the project builds against (refreshed on every build).
+pub fn write_contract(dir: &Path) -> Result<()> {
+    let deps = dir.join(CONTRACT_DIR);
+    std::fs::create_dir_all(&deps).with_context(|| format!("creating {}", deps.display()))?;
+    for (file, text) in CONTRACT_FILES {
+        std::fs::write(deps.join(file), text)?;
+    }
+    Ok(())
+}
 
 /// WIT identifiers allow `-` but not `_`.
 pub fn world_name(name: &str) -> String {
@@ -242,6 +262,89 @@ if __name__ == "__main__":
                 "Python",
                 "pip install -r requirements.txt           # componentize-py",
                 "python3 -m unittest                       # runs test_plugin.py",
+            ),
+        ),
+    ]
+}
+
+/// The files of a new Rust plugin crate, built against the SDK at `sdk`.
+pub fn rust(name: &str, sdk: &Path) -> Vec<(&'static str, String)> {
+    let cmd = name.replace('_', "-");
+    vec![
+        (
+            "Cargo.toml",
+            format!(
+                r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+kd-plugin = {{ path = {sdk:?} }}
+
+[profile.release]
+opt-level = "s"
+strip = true
+
+# A plugin is its own workspace, wherever it is created.
+[workspace]
+"#,
+                sdk = sdk.display().to_string()
+            ),
+        ),
+        (
+            ".cargo/config.toml",
+            "[build]\ntarget = \"wasm32-wasip2\"\n".into(),
+        ),
+        (".gitignore", "target/\n".into()),
+        (
+            "src/lib.rs",
+            format!(
+                r#"//! The `{name}` kaltura-discord plugin.
+
+use kd_plugin::prelude::*;
+
+struct Plugin_;
+
+impl Plugin for Plugin_ {{
+    fn manifest() -> Manifest {{
+        ManifestBuilder::new("{name}", env!("CARGO_PKG_VERSION"), "Describe your plugin")
+            .command(CommandBuilder::new("{cmd}", "Say hello").option(OptionBuilder::text("name", "Who to greet")))
+            .build()
+    }}
+
+    fn on_command(cmd: CommandInput) -> Result<Response, String> {{
+        let who = cmd.text("name").unwrap_or("world").to_string();
+        let embed = EmbedBuilder::new().title(format!("Hello, {{who}}!")).color(0x5865F2).build();
+        Ok(MessageBuilder::new()
+            .embed(embed)
+            .button(ButtonBuilder::primary("again", "Again"))
+            .into_response())
+    }}
+
+    fn on_component(input: ComponentInput) -> Result<Response, String> {{
+        match input.custom_id.as_str() {{
+            "again" => Ok(reply_ephemeral("Hello again!")),
+            other => Err(format!("unknown button {{other}}")),
+        }}
+    }}
+}}
+
+export_plugin!(Plugin_);
+"#
+            ),
+        ),
+        (
+            "README.md",
+            format!(
+                "# {name}\n\nA kaltura-discord plugin.\n\n```sh\ncargo build --release\nkdhost plugin check target/wasm32-wasip2/release/{file}.wasm\ncp target/wasm32-wasip2/release/{file}.wasm /path/to/host/plugins/\n```\n\n\
+                 Needs the wasm32-wasip2 target once: `rustup target add wasm32-wasip2`.\n\
+                 Ask the operator to grant the capabilities your manifest requests (config/plugins.json).\n",
+                file = name.replace('-', "_")
             ),
         ),
     ]

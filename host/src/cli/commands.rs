@@ -1,0 +1,88 @@
+//! `kdhost commands sync [--dry-run]`: register the loaded plugins' and rules' commands with
+//! Discord when they changed since the last sync.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+
+use crate::config::guild::GuildConfigs;
+use crate::config::settings::{DiscordSettings, ServeOptions};
+use crate::discord::commands::{self, SyncOutcome, SyncTarget};
+use crate::discord::rest::DiscordRest;
+use crate::plugins::grants::GrantsConfig;
+use crate::plugins::services::Services;
+use crate::plugins::{Registry, Runtime, builtin};
+use crate::store::Store;
+
+/// Loads the plugins as `serve` would, then syncs (or, with `dry_run`, only diffs).
+pub async fn sync(
+    opts: &ServeOptions,
+    discord: DiscordSettings,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let store = Arc::new(Store::open(&opts.data)?);
+    let services = Arc::new(Services::new(
+        store.clone(),
+        None,
+        Arc::new(GuildConfigs::load(&opts.config)?),
+    ));
+    let runtime = Arc::new(Runtime::new(services)?);
+    let registry = Registry::new(
+        runtime,
+        GrantsConfig::load(&opts.config.join("plugins.json"))?,
+        Some(opts.data.join("cache")),
+    );
+    for f in registry
+        .load_all(
+            builtin::all(),
+            opts.plugins.is_dir().then_some(opts.plugins.as_path()),
+        )
+        .await
+    {
+        eprintln!("refused {f}");
+    }
+    let target = SyncTarget {
+        dev_guild: discord.dev_guild.clone(),
+        activities: discord.activities,
+    };
+    let set = registry.snapshot();
+    let rules = crate::scripts::Rules::new(&opts.scripts, Default::default(), None, None);
+    for problem in rules.load_all() {
+        eprintln!("rule not loaded: {problem}");
+    }
+    let extra = crate::discord::host_commands::extra_commands(Some(&rules));
+    let desired = target.desired(&set, &extra);
+    let changes = commands::diff(&target.last_synced(&store), &desired);
+    let scope = target
+        .dev_guild
+        .as_ref()
+        .map(|g| format!("guild {g}"))
+        .unwrap_or_else(|| "global".into());
+    if changes.is_empty() {
+        println!(
+            "{} commands ({scope}): unchanged since the last sync",
+            desired.len()
+        );
+    } else {
+        println!(
+            "{} commands ({scope}), changes since the last sync:",
+            desired.len()
+        );
+        for line in &changes {
+            println!("  {line}");
+        }
+    }
+    if dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(app), Some(token)) = (&discord.application_id, &discord.bot_token) else {
+        bail!("syncing needs DISCORD_APPLICATION_ID and DISCORD_BOT_TOKEN (or use --dry-run)");
+    };
+    let rest = DiscordRest::new(&discord.api_base, app, Some(token.clone()));
+    match commands::sync(&rest, &store, &target, &set, &extra).await? {
+        SyncOutcome::Unchanged => println!("nothing sent: Discord already has these commands"),
+        SyncOutcome::Synced { commands } => println!("synced {commands} commands"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
