@@ -7,12 +7,11 @@
 //!
 //! `cargo bench -p kdhost --bench interactions` (env BENCH_REQUESTS to change the count).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
+use kdhost::plugins::caps::Capabilities;
 use kdhost::plugins::grants::GrantsConfig;
-use kdhost::plugins::services::Services;
 use kdhost::plugins::{Call, CallScope, Runtime, Source, loader};
 use serde_json::json;
 use testkit::{DiscordStandIn, StandInOptions};
@@ -50,7 +49,7 @@ async fn main() {
 
     // ---------------------------------------------------------------- 2. instantiate + call
     {
-        let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
+        let rt = Runtime::new(Capabilities::offline()).unwrap();
         let grants = GrantsConfig::parse(r#"{"plugins":{"*":{"grants":["log"]}}}"#).unwrap();
         let p = loader::load(
             &rt,
@@ -175,7 +174,7 @@ async fn main() {
 
     // ---------------------------------------------------------------- 3. RSS with 10 plugins
     let before = support::rss_kib();
-    let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
+    let rt = Runtime::new(Capabilities::offline()).unwrap();
     let grants = GrantsConfig::default();
     let names = [
         "kd_plugin_core",

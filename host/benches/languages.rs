@@ -6,12 +6,11 @@
 //! Python toolchains; the examples are built with `kdhost plugin build`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kdhost::plugins::builtin::GUEST_WASM_DIR;
+use kdhost::plugins::caps::Capabilities;
 use kdhost::plugins::grants::GrantsConfig;
-use kdhost::plugins::services::Services;
 use kdhost::plugins::{Call, CallScope, Output, Runtime, Source, loader};
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, StandInOptions};
@@ -52,7 +51,7 @@ async fn main() {
         ("javascript", build_example("examples/js-poll")),
         ("python", build_example("examples/python-poll")),
     ];
-    let rt = Runtime::new(Arc::new(Services::offline())).unwrap();
+    let rt = Runtime::new(Capabilities::offline()).unwrap();
     let grants =
         GrantsConfig::parse(r#"{"plugins":{"*":{"grants":["kv"], "kv_quota_bytes": 1000000000}}}"#)
             .unwrap();

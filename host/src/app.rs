@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
@@ -23,29 +24,37 @@ use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
 use crate::delivery::Outbox;
 use crate::discord::commands::{self, SyncTarget};
 use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
+use crate::discord::guilds::GuildDirectory;
 use crate::discord::host_commands::HostCommands;
 use crate::discord::interactions::{self, InteractionsEndpoint};
+use crate::discord::launches::Launches;
 use crate::discord::rest::DiscordRest;
+use crate::discord::tokens::InteractionTokens;
 use crate::discord::verify::InteractionVerifier;
+use crate::discord::voice::VoiceStates;
 use crate::events::process::EventProcessor;
 use crate::kaltura::Kaltura;
 use crate::kaltura::webhook::WebhookIntake;
-use crate::plugins::bindings::types::Capability;
-use crate::plugins::grants::{CapabilityName, GrantsConfig};
+use crate::plugins::caps::{Capabilities, DiscordCap};
+use crate::plugins::grants::GrantsConfig;
 use crate::plugins::registry::LoadFailure;
-use crate::plugins::services::Services;
 use crate::plugins::watch::{self, HotReload};
 use crate::plugins::{Registry, Runtime, builtin};
 use crate::scripts::Rules;
+use crate::scripts::rules::RulesKaltura;
 use crate::scripts::sandbox::Limits as RuleLimits;
-use crate::store::Store;
+use crate::store::Stores;
+use crate::store::retention::Retention;
 use crate::telemetry::{self, METRICS};
 
 /// The running host's parts.
 pub struct App {
     pub registry: Arc<Registry>,
     pub dispatcher: Arc<Dispatcher>,
-    pub services: Arc<Services>,
+    pub stores: Stores,
+    pub guilds: Arc<GuildConfigs>,
+    pub tokens: Arc<InteractionTokens>,
+    pub launches: Arc<Launches>,
     pub router: Router,
     /// Plugins that were refused at start.
     pub load_failures: Vec<LoadFailure>,
@@ -56,6 +65,8 @@ pub struct App {
     pub report: Vec<(String, String)>,
     _hot_reload: Option<HotReload>,
     settings: DiscordSettings,
+    rest: Option<Arc<DiscordRest>>,
+    voice: Arc<VoiceStates>,
 }
 
 impl App {
@@ -63,7 +74,7 @@ impl App {
     pub async fn build(opts: &ServeOptions, settings: Settings) -> Result<App> {
         settings.check().map_err(anyhow::Error::msg)?;
         let discord = settings.discord.clone();
-        let store = Arc::new(Store::open(&opts.data)?);
+        let stores = Stores::sqlite(&opts.data)?;
         let guilds = Arc::new(
             GuildConfigs::load(&opts.config)
                 .with_context(|| format!("guild configuration in {}", opts.config.display()))?,
@@ -81,29 +92,60 @@ impl App {
                     .with_global_rate(settings.delivery.global_rate),
             )
         });
-
-        let mut services = Services::new(store.clone(), rest.clone(), guilds);
-        services.kaltura = settings
+        let directory = Arc::new(GuildDirectory::new(rest.clone()));
+        let tokens = Arc::new(InteractionTokens::default());
+        let launches = Arc::new(Launches::default());
+        let voice = Arc::new(VoiceStates::default());
+        let kaltura = settings
             .kaltura
             .clone()
-            .map(|k| Arc::new(Kaltura::new(k, services.discord_guilds.clone())));
-        if let Some(k) = &services.kaltura {
+            .map(|k| Arc::new(Kaltura::new(k, directory.clone())));
+        if let Some(k) = &kaltura {
             k.set_operator(grants.kaltura().clone());
         }
-        let services = Arc::new(services);
+        let grants = Arc::new(ArcSwap::from_pointee(grants));
+
+        let outbox = Outbox::new(
+            stores.outbox.clone(),
+            crate::delivery::nonce_prefix(stores.meta.as_ref()).await?,
+            rest.clone(),
+            directory.clone(),
+            guilds.clone(),
+            settings.delivery.clone(),
+        );
+        outbox.start();
+
         std::fs::create_dir_all(&opts.scripts)
             .with_context(|| format!("creating the rules folder {}", opts.scripts.display()))?;
         let rules = Arc::new(Rules::new(
             &opts.scripts,
             RuleLimits::default(),
-            Some(store.clone()),
-            services.kaltura.clone(),
+            Some(stores.kv.clone()),
+            kaltura.clone().map(|account| RulesKaltura {
+                account,
+                grants: grants.clone(),
+            }),
         ));
         // Problems are reported with the startup report.
         rules.load_all();
 
+        let catalog = Arc::new(ArcSwap::from_pointee(Vec::new()));
+        let discord_cap = DiscordCap {
+            rest: rest.clone(),
+            tokens: tokens.clone(),
+            directory: directory.clone(),
+            guilds: guilds.clone(),
+            outbox: outbox.clone(),
+        };
+        let caps = Arc::new(Capabilities::new(
+            stores.kv.clone(),
+            guilds.clone(),
+            discord_cap,
+            kaltura.clone(),
+            catalog.clone(),
+        ));
         let runtime = Arc::new(
-            Runtime::new(services.clone())?.with_memory_budget(
+            Runtime::new(caps.clone())?.with_memory_budget(
                 settings
                     .plugin_memory_mib
                     .unwrap_or(crate::plugins::admission::DEFAULT_MEMORY_MIB),
@@ -112,21 +154,16 @@ impl App {
         let registry = Arc::new(Registry::new(
             runtime,
             grants,
+            catalog,
             Some(opts.data.join("cache")),
         ));
-        // Rules are built in: they read Kaltura unless the operator's `rules` entry says no.
-        let reg = registry.clone();
-        rules.set_kaltura_grant(Box::new(move || {
-            let wanted = std::collections::BTreeSet::from([CapabilityName::Kaltura]);
-            reg.grants()
-                .for_loaded("rules", true, &wanted)
-                .allows(Capability::Kaltura)
-        }));
         std::fs::create_dir_all(&opts.plugins)
             .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
         let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;
         let hot_reload = match watch::start(
             registry.clone(),
+            guilds.clone(),
+            kaltura.clone(),
             &opts.plugins,
             &opts.config,
             Some(rules.clone()),
@@ -137,28 +174,27 @@ impl App {
                 None
             }
         };
-        let outbox = Outbox::new(
-            store.clone(),
-            rest.clone(),
-            services.discord_guilds.clone(),
-            services.guilds.clone(),
-            settings.delivery.clone(),
-        )?;
-        outbox.start();
-        let _ = services.outbox.set(outbox.clone());
+        let accepted = Arc::new(tokio::sync::Notify::new());
         let processor = EventProcessor::new(
-            store.clone(),
-            services.guilds.clone(),
+            stores.inbox.clone(),
+            accepted.clone(),
+            guilds.clone(),
             outbox.clone(),
             settings.kaltura.clone(),
             Some(registry.clone()),
             Some(rules.clone()),
-            settings.retention.clone(),
         );
         processor.start();
+        Retention {
+            inbox: stores.inbox.clone(),
+            outbox: stores.outbox.clone(),
+            audit: stores.audit.clone(),
+            settings: settings.retention.clone(),
+        }
+        .start();
         crate::scripts::schedule::start(
             rules.clone(),
-            services.guilds.clone(),
+            guilds.clone(),
             outbox.clone(),
             processor.clone(),
         );
@@ -168,8 +204,8 @@ impl App {
                 .as_ref()
                 .map(|k| k.admin_secrets.clone())
                 .unwrap_or_default(),
-            store: store.clone(),
-            processor: processor.clone(),
+            inbox: stores.inbox.clone(),
+            accepted,
         });
 
         let activity = ActivityLaunch {
@@ -181,9 +217,9 @@ impl App {
         };
         let admin = Arc::new(ConfigAdmin::new(
             opts.config.clone(),
-            services.guilds.clone(),
-            store.clone(),
-            services.discord_guilds.clone(),
+            guilds.clone(),
+            stores.audit.clone(),
+            directory.clone(),
         ));
         let host_commands = Arc::new(HostCommands {
             admin: admin.clone(),
@@ -191,8 +227,16 @@ impl App {
             outbox: outbox.clone(),
         });
         let dispatcher = Arc::new(
-            Dispatcher::new(registry.clone(), rest.clone(), activity)
-                .with_host_commands(host_commands),
+            Dispatcher::new(
+                registry.clone(),
+                guilds.clone(),
+                rest.clone(),
+                tokens.clone(),
+                voice.clone(),
+                launches.clone(),
+                activity,
+            )
+            .with_host_commands(host_commands),
         );
         let limits = Arc::new(crate::api::limits::HttpLimits::new(&settings.http));
         let pruned = Arc::downgrade(&dispatcher);
@@ -212,7 +256,7 @@ impl App {
         });
 
         let report = status_report(&settings, hot_reload.is_some());
-        services.status.store(Arc::new(report.clone()));
+        caps.host.status.store(Arc::new(report.clone()));
 
         if let (Some(rest), Some(_)) = (&rest, &discord.bot_token) {
             let target = SyncTarget {
@@ -222,7 +266,7 @@ impl App {
             tokio::spawn(commands::run_sync_loop(
                 registry.clone(),
                 rest.clone(),
-                store.clone(),
+                stores.meta.clone(),
                 target,
                 Some(rules.clone()),
             ));
@@ -240,18 +284,19 @@ impl App {
                 .jwt_secret
                 .as_ref()
                 .map(|secret| Jwt::new(secret, settings.api.jwt_expiry)),
-            kaltura: services.kaltura.clone(),
+            kaltura: kaltura.clone(),
             discord: rest.clone(),
-            directory: services.discord_guilds.clone(),
-            guilds: services.guilds.clone(),
+            directory: directory.clone(),
+            guilds: guilds.clone(),
             service_accounts: ServiceAccounts::load(&opts.config.join("api.json"))?,
-            launches: services.launches.clone(),
+            launches: launches.clone(),
             admin: Some(admin.clone()),
+            deliveries: stores.outbox.clone(),
             rules: Some(rules.clone()),
             client_secret: discord.client_secret.clone(),
             activity_dev: settings.activity.dev_mode,
             rooms: Some(Arc::new(SyncRooms::new(
-                services.launches.clone(),
+                launches.clone(),
                 // Discord says who is in an instance (bot token); dev mode runs on the mock.
                 rest.clone()
                     .filter(|r| r.has_bot_token() && !settings.activity.dev_mode)
@@ -278,12 +323,17 @@ impl App {
             rules,
             registry,
             dispatcher,
-            services,
+            stores,
+            guilds,
+            tokens,
+            launches,
             router,
             load_failures,
             report,
             _hot_reload: hot_reload,
             settings: discord,
+            rest,
+            voice,
         })
     }
 
@@ -294,9 +344,10 @@ impl App {
 
     /// A function that starts the gateway (tests start it after the app is serving).
     pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send + Sync> {
-        let (settings, rest, dispatcher, events) = (
+        let (settings, rest, voice, dispatcher, events) = (
             self.settings.clone(),
-            self.services.discord.clone(),
+            self.rest.clone(),
+            self.voice.clone(),
             self.dispatcher.clone(),
             self.processor.clone(),
         );
@@ -307,6 +358,7 @@ impl App {
                     settings.api_base,
                     dispatcher,
                     rest,
+                    voice,
                     Some(events),
                     settings.member_events,
                 ));

@@ -63,16 +63,18 @@ async fn kv_is_per_guild_and_quota_bound() {
         .unwrap();
     assert_eq!(text_of(&body), "count=1", "another guild has its own kv");
     let v = host
-        .services
-        .store
-        .kv_get("caps", GUILD, "count")
+        .stores
+        .kv
+        .get("caps", GUILD, "count")
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(u64::from_le_bytes(v.try_into().unwrap()), 2);
     // 64-byte quota: fill it from the host side, then the guest's write is refused, typed.
-    host.services
-        .store
-        .kv_set("caps", GUILD, "filler", &[0; 50], 1 << 20)
+    host.stores
+        .kv
+        .set("caps", GUILD, "filler", &[0; 50], 1 << 20)
+        .await
         .unwrap();
     let text = host.command_text("count").await;
     assert!(text.contains("QuotaExceeded"), "{text}");
@@ -172,8 +174,7 @@ async fn discord_config_kaltura_and_follow_ups() {
         "nothing reached the other guild"
     );
     // A guild may narrow the plugin to some channels (by id or name).
-    host.services
-        .guilds
+    host.guilds
         .write_guild(
             &host.dir.join("config"),
             GUILD,

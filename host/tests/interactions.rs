@@ -140,11 +140,11 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(
-        host.services.tokens.get(&id, "caps").is_none(),
+        host.tokens.get(&id, "caps").is_none(),
         "a refused request reached the dispatcher"
     );
     assert_eq!(
-        host.services.store.kv_get("caps", GUILD, "count").unwrap(),
+        host.stores.kv.get("caps", GUILD, "count").await.unwrap(),
         None,
         "a refused request ran the guest"
     );
@@ -155,7 +155,7 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         .await
         .unwrap();
     assert_eq!((status, text_of(&reply).as_str()), (200, "count=1"));
-    assert!(host.services.tokens.get(&id, "caps").is_some());
+    assert!(host.tokens.get(&id, "caps").is_some());
     host.stop().await;
 }
 

@@ -148,7 +148,7 @@ async fn bad_signatures_are_refused_and_nothing_is_stored() {
     assert_eq!(status, 401);
     for key in ["job:3001", "job:3002"] {
         assert!(
-            !host.services.store.inbox_contains(key).unwrap(),
+            !host.stores.inbox.contains(key).await.unwrap(),
             "{key} was stored"
         );
     }
@@ -326,7 +326,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
     assert!(!tagged.is_empty());
     // Nothing is left pending or dead.
     host.settled().await;
-    assert_eq!(host.services.store.outbox_counts().unwrap().dead, 0);
+    assert_eq!(host.stores.outbox.counts().await.unwrap().dead, 0);
 }
 
 #[tokio::test]
@@ -339,9 +339,10 @@ async fn undeliverable_messages_become_dead_letters_with_the_reason() {
     k.deliver_notification(&webhook(&host), &n).await.unwrap();
     host.settled().await;
     let dead = host
-        .services
-        .store
-        .outbox_list(GUILD, Some("dead"), 10, None)
+        .stores
+        .outbox
+        .list(GUILD, Some("dead"), 10, None)
+        .await
         .unwrap();
     assert_eq!(dead.len(), 1);
     assert!(
@@ -380,13 +381,14 @@ async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
         )
         .unwrap();
     assert_eq!(changed, 1);
-    assert_eq!(host.services.store.outbox_counts().unwrap().pending, 1);
+    assert_eq!(host.stores.outbox.counts().await.unwrap().pending, 1);
     host.outbox.wake();
     host.settled().await;
     let rows = host
-        .services
-        .store
-        .outbox_list(GUILD, Some("sent"), 10, None)
+        .stores
+        .outbox
+        .list(GUILD, Some("sent"), 10, None)
+        .await
         .unwrap();
     assert_eq!(rows[0].message_id.as_deref(), first["id"].as_str());
     assert_eq!(rows[0].attempts, 2, "it was sent again");

@@ -133,9 +133,10 @@ async fn a_webhook_runs_the_guilds_rule_and_its_message_reaches_discord() {
     assert_eq!(m[0]["allowed_mentions"], json!({"parse": [], "roles": []}));
     // The delivery is listed with its source.
     let d = host
-        .services
-        .store
-        .outbox_list(GUILD, Some("sent"), 10, None)
+        .stores
+        .outbox
+        .list(GUILD, Some("sent"), 10, None)
+        .await
         .unwrap();
     assert_eq!(d[0].source, "rule:guilds/600000000000000001/ready.rhai");
 }
@@ -248,8 +249,7 @@ async fn rule_commands_answer_and_keep_per_guild_storage() {
         "Asked 1 times here"
     );
     // The guild can turn the command off like any other.
-    host.services
-        .guilds
+    host.guilds
         .write_guild(
             &host.dir.join("config"),
             GUILD,
@@ -337,7 +337,7 @@ async fn scheduled_rules_run_when_their_minute_comes() {
     let run = |t| {
         kdhost::scripts::schedule::run_due(
             &host.rules,
-            &host.services.guilds,
+            &host.guilds,
             &host.outbox,
             &host.processor,
             t,
@@ -359,7 +359,7 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
         is_ephemeral(&no) && text_of(&no).contains("only server admins"),
         "{no}"
     );
-    let audit = host.services.store.audit_list(GUILD, 10, None).unwrap();
+    let audit = host.stores.audit.list(GUILD, 10, None).await.unwrap();
     assert!(
         audit[0].outcome.starts_with("refused") && audit[0].actor == format!("discord:{USER}"),
         "{audit:?}"
@@ -375,8 +375,7 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
     .await;
     assert!(text_of(&ok).contains("is now `\"#news\"`"), "{ok}");
     assert_eq!(
-        host.services
-            .guilds
+        host.guilds
             .guild(Some(GUILD))
             .typed
             .notifications
@@ -407,17 +406,9 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
             && text.contains("expects boolean"),
         "{text}"
     );
-    assert!(
-        host.services
-            .guilds
-            .guild(Some(GUILD))
-            .typed
-            .notifications
-            .enabled
-    );
+    assert!(host.guilds.guild(Some(GUILD)).typed.notifications.enabled);
     // A member of the configured role (by name) may change it too.
-    host.services
-        .guilds
+    host.guilds
         .write_guild(&host.dir.join("config"), GUILD, Some(json!({"roles": {"config_admins": ["config team"]}, "notifications": {"channel": "#news"}})))
         .unwrap();
     let by_role = config_update(
@@ -458,18 +449,14 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
     reset[1]["value"] = json!(true);
     command_as(&host, "kaltura-config-reset", reset, ADMIN, "32", &[]).await;
     assert_eq!(
-        host.services
-            .guilds
-            .guild(Some(GUILD))
-            .typed
-            .notifications
-            .channel,
+        host.guilds.guild(Some(GUILD)).typed.notifications.channel,
         None
     );
     let actions: Vec<String> = host
-        .services
-        .store
-        .audit_list(GUILD, 20, None)
+        .stores
+        .audit
+        .list(GUILD, 20, None)
+        .await
         .unwrap()
         .iter()
         .map(|a| format!("{} {}", a.action, a.outcome))
@@ -762,7 +749,7 @@ async fn config_and_rules_hot_reload_under_traffic() {
     std::fs::write(&cfg_file, "{\"notifications\": ").unwrap();
     std::fs::write(&rule_file, "fn on_kaltura_event(ev) { notify(").unwrap();
     eventually("both broken files to be refused", || {
-        let cfg = !host.services.guilds.problems().is_empty();
+        let cfg = !host.guilds.problems().is_empty();
         let rule = host.rules.problems().contains_key("global/ready.rhai");
         (cfg && rule).then_some(())
     })
@@ -778,7 +765,6 @@ async fn config_and_rules_hot_reload_under_traffic() {
     std::fs::write(&rule_file, READY_RULE.replace("Rule:", "Rule v2:")).unwrap();
     eventually("both fixed files to be applied", || {
         let cfg = host
-            .services
             .guilds
             .guild(Some(GUILD))
             .typed
@@ -837,7 +823,7 @@ async fn config_and_rules_hot_reload_under_traffic() {
     for (i, c) in notes.iter().enumerate() {
         assert!(c.ends_with(&format!("job:{}", 100 + i)), "order: {notes:?}");
     }
-    assert!(host.services.guilds.problems().is_empty());
+    assert!(host.guilds.problems().is_empty());
 }
 
 /// `kdhost script check` and `kdhost script test` on every shipped example rule, with the
@@ -986,7 +972,7 @@ async fn guild_admins_cannot_widen_kaltura_sessions_by_discord_or_api() {
     );
     host.standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
     host.standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
-    let before = host.services.guilds.guild_override(GUILD);
+    let before = host.guilds.guild_override(GUILD);
     for value in [
         "disableentitlement,sview:*,edit:*,setrole:5",
         "sview:*",
@@ -1037,13 +1023,13 @@ async fn guild_admins_cannot_widen_kaltura_sessions_by_discord_or_api() {
         "{v}"
     );
     // Nothing was written or applied; every refusal is in the audit log.
-    assert_eq!(host.services.guilds.guild_override(GUILD), before);
+    assert_eq!(host.guilds.guild_override(GUILD), before);
     assert!(
         !std::fs::read_to_string(host.dir.join(format!("config/guilds/{GUILD}.json")))
             .unwrap_or_default()
             .contains("disableentitlement")
     );
-    let audit = host.services.store.audit_list(GUILD, 20, None).unwrap();
+    let audit = host.stores.audit.list(GUILD, 20, None).await.unwrap();
     assert!(
         audit
             .iter()
@@ -1075,9 +1061,10 @@ async fn rules_and_notifications_cannot_post_into_another_guild() {
         "a message reached the other guild"
     );
     let dead = host
-        .services
-        .store
-        .outbox_list(GUILD, Some("dead"), 10, None)
+        .stores
+        .outbox
+        .list(GUILD, Some("dead"), 10, None)
+        .await
         .unwrap();
     assert_eq!(
         dead.len(),

@@ -375,7 +375,7 @@ async fn the_room_opens_on_what_was_launched_in_the_instances_channel_and_the_la
     );
     let (here, elsewhere) = ("200000000000000001", "200000000000000002");
     // Ann pressed Watch Together under a video in this channel; someone else elsewhere.
-    let launches = &host.services.launches;
+    let launches = &host.launches;
     launches.record(
         here,
         ANN,

@@ -20,7 +20,7 @@ use super::{ApiState, ErrorBody, check_snowflake, err, query};
 use crate::config::admin::{Change, ChangeError, ConfigAdmin};
 use crate::kaltura::identity::{KalturaRole, Member};
 use crate::scripts::rules::RuleInfo;
-use crate::store::audit::AuditEntry;
+use crate::store::AuditEntry;
 use crate::store::outbox::Delivery;
 
 /// Administrator: what a service account with the admin role counts as.
@@ -172,7 +172,10 @@ pub async fn put_config(
         .admin_writer(&claims, &guild, "config.replace", "$")
         .await?;
     let v = json_body(&body)?;
-    admin(&s)?.replace(&guild, &who, v).map_err(change_error)?;
+    admin(&s)?
+        .replace(&guild, &who, v)
+        .await
+        .map_err(change_error)?;
     view(&s, &guild).map(Json)
 }
 
@@ -189,7 +192,10 @@ pub async fn patch_config(
 ) -> Result<Json<GuildConfigView>, ApiError> {
     let who = s.admin_writer(&claims, &guild, "config.patch", "$").await?;
     let v = json_body(&body)?;
-    admin(&s)?.patch(&guild, &who, v).map_err(change_error)?;
+    admin(&s)?
+        .patch(&guild, &who, v)
+        .await
+        .map_err(change_error)?;
     view(&s, &guild).map(Json)
 }
 
@@ -221,8 +227,9 @@ pub async fn audit(
     let p = query(q)?;
     s.admin_reader(&claims, &guild).await?;
     let entries = admin(&s)?
-        .store()
-        .audit_list(&guild, p.limit.unwrap_or(50).clamp(1, 200), p.before)
+        .audit_log()
+        .list(&guild, p.limit.unwrap_or(50).clamp(1, 200), p.before)
+        .await
         .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
     Ok(Json(AuditList { entries }))
 }
@@ -253,14 +260,15 @@ pub async fn deliveries(
         ));
     }
     s.admin_reader(&claims, &guild).await?;
-    let deliveries = admin(&s)?
-        .store()
-        .outbox_list(
+    let deliveries = s
+        .deliveries
+        .list(
             &guild,
             p.state.as_deref(),
             p.limit.unwrap_or(50).clamp(1, 200),
             p.before,
         )
+        .await
         .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
     Ok(Json(DeliveryList { deliveries }))
 }
@@ -383,11 +391,11 @@ pub async fn put_script(
     };
     match result {
         Ok(info) => {
-            admin(&s)?.audit(&change, "ok");
+            admin(&s)?.audit(&change, "ok").await;
             Ok(Json(info))
         }
         Err(e) => {
-            admin(&s)?.audit(&change, &format!("invalid: {e}"));
+            admin(&s)?.audit(&change, &format!("invalid: {e}")).await;
             Err(err(StatusCode::BAD_REQUEST, "invalid_rule", e))
         }
     }
@@ -417,7 +425,7 @@ pub async fn delete_script(
                 before,
                 after: None,
             };
-            admin(&s)?.audit(&change, "ok");
+            admin(&s)?.audit(&change, "ok").await;
             Ok(StatusCode::NO_CONTENT)
         }
         Ok(false) => Err(err(

@@ -38,6 +38,8 @@ pub struct ApiState {
     pub launches: Arc<crate::discord::launches::Launches>,
     /// Guild configuration changes and the audit log.
     pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
+    /// Guilds' deliveries (the outbox, dead letters included).
+    pub deliveries: Arc<dyn crate::store::OutboxStore>,
     pub rules: Option<Arc<crate::scripts::Rules>>,
     /// `DISCORD_CLIENT_SECRET`, for the Activity's OAuth2 code exchange.
     pub client_secret: Option<crate::config::secret::Secret>,

@@ -5,15 +5,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use arc_swap::ArcSwap;
 
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions};
 use crate::discord::commands::{self, SyncOutcome, SyncTarget};
 use crate::discord::rest::DiscordRest;
+use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::GrantsConfig;
-use crate::plugins::services::Services;
 use crate::plugins::{Registry, Runtime, builtin};
-use crate::store::Store;
+use crate::store::Stores;
 
 /// Loads the plugins as `serve` would, then syncs (or, with `dry_run`, only diffs).
 pub async fn sync(
@@ -21,16 +22,15 @@ pub async fn sync(
     discord: DiscordSettings,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    let store = Arc::new(Store::open(&opts.data)?);
-    let services = Arc::new(Services::new(
-        store.clone(),
-        None,
-        Arc::new(GuildConfigs::load(&opts.config)?),
-    ));
-    let runtime = Arc::new(Runtime::new(services)?);
+    let stores = Stores::sqlite(&opts.data)?;
+    // The guild files are checked as `serve` would; a manifest reaches no capability.
+    GuildConfigs::load(&opts.config)?;
+    let runtime = Arc::new(Runtime::new(Capabilities::offline())?);
+    let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;
     let registry = Registry::new(
         runtime,
-        GrantsConfig::load(&opts.config.join("plugins.json"))?,
+        Arc::new(ArcSwap::from_pointee(grants)),
+        Default::default(),
         Some(opts.data.join("cache")),
     );
     for f in registry
@@ -53,7 +53,7 @@ pub async fn sync(
     }
     let extra = crate::discord::host_commands::extra_commands(Some(&rules));
     let desired = target.desired(&set, &extra);
-    let changes = commands::diff(&target.last_synced(&store), &desired);
+    let changes = commands::diff(&target.last_synced(stores.meta.as_ref()).await, &desired);
     let scope = target
         .dev_guild
         .as_ref()
@@ -80,7 +80,7 @@ pub async fn sync(
         bail!("syncing needs DISCORD_APPLICATION_ID and DISCORD_BOT_TOKEN (or use --dry-run)");
     };
     let rest = DiscordRest::new(&discord.api_base, app, Some(token.clone()));
-    match commands::sync(&rest, &store, &target, &set, &extra).await? {
+    match commands::sync(&rest, stores.meta.as_ref(), &target, &set, &extra).await? {
         SyncOutcome::Unchanged => println!("nothing sent: Discord already has these commands"),
         SyncOutcome::Synced { commands } => println!("synced {commands} commands"),
     }

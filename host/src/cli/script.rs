@@ -155,8 +155,13 @@ pub async fn test(
     let kaltura = settings
         .clone()
         .map(|s| Arc::new(Kaltura::new(s, Arc::new(GuildDirectory::new(None)))));
-    let store = Arc::new(crate::store::Store::in_memory()?);
-    let rules = Rules::new(Path::new("."), Limits::default(), Some(store), kaltura);
+    let kv = crate::store::Stores::in_memory()?.kv;
+    // A dry run reads Kaltura as a rule would (the operator's grants are not consulted).
+    let kaltura = kaltura.map(|account| crate::scripts::rules::RulesKaltura {
+        account,
+        grants: Default::default(),
+    });
+    let rules = Rules::new(Path::new("."), Limits::default(), Some(kv), kaltura);
     let rule = match compile(&rules, file)? {
         Ok(r) => r,
         Err(e) => {

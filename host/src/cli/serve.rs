@@ -58,7 +58,7 @@ pub fn print_report(app: &App, addr: &str) {
         tracing::error!(rule = %rule, reason = %problem, "rule not loaded");
     }
     // Guild files that load with something left out (e.g. privileges a guild may not set).
-    for problem in app.services.guilds.problems() {
+    for problem in app.guilds.problems() {
         for line in problem.lines() {
             tracing::error!(reason = %line, "guild configuration: left out");
         }

@@ -14,7 +14,7 @@ use super::placeholders::placeholder_names;
 use super::schema;
 use crate::discord::guilds::GuildDirectory;
 use crate::kaltura::identity::Member;
-use crate::store::Store;
+use crate::store::{AuditLog, NewAuditEntry};
 
 /// Top-level sections a guild may change (`$schema` is an editor hint, not a section).
 pub const SECTIONS: &[&str] = &[
@@ -53,7 +53,7 @@ pub struct Change<'a> {
 pub struct ConfigAdmin {
     dir: PathBuf,
     pub guilds: Arc<GuildConfigs>,
-    store: Arc<Store>,
+    audit: Arc<dyn AuditLog>,
     directory: Arc<GuildDirectory>,
 }
 
@@ -70,19 +70,19 @@ impl ConfigAdmin {
     pub fn new(
         dir: PathBuf,
         guilds: Arc<GuildConfigs>,
-        store: Arc<Store>,
+        audit: Arc<dyn AuditLog>,
         directory: Arc<GuildDirectory>,
     ) -> Self {
         Self {
             dir,
             guilds,
-            store,
+            audit,
             directory,
         }
     }
 
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    pub fn audit_log(&self) -> &Arc<dyn AuditLog> {
+        &self.audit
     }
 
     /// Whether `who` may change this guild's config and rules. Role names in
@@ -129,22 +129,23 @@ impl ConfigAdmin {
             before: None,
             after: None,
         };
-        self.audit(&attempt, &format!("refused: {reason}"));
+        self.audit(&attempt, &format!("refused: {reason}")).await;
         tracing::warn!(guild, actor = %actor_label(who), action, target, "configuration change refused: not a guild admin");
         Err(ChangeError::Forbidden(format!("Refused: {reason}.")))
     }
 
     /// Writes one audit record (a failure to write is logged, not fatal).
-    pub fn audit(&self, c: &Change<'_>, outcome: &str) {
-        if let Err(e) = self.store.audit_add(
-            c.guild,
-            &actor_label(c.who),
-            c.action,
-            c.target,
-            c.before.as_ref(),
-            c.after.as_ref(),
-            outcome,
-        ) {
+    pub async fn audit(&self, c: &Change<'_>, outcome: &str) {
+        let entry = NewAuditEntry {
+            guild_id: c.guild.to_string(),
+            actor: actor_label(c.who),
+            action: c.action.to_string(),
+            target: c.target.to_string(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+            outcome: outcome.to_string(),
+        };
+        if let Err(e) = self.audit.add(entry).await {
             tracing::error!(error = %e, guild = c.guild, action = c.action, "audit record could not be written");
         }
     }
@@ -161,7 +162,7 @@ impl ConfigAdmin {
     }
 
     /// Validates, writes and audits a new override; `None` removes it.
-    fn commit(&self, c: Change<'_>, new_override: Option<Value>) -> Result<(), ChangeError> {
+    async fn commit(&self, c: Change<'_>, new_override: Option<Value>) -> Result<(), ChangeError> {
         let known = placeholder_names(&self.guilds.guild_override(c.guild));
         if let Some(o) = &new_override
             && !placeholder_names(o).is_subset(&known)
@@ -173,7 +174,7 @@ impl ConfigAdmin {
         }
         match self.guilds.write_guild(&self.dir, c.guild, new_override) {
             Ok(()) => {
-                self.audit(&c, "ok");
+                self.audit(&c, "ok").await;
                 tracing::info!(guild = c.guild, actor = %actor_label(c.who), action = c.action, target = c.target, "guild configuration changed");
                 Ok(())
             }
@@ -182,7 +183,8 @@ impl ConfigAdmin {
                 self.audit(
                     &c,
                     &format!("invalid: {}", why.lines().next().unwrap_or("")),
-                );
+                )
+                .await;
                 Err(ChangeError::Invalid(why))
             }
             Err(e) => Err(ChangeError::Storage(e)),
@@ -191,7 +193,7 @@ impl ConfigAdmin {
 
     /// Sets `section.key` (dotted) to a value typed as text: parsed as JSON unless the
     /// schema wants text there.
-    pub fn update(
+    pub async fn update(
         &self,
         guild: &str,
         who: &Member,
@@ -226,7 +228,7 @@ impl ConfigAdmin {
             before: before.clone(),
             after: Some(parsed.clone()),
         };
-        self.commit(change, Some(over)).map_err(|e| match e {
+        self.commit(change, Some(over)).await.map_err(|e| match e {
             ChangeError::Invalid(m) => ChangeError::Invalid(format!("{m}\nThe schema: {expects}.")),
             other => other,
         })?;
@@ -234,7 +236,7 @@ impl ConfigAdmin {
     }
 
     /// Drops a section from the guild's override (back to the defaults), or everything.
-    pub fn reset(
+    pub async fn reset(
         &self,
         guild: &str,
         who: &Member,
@@ -251,7 +253,7 @@ impl ConfigAdmin {
                     before: Some(over.clone()),
                     after: None,
                 };
-                self.commit(change, None)?;
+                self.commit(change, None).await?;
                 Ok(over)
             }
             Some(s) if SECTIONS.contains(&s) => {
@@ -269,7 +271,7 @@ impl ConfigAdmin {
                     before: before.clone(),
                     after: None,
                 };
-                self.commit(change, (!empty).then_some(next))?;
+                self.commit(change, (!empty).then_some(next)).await?;
                 Ok(before.unwrap_or(Value::Null))
             }
             Some(s) => Err(unknown_section(s)),
@@ -277,7 +279,7 @@ impl ConfigAdmin {
     }
 
     /// Replaces the guild's override (`PUT`).
-    pub fn replace(
+    pub async fn replace(
         &self,
         guild: &str,
         who: &Member,
@@ -291,11 +293,11 @@ impl ConfigAdmin {
             before: Some(self.guilds.guild_override(guild)),
             after: Some(new_override.clone()),
         };
-        self.commit(change, Some(new_override))
+        self.commit(change, Some(new_override)).await
     }
 
     /// Applies a JSON merge patch (RFC 7396: `null` deletes) to the override (`PATCH`).
-    pub fn patch(&self, guild: &str, who: &Member, patch: Value) -> Result<(), ChangeError> {
+    pub async fn patch(&self, guild: &str, who: &Member, patch: Value) -> Result<(), ChangeError> {
         let before = self.guilds.guild_override(guild);
         let mut next = before.clone();
         merge_patch(&mut next, &patch);
@@ -307,7 +309,7 @@ impl ConfigAdmin {
             before: Some(before),
             after: Some(patch),
         };
-        self.commit(change, Some(next))
+        self.commit(change, Some(next)).await
     }
 }
 
@@ -403,7 +405,7 @@ mod tests {
         let a = ConfigAdmin::new(
             dir.path().to_path_buf(),
             guilds,
-            Arc::new(Store::in_memory().unwrap()),
+            crate::store::Stores::in_memory().unwrap().audit,
             Arc::new(GuildDirectory::new(None)),
         );
         (dir, a)
@@ -428,11 +430,12 @@ mod tests {
         assert_eq!(parse_value("notifications.enabled", "yes"), json!("yes"));
     }
 
-    #[test]
-    fn updates_are_validated_written_and_audited() {
+    #[tokio::test]
+    async fn updates_are_validated_written_and_audited() {
         let (dir, a) = setup();
         let (before, after) = a
             .update("9", &admin(), "notifications", "channel", "#news")
+            .await
             .unwrap();
         assert_eq!((before, after), (Value::Null, json!("#news")));
         assert!(dir.path().join("guilds/9.json").exists());
@@ -442,6 +445,7 @@ mod tests {
         );
         let err = a
             .update("9", &admin(), "notifications", "enabled", "yes")
+            .await
             .unwrap_err();
         let ChangeError::Invalid(m) = err else {
             panic!()
@@ -452,17 +456,19 @@ mod tests {
         );
         let err = a
             .update("9", &admin(), "notifications", "enabeld", "true")
+            .await
             .unwrap_err();
         assert!(err.to_string().contains("is not a setting"), "{err}");
-        let err = a.update("9", &admin(), "nope", "x", "1").unwrap_err();
+        let err = a.update("9", &admin(), "nope", "x", "1").await.unwrap_err();
         assert!(err.to_string().contains("not a section"));
         let err = a
             .update("9", &admin(), "notifications", "channel", "{{HOME}}")
+            .await
             .unwrap_err();
         assert!(err.to_string().contains("placeholders"), "{err}");
-        a.reset("9", &admin(), Some("notifications")).unwrap();
+        a.reset("9", &admin(), Some("notifications")).await.unwrap();
         assert!(!dir.path().join("guilds/9.json").exists());
-        let log = a.store().audit_list("9", 10, None).unwrap();
+        let log = a.audit_log().list("9", 10, None).await.unwrap();
         assert_eq!(log.len(), 3, "the change, the invalid attempt, the reset");
         assert_eq!(log[0].action, "config.reset");
         assert!(
@@ -475,28 +481,27 @@ mod tests {
         assert_eq!(log[2].after, Some(json!("#news")));
     }
 
-    #[test]
-    fn non_admins_are_refused_and_audited() {
+    #[tokio::test]
+    async fn non_admins_are_refused_and_audited() {
         let (_dir, a) = setup();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         let nobody = Member {
             user_id: "6".into(),
             permissions: Some("0".into()),
             roles: vec!["77".into()],
             ..Default::default()
         };
-        let err = rt
-            .block_on(a.authorize("9", &nobody, "config.update", "$.notifications"))
+        let err = a
+            .authorize("9", &nobody, "config.update", "$.notifications")
+            .await
             .unwrap_err();
         assert!(matches!(err, ChangeError::Forbidden(_)));
-        let log = a.store().audit_list("9", 10, None).unwrap();
+        let log = a.audit_log().list("9", 10, None).await.unwrap();
         assert!(log[0].outcome.starts_with("refused") && log[0].actor == "discord:6");
         // A configured role by id makes an admin.
         a.replace("9", &admin(), json!({"roles": {"config_admins": ["77"]}}))
+            .await
             .unwrap();
-        assert!(rt.block_on(a.is_admin("9", &nobody)));
+        assert!(a.is_admin("9", &nobody).await);
     }
 
     #[test]

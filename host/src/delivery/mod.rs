@@ -25,12 +25,11 @@ use crate::config::guild::GuildConfigs;
 use crate::config::settings::DeliverySettings;
 use crate::discord::guilds::{ChannelError, GuildDirectory};
 use crate::discord::rest::{DiscordRest, RestError};
-use crate::store::outbox::{Delivery, NewMessage};
-use crate::store::{Store, now_ms};
+use crate::store::{Delivery, Meta, NewMessage, OutboxStore, now_ms};
 use crate::telemetry::METRICS;
 
 pub struct Outbox {
-    store: Arc<Store>,
+    store: Arc<dyn OutboxStore>,
     rest: Option<Arc<DiscordRest>>,
     directory: Arc<GuildDirectory>,
     guilds: Arc<GuildConfigs>,
@@ -58,23 +57,35 @@ enum Failure {
     Permanent(String),
 }
 
+/// A random prefix for this database's message nonces, made once: nonces stay unique even
+/// if another database (or a wiped one) reuses outbox ids.
+pub async fn nonce_prefix(meta: &dyn Meta) -> anyhow::Result<String> {
+    const KEY: &str = "outbox.nonce_prefix";
+    if let Some(p) = meta.get(KEY).await? {
+        return Ok(p);
+    }
+    let p: String = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    meta.set(KEY, &p).await?;
+    Ok(p)
+}
+
 impl Outbox {
+    /// `nonce_prefix`: see [`nonce_prefix`].
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn OutboxStore>,
+        nonce_prefix: String,
         rest: Option<Arc<DiscordRest>>,
         directory: Arc<GuildDirectory>,
         guilds: Arc<GuildConfigs>,
         settings: DeliverySettings,
-    ) -> anyhow::Result<Arc<Self>> {
-        let nonce_prefix = store.nonce_prefix()?;
-        store.set_guild_quota(settings.guild_quota);
+    ) -> Arc<Self> {
         let share = (u64::from(settings.global_rate) * u64::from(settings.guild_share_percent)
             / 100)
             .clamp(1, u64::from(u32::MAX)) as u32;
         let guild_rate = governor::RateLimiter::keyed(governor::Quota::per_second(
             std::num::NonZeroU32::new(share).expect("at least 1"),
         ));
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             guild_rate,
             store,
             rest,
@@ -85,7 +96,7 @@ impl Outbox {
             wake: Notify::new(),
             active: Mutex::new(HashSet::new()),
             waiters: Mutex::new(HashMap::new()),
-        }))
+        })
     }
 
     /// Whether messages can leave (a bot token is configured).
@@ -93,9 +104,15 @@ impl Outbox {
         self.rest.as_ref().is_some_and(|r| r.has_bot_token())
     }
 
+    /// Messages one guild may have waiting (`KD_DELIVERY_GUILD_QUOTA`); the rest are
+    /// dead letters at once.
+    pub fn guild_quota(&self) -> u64 {
+        self.settings.guild_quota
+    }
+
     /// Persists messages and wakes the delivery.
-    pub fn enqueue(&self, messages: &[NewMessage]) -> anyhow::Result<Vec<i64>> {
-        let ids = self.store.outbox_push(messages)?;
+    pub async fn enqueue(&self, messages: &[NewMessage]) -> anyhow::Result<Vec<i64>> {
+        let ids = self.store.push(messages, self.guild_quota()).await?;
         self.wake();
         Ok(ids)
     }
@@ -109,12 +126,13 @@ impl Outbox {
     ) -> Result<String, String> {
         let id = *self
             .store
-            .outbox_push(std::slice::from_ref(&message))
+            .push(std::slice::from_ref(&message), self.guild_quota())
+            .await
             .map_err(|e| format!("the message could not be queued: {e}"))?
             .first()
             .expect("one message, one id");
         // Over the guild's quota it is a dead letter already.
-        if let Ok(Some(d)) = self.store.outbox_get(id)
+        if let Ok(Some(d)) = self.store.get(id).await
             && d.state == "dead"
         {
             return Err(d.last_error.unwrap_or_else(|| "not sent".into()));
@@ -160,8 +178,8 @@ impl Outbox {
                 let wake = outbox.wake.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
-                outbox.spawn_lanes();
-                outbox.update_gauges();
+                outbox.spawn_lanes().await;
+                outbox.update_gauges().await;
                 outbox.prune_rates();
                 tokio::select! {
                     _ = wake => {}
@@ -176,15 +194,15 @@ impl Outbox {
         self.guild_rate.retain_recent();
     }
 
-    fn update_gauges(&self) {
-        if let Ok(c) = self.store.outbox_counts() {
+    async fn update_gauges(&self) {
+        if let Ok(c) = self.store.counts().await {
             METRICS.outbox_pending.set(c.pending);
             METRICS.outbox_dead.set(c.dead);
         }
     }
 
-    fn spawn_lanes(self: &Arc<Self>) {
-        let lanes = match self.store.outbox_lanes() {
+    async fn spawn_lanes(self: &Arc<Self>) {
+        let lanes = match self.store.lanes().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot read pending lanes");
@@ -201,21 +219,23 @@ impl Outbox {
 
     async fn run_lane(self: Arc<Self>, lane: String) {
         loop {
-            let head = {
-                // Checked under the lock: a message queued after an empty check finds the
-                // lane inactive and gets a new task.
-                let mut active = self.active.lock().unwrap();
-                match self.store.outbox_head(&lane) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => {
-                        active.remove(&lane);
-                        return;
+            let head = match self.store.head(&lane).await {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    // Leave, then look once more: a message queued before we left is seen
+                    // here; one queued after finds the lane inactive and gets a new task.
+                    self.active.lock().unwrap().remove(&lane);
+                    match self.store.head(&lane).await {
+                        Ok(Some(_)) if self.active.lock().unwrap().insert(lane.clone()) => {
+                            continue;
+                        }
+                        _ => return,
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, lane, "outbox: cannot read the lane");
-                        active.remove(&lane);
-                        return;
-                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lane, "outbox: cannot read the lane");
+                    self.active.lock().unwrap().remove(&lane);
+                    return;
                 }
             };
             let wait = head.next_at - now_ms();
@@ -236,11 +256,11 @@ impl Outbox {
                     .delivery_latency
                     .with_label_values(&[source_kind(&row.source)])
                     .observe((now_ms() - row.created_at).max(0) as f64 / 1000.0);
-                let stored = self.store.outbox_sent(row.id, &message_id);
+                let stored = self.store.sent(row.id, &message_id).await;
                 self.settle(row.id, Ok(message_id));
                 stored
             }
-            Err(Failure::Permanent(error)) => self.dead(&row, &error),
+            Err(Failure::Permanent(error)) => self.dead(&row, &error).await,
             Err(Failure::Retry {
                 error,
                 after,
@@ -249,12 +269,14 @@ impl Outbox {
                 let attempts = row.attempts + i64::from(counted);
                 if counted && attempts >= i64::from(self.settings.max_attempts) {
                     self.dead(&row, &format!("{error} (after {attempts} attempts)"))
+                        .await
                 } else {
                     METRICS.deliveries.with_label_values(&["retry"]).inc();
                     let delay = after.unwrap_or_else(|| self.backoff(attempts));
                     tracing::warn!(id = row.id, guild = %row.guild_id, channel = %row.channel, attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "delivery failed; will retry");
                     self.store
-                        .outbox_retry(row.id, &error, now_ms() + delay.as_millis() as i64, counted)
+                        .retry(row.id, &error, now_ms() + delay.as_millis() as i64, counted)
+                        .await
                         .map(|_| ())
                 }
             }
@@ -266,11 +288,11 @@ impl Outbox {
         }
     }
 
-    fn dead(&self, row: &Delivery, error: &str) -> anyhow::Result<()> {
+    async fn dead(&self, row: &Delivery, error: &str) -> anyhow::Result<()> {
         METRICS.deliveries.with_label_values(&["dead"]).inc();
         self.settle(row.id, Err(error.to_string()));
         tracing::error!(id = row.id, guild = %row.guild_id, channel = %row.channel, source = %row.source, error, "message not delivered: dead letter");
-        self.store.outbox_dead(row.id, error)
+        self.store.dead(row.id, error).await
     }
 
     /// `retry_base · 2^(attempts-1)`, at most `retry_max`, with ±20 % jitter so lanes that

@@ -13,7 +13,7 @@ use super::rest::{DiscordRest, RestError};
 use crate::plugins::bindings::types::{CommandDef, CommandKind, OptionDef, OptionKind};
 use crate::plugins::registry::{PluginSet, Registry};
 use crate::scripts::Rules;
-use crate::store::Store;
+use crate::store::Meta;
 use crate::telemetry::METRICS;
 
 /// Quiet time after a change before syncing (reloads often come in bursts).
@@ -201,14 +201,19 @@ impl SyncTarget {
     }
 
     /// The list last synced successfully (empty if never).
-    pub fn last_synced(&self, store: &Store) -> Vec<Value> {
-        store
-            .meta_get(&format!("commands:{}", self.scope()))
-            .ok()
-            .flatten()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default()
+    pub async fn last_synced(&self, meta: &dyn Meta) -> Vec<Value> {
+        read_json(meta, &format!("commands:{}", self.scope())).await
     }
+}
+
+/// A JSON value kept in the meta store; absent or unreadable reads as the default.
+async fn read_json<T: serde::de::DeserializeOwned + Default>(meta: &dyn Meta, key: &str) -> T {
+    meta.get(key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, PartialEq)]
@@ -222,25 +227,20 @@ pub enum SyncOutcome {
 /// the last sync, so removed ones go away).
 pub async fn sync(
     rest: &DiscordRest,
-    store: &Store,
+    meta: &dyn Meta,
     target: &SyncTarget,
     set: &PluginSet,
     extra: &ExtraCommands,
 ) -> Result<SyncOutcome, RestError> {
     let outcome = sync_scope(
         rest,
-        store,
+        meta,
         &target.scope(),
         target.dev_guild.as_deref(),
         target.desired(set, extra),
     )
     .await?;
-    let known: Vec<String> = store
-        .meta_get("commands_rule_guilds")
-        .ok()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let known: Vec<String> = read_json(meta, "commands_rule_guilds").await;
     let mut guilds: Vec<String> = extra.guilds.keys().cloned().collect();
     guilds.extend(known.into_iter().filter(|g| !extra.guilds.contains_key(g)));
     // One guild's refused PUT is that guild's problem: the others are synced anyway, and
@@ -252,26 +252,23 @@ pub async fn sync(
         }
         let mut list = extra.guilds.get(g).cloned().unwrap_or_default();
         list.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-        if let Err(e) = sync_scope(rest, store, &format!("guild:{g}"), Some(g), list).await {
+        if let Err(e) = sync_scope(rest, meta, &format!("guild:{g}"), Some(g), list).await {
             tracing::warn!(guild = %g, error = %e, "the guild's rule commands were not synced; the other guilds were");
             failed.push(g.clone());
         }
     }
     let mut now: Vec<&String> = extra.guilds.keys().collect();
     now.extend(failed.iter().filter(|g| !extra.guilds.contains_key(*g)));
-    let _ = store.meta_set(
-        "commands_rule_guilds",
-        &serde_json::to_string(&now).expect("json"),
-    );
+    let _ = meta
+        .set(
+            "commands_rule_guilds",
+            &serde_json::to_string(&now).expect("json"),
+        )
+        .await;
     // A count of finished passes: `commands sync` and tests can see a pass happened even
     // when it changed nothing.
-    let passes = store
-        .meta_get(SYNC_PASSES)
-        .ok()
-        .flatten()
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    let _ = store.meta_set(SYNC_PASSES, &(passes + 1).to_string());
+    let passes: u64 = read_json(meta, SYNC_PASSES).await;
+    let _ = meta.set(SYNC_PASSES, &(passes + 1).to_string()).await;
     match failed.is_empty() {
         true => Ok(outcome),
         false => Err(RestError::Api {
@@ -290,14 +287,15 @@ pub const SYNC_PASSES: &str = "commands_sync_passes";
 
 async fn sync_scope(
     rest: &DiscordRest,
-    store: &Store,
+    meta: &dyn Meta,
     scope: &str,
     guild: Option<&str>,
     desired: Vec<Value>,
 ) -> Result<SyncOutcome, RestError> {
     let h = hash(&desired);
-    if store
-        .meta_get(&format!("commands_hash:{scope}"))
+    if meta
+        .get(&format!("commands_hash:{scope}"))
+        .await
         .ok()
         .flatten()
         .as_deref()
@@ -309,12 +307,7 @@ async fn sync_scope(
             .inc();
         return Ok(SyncOutcome::Unchanged);
     }
-    let last: Vec<Value> = store
-        .meta_get(&format!("commands:{scope}"))
-        .ok()
-        .flatten()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let last: Vec<Value> = read_json(meta, &format!("commands:{scope}")).await;
     let changes = diff(&last, &desired);
     let res = rest
         .put_commands(guild, &Value::Array(desired.clone()))
@@ -324,12 +317,11 @@ async fn sync_scope(
         return Err(e);
     }
     METRICS.command_syncs.with_label_values(&["synced"]).inc();
-    let saved = store
-        .meta_set(
-            &format!("commands:{scope}"),
-            &serde_json::to_string(&desired).expect("json"),
-        )
-        .and_then(|_| store.meta_set(&format!("commands_hash:{scope}"), &h));
+    let record = serde_json::to_string(&desired).expect("json");
+    let saved = match meta.set(&format!("commands:{scope}"), &record).await {
+        Ok(()) => meta.set(&format!("commands_hash:{scope}"), &h).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = saved {
         tracing::error!(error = %e, "commands synced but the sync record could not be saved; the next start will sync again");
     }
@@ -344,7 +336,7 @@ async fn sync_scope(
 pub async fn run_sync_loop(
     registry: Arc<Registry>,
     rest: Arc<DiscordRest>,
-    store: Arc<Store>,
+    meta: Arc<dyn Meta>,
     target: SyncTarget,
     rules: Option<Arc<Rules>>,
 ) {
@@ -357,7 +349,7 @@ pub async fn run_sync_loop(
     };
     loop {
         let extra = super::host_commands::extra_commands(rules.as_deref());
-        match sync(&rest, &store, &target, &registry.snapshot(), &extra).await {
+        match sync(&rest, meta.as_ref(), &target, &registry.snapshot(), &extra).await {
             Ok(_) => {
                 backoff = Duration::from_secs(5);
                 tokio::select! {

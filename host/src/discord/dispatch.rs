@@ -13,9 +13,13 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::host_commands::HostCommands;
+use super::launches::Launches;
 use super::model::{self, Interaction};
 use super::response::{self, Answering, EPHEMERAL};
 use super::rest::DiscordRest;
+use super::tokens::InteractionTokens;
+use super::voice::VoiceStates;
+use crate::config::guild::GuildConfigs;
 use crate::config::guild::check_policy;
 use crate::plugins::bindings::types::Capability;
 use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
@@ -42,7 +46,14 @@ pub struct ActivityLaunch {
 
 pub struct Dispatcher {
     pub registry: Arc<Registry>,
+    guilds: Arc<GuildConfigs>,
     rest: Option<Arc<DiscordRest>>,
+    /// Tokens of interactions plugins handle, for their follow-ups.
+    tokens: Arc<InteractionTokens>,
+    /// Who is in voice (an Activity launches only there).
+    voice: Arc<VoiceStates>,
+    /// Launches waiting for their Activity.
+    launches: Arc<Launches>,
     activity: ActivityLaunch,
     per_user: DefaultKeyedRateLimiter<String>,
     per_guild: DefaultKeyedRateLimiter<String>,
@@ -54,14 +65,22 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         registry: Arc<Registry>,
+        guilds: Arc<GuildConfigs>,
         rest: Option<Arc<DiscordRest>>,
+        tokens: Arc<InteractionTokens>,
+        voice: Arc<VoiceStates>,
+        launches: Arc<Launches>,
         activity: ActivityLaunch,
     ) -> Self {
         let limits = registry.grants().rate_limits();
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap());
         Self {
             registry,
+            guilds,
             rest,
+            tokens,
+            voice,
+            launches,
             activity,
             per_user: RateLimiter::keyed(quota(limits.per_user_per_minute)),
             per_guild: RateLimiter::keyed(quota(limits.per_guild_per_minute)),
@@ -143,7 +162,7 @@ impl Dispatcher {
         let tokens = plugin
             .grants
             .allows(Capability::Discord)
-            .then(|| self.registry.runtime.services.tokens.clone());
+            .then(|| self.tokens.clone());
         if let Some(t) = &tokens {
             t.insert(&ix.id, &ix.token, &name);
         }
@@ -183,10 +202,9 @@ impl Dispatcher {
         body: Value,
     ) -> Value {
         let (channel, user, custom_id) = key;
-        let services = &self.registry.runtime.services;
         if self.activity.enabled
             && let (Some(g), Some(u)) = (guild, user)
-            && services.voice.in_voice(g, u) == Some(false)
+            && self.voice.in_voice(g, u) == Some(false)
         {
             return response::error_reply(
                 Answering::Component,
@@ -196,11 +214,7 @@ impl Dispatcher {
         if let (Some(c), Some(u)) = (channel, user)
             && !custom_id.is_empty()
         {
-            self.registry
-                .runtime
-                .services
-                .launches
-                .record(c, u, custom_id);
+            self.launches.record(c, u, custom_id);
         }
         if self.activity.enabled {
             body
@@ -240,12 +254,7 @@ impl Dispatcher {
                 (p.clone(), command.map(|d| d.name.as_str()))
             }
         };
-        let cfg = self
-            .registry
-            .runtime
-            .services
-            .guilds
-            .guild(ix.guild_id.as_deref());
+        let cfg = self.guilds.guild(ix.guild_id.as_deref());
         check_policy(&cfg, &plugin.name, command, ix.roles())?;
         if answering != Answering::Autocomplete {
             self.rate_limit(ix)?;

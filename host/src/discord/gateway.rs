@@ -26,7 +26,7 @@ struct Handler {
 impl Handler {
     /// Member joins and scheduled events go to the inbox (persisted, deduplicated) for
     /// the guild's rules and subscribed plugins.
-    fn discord_event(&self, kind: &str, raw: &serde_json::Value) {
+    async fn discord_event(&self, kind: &str, raw: &serde_json::Value) {
         let Some(events) = &self.events else { return };
         let ev = match kind {
             "GUILD_MEMBER_ADD" => DiscordEvent::member_join(raw),
@@ -36,7 +36,7 @@ impl Handler {
             _ => None,
         };
         if let Some(ev) = ev {
-            let result = if events.accept_discord(&ev) {
+            let result = if events.accept_discord(&ev).await {
                 "accepted"
             } else {
                 "duplicate"
@@ -84,30 +84,30 @@ impl RawEventHandler for Handler {
             Event::GuildMemberAdd(e) => {
                 if let Ok(mut m) = serde_json::to_value(&e.member) {
                     m["guild_id"] = serde_json::json!(e.member.guild_id.to_string());
-                    self.discord_event("GUILD_MEMBER_ADD", &m);
+                    self.discord_event("GUILD_MEMBER_ADD", &m).await;
                 }
                 return;
             }
             Event::GuildScheduledEventCreate(e) => {
                 if let Ok(v) = serde_json::to_value(&e.event) {
-                    self.discord_event("GUILD_SCHEDULED_EVENT_CREATE", &v);
+                    self.discord_event("GUILD_SCHEDULED_EVENT_CREATE", &v).await;
                 }
                 return;
             }
             Event::GuildScheduledEventUpdate(e) => {
                 if let Ok(v) = serde_json::to_value(&e.event) {
-                    self.discord_event("GUILD_SCHEDULED_EVENT_UPDATE", &v);
+                    self.discord_event("GUILD_SCHEDULED_EVENT_UPDATE", &v).await;
                 }
                 return;
             }
             Event::GuildScheduledEventDelete(e) => {
                 if let Ok(v) = serde_json::to_value(&e.event) {
-                    self.discord_event("GUILD_SCHEDULED_EVENT_DELETE", &v);
+                    self.discord_event("GUILD_SCHEDULED_EVENT_DELETE", &v).await;
                 }
                 return;
             }
             Event::Unknown(u) => {
-                self.discord_event(&u.kind, &u.value);
+                self.discord_event(&u.kind, &u.value).await;
                 return;
             }
             _ => return,
@@ -144,6 +144,7 @@ pub async fn run(
     api_base: String,
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
+    voice: Arc<super::voice::VoiceStates>,
     events: Option<Arc<EventProcessor>>,
     member_events: bool,
 ) {
@@ -165,7 +166,6 @@ pub async fn run(
     if member_events {
         intents |= GatewayIntents::GUILD_MEMBERS;
     }
-    let voice = dispatcher.registry.runtime.services.voice.clone();
     let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
         .raw_event_handler(Handler {
             dispatcher,

@@ -219,7 +219,7 @@ impl HostCommands {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let section = section.unwrap_or_default();
-                match self.admin.update(guild, &who, &section, key, value) {
+                match self.admin.update(guild, &who, &section, key, value).await {
                     Ok((before, after)) => reply(&format!(
                         "✅ `{section}.{key}` is now `{after}` (was `{before}`). It applies now."
                     )),
@@ -231,7 +231,7 @@ impl HostCommands {
                     return reply("Nothing changed: run it again with `confirm: true` to reset.");
                 }
                 let s = section.as_deref().filter(|s| *s != "all");
-                match self.admin.reset(guild, &who, s) {
+                match self.admin.reset(guild, &who, s).await {
                     Ok(_) => reply(&format!(
                         "✅ {} back to the defaults.",
                         s.map(|s| format!("`{s}` is"))
@@ -276,9 +276,9 @@ impl HostCommands {
         let Ok(outcome) = outcome else {
             return reply(&format!("/{name} failed."));
         };
-        let messages = self.rules.apply(guild, &outcome);
+        let messages = self.rules.apply(guild, &outcome).await;
         if !messages.is_empty()
-            && let Err(e) = self.outbox.enqueue(&messages)
+            && let Err(e) = self.outbox.enqueue(&messages).await
         {
             tracing::error!(error = %e, "rule messages could not be queued");
         }

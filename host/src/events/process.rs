@@ -14,7 +14,6 @@ use tokio::sync::Notify;
 use super::template::{render, truncate};
 use super::{DiscordEvent, KalturaEvent, KalturaEventKind};
 use crate::config::guild::{GuildConfigs, GuildEntry};
-use crate::config::settings::RetentionSettings;
 use crate::delivery::Outbox;
 use crate::kaltura::KalturaSettings;
 use crate::plugins::bindings::types::Event as GuestEvent;
@@ -22,8 +21,7 @@ use crate::plugins::registry::Registry;
 use crate::plugins::runtime::Call;
 use crate::plugins::state::CallScope;
 use crate::scripts::Rules;
-use crate::store::Store;
-use crate::store::outbox::NewMessage;
+use crate::store::{Inbox, NewMessage};
 use crate::telemetry::METRICS;
 
 /// How many inbox rows one pass takes.
@@ -33,88 +31,44 @@ const BATCH: usize = 256;
 const MAX_ATTEMPTS: u32 = 3;
 
 pub struct EventProcessor {
-    store: Arc<Store>,
+    inbox: Arc<dyn Inbox>,
     guilds: Arc<GuildConfigs>,
     outbox: Arc<Outbox>,
     /// For `{{entry_url}}`: the partner's player, when one is configured.
     kaltura: Option<KalturaSettings>,
     plugins: Option<Arc<Registry>>,
     rules: Option<Arc<Rules>>,
-    wake: Notify,
-    /// How long history is kept (pruned hourly).
-    retention: RetentionSettings,
+    /// Signalled by whoever puts an event into the inbox (the webhook intake, the gateway).
+    accepted: Arc<Notify>,
 }
 
 impl EventProcessor {
     pub fn new(
-        store: Arc<Store>,
+        inbox: Arc<dyn Inbox>,
+        accepted: Arc<Notify>,
         guilds: Arc<GuildConfigs>,
         outbox: Arc<Outbox>,
         kaltura: Option<KalturaSettings>,
         plugins: Option<Arc<Registry>>,
         rules: Option<Arc<Rules>>,
-        retention: RetentionSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
-            store,
+            inbox,
             guilds,
             outbox,
             kaltura,
             plugins,
             rules,
-            wake: Notify::new(),
-            retention,
+            accepted,
         })
     }
 
-    /// An event was persisted.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Forgets history past the operator's retention: processed events (their dedupe
-    /// keys), sent messages, dead letters, audit entries.
-    pub fn prune(&self) {
-        const DAY_MS: i64 = 86_400_000;
-        let r = &self.retention;
-        let days = |d: u64| (d as i64).saturating_mul(DAY_MS);
-        let events = self.store.inbox_prune(days(r.events_days));
-        let messages = self
-            .store
-            .outbox_prune(days(r.sent_days), days(r.dead_days));
-        let audit = self.store.audit_prune(days(r.audit_days));
-        match (events, messages, audit) {
-            (Ok(e), Ok(m), Ok(a)) if e + m + a > 0 => {
-                tracing::info!(events = e, messages = m, audit = a, "old history pruned")
-            }
-            (Ok(_), Ok(_), Ok(_)) => {}
-            (e, m, a) => {
-                let why = [e.err(), m.err(), a.err()]
-                    .into_iter()
-                    .flatten()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                tracing::warn!(error = %why, "history could not be pruned");
-            }
-        }
-    }
-
-    /// Processes what is in the inbox now (events left by a crash too), then each new one;
-    /// once an hour forgets old history ([`EventProcessor::prune`]).
+    /// Processes what is in the inbox now (events left by a crash too), then each new one.
     pub fn start(self: &Arc<Self>) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
             loop {
-                every.tick().await;
-                me.prune();
-            }
-        });
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let wake = me.wake.notified();
+                let wake = me.accepted.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
                 while me.run_batch().await > 0 {}
@@ -128,7 +82,7 @@ impl EventProcessor {
 
     /// Processes up to one batch; returns how many events it took.
     pub async fn run_batch(self: &Arc<Self>) -> usize {
-        let rows = match self.store.inbox_unprocessed(BATCH) {
+        let rows = match self.inbox.unprocessed(BATCH).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "inbox: cannot read pending events");
@@ -137,7 +91,7 @@ impl EventProcessor {
         };
         let n = rows.len();
         for row in rows {
-            match self.store.inbox_attempt(row.seq) {
+            match self.inbox.attempt(row.seq).await {
                 Ok(n) if n > MAX_ATTEMPTS => {
                     tracing::error!(
                         seq = row.seq,
@@ -145,7 +99,7 @@ impl EventProcessor {
                         "inbox: an event whose processing never finished is given up"
                     );
                     METRICS.events_abandoned.inc();
-                    let _ = self.store.inbox_complete(row.seq, &[]);
+                    let _ = self.inbox.complete(row.seq, &[], 0).await;
                     continue;
                 }
                 Ok(_) => {}
@@ -163,7 +117,7 @@ impl EventProcessor {
                 Err(e) => {
                     // Written by this host, so only a bug gets here; mark it done to move on.
                     tracing::error!(seq = row.seq, error = %e, "inbox: unreadable event skipped");
-                    let _ = self.store.inbox_complete(row.seq, &[]);
+                    let _ = self.inbox.complete(row.seq, &[], 0).await;
                     continue;
                 }
             };
@@ -171,7 +125,11 @@ impl EventProcessor {
                 Incoming::Kaltura(ev) => self.messages_for(ev).await,
                 Incoming::Discord(ev) => self.discord_messages(ev).await,
             };
-            match self.store.inbox_complete(row.seq, &messages) {
+            match self
+                .inbox
+                .complete(row.seq, &messages, self.outbox.guild_quota())
+                .await
+            {
                 Ok(ids) if !ids.is_empty() => self.outbox.wake(),
                 Ok(_) => {}
                 Err(e) => {
@@ -196,11 +154,11 @@ impl EventProcessor {
 
     /// Persists a Discord gateway event (deduplicated) for processing; `false` for a
     /// duplicate.
-    pub fn accept_discord(&self, ev: &DiscordEvent) -> bool {
+    pub async fn accept_discord(&self, ev: &DiscordEvent) -> bool {
         let text = serde_json::to_string(ev).expect("events serialize");
-        match self.store.inbox_insert("discord", &ev.dedupe_key(), &text) {
+        match self.inbox.insert("discord", &ev.dedupe_key(), &text).await {
             Ok(Some(_)) => {
-                self.wake();
+                self.accepted.notify_one();
                 true
             }
             Ok(None) => false,

@@ -16,8 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::notification::{classify, decode};
 use crate::config::secret::Secret;
-use crate::events::process::EventProcessor;
-use crate::store::Store;
+use crate::store::Inbox;
 use crate::telemetry::METRICS;
 
 /// Kaltura's notification bodies are small; anything bigger is not one.
@@ -26,8 +25,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct WebhookIntake {
     /// The partner's admin secrets (any one signs); empty when Kaltura is not configured.
     pub secrets: Vec<Secret>,
-    pub store: Arc<Store>,
-    pub processor: Arc<EventProcessor>,
+    pub inbox: Arc<dyn Inbox>,
+    /// Signalled when an event is accepted (whoever processes the inbox listens).
+    pub accepted: Arc<tokio::sync::Notify>,
 }
 
 /// `hex(hash(secret + body))` with the algorithm Kaltura names (sha1 when it names none).
@@ -120,10 +120,10 @@ pub async fn receive(
         .into_response();
     };
     let text = serde_json::to_string(&event).expect("events serialize");
-    match w.store.inbox_insert("kaltura", &event.id, &text) {
+    match w.inbox.insert("kaltura", &event.id, &text).await {
         Ok(Some(seq)) => {
             count("accepted");
-            w.processor.wake();
+            w.accepted.notify_one();
             tracing::debug!(seq, kind = event.kind.key(), id = %event.id, "Kaltura event accepted");
             axum::Json(json!({"status": "accepted", "kind": event.kind.key()})).into_response()
         }

@@ -313,6 +313,14 @@ impl GrantsConfig {
         g
     }
 
+    /// Whether guild rules may read Kaltura: built in, they may unless the operator's
+    /// `rules` entry leaves `kaltura` out.
+    pub fn rules_read_kaltura(&self) -> bool {
+        let wanted = BTreeSet::from([CapabilityName::Kaltura]);
+        self.for_loaded("rules", true, &wanted)
+            .allows(super::bindings::types::Capability::Kaltura)
+    }
+
     /// The grants and limits of one plugin.
     pub fn for_plugin(&self, name: &str) -> PluginGrants {
         let mut g = PluginGrants::default();

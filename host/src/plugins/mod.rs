@@ -4,7 +4,7 @@
 pub mod admission;
 pub mod bindings;
 pub mod builtin;
-mod caps;
+pub mod caps;
 pub mod egress;
 pub mod engine;
 pub mod grants;
@@ -12,7 +12,6 @@ pub mod loader;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;
-pub mod services;
 pub mod state;
 pub mod trace;
 pub mod watch;

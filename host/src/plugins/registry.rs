@@ -105,7 +105,10 @@ impl std::fmt::Display for LoadFailure {
 pub struct Registry {
     pub runtime: Arc<Runtime>,
     set: ArcSwap<PluginSet>,
-    grants: ArcSwap<GrantsConfig>,
+    /// The operator's grants (shared with the guild rules, which read the `rules` entry).
+    grants: Arc<ArcSwap<GrantsConfig>>,
+    /// What the `host` capability reports about the loaded plugins.
+    catalog: Arc<ArcSwap<Vec<PluginInfo>>>,
     /// Built-in plugins by name, to fall back to when a folder override is removed.
     builtins: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Which file provides which plugin.
@@ -118,11 +121,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(runtime: Arc<Runtime>, grants: GrantsConfig, cache: Option<PathBuf>) -> Self {
+    /// `cache`: where compiled components are kept (by content hash) between starts.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        grants: Arc<ArcSwap<GrantsConfig>>,
+        catalog: Arc<ArcSwap<Vec<PluginInfo>>>,
+        cache: Option<PathBuf>,
+    ) -> Self {
         Self {
             runtime,
             set: ArcSwap::from_pointee(PluginSet::default()),
-            grants: ArcSwap::from_pointee(grants),
+            grants,
+            catalog,
             builtins: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             cache,
@@ -258,7 +268,7 @@ impl Registry {
         let mut next = (*self.set.load_full()).clone();
         change(&mut next)?;
         METRICS.plugins_loaded.set(next.plugins.len() as i64);
-        self.runtime.services.catalog.store(Arc::new(next.infos()));
+        self.catalog.store(Arc::new(next.infos()));
         self.set.store(Arc::new(next));
         self.commands_changed.notify_one();
         Ok(())

@@ -10,9 +10,9 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::admission::{Admission, Class};
 use super::bindings::types::{CommandInput, ComponentInput, Event, Manifest, ModalInput, Response};
 use super::bindings::{Plugin, PluginPre};
+use super::caps::Capabilities;
 use super::engine::PluginEngine;
 use super::grants::PluginGrants;
-use super::services::Services;
 use super::state::{CallScope, PluginState};
 use crate::telemetry::METRICS;
 
@@ -81,12 +81,12 @@ impl CallError {
 pub struct Runtime {
     pub engine: PluginEngine,
     pub linker: Linker<PluginState>,
-    pub services: Arc<Services>,
+    pub caps: Arc<Capabilities>,
     admission: Admission,
 }
 
 impl Runtime {
-    pub fn new(services: Arc<Services>) -> anyhow::Result<Self> {
+    pub fn new(caps: Arc<Capabilities>) -> anyhow::Result<Self> {
         let engine = PluginEngine::new()?;
         let mut linker = Linker::new(&engine.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -94,7 +94,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
-            services,
+            caps,
             admission: Admission::default(),
         })
     }
@@ -132,7 +132,7 @@ impl Runtime {
                 return Err(CallError::Busy(busy.0));
             }
         };
-        let state = PluginState::new(plugin.clone(), grants.clone(), scope, self.services.clone());
+        let state = PluginState::new(plugin.clone(), grants.clone(), scope, self.caps.clone());
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.memory);
         // Each tick the guest runs past its deadline costs one tick of budget; host I/O

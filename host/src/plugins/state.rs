@@ -8,8 +8,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::types::{CapError, Capability};
+use super::caps::Capabilities;
 use super::grants::{CapabilityName, PluginGrants};
-use super::services::Services;
 use crate::telemetry::METRICS;
 
 /// Who and where the call is for; capabilities are scoped by it.
@@ -76,7 +76,7 @@ pub struct PluginState {
     pub plugin: Arc<str>,
     pub grants: Arc<PluginGrants>,
     pub scope: CallScope,
-    pub services: Arc<Services>,
+    pub caps: Arc<Capabilities>,
     /// Epoch ticks the guest has run for; the budget is checked against it.
     pub ticks: u64,
     pub budget_ticks: u64,
@@ -94,7 +94,7 @@ impl PluginState {
         plugin: Arc<str>,
         grants: Arc<PluginGrants>,
         scope: CallScope,
-        services: Arc<Services>,
+        caps: Arc<Capabilities>,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(4096);
         // No files, no environment, no network: the guest reaches the world only through
@@ -118,7 +118,7 @@ impl PluginState {
             plugin,
             grants,
             scope,
-            services,
+            caps,
             ticks: 0,
             budget_ticks,
             out_of_cpu: false,

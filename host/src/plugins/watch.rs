@@ -23,6 +23,8 @@ pub struct HotReload {
 
 pub fn start(
     registry: Arc<Registry>,
+    guilds: Arc<crate::config::guild::GuildConfigs>,
+    kaltura: Option<Arc<crate::kaltura::Kaltura>>,
     plugins_dir: &Path,
     config_dir: &Path,
     rules: Option<Arc<Rules>>,
@@ -91,7 +93,7 @@ pub fn start(
                     if path.file_name().is_some_and(|n| n == "plugins.json") {
                         match GrantsConfig::load(&path) {
                             Ok(g) => {
-                                if let Some(k) = &registry.runtime.services.kaltura {
+                                if let Some(k) = &kaltura {
                                     k.set_operator(g.kaltura().clone());
                                 }
                                 registry.set_grants(g).await
@@ -114,7 +116,7 @@ pub fn start(
             }
             if !guild_files.is_empty() {
                 // Problems are logged and counted there; each bad file keeps its last good version.
-                let guilds = registry.runtime.services.guilds.clone();
+                let guilds = guilds.clone();
                 let dir = config_dir.clone();
                 let _ =
                     tokio::task::spawn_blocking(move || guilds.apply_changes(&dir, &guild_files))

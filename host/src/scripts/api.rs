@@ -105,12 +105,20 @@ fn kv_get(key: &str) -> Res<Dynamic> {
         if let Some(v) = run.kv_pending.get(key) {
             return Ok(to_dynamic(v));
         }
-        let Some(store) = run.store.clone() else {
+        let Some(kv) = run.kv.clone() else {
             return Ok(Dynamic::UNIT);
         };
         run.host_call("kv_get")?;
-        let raw = store
-            .kv_get(KV_NAMESPACE, &run.guild_id, key)
+        let read = kv.store.get(KV_NAMESPACE, &run.guild_id, key);
+        let raw = kv
+            .handle
+            .block_on(tokio::time::timeout(run.remaining(), read))
+            .map_err(|_| {
+                format!(
+                    "kv_get(): ran longer than {} ms",
+                    run.limits.deadline.as_millis()
+                )
+            })?
             .map_err(|e| format!("kv_get(): {e}"))?;
         Ok(raw
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())

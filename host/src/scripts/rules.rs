@@ -21,8 +21,7 @@ use super::sandbox::{self, CommandDecl, Declarations, KalturaAccess, Limits, Run
 use crate::config::guild::{GuildEntry, write_atomically_bytes};
 use crate::kaltura::Kaltura;
 use crate::kaltura::identity::KalturaRole;
-use crate::store::Store;
-use crate::store::outbox::NewMessage;
+use crate::store::{KvStore, NewMessage};
 use crate::telemetry::METRICS;
 
 /// The hooks a rule may define, with their argument counts.
@@ -118,13 +117,11 @@ pub struct Rules {
     /// Rule name → its last load or run problem.
     problems: Mutex<BTreeMap<String, String>>,
     runs: DefaultKeyedRateLimiter<String>,
-    store: Option<Arc<Store>>,
-    kaltura: Option<Arc<Kaltura>>,
+    kv: Option<Arc<dyn KvStore>>,
+    kaltura: Option<RulesKaltura>,
     writer: Mutex<()>,
     /// Signalled after every change of the rule set (commands may have changed).
     pub changed: tokio::sync::Notify,
-    /// The operator's grant, asked on every run (grants hot-reload): may rules read Kaltura?
-    kaltura_grant: std::sync::OnceLock<KalturaGrant>,
     /// Blocking workers rules may occupy at once.
     workers: Arc<tokio::sync::Semaphore>,
 }
@@ -145,8 +142,12 @@ enum RunState {
 /// How long past its budget a guild's run may take before its effects are dropped.
 const OVERSTAY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether the operator lets guild rules read Kaltura (`config/plugins.json`).
-pub type KalturaGrant = Box<dyn Fn() -> bool + Send + Sync>;
+/// Kaltura for guild rules: the account, read like a plugin with the `kaltura` capability,
+/// so only if the operator's grants (hot-reloaded, asked on every run) allow it.
+pub struct RulesKaltura {
+    pub account: Arc<Kaltura>,
+    pub grants: Arc<arc_swap::ArcSwap<crate::plugins::grants::GrantsConfig>>,
+}
 
 /// `global/x.rhai` or `guilds/<id>/x.rhai` for a path under the scripts folder.
 fn rule_name(dir: &Path, path: &Path) -> Option<(String, Option<String>)> {
@@ -199,8 +200,8 @@ impl Rules {
     pub fn new(
         dir: &Path,
         limits: Limits,
-        store: Option<Arc<Store>>,
-        kaltura: Option<Arc<Kaltura>>,
+        kv: Option<Arc<dyn KvStore>>,
+        kaltura: Option<RulesKaltura>,
     ) -> Self {
         let per_minute = NonZeroU32::new(limits.runs_per_minute.max(1)).expect("at least 1");
         Self {
@@ -211,19 +212,12 @@ impl Rules {
             limits,
             current: ArcSwap::from_pointee(RuleSet::default()),
             problems: Mutex::new(BTreeMap::new()),
-            store,
+            kv,
             kaltura,
             writer: Mutex::new(()),
             changed: tokio::sync::Notify::new(),
-            kaltura_grant: std::sync::OnceLock::new(),
             workers: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS)),
         }
-    }
-
-    /// Rules read Kaltura like a plugin with the `kaltura` capability: only if the
-    /// operator's grants allow it (without this, as in dry runs, they may).
-    pub fn set_kaltura_grant(&self, grant: KalturaGrant) {
-        let _ = self.kaltura_grant.set(grant);
     }
 
     pub fn dir(&self) -> &Path {
@@ -602,14 +596,16 @@ impl Rules {
         let mut limits = self.limits.clone();
         limits.deadline = limits.deadline.min(left);
         let mut run = Run::new(guild, &rule.name, hook, config.clone(), limits);
-        run.store = self.store.clone();
+        run.kv = self.kv.clone().and_then(|store| {
+            let handle = tokio::runtime::Handle::try_current().ok()?;
+            Some(sandbox::KvAccess { store, handle })
+        });
         run.can_reply = hook == "on_command";
-        let granted = self.kaltura_grant.get().is_none_or(|g| g());
-        if !granted {
-            run.kaltura = Err("the operator has not granted `kaltura` to guild rules (config/plugins.json: \"rules\": {\"grants\": [\"kaltura\"]})".into());
-        } else if let Some(k) = &self.kaltura {
-            run.kaltura = k
-                .service_caller(
+        if let Some(RulesKaltura { account: k, grants }) = &self.kaltura {
+            run.kaltura = if !grants.load().rules_read_kaltura() {
+                Err("the operator has not granted `kaltura` to guild rules (config/plugins.json: \"rules\": {\"grants\": [\"kaltura\"]})".into())
+            } else {
+                k.service_caller(
                     config,
                     "rules",
                     Some(guild.to_string()),
@@ -623,7 +619,8 @@ impl Rules {
                         handle: tokio::runtime::Handle::try_current()
                             .map_err(|_| "no runtime for Kaltura reads".to_string())?,
                     })
-                });
+                })
+            };
         }
         let args: Vec<Dynamic> = arg.map(to_dynamic).into_iter().collect();
         let (out, run) = sandbox::with_run(run, || {
@@ -658,20 +655,22 @@ impl Rules {
     /// Carries out a run's kv writes and turns its notifications into outbox messages
     /// (replies are the caller's business). A failed kv write fails that run's messages
     /// too: a rule's effects happen together or not at all.
-    pub fn apply(&self, guild: &str, outcome: &RunOutcome) -> Vec<NewMessage> {
+    pub async fn apply(&self, guild: &str, outcome: &RunOutcome) -> Vec<NewMessage> {
         let Ok(effects) = &outcome.result else {
             return Vec::new();
         };
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.kv {
             for e in effects {
                 if let Effect::KvSet { key, value } = e
-                    && let Err(err) = store.kv_set(
-                        KV_NAMESPACE,
-                        guild,
-                        key,
-                        value.to_string().as_bytes(),
-                        self.limits.kv_quota_bytes,
-                    )
+                    && let Err(err) = store
+                        .set(
+                            KV_NAMESPACE,
+                            guild,
+                            key,
+                            value.to_string().as_bytes(),
+                            self.limits.kv_quota_bytes,
+                        )
+                        .await
                 {
                     let message = format!("{}: kv_set(\"{key}\"): {err}", outcome.rule);
                     tracing::warn!(guild, rule = %outcome.rule, error = %message, "rule effects dropped");
@@ -730,6 +729,7 @@ impl Rules {
         // Effects are applied only if the run is still wanted when it ends.
         let state = Arc::new(Mutex::new(RunState::Running));
         let seen = state.clone();
+        let handle = tokio::runtime::Handle::current();
         let mut task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let outcomes = me.run_hook(&g, &config, hook, arg.as_ref(), only.as_deref());
@@ -737,7 +737,14 @@ impl Rules {
             if *state == RunState::Abandoned {
                 return None;
             }
-            let messages: Vec<NewMessage> = outcomes.iter().flat_map(|o| me.apply(&g, o)).collect();
+            // Applied under the state lock: an abandoned run keeps nothing.
+            let messages: Vec<NewMessage> = handle.block_on(async {
+                let mut all = Vec::new();
+                for o in &outcomes {
+                    all.extend(me.apply(&g, o).await);
+                }
+                all
+            });
             *state = RunState::Applied;
             Some(messages)
         });
@@ -820,7 +827,7 @@ mod tests {
         Rules::new(
             dir,
             Limits::default(),
-            Some(Arc::new(Store::in_memory().unwrap())),
+            Some(crate::store::Stores::in_memory().unwrap().kv),
             None,
         )
     }
@@ -900,8 +907,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kv_belongs_to_the_guild_by_construction() {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn kv_belongs_to_the_guild_by_construction() {
         let dir = tempfile::tempdir().unwrap();
         write(
             dir.path(),
@@ -910,19 +917,22 @@ mod tests {
         );
         let r = rules(dir.path());
         r.load_all();
-        let text = |guild: &str| {
-            let out = r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None);
-            let msgs = r.apply(guild, &out[0]);
+        // Runs block on the store, as they do on the rules' blocking threads.
+        let text = async |guild: &str| {
+            let out = tokio::task::block_in_place(|| {
+                r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None)
+            });
+            let msgs = r.apply(guild, &out[0]).await;
             msgs[0].body["content"].as_str().unwrap().to_string()
         };
-        assert_eq!(text("1"), "n=1");
-        assert_eq!(text("1"), "n=2");
+        assert_eq!(text("1").await, "n=1");
+        assert_eq!(text("1").await, "n=2");
         // Guild 2 sees its own storage only, whatever the key.
-        assert_eq!(text("2"), "n=1");
+        assert_eq!(text("2").await, "n=1");
     }
 
-    #[test]
-    fn a_rule_trying_to_send_a_thousand_messages_is_stopped_and_others_run() {
+    #[tokio::test]
+    async fn a_rule_trying_to_send_a_thousand_messages_is_stopped_and_others_run() {
         let dir = tempfile::tempdir().unwrap();
         write(
             dir.path(),
@@ -947,10 +957,10 @@ mod tests {
             err.message
         );
         assert!(
-            r.apply("5", &out[0]).is_empty(),
+            r.apply("5", &out[0]).await.is_empty(),
             "a stopped run has no effects"
         );
-        assert_eq!(r.apply("5", &out[1]).len(), 1);
+        assert_eq!(r.apply("5", &out[1]).await.len(), 1);
         assert!(
             r.list("5")
                 .iter()

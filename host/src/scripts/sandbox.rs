@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::effects::Effect;
 use crate::config::guild::GuildEntry;
 use crate::kaltura::{Caller, Kaltura};
-use crate::store::Store;
+use crate::store::KvStore;
 
 /// Operator limits for rules (the same for every guild; guild admins cannot raise them).
 #[derive(Debug, Clone)]
@@ -108,13 +108,21 @@ pub struct KalturaAccess {
     pub handle: tokio::runtime::Handle,
 }
 
+/// The guild rules' kv for a run, and the runtime to block on.
+#[derive(Clone)]
+pub struct KvAccess {
+    pub store: Arc<dyn KvStore>,
+    pub handle: tokio::runtime::Handle,
+}
+
 /// Everything one run may touch.
 pub struct Run {
     pub guild_id: String,
     pub rule: String,
     pub hook: &'static str,
     pub config: Arc<GuildEntry>,
-    pub store: Option<Arc<Store>>,
+    /// Stored values (none in dry runs without storage).
+    pub kv: Option<KvAccess>,
     /// Kaltura reads, or why this guild's rules have none.
     pub kaltura: Result<KalturaAccess, String>,
     pub limits: Limits,
@@ -144,7 +152,7 @@ impl Run {
             rule: rule.to_string(),
             hook,
             config,
-            store: None,
+            kv: None,
             kaltura: Err("Kaltura is not configured on this host".into()),
             limits,
             effects: Vec::new(),

@@ -57,7 +57,7 @@ pub async fn run_due(
         if messages.is_empty() {
             continue;
         }
-        match outbox.enqueue(&messages) {
+        match outbox.enqueue(&messages).await {
             Ok(ids) => queued += ids.len(),
             Err(e) => {
                 tracing::error!(guild, error = %e, "scheduled rule messages could not be queued")

@@ -73,7 +73,11 @@ pub struct Host {
     pub url: String,
     pub base: String,
     pub app_registry: std::sync::Arc<kdhost::plugins::Registry>,
-    pub services: std::sync::Arc<kdhost::plugins::services::Services>,
+    pub guilds: std::sync::Arc<kdhost::config::guild::GuildConfigs>,
+    pub tokens: std::sync::Arc<kdhost::discord::tokens::InteractionTokens>,
+    pub launches: std::sync::Arc<kdhost::discord::launches::Launches>,
+    /// The host's storage, to look at what it kept.
+    pub stores: kdhost::store::Stores,
     pub dir: PathBuf,
     pub load_failures: Vec<kdhost::plugins::registry::LoadFailure>,
     pub kaltura: Option<KalturaStandIn>,
@@ -284,7 +288,9 @@ impl Host {
         let outbox = app.outbox.clone();
         let processor = app.processor.clone();
         let rules = app.rules.clone();
-        let services = app.services.clone();
+        let (guilds, tokens, launches) =
+            (app.guilds.clone(), app.tokens.clone(), app.launches.clone());
+        let stores = app.stores.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();
         tokio::spawn(app.serve(listener, async move {
@@ -300,7 +306,10 @@ impl Host {
             url,
             base: format!("http://{addr}"),
             app_registry,
-            services,
+            guilds,
+            tokens,
+            launches,
+            stores,
             dir,
             load_failures,
             kaltura,
@@ -323,10 +332,10 @@ impl Host {
     /// Waits until every accepted event is processed and every queued message has its
     /// result (sent or dead): after this, what has not arrived will not arrive.
     pub async fn settled(&self) {
-        let store = self.services.store.clone();
-        eventually("the inbox and the outbox to settle", || {
-            let inbox_done = store.inbox_unprocessed(1).ok()?.is_empty();
-            let outbox_done = store.outbox_counts().ok()?.pending == 0;
+        let stores = &self.stores;
+        eventually_async("the inbox and the outbox to settle", || async {
+            let inbox_done = stores.inbox.unprocessed(1).await.ok()?.is_empty();
+            let outbox_done = stores.outbox.counts().await.ok()?.pending == 0;
             (inbox_done && outbox_done).then_some(())
         })
         .await

@@ -3,20 +3,19 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::discord::commands;
+use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::{CapabilityName, GrantsConfig};
-use crate::plugins::services::Services;
 use crate::plugins::{Runtime, Source, loader};
 
 /// Loads and validates one component, then prints what it is.
 pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let runtime = Runtime::new(Arc::new(Services::offline()))?;
+    let runtime = Runtime::new(Capabilities::offline())?;
     // What the operator will grant is theirs to decide: checking assumes everything.
     let grants = GrantsConfig::everything(&[]);
     let p = match loader::load(&runtime, bytes, Source::File(file.into()), &grants, None).await {

@@ -13,17 +13,20 @@ use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
 use crate::config::guild::GuildConfigs;
 use crate::config::secret::Secret;
+use crate::delivery::Outbox;
 use crate::discord::commands::option_type;
+use crate::discord::guilds::GuildDirectory;
 use crate::discord::model::Interaction;
 use crate::discord::response::{self, Answering};
 use crate::discord::rest::DiscordRest;
+use crate::discord::tokens::InteractionTokens;
 use crate::kaltura::Kaltura;
 use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
+use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
-use crate::plugins::services::Services;
 use crate::plugins::trace::{HostCall, HostCallRecorder};
 use crate::plugins::{Call, CallScope, Output, Runtime, Source, loader};
-use crate::store::Store;
+use crate::store::Stores;
 
 static RECORDER: OnceLock<HostCallRecorder> = OnceLock::new();
 
@@ -138,17 +141,36 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         Some(Secret::new("standin-bot-token")),
     ));
     let defaults: Value = serde_json::from_str(include_str!("../../../../config/default.json"))?;
-    let mut services = Services::new(
-        Arc::new(Store::in_memory()?),
-        Some(rest),
-        Arc::new(GuildConfigs::with_default(defaults)),
+    let stores = Stores::in_memory()?;
+    let guilds = Arc::new(GuildConfigs::with_default(defaults));
+    let directory = Arc::new(GuildDirectory::new(Some(rest.clone())));
+    // Channel messages go through an outbox, as in the host, to the stand-in.
+    let outbox = Outbox::new(
+        stores.outbox.clone(),
+        "plugintest".into(),
+        Some(rest.clone()),
+        directory.clone(),
+        guilds.clone(),
+        Default::default(),
     );
-    services.kaltura = Some(Arc::new(Kaltura::new(
-        crate::cli::standin::kaltura_settings(&kaltura)?,
-        services.discord_guilds.clone(),
-    )));
-    let services = Arc::new(services);
-    let rt = Runtime::new(services.clone())?;
+    outbox.start();
+    let tokens = Arc::new(InteractionTokens::default());
+    let discord_cap = DiscordCap {
+        rest: Some(rest),
+        tokens: tokens.clone(),
+        directory: directory.clone(),
+        guilds: guilds.clone(),
+        outbox,
+    };
+    let kaltura = Kaltura::new(crate::cli::standin::kaltura_settings(&kaltura)?, directory);
+    let caps = Capabilities::new(
+        stores.kv,
+        guilds,
+        discord_cap,
+        Some(Arc::new(kaltura)),
+        Default::default(),
+    );
+    let rt = Runtime::new(Arc::new(caps))?;
     // Everything the plugin requests is granted here; http only to the hosts given.
     let grants = GrantsConfig::everything(args.http_hosts);
     let plugin = loader::load(
@@ -164,7 +186,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
     let payload = discord.command(&name, options, args.guild, args.user, &[]);
     let ix: Interaction = serde_json::from_value(payload)?;
     let input = ix.command_input().map_err(anyhow::Error::msg)?;
-    services.tokens.insert(&ix.id, &ix.token, &plugin.name);
+    tokens.insert(&ix.id, &ix.token, &plugin.name);
     let scope = CallScope {
         guild_id: ix.guild_id.clone(),
         channel_id: ix.channel_id.clone(),

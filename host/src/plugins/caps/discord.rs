@@ -1,11 +1,32 @@
+//! The `discord` capability: messages, edits, follow-ups and reactions, only in the guild
+//! (or conversation) the plugin was called for, channel messages through the outbox.
+
 use std::sync::Arc;
 
+use crate::config::guild::GuildConfigs;
+use crate::delivery::Outbox;
+use crate::discord::guilds::GuildDirectory;
 use crate::discord::response::message_json;
 use crate::discord::rest::{DiscordRest, RestError};
+use crate::discord::tokens::InteractionTokens;
 use crate::plugins::bindings::kaltura_discord::plugin::discord::Host;
 use crate::plugins::bindings::types::{CapError, Capability, Message};
 use crate::plugins::state::PluginState;
-use crate::store::outbox::NewMessage;
+use crate::store::NewMessage;
+
+/// What the `discord` capability needs.
+pub struct DiscordCap {
+    /// Discord REST, when an application id (and, for channel messages, a bot token) is set.
+    pub rest: Option<Arc<DiscordRest>>,
+    /// Interaction tokens the host holds for plugins (they follow up by interaction id).
+    pub tokens: Arc<InteractionTokens>,
+    /// Guilds' channels as Discord reports them: a plugin posts only in its guild.
+    pub directory: Arc<GuildDirectory>,
+    /// The guilds' configuration (a guild may narrow a plugin to some channels).
+    pub guilds: Arc<GuildConfigs>,
+    /// Channel messages go out durably, ordered and paced like every message the host posts.
+    pub outbox: Arc<Outbox>,
+}
 
 fn snowflake(what: &str, id: &str) -> Result<(), CapError> {
     if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -27,7 +48,7 @@ fn rest_err(e: RestError) -> CapError {
 /// The guild may narrow a plugin to some channels (`plugins.<name>.channels`, ids or
 /// names). Owned arguments: the plugin's state is not shared across the awaits.
 async fn channel_allowed(
-    services: Arc<crate::plugins::services::Services>,
+    caps: Arc<crate::plugins::caps::Capabilities>,
     plugin: Arc<str>,
     guild: Option<String>,
     channel_id: String,
@@ -35,7 +56,7 @@ async fn channel_allowed(
     let Some(guild) = guild else {
         return Ok(());
     };
-    let cfg = services.guilds.guild(Some(&guild));
+    let cfg = caps.discord.guilds.guild(Some(&guild));
     let Some(policy) = cfg.typed.plugins.get(&*plugin) else {
         return Ok(());
     };
@@ -43,7 +64,7 @@ async fn channel_allowed(
         return Ok(());
     }
     for c in &policy.channels {
-        if let Ok(id) = services.discord_guilds.resolve_channel(&guild, c).await
+        if let Ok(id) = caps.discord.directory.resolve_channel(&guild, c).await
             && id == channel_id
         {
             return Ok(());
@@ -59,15 +80,16 @@ async fn channel_allowed(
 /// called for (checked against Discord's channel list); outside a guild, only the
 /// conversation it was called from.
 async fn channel_of_scope(
-    services: Arc<crate::plugins::services::Services>,
+    caps: Arc<crate::plugins::caps::Capabilities>,
     guild: Option<String>,
     scope_channel: Option<String>,
     channel_id: String,
 ) -> Result<(), CapError> {
     use crate::discord::guilds::ChannelError;
     match guild {
-        Some(g) => match services
-            .discord_guilds
+        Some(g) => match caps
+            .discord
+            .directory
             .resolve_channel(&g, &channel_id)
             .await
         {
@@ -90,7 +112,7 @@ const SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 impl PluginState {
     fn discord(&self) -> Result<Arc<DiscordRest>, CapError> {
         self.require(Capability::Discord)?;
-        self.services.discord.clone().ok_or_else(|| {
+        self.caps.discord.rest.clone().ok_or_else(|| {
             CapError::Unavailable(
                 "Discord is not configured on this host (DISCORD_APPLICATION_ID)".into(),
             )
@@ -104,7 +126,7 @@ impl PluginState {
         channel_id: &str,
     ) -> impl Future<Output = Result<(), CapError>> + Send + use<> {
         channel_of_scope(
-            self.services.clone(),
+            self.caps.clone(),
             self.scope.guild_id.clone(),
             self.scope.channel_id.clone(),
             channel_id.to_string(),
@@ -122,11 +144,11 @@ impl Host for PluginState {
         channel_id: String,
         message: Message,
     ) -> Result<String, CapError> {
-        let rest = self.discord()?;
+        self.discord()?;
         snowflake("channel", &channel_id)?;
         self.own_channel(&channel_id).await?;
         channel_allowed(
-            self.services.clone(),
+            self.caps.clone(),
             self.plugin.clone(),
             self.scope.guild_id.clone(),
             channel_id.clone(),
@@ -136,15 +158,8 @@ impl Host for PluginState {
         body.as_object_mut()
             .expect("message is an object")
             .remove("flags");
-        // Through the outbox (durable, ordered per channel, rate limited) when there is
-        // one; `plugin check`/`test` have none and send directly.
-        let Some(outbox) = self.services.outbox.get().cloned() else {
-            let sent = rest
-                .create_message(&channel_id, &body)
-                .await
-                .map_err(rest_err)?;
-            return Ok(sent["id"].as_str().unwrap_or_default().to_string());
-        };
+        // Through the outbox: durable, ordered per channel, rate limited.
+        let outbox = self.caps.discord.outbox.clone();
         let message = NewMessage {
             guild_id: self.scope.guild_id.clone().unwrap_or_default(),
             channel: channel_id,
@@ -180,7 +195,7 @@ impl Host for PluginState {
         message: Message,
     ) -> Result<String, CapError> {
         let rest = self.discord()?;
-        let held = self.services.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
+        let held = self.caps.discord.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
             CapError::Invalid(format!(
                 "interaction {interaction_id} was not handled by this plugin in the last 15 minutes"
             ))

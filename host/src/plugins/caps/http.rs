@@ -1,9 +1,18 @@
+//! The `http` capability: outbound requests to the hosts (and ports) the operator granted,
+//! public addresses only unless granted otherwise, sizes capped.
+
 use futures::StreamExt;
 
 use crate::plugins::bindings::kaltura_discord::plugin::http::{Host, Request, Response};
 use crate::plugins::bindings::types::{CapError, Capability};
-use crate::plugins::egress::{guest_may_set, is_public};
+use crate::plugins::egress::{Egress, guest_may_set, is_public};
 use crate::plugins::state::PluginState;
+
+/// What the `http` capability needs: the outbound clients.
+#[derive(Default)]
+pub struct HttpCap {
+    pub egress: Egress,
+}
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 const MAX_REQUEST_BODY: usize = 1 << 20;
@@ -61,7 +70,8 @@ impl Host for PluginState {
             )));
         }
         let mut req = self
-            .services
+            .caps
+            .http
             .egress
             .client(self.grants.http_private)
             .request(method.parse().expect("checked method"), url);

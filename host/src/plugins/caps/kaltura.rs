@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::config::guild::GuildConfigs;
 use crate::kaltura::account::{Player as HostPlayer, UserSession};
 use crate::kaltura::error::TRY_AGAIN;
 use crate::kaltura::identity::{KalturaRole, Member};
@@ -16,6 +17,13 @@ use crate::plugins::bindings::kaltura_discord::plugin::kaltura::{
 use crate::plugins::bindings::types::{CapError, Capability};
 use crate::plugins::state::PluginState;
 
+/// What the `kaltura` capability needs: the account (when configured) and the guilds'
+/// configuration (each guild's Kaltura settings narrow what a member may do).
+pub struct KalturaCap {
+    pub kaltura: Option<Arc<Kaltura>>,
+    pub guilds: Arc<GuildConfigs>,
+}
+
 /// Results per search call.
 const MAX_SEARCH: u32 = 10;
 
@@ -23,7 +31,7 @@ impl PluginState {
     /// The account and the resolved caller (resolved once per guest call).
     async fn kaltura(&mut self) -> Result<(Arc<Kaltura>, HostCaller), CapError> {
         self.require(Capability::Kaltura)?;
-        let k = self.services.kaltura.clone().ok_or_else(|| {
+        let k = self.caps.kaltura.kaltura.clone().ok_or_else(|| {
             CapError::Unavailable(
                 "Kaltura is not configured on this host (the operator sets KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET)".into(),
             )
@@ -41,7 +49,11 @@ impl PluginState {
             roles: self.scope.roles.clone(),
             permissions: self.scope.permissions.clone(),
         };
-        let cfg = self.services.guilds.guild(self.scope.guild_id.as_deref());
+        let cfg = self
+            .caps
+            .kaltura
+            .guilds
+            .guild(self.scope.guild_id.as_deref());
         let caller = k
             .caller(&cfg, member)
             .await

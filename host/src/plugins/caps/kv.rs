@@ -1,7 +1,17 @@
+//! The `kv` capability: the plugin's own storage in the calling guild (outside guilds, the
+//! calling user's), within the plugin's byte quota.
+
+use std::sync::Arc;
+
 use crate::plugins::bindings::kaltura_discord::plugin::kv::Host;
 use crate::plugins::bindings::types::{CapError, Capability};
 use crate::plugins::state::PluginState;
-use crate::store::KvError;
+use crate::store::{KvError, KvStore};
+
+/// What the `kv` capability needs: the store.
+pub struct KvCap {
+    pub store: Arc<dyn KvStore>,
+}
 
 const MAX_KEY_BYTES: usize = 256;
 const MAX_LIST: usize = 1000;
@@ -20,7 +30,7 @@ fn db_err(e: KvError) -> CapError {
     match e {
         KvError::Quota { .. } => CapError::QuotaExceeded(e.to_string()),
         KvError::NotACounter(m) => CapError::Invalid(m),
-        KvError::Db(e) => {
+        KvError::Backend(e) => {
             tracing::error!(error = %e, "kv storage error");
             CapError::Failed("storage error".into())
         }
@@ -31,9 +41,11 @@ impl Host for PluginState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, CapError> {
         self.require(Capability::Kv)?;
         check_key(&key)?;
-        self.services
+        self.caps
+            .kv
             .store
-            .kv_get(&self.plugin, &self.scope.kv_scope(), &key)
+            .get(&self.plugin, &self.scope.kv_scope(), &key)
+            .await
             .map_err(db_err)
     }
 
@@ -41,18 +53,22 @@ impl Host for PluginState {
         self.require(Capability::Kv)?;
         check_key(&key)?;
         let quota = self.grants.limits.kv_quota_bytes;
-        self.services
+        self.caps
+            .kv
             .store
-            .kv_set(&self.plugin, &self.scope.kv_scope(), &key, &value, quota)
+            .set(&self.plugin, &self.scope.kv_scope(), &key, &value, quota)
+            .await
             .map_err(db_err)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, CapError> {
         self.require(Capability::Kv)?;
         check_key(&key)?;
-        self.services
+        self.caps
+            .kv
             .store
-            .kv_delete(&self.plugin, &self.scope.kv_scope(), &key)
+            .delete(&self.plugin, &self.scope.kv_scope(), &key)
+            .await
             .map_err(db_err)
     }
 
@@ -60,17 +76,21 @@ impl Host for PluginState {
         self.require(Capability::Kv)?;
         check_key(&key)?;
         let quota = self.grants.limits.kv_quota_bytes;
-        self.services
+        self.caps
+            .kv
             .store
-            .kv_increment(&self.plugin, &self.scope.kv_scope(), &key, delta, quota)
+            .increment(&self.plugin, &self.scope.kv_scope(), &key, delta, quota)
+            .await
             .map_err(db_err)
     }
 
     async fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, CapError> {
         self.require(Capability::Kv)?;
-        self.services
+        self.caps
+            .kv
             .store
-            .kv_list(&self.plugin, &self.scope.kv_scope(), &prefix, MAX_LIST)
+            .list(&self.plugin, &self.scope.kv_scope(), &prefix, MAX_LIST)
+            .await
             .map_err(db_err)
     }
 }

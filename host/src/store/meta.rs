@@ -1,0 +1,10 @@
+//! Small host metadata by key (the last command sync, the outbox's nonce prefix).
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Meta: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+    async fn set(&self, key: &str, value: &str) -> Result<()>;
+}

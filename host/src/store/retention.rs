@@ -1,0 +1,57 @@
+//! Forgets history past the operator's retention (`KD_RETENTION_*_DAYS`), once an hour:
+//! processed events (their dedupe keys), sent messages, dead letters, audit entries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{AuditLog, Inbox, OutboxStore};
+use crate::config::settings::RetentionSettings;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub struct Retention {
+    pub inbox: Arc<dyn Inbox>,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub audit: Arc<dyn AuditLog>,
+    pub settings: RetentionSettings,
+}
+
+impl Retention {
+    /// One pass; what was pruned is logged, a failure is logged and retried next hour.
+    pub async fn prune(&self) {
+        let r = &self.settings;
+        let days = |d: u64| (d as i64).saturating_mul(DAY_MS);
+        let events = self.inbox.prune(days(r.events_days)).await;
+        let messages = self
+            .outbox
+            .prune(days(r.sent_days), days(r.dead_days))
+            .await;
+        let audit = self.audit.prune(days(r.audit_days)).await;
+        match (events, messages, audit) {
+            (Ok(e), Ok(m), Ok(a)) if e + m + a > 0 => {
+                tracing::info!(events = e, messages = m, audit = a, "old history pruned")
+            }
+            (Ok(_), Ok(_), Ok(_)) => {}
+            (e, m, a) => {
+                let why = [e.err(), m.err(), a.err()]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::warn!(error = %why, "history could not be pruned");
+            }
+        }
+    }
+
+    /// Prunes now and then every hour, until the process ends.
+    pub fn start(self) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                self.prune().await;
+            }
+        });
+    }
+}
