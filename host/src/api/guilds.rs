@@ -23,9 +23,6 @@ use crate::scripts::rules::RuleInfo;
 use crate::store::AuditEntry;
 use crate::store::outbox::Delivery;
 
-/// Administrator: what a service account with the admin role counts as.
-const ADMINISTRATOR: u64 = 1 << 3;
-
 fn admin(s: &ApiState) -> Result<&Arc<ConfigAdmin>, ApiError> {
     s.admin.as_ref().ok_or_else(|| {
         err(
@@ -44,8 +41,9 @@ impl ApiState {
             SubjectKind::Discord => self.member(guild, claims).await,
             SubjectKind::Service => {
                 let acct = self.service_account(claims, Some(guild))?;
+                // A service account with the admin role counts as an Administrator.
                 let permissions = if acct.role == KalturaRole::Admin {
-                    ADMINISTRATOR
+                    crate::discord::permissions::ADMINISTRATOR
                 } else {
                     0
                 };

@@ -394,7 +394,7 @@ mod tests {
     fn admin() -> Member {
         Member {
             user_id: "5".into(),
-            permissions: Some((1u64 << 5).to_string()),
+            permissions: Some(crate::discord::permissions::MANAGE_GUILD.to_string()),
             ..Default::default()
         }
     }

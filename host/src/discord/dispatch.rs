@@ -351,7 +351,6 @@ fn check_member_permissions(
     def: &crate::plugins::bindings::types::CommandDef,
     ix: &Interaction,
 ) -> Result<(), String> {
-    const ADMINISTRATOR: u64 = 1 << 3;
     let Some(required) = def
         .default_member_permissions
         .as_deref()
@@ -359,14 +358,8 @@ fn check_member_permissions(
     else {
         return Ok(());
     };
-    let has = ix
-        .member
-        .as_ref()
-        .and_then(|m| m.permissions.as_deref())
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0);
-    let allowed = has & ADMINISTRATOR != 0 || (required != 0 && has & required == required);
-    if allowed {
+    let has = super::permissions::parse(ix.member.as_ref().and_then(|m| m.permissions.as_deref()));
+    if super::permissions::covers(has, required) {
         Ok(())
     } else {
         Err(format!(

@@ -20,10 +20,6 @@ use crate::scripts::sandbox::CommandDecl;
 /// The host's answer (an interaction callback body), possibly after a while.
 pub type HostCall = std::pin::Pin<Box<dyn Future<Output = Value> + Send>>;
 
-/// Manage Server: Discord shows the config commands to server managers by default (the
-/// host checks again, with the configured roles, on every use).
-const MANAGE_GUILD: &str = "32";
-
 pub struct HostCommands {
     pub admin: Arc<ConfigAdmin>,
     pub rules: Arc<Rules>,
@@ -43,9 +39,12 @@ fn section_choices(with_all: bool) -> Value {
 
 /// The config commands as Discord's JSON (registered with the plugins' commands).
 pub fn definitions() -> Vec<Value> {
+    // Discord shows the config commands to server managers by default (the host checks
+    // again, with the configured roles, on every use); permissions are a decimal string.
+    let managers = super::permissions::MANAGE_GUILD.to_string();
     let base = |name: &str, description: &str, options: Value| {
         json!({"type": 1, "name": name, "description": description,
-            "default_member_permissions": MANAGE_GUILD, "contexts": [0],
+            "default_member_permissions": managers, "contexts": [0],
             "integration_types": [0], "nsfw": false, "options": options})
     };
     vec![

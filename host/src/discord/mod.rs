@@ -9,6 +9,7 @@ pub mod interactions;
 pub mod invalid_requests;
 pub mod launches;
 pub mod model;
+pub mod permissions;
 pub mod response;
 pub mod rest;
 pub mod tokens;

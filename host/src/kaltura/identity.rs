@@ -40,10 +40,6 @@ impl KalturaRole {
     }
 }
 
-/// Discord permission bits that make a guild admin.
-const ADMINISTRATOR: u64 = 1 << 3;
-const MANAGE_GUILD: u64 = 1 << 5;
-
 /// `discord_<id>` for Discord users, `kdservice_<name>` for API service accounts
 /// (`service:<name>`).
 pub fn kaltura_user_id(subject: &str) -> String {
@@ -76,10 +72,8 @@ pub struct Member {
 
 impl Member {
     pub fn has_admin_permission(&self) -> bool {
-        self.permissions
-            .as_deref()
-            .and_then(|p| p.parse::<u64>().ok())
-            .is_some_and(|p| p & (ADMINISTRATOR | MANAGE_GUILD) != 0)
+        use crate::discord::permissions::{may_manage_guild, parse};
+        may_manage_guild(parse(self.permissions.as_deref()))
     }
 }
 
