@@ -25,7 +25,7 @@ use crate::config::guild::GuildConfigs;
 use crate::config::settings::DeliverySettings;
 use crate::discord::guilds::{ChannelError, GuildDirectory};
 use crate::discord::rest::{DiscordRest, RestError};
-use crate::store::{Delivery, Meta, NewMessage, OutboxStore, now_ms};
+use crate::store::{Delivery, Meta, NewMessage, OutboxStore, Queued, now_ms};
 use crate::telemetry::METRICS;
 
 pub struct Outbox {
@@ -111,10 +111,10 @@ impl Outbox {
     }
 
     /// Persists messages and wakes the delivery.
-    pub async fn enqueue(&self, messages: &[NewMessage]) -> anyhow::Result<Vec<i64>> {
-        let ids = self.store.push(messages, self.guild_quota()).await?;
+    pub async fn enqueue(&self, messages: &[NewMessage]) -> anyhow::Result<Vec<Queued>> {
+        let queued = self.store.push(messages, self.guild_quota()).await?;
         self.wake();
-        Ok(ids)
+        Ok(queued)
     }
 
     /// Queues one message and waits (at most `timeout`) for Discord's message id. A timeout
@@ -124,18 +124,16 @@ impl Outbox {
         message: NewMessage,
         timeout: Duration,
     ) -> Result<String, String> {
-        let id = *self
+        let Queued { id, refused } = self
             .store
             .push(std::slice::from_ref(&message), self.guild_quota())
             .await
             .map_err(|e| format!("the message could not be queued: {e}"))?
-            .first()
+            .pop()
             .expect("one message, one id");
         // Over the guild's quota it is a dead letter already.
-        if let Ok(Some(d)) = self.store.get(id).await
-            && d.state == "dead"
-        {
-            return Err(d.last_error.unwrap_or_else(|| "not sent".into()));
+        if let Some(why) = refused {
+            return Err(why);
         }
         let (tx, rx) = oneshot::channel();
         self.waiters.lock().unwrap().insert(id, tx);

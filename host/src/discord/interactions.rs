@@ -56,6 +56,15 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A refused request, counted by why (the code is the metric's result label).
+fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
+    METRICS
+        .interactions
+        .with_label_values(&["http", code])
+        .inc();
+    ApiError::new(status, code, message).into_response()
+}
+
 pub async fn post(
     State(ep): State<Arc<InteractionsEndpoint>>,
     headers: HeaderMap,
@@ -76,39 +85,18 @@ pub async fn post(
         &body,
         unix_now(),
     ) {
-        METRICS
-            .interactions
-            .with_label_values(&["http", "bad_signature"])
-            .inc();
-        return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
-            .into_response();
+        return refuse(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string());
     }
     let ix: Interaction = match serde_json::from_slice(&body) {
         Ok(ix) => ix,
         Err(e) => {
-            METRICS
-                .interactions
-                .with_label_values(&["http", "bad_body"])
-                .inc();
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                format!("not an interaction: {e}"),
-            )
-            .into_response();
+            let why = format!("not an interaction: {e}");
+            return refuse(StatusCode::BAD_REQUEST, "bad_body", why);
         }
     };
     if !ep.seen.first(&ix.id) {
-        METRICS
-            .interactions
-            .with_label_values(&["http", "replayed"])
-            .inc();
-        return ApiError::new(
-            StatusCode::CONFLICT,
-            "replayed",
-            "this interaction was already received",
-        )
-        .into_response();
+        let why = "this interaction was already received";
+        return refuse(StatusCode::CONFLICT, "replayed", why.into());
     }
     METRICS
         .interactions

@@ -99,7 +99,7 @@ impl EventProcessor {
                         "inbox: an event whose processing never finished is given up"
                     );
                     METRICS.events_abandoned.inc();
-                    let _ = self.inbox.complete(row.seq, &[], 0).await;
+                    self.give_up(row.seq).await;
                     continue;
                 }
                 Ok(_) => {}
@@ -117,7 +117,7 @@ impl EventProcessor {
                 Err(e) => {
                     // Written by this host, so only a bug gets here; mark it done to move on.
                     tracing::error!(seq = row.seq, error = %e, "inbox: unreadable event skipped");
-                    let _ = self.inbox.complete(row.seq, &[], 0).await;
+                    self.give_up(row.seq).await;
                     continue;
                 }
             };
@@ -150,6 +150,13 @@ impl EventProcessor {
             tokio::spawn(async move { me.notify_plugins(&topic, &guilds, &payload).await });
         }
         n
+    }
+
+    /// Marks an event processed without queueing anything (nothing to queue, so no quota).
+    async fn give_up(&self, seq: i64) {
+        if let Err(e) = self.inbox.complete(seq, &[], 0).await {
+            tracing::error!(seq, error = %e, "inbox: cannot mark an event done; will retry");
+        }
     }
 
     /// Persists a Discord gateway event (deduplicated) for processing; `false` for a

@@ -203,6 +203,23 @@ pub fn validate(m: &Manifest) -> Result<(), String> {
     Ok(())
 }
 
+/// An option with nothing but a name, a kind and whether it is required (unit tests).
+#[cfg(test)]
+pub(crate) fn test_option(name: &str, kind: OptionKind, required: bool) -> OptionDef {
+    OptionDef {
+        name: name.into(),
+        description: "d".into(),
+        kind,
+        required,
+        choices: vec![],
+        autocomplete: false,
+        min_value: None,
+        max_value: None,
+        min_length: None,
+        max_length: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,18 +259,7 @@ mod tests {
     }
 
     fn opt(name: &str, required: bool) -> OptionDef {
-        OptionDef {
-            name: name.into(),
-            description: "d".into(),
-            kind: OptionKind::Text,
-            required,
-            choices: vec![],
-            autocomplete: false,
-            min_value: None,
-            max_value: None,
-            min_length: None,
-            max_length: None,
-        }
+        super::test_option(name, OptionKind::Text, required)
     }
 
     #[test]

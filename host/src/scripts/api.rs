@@ -109,16 +109,8 @@ fn kv_get(key: &str) -> Res<Dynamic> {
             return Ok(Dynamic::UNIT);
         };
         run.host_call("kv_get")?;
-        let read = kv.store.get(KV_NAMESPACE, &run.guild_id, key);
-        let raw = kv
-            .handle
-            .block_on(tokio::time::timeout(run.remaining(), read))
-            .map_err(|_| {
-                format!(
-                    "kv_get(): ran longer than {} ms",
-                    run.limits.deadline.as_millis()
-                )
-            })?
+        let raw = run
+            .wait("kv_get", kv.get(KV_NAMESPACE, &run.guild_id, key))?
             .map_err(|e| format!("kv_get(): {e}"))?;
         Ok(raw
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -175,7 +167,7 @@ fn config(path: &str) -> Res<Dynamic> {
 }
 
 /// Runs a Kaltura read for the current run: one host call, bounded by what is left of the
-/// run's deadline (a slow Kaltura cannot hold the rule's thread past it).
+/// run's deadline ([`super::sandbox::Run::wait`]).
 fn kaltura_read<T, F>(
     what: &str,
     f: impl FnOnce(&super::sandbox::KalturaAccess) -> F,
@@ -189,15 +181,7 @@ where
             .clone()
             .map_err(|why| format!("{what}(): {why}"))?;
         run.host_call(what)?;
-        let out = k
-            .handle
-            .block_on(tokio::time::timeout(run.remaining(), f(&k)))
-            .map_err(|_| {
-                format!(
-                    "{what}(): ran longer than {} ms",
-                    run.limits.deadline.as_millis()
-                )
-            })?;
+        let out = run.wait(what, f(&k))?;
         match out {
             Ok(v) => Ok(Some(v)),
             Err(KalturaError::NotFound(_)) => Ok(None),

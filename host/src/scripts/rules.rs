@@ -596,10 +596,7 @@ impl Rules {
         let mut limits = self.limits.clone();
         limits.deadline = limits.deadline.min(left);
         let mut run = Run::new(guild, &rule.name, hook, config.clone(), limits);
-        run.kv = self.kv.clone().and_then(|store| {
-            let handle = tokio::runtime::Handle::try_current().ok()?;
-            Some(sandbox::KvAccess { store, handle })
-        });
+        run.kv = self.kv.clone();
         run.can_reply = hook == "on_command";
         if let Some(RulesKaltura { account: k, grants }) = &self.kaltura {
             run.kaltura = if !grants.load().rules_read_kaltura() {
@@ -611,15 +608,11 @@ impl Rules {
                     Some(guild.to_string()),
                     KalturaRole::Viewer,
                 )
-                .map_err(|e| e.to_string())
-                .and_then(|caller| {
-                    Ok(KalturaAccess {
-                        kaltura: k.clone(),
-                        caller,
-                        handle: tokio::runtime::Handle::try_current()
-                            .map_err(|_| "no runtime for Kaltura reads".to_string())?,
-                    })
+                .map(|caller| KalturaAccess {
+                    kaltura: k.clone(),
+                    caller,
                 })
+                .map_err(|e| e.to_string())
             };
         }
         let args: Vec<Dynamic> = arg.map(to_dynamic).into_iter().collect();

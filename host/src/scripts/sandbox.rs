@@ -99,20 +99,11 @@ pub struct Declarations {
     pub schedules: Vec<(String, croner::Cron)>,
 }
 
-/// Kaltura reads for a run: the account, the guild's rules identity, and the runtime to
-/// block on (runs are on a blocking thread).
+/// Kaltura reads for a run: the account and the guild's rules identity.
 #[derive(Clone)]
 pub struct KalturaAccess {
     pub kaltura: Arc<Kaltura>,
     pub caller: Caller,
-    pub handle: tokio::runtime::Handle,
-}
-
-/// The guild rules' kv for a run, and the runtime to block on.
-#[derive(Clone)]
-pub struct KvAccess {
-    pub store: Arc<dyn KvStore>,
-    pub handle: tokio::runtime::Handle,
 }
 
 /// Everything one run may touch.
@@ -122,7 +113,9 @@ pub struct Run {
     pub hook: &'static str,
     pub config: Arc<GuildEntry>,
     /// Stored values (none in dry runs without storage).
-    pub kv: Option<KvAccess>,
+    pub kv: Option<Arc<dyn KvStore>>,
+    /// The runtime host calls block on (runs are on a blocking thread).
+    pub handle: Option<tokio::runtime::Handle>,
     /// Kaltura reads, or why this guild's rules have none.
     pub kaltura: Result<KalturaAccess, String>,
     pub limits: Limits,
@@ -153,6 +146,7 @@ impl Run {
             hook,
             config,
             kv: None,
+            handle: tokio::runtime::Handle::try_current().ok(),
             kaltura: Err("Kaltura is not configured on this host".into()),
             limits,
             effects: Vec::new(),
@@ -192,6 +186,23 @@ impl Run {
         }
         self.host_calls += 1;
         Ok(())
+    }
+
+    /// Waits for a host call's future, at most for what is left of the deadline (a slow
+    /// service cannot hold the rule's thread past it).
+    pub fn wait<T>(&self, what: &str, call: impl Future<Output = T>) -> Result<T, String> {
+        let handle = self
+            .handle
+            .as_ref()
+            .ok_or_else(|| format!("{what}(): not available in this run"))?;
+        handle
+            .block_on(tokio::time::timeout(self.remaining(), call))
+            .map_err(|_| {
+                format!(
+                    "{what}(): ran longer than {} ms",
+                    self.limits.deadline.as_millis()
+                )
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use async_trait::async_trait;
 
-use super::outbox::NewMessage;
+use super::outbox::{NewMessage, Queued};
 
 /// An accepted event waiting to be processed.
 #[derive(Debug, Clone)]
@@ -34,14 +34,14 @@ pub trait Inbox: Send + Sync {
     async fn attempt(&self, seq: i64) -> Result<u32>;
 
     /// Queues an event's messages (see [`super::OutboxStore::push`] for `guild_quota`) and
-    /// marks it processed, atomically. Returns the new outbox ids (none if the event had
+    /// marks it processed, atomically. Returns what was queued (nothing if the event had
     /// already been processed).
     async fn complete(
         &self,
         seq: i64,
         messages: &[NewMessage],
         guild_quota: u64,
-    ) -> Result<Vec<i64>>;
+    ) -> Result<Vec<Queued>>;
 
     /// Forgets processed events older than `age_ms` (their keys no longer dedupe).
     async fn prune(&self, age_ms: i64) -> Result<usize>;

@@ -21,7 +21,7 @@ pub use audit::{AuditEntry, AuditLog, NewAuditEntry};
 pub use inbox::{Inbox, InboxRow};
 pub use kv::{KvError, KvStore};
 pub use meta::Meta;
-pub use outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore};
+pub use outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, Queued};
 
 /// Milliseconds since the Unix epoch (the stored timestamps).
 pub fn now_ms() -> i64 {

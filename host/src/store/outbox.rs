@@ -49,6 +49,14 @@ pub struct Delivery {
     pub done_at: Option<i64>,
 }
 
+/// A message just pushed: its id, and why it was refused at the door (then it is a dead
+/// letter already and will not be sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub id: i64,
+    pub refused: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxCounts {
     pub pending: i64,
@@ -67,7 +75,7 @@ pub trait OutboxStore: Send + Sync {
     /// Queues messages in one transaction. A guild that already has `guild_quota` messages
     /// waiting gets the rest recorded as dead letters at once (listed with the reason,
     /// never sent), so one guild cannot fill the outbox for everyone.
-    async fn push(&self, messages: &[NewMessage], guild_quota: u64) -> Result<Vec<i64>>;
+    async fn push(&self, messages: &[NewMessage], guild_quota: u64) -> Result<Vec<Queued>>;
 
     /// Lanes (guild/channel) with pending messages.
     async fn lanes(&self) -> Result<Vec<String>>;

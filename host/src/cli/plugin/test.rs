@@ -279,20 +279,7 @@ mod tests {
     use super::*;
     use crate::plugins::bindings::types::{CommandKind, SubcommandDef};
 
-    fn opt(name: &str, kind: OptionKind, required: bool) -> OptionDef {
-        OptionDef {
-            name: name.into(),
-            description: "d".into(),
-            kind,
-            required,
-            choices: vec![],
-            autocomplete: false,
-            min_value: None,
-            max_value: None,
-            min_length: None,
-            max_length: None,
-        }
-    }
+    use crate::plugins::manifest::test_option as opt;
 
     #[test]
     fn command_lines_are_typed_by_the_manifest() {

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use super::outbox::push_in;
 use crate::store::inbox::{Inbox, InboxRow};
 use crate::store::now_ms;
-use crate::store::outbox::NewMessage;
+use crate::store::outbox::{NewMessage, Queued};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbox (
@@ -47,7 +47,7 @@ fn complete(
     seq: i64,
     messages: &[NewMessage],
     guild_quota: u64,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<Queued>> {
     let tx = conn.transaction()?;
     let open: Option<i64> = tx
         .query_row(
@@ -59,13 +59,13 @@ fn complete(
     if open.is_none() {
         return Ok(Vec::new());
     }
-    let ids = push_in(&tx, messages, guild_quota)?;
+    let queued = push_in(&tx, messages, guild_quota)?;
     tx.execute(
         "UPDATE inbox SET processed_at = ?2 WHERE seq = ?1",
         params![seq, now_ms()],
     )?;
     tx.commit()?;
-    Ok(ids)
+    Ok(queued)
 }
 
 #[async_trait]
@@ -117,7 +117,7 @@ impl Inbox for SqliteStore {
         seq: i64,
         messages: &[NewMessage],
         guild_quota: u64,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<Queued>> {
         let messages = messages.to_vec();
         self.call(move |c| complete(c, seq, &messages, guild_quota))
             .await

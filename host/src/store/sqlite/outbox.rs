@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::SqliteStore;
 use crate::store::now_ms;
-use crate::store::outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, over_quota};
+use crate::store::outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, Queued, over_quota};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
@@ -57,7 +57,7 @@ pub(super) fn push_in(
     tx: &Transaction<'_>,
     messages: &[NewMessage],
     quota: u64,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<Queued>> {
     let now = now_ms();
     let mut insert = tx.prepare_cached(
         "INSERT INTO outbox (guild_id, channel, lane, body, source, created_at, next_at)
@@ -68,7 +68,7 @@ pub(super) fn push_in(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'dead', ?7, ?6)",
     )?;
     let mut waiting: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-    let mut ids = Vec::with_capacity(messages.len());
+    let mut queued = Vec::with_capacity(messages.len());
     for m in messages {
         let n = match waiting.get_mut(m.guild_id.as_str()) {
             Some(n) => n,
@@ -83,7 +83,7 @@ pub(super) fn push_in(
         };
         let lane = NewMessage::lane(&m.guild_id, &m.channel);
         let body = m.body.to_string();
-        if *n >= quota {
+        let refused = if *n >= quota {
             let why = over_quota(&m.guild_id, quota);
             refuse.execute(params![
                 m.guild_id, m.channel, lane, body, m.source, now, why
@@ -92,13 +92,18 @@ pub(super) fn push_in(
                 .deliveries
                 .with_label_values(&["over_quota"])
                 .inc();
+            Some(why)
         } else {
             insert.execute(params![m.guild_id, m.channel, lane, body, m.source, now])?;
             *n += 1;
-        }
-        ids.push(tx.last_insert_rowid());
+            None
+        };
+        queued.push(Queued {
+            id: tx.last_insert_rowid(),
+            refused,
+        });
     }
-    Ok(ids)
+    Ok(queued)
 }
 
 fn one(conn: &Connection, sql_where: &str, id: &dyn rusqlite::ToSql) -> Result<Option<Delivery>> {
@@ -129,13 +134,13 @@ fn list(
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
-    async fn push(&self, messages: &[NewMessage], guild_quota: u64) -> Result<Vec<i64>> {
+    async fn push(&self, messages: &[NewMessage], guild_quota: u64) -> Result<Vec<Queued>> {
         let messages = messages.to_vec();
         self.call(move |c| {
             let tx = c.transaction()?;
-            let ids = push_in(&tx, &messages, guild_quota)?;
+            let queued = push_in(&tx, &messages, guild_quota)?;
             tx.commit()?;
-            Ok(ids)
+            Ok(queued)
         })
         .await
     }
@@ -263,11 +268,13 @@ mod tests {
             body: serde_json::json!({"content": "x"}),
             source: "test".into(),
         };
-        let ids = s
+        let queued = s
             .outbox
             .push(&[msg("1"), msg("1"), msg("1"), msg("2")], 2)
             .await
             .unwrap();
+        assert!(queued[2].refused.is_some() && queued[3].refused.is_none());
+        let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
         let third = s.outbox.get(ids[2]).await.unwrap().unwrap();
         assert_eq!(third.state, "dead");
         assert!(
@@ -315,11 +322,12 @@ mod tests {
     #[tokio::test]
     async fn lanes_hand_out_their_oldest_message() {
         let s = crate::store::sqlite::tests::stores();
-        let ids = s
+        let queued = s
             .outbox
             .push(&[msg("a", 1), msg("b", 2), msg("a", 3)], 1000)
             .await
             .unwrap();
+        let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
         let mut lanes = s.outbox.lanes().await.unwrap();
         lanes.sort();
         assert_eq!(lanes, vec!["1/a", "1/b"]);
