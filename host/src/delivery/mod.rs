@@ -171,14 +171,20 @@ impl Outbox {
         }
         let outbox = self.clone();
         tokio::spawn(async move {
+            // Gauges and rate state are kept once a second, not on every wake: counting the
+            // outbox reads the whole table.
+            let mut kept: Option<std::time::Instant> = None;
             loop {
                 // Interest is registered before looking, so a wake in between is not lost.
                 let wake = outbox.wake.notified();
                 tokio::pin!(wake);
                 wake.as_mut().enable();
                 outbox.spawn_lanes().await;
-                outbox.update_gauges().await;
-                outbox.prune_rates();
+                if kept.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    outbox.update_gauges().await;
+                    outbox.prune_rates();
+                    kept = Some(std::time::Instant::now());
+                }
                 tokio::select! {
                     _ = wake => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
