@@ -27,11 +27,8 @@ use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::host_commands::HostCommands;
 use crate::discord::interactions::{self, InteractionsEndpoint};
-use crate::discord::launches::Launches;
 use crate::discord::rest::DiscordRest;
-use crate::discord::tokens::InteractionTokens;
 use crate::discord::verify::InteractionVerifier;
-use crate::discord::voice::VoiceStates;
 use crate::events::process::EventProcessor;
 use crate::kaltura::Kaltura;
 use crate::kaltura::webhook::WebhookIntake;
@@ -43,8 +40,8 @@ use crate::plugins::{Registry, Runtime, builtin};
 use crate::scripts::Rules;
 use crate::scripts::rules::RulesKaltura;
 use crate::scripts::sandbox::Limits as RuleLimits;
-use crate::store::Stores;
 use crate::store::retention::Retention;
+use crate::store::{SharedState, Stores};
 use crate::telemetry::{self, METRICS};
 
 /// The running host's parts.
@@ -53,8 +50,8 @@ pub struct App {
     pub dispatcher: Arc<Dispatcher>,
     pub stores: Stores,
     pub guilds: Arc<GuildConfigs>,
-    pub tokens: Arc<InteractionTokens>,
-    pub launches: Arc<Launches>,
+    /// Runtime state a cluster would share (tokens, launches, voice, rate limits).
+    pub shared: SharedState,
     pub router: Router,
     /// Plugins that were refused at start.
     pub load_failures: Vec<LoadFailure>,
@@ -66,7 +63,6 @@ pub struct App {
     _hot_reload: Option<HotReload>,
     settings: DiscordSettings,
     rest: Option<Arc<DiscordRest>>,
-    voice: Arc<VoiceStates>,
 }
 
 impl App {
@@ -93,9 +89,7 @@ impl App {
             )
         });
         let directory = Arc::new(GuildDirectory::new(rest.clone()));
-        let tokens = Arc::new(InteractionTokens::default());
-        let launches = Arc::new(Launches::default());
-        let voice = Arc::new(VoiceStates::default());
+        let shared = SharedState::in_memory(grants.rate_limits());
         let kaltura = settings
             .kaltura
             .clone()
@@ -132,7 +126,7 @@ impl App {
         let catalog = Arc::new(ArcSwap::from_pointee(Vec::new()));
         let discord_cap = DiscordCap {
             rest: rest.clone(),
-            tokens: tokens.clone(),
+            tokens: shared.tokens.clone(),
             directory: directory.clone(),
             guilds: guilds.clone(),
             outbox: outbox.clone(),
@@ -231,22 +225,20 @@ impl App {
                 registry.clone(),
                 guilds.clone(),
                 rest.clone(),
-                tokens.clone(),
-                voice.clone(),
-                launches.clone(),
+                &shared,
                 activity,
             )
             .with_host_commands(host_commands),
         );
         let limits = Arc::new(crate::api::limits::HttpLimits::new(&settings.http));
-        let pruned = Arc::downgrade(&dispatcher);
+        let rates = Arc::downgrade(&shared.rates);
         let limits_pruned = Arc::downgrade(&limits);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 every.tick().await;
-                match pruned.upgrade() {
-                    Some(d) => d.prune_rate_limits(),
+                match rates.upgrade() {
+                    Some(r) => r.forget_quiet().await,
                     None => break,
                 }
                 if let Some(l) = limits_pruned.upgrade() {
@@ -289,14 +281,14 @@ impl App {
             directory: directory.clone(),
             guilds: guilds.clone(),
             service_accounts: ServiceAccounts::load(&opts.config.join("api.json"))?,
-            launches: launches.clone(),
+            launches: shared.launches.clone(),
             admin: Some(admin.clone()),
             deliveries: stores.outbox.clone(),
             rules: Some(rules.clone()),
             client_secret: discord.client_secret.clone(),
             activity_dev: settings.activity.dev_mode,
             rooms: Some(Arc::new(SyncRooms::new(
-                launches.clone(),
+                shared.launches.clone(),
                 // Discord says who is in an instance (bot token); dev mode runs on the mock.
                 rest.clone()
                     .filter(|r| r.has_bot_token() && !settings.activity.dev_mode)
@@ -325,15 +317,13 @@ impl App {
             dispatcher,
             stores,
             guilds,
-            tokens,
-            launches,
+            shared,
             router,
             load_failures,
             report,
             _hot_reload: hot_reload,
             settings: discord,
             rest,
-            voice,
         })
     }
 
@@ -347,7 +337,7 @@ impl App {
         let (settings, rest, voice, dispatcher, events) = (
             self.settings.clone(),
             self.rest.clone(),
-            self.voice.clone(),
+            self.shared.voice.clone(),
             self.dispatcher.clone(),
             self.processor.clone(),
         );

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub plugin_deadline_kills: IntCounterVec,
     pub plugin_memory_kills: IntCounterVec,
     pub capability_denied: IntCounterVec,
+    /// Guild policy refusals by reason (`Denied::kind`).
+    pub policy_denials: IntCounterVec,
     pub plugin_log_dropped: IntCounterVec,
     pub plugin_loads: IntCounterVec,
     pub plugins_loaded: IntGauge,
@@ -252,6 +254,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "kd_capability_denied_total",
             "Capability calls outside the grant",
             &["plugin", "capability"],
+        ),
+        policy_denials: counter(
+            &r,
+            "kd_policy_denials_total",
+            "Refusals by guild policy (roles, switches, channels, rate limits) by reason",
+            &["reason"],
         ),
         plugin_log_dropped: counter(
             &r,

@@ -232,6 +232,12 @@ async fn guild_policy_and_rate_limits_are_enforced_before_the_guest_runs() {
     }
     let text = host.command_text("help").await;
     assert!(text.contains("going too fast"), "{text}");
+    // Each refusal is counted by its reason.
+    let metrics = host.metrics().await;
+    for reason in ["plugin_disabled", "command_roles", "user_rate"] {
+        let line = format!("kd_policy_denials_total{{reason=\"{reason}\"}}");
+        assert!(metrics.contains(&line), "{reason} not counted:\n{metrics}");
+    }
     host.stop().await;
 }
 

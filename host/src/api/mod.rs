@@ -20,7 +20,8 @@ use utoipa::OpenApi;
 
 use self::auth::{Claims, Jwt, ServiceAccount, SubjectKind};
 use self::error::ApiError;
-use crate::config::guild::{GuildConfigs, check_policy};
+use crate::config::guild::GuildConfigs;
+use crate::config::policy::Policy;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::rest::{DiscordRest, RestError};
 use crate::kaltura::error::TRY_AGAIN;
@@ -175,8 +176,9 @@ impl ApiState {
         let caller = match claims.kind {
             SubjectKind::Service => {
                 let acct = self.service_account(claims, guild_id)?;
-                check_policy(&cfg, plugin, Some(command), &[])
-                    .map_err(|m| err(StatusCode::FORBIDDEN, "forbidden", m))?;
+                Policy::of(&cfg.typed)
+                    .may_run(plugin, Some(command), &[])
+                    .map_err(|d| err(StatusCode::FORBIDDEN, "forbidden", d.to_string()))?;
                 k.service_caller(&cfg, &claims.sub, guild_id.map(String::from), acct.role)
             }
             SubjectKind::Discord => {
@@ -188,8 +190,9 @@ impl ApiState {
                         ..Default::default()
                     },
                 };
-                check_policy(&cfg, plugin, Some(command), &member.roles)
-                    .map_err(|m| err(StatusCode::FORBIDDEN, "forbidden", m))?;
+                Policy::of(&cfg.typed)
+                    .may_run(plugin, Some(command), &member.roles)
+                    .map_err(|d| err(StatusCode::FORBIDDEN, "forbidden", d.to_string()))?;
                 k.caller(&cfg, member).await
             }
         };

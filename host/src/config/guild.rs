@@ -435,47 +435,6 @@ pub fn write_atomically_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-/// What the guild's config says about running a command of a plugin.
-pub fn check_policy(
-    cfg: &Value,
-    plugin: &str,
-    command: Option<&str>,
-    roles: &[String],
-) -> Result<(), String> {
-    let p = &cfg["plugins"][plugin];
-    if p["enabled"] == Value::Bool(false) {
-        return Err(format!("The `{plugin}` plugin is disabled on this server."));
-    }
-    check_roles(&p["allowed_roles"], roles)
-        .map_err(|_| format!("Your roles may not use the `{plugin}` plugin here."))?;
-    if let Some(cmd) = command {
-        let c = &cfg["commands"][cmd];
-        if c["enabled"] == Value::Bool(false) {
-            return Err(format!("/{cmd} is disabled on this server."));
-        }
-        check_roles(&c["allowed_roles"], roles)
-            .map_err(|_| format!("Your roles may not use /{cmd} here."))?;
-    }
-    Ok(())
-}
-
-/// An absent or empty list allows everyone; otherwise one of the member's roles must be in it.
-fn check_roles(allowed: &Value, roles: &[String]) -> Result<(), ()> {
-    match allowed.as_array() {
-        Some(list) if !list.is_empty() => {
-            if list
-                .iter()
-                .any(|r| r.as_str().is_some_and(|r| roles.iter().any(|m| m == r)))
-            {
-                Ok(())
-            } else {
-                Err(())
-            }
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,25 +445,6 @@ mod tests {
         let mut a = json!({"a": {"x": 1, "y": [1, 2]}, "b": 1});
         deep_merge(&mut a, &json!({"a": {"y": [3], "z": true}}));
         assert_eq!(a, json!({"a": {"x": 1, "y": [3], "z": true}, "b": 1}));
-    }
-
-    #[test]
-    fn policy_checks_plugin_and_command_roles() {
-        let cfg = json!({
-            "plugins": {"off": {"enabled": false}, "mods": {"allowed_roles": ["42"]}},
-            "commands": {"ban": {"allowed_roles": ["7"]}, "gone": {"enabled": false}}
-        });
-        assert!(
-            check_policy(&cfg, "off", None, &[])
-                .unwrap_err()
-                .contains("disabled")
-        );
-        assert!(check_policy(&cfg, "mods", None, &["1".into()]).is_err());
-        assert!(check_policy(&cfg, "mods", None, &["42".into()]).is_ok());
-        assert!(check_policy(&cfg, "x", Some("ban"), &["8".into()]).is_err());
-        assert!(check_policy(&cfg, "x", Some("ban"), &["7".into()]).is_ok());
-        assert!(check_policy(&cfg, "x", Some("gone"), &[]).is_err());
-        assert!(check_policy(&cfg, "x", Some("free"), &[]).is_ok());
     }
 
     fn write(dir: &Path, rel: &str, text: &str) -> PathBuf {

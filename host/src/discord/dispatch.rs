@@ -2,12 +2,9 @@
 //! guild's policy and rate limits in the host before any guest runs, call the guest, and
 //! auto-defer when it is still running near Discord's 3-second limit.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -20,9 +17,11 @@ use super::rest::DiscordRest;
 use super::tokens::InteractionTokens;
 use super::voice::VoiceStates;
 use crate::config::guild::GuildConfigs;
-use crate::config::guild::check_policy;
+use crate::config::policy::{self, Denied, Policy};
 use crate::plugins::bindings::types::Capability;
 use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
+use crate::store::SharedState;
+use crate::store::rates::CommandRates;
 use crate::telemetry::METRICS;
 
 /// A guest call in progress, producing the interaction callback body.
@@ -54,9 +53,9 @@ pub struct Dispatcher {
     voice: Arc<VoiceStates>,
     /// Launches waiting for their Activity.
     launches: Arc<Launches>,
+    /// Command allowances per member and guild.
+    rates: Arc<dyn CommandRates>,
     activity: ActivityLaunch,
-    per_user: DefaultKeyedRateLimiter<String>,
-    per_guild: DefaultKeyedRateLimiter<String>,
     defer_after: Duration,
     /// Commands the host answers itself (guild config, guild rules).
     host: Option<Arc<HostCommands>>,
@@ -67,23 +66,18 @@ impl Dispatcher {
         registry: Arc<Registry>,
         guilds: Arc<GuildConfigs>,
         rest: Option<Arc<DiscordRest>>,
-        tokens: Arc<InteractionTokens>,
-        voice: Arc<VoiceStates>,
-        launches: Arc<Launches>,
+        shared: &SharedState,
         activity: ActivityLaunch,
     ) -> Self {
-        let limits = registry.grants().rate_limits();
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap());
         Self {
             registry,
             guilds,
             rest,
-            tokens,
-            voice,
-            launches,
+            tokens: shared.tokens.clone(),
+            voice: shared.voice.clone(),
+            launches: shared.launches.clone(),
+            rates: shared.rates.clone(),
             activity,
-            per_user: RateLimiter::keyed(quota(limits.per_user_per_minute)),
-            per_guild: RateLimiter::keyed(quota(limits.per_guild_per_minute)),
             defer_after: DEFER_AFTER,
             host: None,
         }
@@ -107,12 +101,6 @@ impl Dispatcher {
             .then(|| host.clone())
     }
 
-    /// Forgets rate-limit state of users and guilds that have been quiet (bounded memory).
-    pub fn prune_rate_limits(&self) {
-        self.per_user.retain_recent();
-        self.per_guild.retain_recent();
-    }
-
     /// Handles one interaction and returns the initial response body. If the guest is
     /// slow, the body is a deferral and the result is delivered later through REST.
     pub async fn handle(self: &Arc<Self>, ix: Interaction, acked: Acked) -> Value {
@@ -132,8 +120,8 @@ impl Dispatcher {
         if answering == Answering::Command
             && let Some(host) = self.host_command(&ix)
         {
-            if let Err(text) = self.rate_limit(&ix) {
-                return response::error_reply(answering, &text);
+            if let Err(denied) = self.rate_limit(&ix).await {
+                return response::error_reply(answering, &denied.to_string());
             }
             let mut call = host.run(ix.clone());
             return tokio::select! {
@@ -141,9 +129,9 @@ impl Dispatcher {
                 _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, "rules".into(), call, acked),
             };
         }
-        let (plugin, call) = match self.route(&ix, answering) {
+        let (plugin, call) = match self.route(&ix, answering).await {
             Ok(x) => x,
-            Err(text) => return response::error_reply(answering, &text),
+            Err(refusal) => return response::error_reply(answering, &refusal.to_string()),
         };
         let name = plugin.name.clone();
         let scope = CallScope {
@@ -224,40 +212,44 @@ impl Dispatcher {
     }
 
     /// Finds the plugin and checks policy and rate limits.
-    fn route(
+    async fn route(
         &self,
         ix: &Interaction,
         answering: Answering,
-    ) -> Result<(Arc<LoadedPlugin>, Call), String> {
+    ) -> Result<(Arc<LoadedPlugin>, Call), Refusal> {
         let set = self.registry.snapshot();
         let (plugin, command) = match answering {
             Answering::Command | Answering::Autocomplete => {
-                let name = ix.command_name().ok_or("The command has no name.")?;
-                let p = set.command_owner(name, ix.command_kind()).ok_or_else(|| {
-                    format!("/{name} is not available right now: no loaded plugin provides it.")
-                })?;
+                let name = ix.command_name().ok_or(Refusal::NoName)?;
+                let p = set
+                    .command_owner(name, ix.command_kind())
+                    .ok_or_else(|| Refusal::Unprovided(name.into()))?;
                 (p.clone(), Some(name))
             }
             Answering::Component | Answering::Modal => {
                 let id = ix.custom_id().unwrap_or_default();
-                let (owner, own_id) = response::split_custom_id(id)
-                    .ok_or("This control is not from a plugin of this bot.")?;
-                let p = set.get(owner).ok_or_else(|| {
-                    format!("This control belongs to the `{owner}` plugin, which is not loaded.")
-                })?;
+                let (owner, own_id) =
+                    response::split_custom_id(id).ok_or(Refusal::ForeignControl)?;
+                let p = set
+                    .get(owner)
+                    .ok_or_else(|| Refusal::NotLoaded(owner.into()))?;
                 // A control whose id starts with one of its plugin's commands is held to
                 // that command's permissions: a button must not bypass them.
                 let command = controlling_command(p, own_id);
                 if let Some(def) = command {
-                    check_member_permissions(def, ix)?;
+                    policy::may_press(
+                        &def.name,
+                        def.default_member_permissions.as_deref(),
+                        ix.member.as_ref().and_then(|m| m.permissions.as_deref()),
+                    )?;
                 }
                 (p.clone(), command.map(|d| d.name.as_str()))
             }
         };
         let cfg = self.guilds.guild(ix.guild_id.as_deref());
-        check_policy(&cfg, &plugin.name, command, ix.roles())?;
+        Policy::of(&cfg.typed).may_run(&plugin.name, command, ix.roles())?;
         if answering != Answering::Autocomplete {
-            self.rate_limit(ix)?;
+            self.rate_limit(ix).await?;
         }
         let own_id = |ix: &Interaction| {
             response::split_custom_id(ix.custom_id().unwrap_or_default())
@@ -265,32 +257,21 @@ impl Dispatcher {
                 .unwrap_or_default()
         };
         let call = match answering {
-            Answering::Command => Call::Command(ix.command_input()?),
-            Answering::Autocomplete => Call::Autocomplete(ix.command_input()?),
-            Answering::Component => Call::Component(ix.component_input(&own_id(ix))?),
-            Answering::Modal => Call::Modal(ix.modal_input(&own_id(ix))?),
+            Answering::Command => Call::Command(ix.command_input().map_err(Refusal::Input)?),
+            Answering::Autocomplete => {
+                Call::Autocomplete(ix.command_input().map_err(Refusal::Input)?)
+            }
+            Answering::Component => {
+                Call::Component(ix.component_input(&own_id(ix)).map_err(Refusal::Input)?)
+            }
+            Answering::Modal => Call::Modal(ix.modal_input(&own_id(ix)).map_err(Refusal::Input)?),
         };
         Ok((plugin, call))
     }
 
-    fn rate_limit(&self, ix: &Interaction) -> Result<(), String> {
-        // The limiter's own clock: creating a clock per call is costly (calibration).
-        let now = self.per_user.clock().now();
-        let wait = |e: governor::NotUntil<_>| e.wait_time_from(now).as_secs().max(1);
-        if let Some(u) = ix.invoker() {
-            self.per_user
-                .check_key(&u.id)
-                .map_err(|e| format!("You are going too fast: try again in {} s.", wait(e)))?;
-        }
-        if let Some(g) = &ix.guild_id {
-            self.per_guild.check_key(g).map_err(|e| {
-                format!(
-                    "This server is using the bot too fast: try again in {} s.",
-                    wait(e)
-                )
-            })?;
-        }
-        Ok(())
+    async fn rate_limit(&self, ix: &Interaction) -> Result<(), Denied> {
+        let user = ix.invoker().map(|u| u.id.as_str());
+        policy::may_go(self.rates.as_ref(), user, ix.guild_id.as_deref()).await
     }
 
     /// The guest is still running: acknowledge now and deliver its answer when it comes.
@@ -335,6 +316,24 @@ impl Dispatcher {
     }
 }
 
+/// Why an interaction reaches no guest; the text is what the member reads.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("The command has no name.")]
+    NoName,
+    #[error("/{0} is not available right now: no loaded plugin provides it.")]
+    Unprovided(String),
+    #[error("This control is not from a plugin of this bot.")]
+    ForeignControl,
+    #[error("This control belongs to the `{0}` plugin, which is not loaded.")]
+    NotLoaded(String),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The interaction's data does not fit the contract.
+    #[error("{0}")]
+    Input(String),
+}
+
 /// The command a control belongs to: the first `:`-separated part of its id, if it names
 /// one of the plugin's commands.
 fn controlling_command<'p>(
@@ -343,30 +342,6 @@ fn controlling_command<'p>(
 ) -> Option<&'p crate::plugins::bindings::types::CommandDef> {
     let head = own_id.split(':').next()?;
     plugin.manifest.commands.iter().find(|c| c.name == head)
-}
-
-/// Discord enforces a command's `default_member_permissions` for the command only; the host
-/// enforces it for the command's controls. "0" means administrators only.
-fn check_member_permissions(
-    def: &crate::plugins::bindings::types::CommandDef,
-    ix: &Interaction,
-) -> Result<(), String> {
-    let Some(required) = def
-        .default_member_permissions
-        .as_deref()
-        .and_then(|p| p.parse::<u64>().ok())
-    else {
-        return Ok(());
-    };
-    let has = super::permissions::parse(ix.member.as_ref().and_then(|m| m.permissions.as_deref()));
-    if super::permissions::covers(has, required) {
-        Ok(())
-    } else {
-        Err(format!(
-            "You need the permissions of /{} to use this control.",
-            def.name
-        ))
-    }
 }
 
 /// The guest's output as an interaction callback body.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::model::Interaction;
 use super::response::EPHEMERAL;
 use crate::config::admin::{ChangeError, ConfigAdmin, SECTIONS};
-use crate::config::guild::check_policy;
+use crate::config::policy::Policy;
 use crate::delivery::Outbox;
 use crate::kaltura::identity::Member;
 use crate::scripts::Rules;
@@ -172,8 +172,8 @@ impl HostCommands {
             } else {
                 "rules"
             };
-            if let Err(m) = check_policy(&cfg, owner, Some(&name), ix.roles()) {
-                return reply(&m);
+            if let Err(denied) = Policy::of(&cfg.typed).may_run(owner, Some(&name), ix.roles()) {
+                return reply(&denied.to_string());
             }
             if name.starts_with("kaltura-config-") {
                 me.config_command(&guild, &name, &ix).await
@@ -250,7 +250,7 @@ impl HostCommands {
             ));
         };
         let cfg = self.admin.guilds.guild(Some(guild));
-        if !cfg.typed.features.rules || cfg.typed.rules.disabled.contains(&rule.name) {
+        if !Policy::of(&cfg.typed).rule_runs(&rule.name) {
             return reply(&format!("/{name} is turned off on this server."));
         }
         let mut options = serde_json::Map::new();

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use super::template::{render, truncate};
 use super::{DiscordEvent, KalturaEvent, KalturaEventKind};
 use crate::config::guild::{GuildConfigs, GuildEntry};
+use crate::config::policy::Policy;
 use crate::delivery::Outbox;
 use crate::kaltura::KalturaSettings;
 use crate::plugins::bindings::types::Event as GuestEvent;
@@ -180,7 +181,7 @@ impl EventProcessor {
     async fn discord_messages(&self, ev: &DiscordEvent) -> Vec<NewMessage> {
         let cfg = self.guilds.guild(Some(&ev.guild_id));
         match &self.rules {
-            Some(rules) if cfg.typed.features.rules => {
+            Some(rules) if Policy::of(&cfg.typed).rules_on().is_ok() => {
                 rules
                     .dispatch(
                         &ev.guild_id,
@@ -218,11 +219,12 @@ impl EventProcessor {
         let per_guild = self.audience().into_iter().map(|guild_id| async move {
             let cfg = self.guilds.guild(Some(&guild_id));
             let mut out = Vec::new();
-            if !cfg.typed.kaltura.enabled {
+            let policy = Policy::of(&cfg.typed);
+            if policy.kaltura_on().is_err() {
                 return out;
             }
             out.extend(self.notifications(&guild_id, &cfg, ev));
-            if cfg.typed.features.rules
+            if policy.rules_on().is_ok()
                 && let Some(rules) = &self.rules
             {
                 let arg = self.vars(ev);
@@ -329,12 +331,9 @@ impl EventProcessor {
         let payload = payload.to_string();
         for guild_id in guilds {
             let cfg = self.guilds.guild(Some(guild_id));
-            let kaltura_off = topic.starts_with("kaltura.") && !cfg.typed.kaltura.enabled;
-            if !cfg.typed.features.plugin_events || kaltura_off {
-                continue;
-            }
+            let policy = Policy::of(&cfg.typed);
             for p in &subscribed {
-                if crate::config::guild::check_policy(&cfg, &p.name, None, &[]).is_err() {
+                if policy.may_receive(&p.name, topic).is_err() {
                     continue;
                 }
                 let scope = CallScope {

@@ -9,6 +9,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 
 use super::Rules;
 use crate::config::guild::GuildConfigs;
+use crate::config::policy::Policy;
 use crate::delivery::Outbox;
 use crate::events::process::EventProcessor;
 
@@ -43,7 +44,7 @@ pub async fn run_due(
     // its budget for the minute.
     let runs = due.into_iter().map(|(guild, names)| async move {
         let cfg = guilds.guild(Some(&guild));
-        let messages = if cfg.typed.features.rules {
+        let messages = if Policy::of(&cfg.typed).rules_on().is_ok() {
             rules
                 .dispatch_only(&guild, cfg, "on_schedule", None, Some(names))
                 .await

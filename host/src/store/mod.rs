@@ -12,8 +12,10 @@ use anyhow::Result;
 pub mod audit;
 pub mod inbox;
 pub mod kv;
+pub mod memory;
 pub mod meta;
 pub mod outbox;
+pub mod rates;
 pub mod retention;
 pub mod sqlite;
 
@@ -29,6 +31,32 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The runtime state a cluster must share between instances (today kept in this process):
+/// interaction tokens for follow-ups, pending Activity launches, who is in voice, and the
+/// command allowances.
+#[derive(Clone)]
+pub struct SharedState {
+    pub tokens: Arc<crate::discord::tokens::InteractionTokens>,
+    pub launches: Arc<crate::discord::launches::Launches>,
+    pub voice: Arc<crate::discord::voice::VoiceStates>,
+    pub rates: Arc<dyn rates::CommandRates>,
+}
+
+impl SharedState {
+    /// Everything in this process; command allowances from the operator's `rate_limits`.
+    pub fn in_memory(limits: crate::plugins::grants::RateLimits) -> Self {
+        Self {
+            tokens: Default::default(),
+            launches: Default::default(),
+            voice: Default::default(),
+            rates: Arc::new(memory::MemoryCommandRates::new(
+                limits.per_user_per_minute,
+                limits.per_guild_per_minute,
+            )),
+        }
+    }
 }
 
 /// One handle per kind of durable state, each possibly from a different backend.

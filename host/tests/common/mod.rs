@@ -288,8 +288,11 @@ impl Host {
         let outbox = app.outbox.clone();
         let processor = app.processor.clone();
         let rules = app.rules.clone();
-        let (guilds, tokens, launches) =
-            (app.guilds.clone(), app.tokens.clone(), app.launches.clone());
+        let (guilds, tokens, launches) = (
+            app.guilds.clone(),
+            app.shared.tokens.clone(),
+            app.shared.launches.clone(),
+        );
         let stores = app.stores.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();

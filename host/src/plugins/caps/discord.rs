@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::guild::GuildConfigs;
+use crate::config::policy::Policy;
 use crate::delivery::Outbox;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::response::message_json;
@@ -57,23 +58,14 @@ async fn channel_allowed(
         return Ok(());
     };
     let cfg = caps.discord.guilds.guild(Some(&guild));
-    let Some(policy) = cfg.typed.plugins.get(&*plugin) else {
-        return Ok(());
-    };
-    if policy.channels.is_empty() {
-        return Ok(());
-    }
-    for c in &policy.channels {
-        if let Ok(id) = caps.discord.directory.resolve_channel(&guild, c).await
-            && id == channel_id
-        {
-            return Ok(());
-        }
-    }
-    Err(CapError::Denied(format!(
-        "this server allows the `{plugin}` plugin to post only in {}",
-        policy.channels.join(", ")
-    )))
+    let directory = &caps.discord.directory;
+    Policy::of(&cfg.typed)
+        .may_post(&plugin, &channel_id, |c| {
+            let guild = &guild;
+            async move { directory.resolve_channel(guild, c).await.ok() }
+        })
+        .await
+        .map_err(|d| CapError::Denied(d.to_string()))
 }
 
 /// Every channel a plugin posts to, edits in or reacts in belongs to the guild it was
