@@ -12,6 +12,8 @@ export const CLOSE = {
   TOO_BIG: 4009,
   TIMEOUT: 4010,
   REPLACED: 4011,
+  /** Another server instance owns the room: reconnect. */
+  ELSEWHERE: 4012,
 } as const;
 
 /** `position` (seconds) was true at `set_at` (server ms); while playing it advances at `rate`. */

@@ -82,14 +82,14 @@ impl App {
             .map(InteractionVerifier::from_hex)
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let shared = SharedState::in_memory(grants.rate_limits(), settings.delivery.global_rate);
         let rest = discord.application_id.as_deref().map(|app| {
             Arc::new(
                 DiscordRest::new(&discord.api_base, app, discord.bot_token.clone())
-                    .with_global_rate(settings.delivery.global_rate),
+                    .with_limits(shared.discord_limits.clone()),
             )
         });
         let directory = Arc::new(GuildDirectory::new(rest.clone()));
-        let shared = SharedState::in_memory(grants.rate_limits());
         let kaltura = settings
             .kaltura
             .clone()
@@ -288,7 +288,7 @@ impl App {
             client_secret: discord.client_secret.clone(),
             activity_dev: settings.activity.dev_mode,
             rooms: Some(Arc::new(SyncRooms::new(
-                shared.launches.clone(),
+                &shared,
                 // Discord says who is in an instance (bot token); dev mode runs on the mock.
                 rest.clone()
                     .filter(|r| r.has_bot_token() && !settings.activity.dev_mode)

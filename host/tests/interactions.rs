@@ -140,7 +140,7 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert!(
-        host.tokens.get(&id, "caps").is_none(),
+        host.shared.tokens.get(&id, "caps").await.is_none(),
         "a refused request reached the dispatcher"
     );
     assert_eq!(
@@ -155,7 +155,7 @@ async fn bad_signatures_are_refused_and_nothing_is_dispatched() {
         .await
         .unwrap();
     assert_eq!((status, text_of(&reply).as_str()), (200, "count=1"));
-    assert!(host.tokens.get(&id, "caps").is_some());
+    assert!(host.shared.tokens.get(&id, "caps").await.is_some());
     host.stop().await;
 }
 

@@ -218,7 +218,12 @@ async fn video_search_play_embed_share_and_watch_together() {
         "{url}"
     );
     assert!(url.contains(&entry));
-    let pending = host.launches.get("200000000000000001", USER).unwrap();
+    let pending = host
+        .shared
+        .launches
+        .get("200000000000000001", USER)
+        .await
+        .unwrap();
     assert_eq!(pending.custom_id, watch);
     host.stop().await;
 }
@@ -840,7 +845,12 @@ async fn watch_together_launches_the_activity_for_people_in_voice() {
         .unwrap();
     assert_eq!(asked["custom_id"], watch.as_str());
     assert_eq!(asked["plugin"], "kaltura-videos");
-    let pending = host.launches.get("200000000000000001", USER).unwrap();
+    let pending = host
+        .shared
+        .launches
+        .get("200000000000000001", USER)
+        .await
+        .unwrap();
     assert_eq!(pending.custom_id, watch);
     host.stop().await;
 }

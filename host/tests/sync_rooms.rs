@@ -375,17 +375,21 @@ async fn the_room_opens_on_what_was_launched_in_the_instances_channel_and_the_la
     );
     let (here, elsewhere) = ("200000000000000001", "200000000000000002");
     // Ann pressed Watch Together under a video in this channel; someone else elsewhere.
-    let launches = &host.launches;
-    launches.record(
-        here,
-        ANN,
-        "kaltura-videos:kaltura-video-search:watch:1_launched",
-    );
-    launches.record(
-        elsewhere,
-        EVE,
-        "kaltura-videos:kaltura-video-search:watch:1_other",
-    );
+    let launches = &host.shared.launches;
+    launches
+        .record(
+            here,
+            ANN,
+            "kaltura-videos:kaltura-video-search:watch:1_launched",
+        )
+        .await;
+    launches
+        .record(
+            elsewhere,
+            EVE,
+            "kaltura-videos:kaltura-video-search:watch:1_other",
+        )
+        .await;
     host.standin
         .set_activity_instance_in("i-launch", here, &[ANN, BOB]);
 
@@ -408,4 +412,41 @@ async fn the_room_opens_on_what_was_launched_in_the_instances_channel_and_the_la
         ANN,
         "the launcher hosts"
     );
+}
+
+#[tokio::test]
+async fn a_room_another_instance_owns_is_not_opened_here_and_a_closed_room_is_given_up() {
+    use kdhost::store::rooms::Claim;
+    let host = start().await;
+    let ta = token(&host, ANN, "Ann").await;
+    let claims = &host.shared.rooms;
+    // Another instance holds `i-owned`: this one sends the page away to reconnect.
+    assert!(matches!(
+        claims.claim("i-owned", "another-instance").await,
+        Claim::Owned { .. }
+    ));
+    let mut ws = connect(&host, "i-owned", &ta).await;
+    let c = next(&mut ws, "welcome").await;
+    assert_eq!(c["close"], 4012, "{c}");
+    // A room opened here is claimed by this instance, and given up when its last
+    // member leaves.
+    let mut ann = connect(&host, "i-mine", &ta).await;
+    next(&mut ann, "welcome").await;
+    assert!(matches!(
+        claims.claim("i-mine", "another-instance").await,
+        Claim::Elsewhere { .. }
+    ));
+    ann.close(None).await.unwrap(); // a goodbye: the seat goes at once
+    let freed = async {
+        loop {
+            if let Claim::Owned { .. } = claims.claim("i-mine", "another-instance").await {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(HANG, freed)
+        .await
+        .expect("the room's claim was not given up");
+    host.stop().await;
 }

@@ -25,6 +25,9 @@ pub mod close {
     pub const TIMEOUT: u16 = 4010;
     /// A newer connection of the same user replaced this one.
     pub const REPLACED: u16 = 4011;
+    /// Another server instance owns this room: reconnect (the load balancer may send the
+    /// next connection to it).
+    pub const ELSEWHERE: u16 = 4012;
 }
 
 /// What everyone in a room sees of the playback. `position` was true at `set_at` (server

@@ -22,9 +22,11 @@ use tokio::sync::{Notify, broadcast};
 
 use super::protocol::{self, ClientMessage, ServerMessage, close};
 use super::room::{Change, Room};
-use crate::discord::launches::Launches;
 use crate::discord::rest::{Call, DiscordRest};
+use crate::store::SharedState;
+use crate::store::launches::Launches;
 use crate::store::now_ms;
+use crate::store::rooms::{Claim, RoomClaims};
 
 /// Messages a client sends that are refused before it is dropped.
 const MAX_STRIKES: u32 = 20;
@@ -129,7 +131,10 @@ impl RoomHandle {
 
 pub struct SyncRooms {
     rooms: Mutex<HashMap<String, Arc<RoomHandle>>>,
-    launches: Arc<Launches>,
+    launches: Arc<dyn Launches>,
+    /// Who owns each room (one writer per room), and this instance's name there.
+    claims: Arc<dyn RoomClaims>,
+    owner: String,
     /// `None` in dev mode or without a bot token: membership is not checked with Discord.
     check: Option<InstanceCheck>,
     grace: Duration,
@@ -145,25 +150,39 @@ pub struct Caller {
 }
 
 impl SyncRooms {
-    pub fn new(launches: Arc<Launches>, check: Option<InstanceCheck>, grace: Duration) -> Self {
+    pub fn new(shared: &SharedState, check: Option<InstanceCheck>, grace: Duration) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
-            launches,
+            launches: shared.launches.clone(),
+            claims: shared.rooms.clone(),
+            owner: shared.instance_id.clone(),
             check,
             grace,
             next_conn: AtomicU64::new(1),
         }
     }
 
-    fn room(&self, instance: &str, channel: Option<&str>) -> Arc<RoomHandle> {
+    /// The room of an Activity instance, opened here if no instance owns it yet;
+    /// `Err(owner)` when another instance does.
+    async fn room(&self, instance: &str, channel: Option<&str>) -> Result<Arc<RoomHandle>, String> {
+        // Claimed on every connection, so a room opened again after a release is owned.
+        if let Claim::Elsewhere { owner } = self.claims.claim(instance, &self.owner).await {
+            return Err(owner);
+        }
+        if let Some(h) = self.rooms.lock().unwrap().get(instance) {
+            return Ok(h.clone());
+        }
+        // The launcher (who pressed Watch Together in this channel) hosts, and the room
+        // opens on what they launched.
+        let launch = match channel {
+            Some(c) => self.launches.latest_in(c).await,
+            None => None,
+        };
         let mut rooms = self.rooms.lock().unwrap();
         if let Some(h) = rooms.get(instance) {
-            return h.clone();
+            return Ok(h.clone()); // opened meanwhile by another connection
         }
         let handle = {
-            // The launcher (who pressed Watch Together in this channel) hosts, and the
-            // room opens on what they launched.
-            let launch = channel.and_then(|c| self.launches.latest_in(c));
             let entry = launch.as_ref().and_then(|(_, l)| {
                 l.custom_id
                     .split_once(":watch:")
@@ -190,7 +209,7 @@ impl SyncRooms {
                 }
             }
         });
-        handle
+        Ok(handle)
     }
 
     /// Runs one connection until it ends. `caller` is `Err(reason)` when the token was
@@ -238,7 +257,18 @@ impl SyncRooms {
                 }
             }
         }
-        let handle = self.room(&instance, channel.as_deref());
+        let handle = match self.room(&instance, channel.as_deref()).await {
+            Ok(h) => h,
+            Err(owner) => {
+                tracing::info!(
+                    instance,
+                    owner,
+                    "activity room is served by another instance"
+                );
+                let why = "this room is served by another server: reconnect";
+                return close_with(&mut ws, close::ELSEWHERE, why).await;
+            }
+        };
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let replaced = Arc::new(Notify::new());
         let mut rx = handle.tx.subscribe();
@@ -276,11 +306,12 @@ impl SyncRooms {
         match ended {
             Ended::Left => {
                 handle.is_current(&caller.user_id, conn, true);
-                let mut room = handle.room.lock().unwrap();
-                room.leave(&caller.user_id);
-                handle.participants(&room);
-                drop(room);
-                self.drop_if_empty(&instance, &handle);
+                {
+                    let mut room = handle.room.lock().unwrap();
+                    room.leave(&caller.user_id);
+                    handle.participants(&room);
+                }
+                self.drop_if_empty(&instance, &handle).await;
             }
             Ended::Lost => {
                 handle.room.lock().unwrap().away(&caller.user_id, now_ms());
@@ -292,26 +323,31 @@ impl SyncRooms {
                     if !handle.is_current(&caller.user_id, conn, true) {
                         return;
                     }
-                    let mut room = handle.room.lock().unwrap();
-                    if !room
-                        .expire(now_ms(), me.grace.as_millis() as i64)
-                        .is_empty()
                     {
-                        handle.participants(&room);
+                        let mut room = handle.room.lock().unwrap();
+                        if !room
+                            .expire(now_ms(), me.grace.as_millis() as i64)
+                            .is_empty()
+                        {
+                            handle.participants(&room);
+                        }
                     }
-                    drop(room);
-                    me.drop_if_empty(&instance, &handle);
+                    me.drop_if_empty(&instance, &handle).await;
                 });
             }
         }
     }
 
-    fn drop_if_empty(&self, instance: &str, handle: &Arc<RoomHandle>) {
-        let mut rooms = self.rooms.lock().unwrap();
-        if handle.room.lock().unwrap().is_empty()
-            && rooms.get(instance).is_some_and(|h| Arc::ptr_eq(h, handle))
-        {
-            rooms.remove(instance);
+    /// Closes an empty room and gives up its claim.
+    async fn drop_if_empty(&self, instance: &str, handle: &Arc<RoomHandle>) {
+        let dropped = {
+            let mut rooms = self.rooms.lock().unwrap();
+            let empty = handle.room.lock().unwrap().is_empty()
+                && rooms.get(instance).is_some_and(|h| Arc::ptr_eq(h, handle));
+            empty && rooms.remove(instance).is_some()
+        };
+        if dropped {
+            self.claims.release(instance, &self.owner).await;
         }
     }
 }

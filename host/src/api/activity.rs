@@ -47,13 +47,17 @@ pub async fn launch(
             "launches belong to Discord users",
         ));
     }
-    let l = s.launches.get(&q.channel_id, &claims.sub).ok_or_else(|| {
-        err(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no recent Watch Together launch by you in that channel",
-        )
-    })?;
+    let l = s
+        .launches
+        .get(&q.channel_id, &claims.sub)
+        .await
+        .ok_or_else(|| {
+            err(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no recent Watch Together launch by you in that channel",
+            )
+        })?;
     let plugin = l
         .custom_id
         .split(':')

@@ -36,7 +36,7 @@ pub struct ApiState {
     pub guilds: Arc<GuildConfigs>,
     /// `config/api.json`, hot-reloaded.
     pub service_accounts: auth::ServiceAccounts,
-    pub launches: Arc<crate::discord::launches::Launches>,
+    pub launches: Arc<dyn crate::store::launches::Launches>,
     /// Guild configuration changes and the audit log.
     pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
     /// Guilds' deliveries (the outbox, dead letters included).

@@ -10,18 +10,18 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::host_commands::HostCommands;
-use super::launches::Launches;
 use super::model::{self, Interaction};
 use super::response::{self, Answering, EPHEMERAL};
 use super::rest::DiscordRest;
-use super::tokens::InteractionTokens;
-use super::voice::VoiceStates;
 use crate::config::guild::GuildConfigs;
 use crate::config::policy::{self, Denied, Policy};
 use crate::plugins::bindings::types::Capability;
 use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
 use crate::store::SharedState;
+use crate::store::launches::Launches;
 use crate::store::rates::CommandRates;
+use crate::store::tokens::InteractionTokens;
+use crate::store::voice::VoiceStates;
 use crate::telemetry::METRICS;
 
 /// A guest call in progress, producing the interaction callback body.
@@ -48,11 +48,11 @@ pub struct Dispatcher {
     guilds: Arc<GuildConfigs>,
     rest: Option<Arc<DiscordRest>>,
     /// Tokens of interactions plugins handle, for their follow-ups.
-    tokens: Arc<InteractionTokens>,
+    tokens: Arc<dyn InteractionTokens>,
     /// Who is in voice (an Activity launches only there).
-    voice: Arc<VoiceStates>,
+    voice: Arc<dyn VoiceStates>,
     /// Launches waiting for their Activity.
-    launches: Arc<Launches>,
+    launches: Arc<dyn Launches>,
     /// Command allowances per member and guild.
     rates: Arc<dyn CommandRates>,
     activity: ActivityLaunch,
@@ -152,7 +152,7 @@ impl Dispatcher {
             .allows(Capability::Discord)
             .then(|| self.tokens.clone());
         if let Some(t) = &tokens {
-            t.insert(&ix.id, &ix.token, &name);
+            t.insert(&ix.id, &ix.token, &name).await;
         }
         let id = ix.id.clone();
         let ix_guild = ix.guild_id.clone();
@@ -174,16 +174,16 @@ impl Dispatcher {
             _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, name, guest, acked),
         };
         if let Some(t) = tokens {
-            t.mark_answered(&id);
+            t.mark_answered(&id).await;
         }
         if first["type"] == 12 {
-            return self.launch(ix_guild.as_deref(), &launch_key, first);
+            return self.launch(ix_guild.as_deref(), &launch_key, first).await;
         }
         first
     }
 
     /// Keeps what the launch was for; without Activities, answers with a link instead.
-    fn launch(
+    async fn launch(
         &self,
         guild: Option<&str>,
         key: &(Option<String>, Option<String>, String),
@@ -192,7 +192,7 @@ impl Dispatcher {
         let (channel, user, custom_id) = key;
         if self.activity.enabled
             && let (Some(g), Some(u)) = (guild, user)
-            && self.voice.in_voice(g, u) == Some(false)
+            && self.voice.in_voice(g, u).await == Some(false)
         {
             return response::error_reply(
                 Answering::Component,
@@ -202,7 +202,7 @@ impl Dispatcher {
         if let (Some(c), Some(u)) = (channel, user)
             && !custom_id.is_empty()
         {
-            self.launches.record(c, u, custom_id);
+            self.launches.record(c, u, custom_id).await;
         }
         if self.activity.enabled {
             body

@@ -10,16 +10,17 @@ use tokio::sync::oneshot;
 use super::dispatch::Dispatcher;
 use super::model::Interaction;
 use super::rest::DiscordRest;
-use super::voice::VoiceStates;
+use super::voice;
 use crate::config::secret::Secret;
 use crate::events::DiscordEvent;
 use crate::events::process::EventProcessor;
+use crate::store::voice::VoiceStates;
 use crate::telemetry::METRICS;
 
 struct Handler {
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
-    voice: Arc<VoiceStates>,
+    voice: Arc<dyn VoiceStates>,
     events: Option<Arc<EventProcessor>>,
 }
 
@@ -63,22 +64,22 @@ impl RawEventHandler for Handler {
             Event::Unknown(u) if u.kind == "INTERACTION_CREATE" => Ok(u.value),
             Event::GuildCreate(e) => {
                 if let Ok(g) = serde_json::to_value(&e.guild) {
-                    self.voice.guild_create(&g);
+                    voice::guild_create(self.voice.as_ref(), &g).await;
                 }
                 return;
             }
             Event::VoiceStateUpdate(e) => {
                 if let Ok(v) = serde_json::to_value(&e.voice_state) {
-                    self.voice.update(&v);
+                    voice::update(self.voice.as_ref(), &v).await;
                 }
                 return;
             }
             Event::Unknown(u) if u.kind == "GUILD_CREATE" => {
-                self.voice.guild_create(&u.value);
+                voice::guild_create(self.voice.as_ref(), &u.value).await;
                 return;
             }
             Event::Unknown(u) if u.kind == "VOICE_STATE_UPDATE" => {
-                self.voice.update(&u.value);
+                voice::update(self.voice.as_ref(), &u.value).await;
                 return;
             }
             Event::GuildMemberAdd(e) => {
@@ -144,7 +145,7 @@ pub async fn run(
     api_base: String,
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
-    voice: Arc<super::voice::VoiceStates>,
+    voice: Arc<dyn VoiceStates>,
     events: Option<Arc<EventProcessor>>,
     member_events: bool,
 ) {

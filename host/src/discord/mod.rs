@@ -12,6 +12,5 @@ pub mod model;
 pub mod permissions;
 pub mod response;
 pub mod rest;
-pub mod tokens;
 pub mod verify;
 pub mod voice;

@@ -2,18 +2,17 @@
 //! per-route buckets from the `X-RateLimit-*` headers, 429 + `Retry-After` retried, the
 //! global limit (50/s) paced with governor, and transient 5xx retried with backoff.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::invalid_requests::{Admission, InvalidRequests};
+use super::invalid_requests::{self, Admission};
 use crate::cache::TtlMap;
 use crate::config::secret::Secret;
+use crate::store::discord_limits::DiscordLimits;
+use crate::store::memory::MemoryDiscordLimits;
 use crate::telemetry::METRICS;
 
 const MAX_ATTEMPTS: u32 = 5;
@@ -42,22 +41,14 @@ pub enum RestError {
     Throttled,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Bucket {
-    remaining: Option<u32>,
-    reset_at: Option<Instant>,
-}
-
 pub struct DiscordRest {
     client: reqwest::Client,
     api: String,
     pub application_id: String,
     bot_token: Option<Secret>,
-    buckets: Mutex<HashMap<String, Bucket>>,
-    global_until: Mutex<Option<Instant>>,
-    global: DefaultDirectRateLimiter,
-    /// 401/403/429 answers of the last 10 minutes (Discord bans an IP at 10,000).
-    pub invalid: InvalidRequests,
+    /// The bot's global pace, route buckets and invalid-answer count (Discord bans an IP
+    /// at 10,000 invalid answers in 10 minutes), shared by every instance of the bot.
+    limits: Arc<dyn DiscordLimits>,
     /// Access tokens Discord refused lately (by digest): asked again only after a while.
     oauth_refused: TtlMap<[u8; 32], (u16, String)>,
 }
@@ -92,17 +83,14 @@ impl DiscordRest {
             api: format!("{}/api/v10", api_base.trim_end_matches('/')),
             application_id: application_id.to_string(),
             bot_token,
-            buckets: Mutex::new(HashMap::new()),
-            global_until: Mutex::new(None),
-            global: RateLimiter::direct(Quota::per_second(NonZeroU32::new(50).unwrap())),
-            invalid: InvalidRequests::default(),
+            limits: Arc::new(MemoryDiscordLimits::new(50)),
             oauth_refused: TtlMap::new(OAUTH_REFUSED_TTL, OAUTH_REFUSED_MAX),
         }
     }
 
-    /// Waits or refuses as the invalid-answer count says (see [`InvalidRequests`]).
+    /// Waits or refuses as the invalid-answer count says (see [`invalid_requests`]).
     async fn admission(&self, essential: bool) -> Result<(), RestError> {
-        match self.invalid.admit(essential) {
+        match invalid_requests::admit(self.limits.invalid_count().await, essential) {
             Admission::Go => Ok(()),
             Admission::Pace(d) => {
                 tokio::time::sleep(d).await;
@@ -115,10 +103,10 @@ impl DiscordRest {
         }
     }
 
-    /// Paces bot requests at `per_second` (Discord's global limit for this bot).
-    pub fn with_global_rate(mut self, per_second: u32) -> Self {
-        let n = NonZeroU32::new(per_second.max(1)).expect("at least 1");
-        self.global = RateLimiter::direct(Quota::per_second(n));
+    /// Spends the bot's limits from `limits` (shared with other instances, or paced at
+    /// another global rate) instead of this client's own.
+    pub fn with_limits(mut self, limits: Arc<dyn DiscordLimits>) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -143,7 +131,7 @@ impl DiscordRest {
         for attempt in 1..=max {
             // Interaction responses (their own token, a person waiting) always go out.
             self.admission(!call.bot_auth).await?;
-            self.wait_for_room(&call).await;
+            self.limits.until_ready(&call.route, call.bot_auth).await;
             let mut req = self
                 .client
                 .request(call.method.clone(), format!("{}{}", self.api, call.path));
@@ -174,9 +162,10 @@ impl DiscordRest {
                 .discord_rest
                 .with_label_values(&[&route_template(&call.route), status.as_str()])
                 .inc();
-            self.invalid
-                .record(status.as_u16(), shared_limit(resp.headers()));
-            self.record_bucket(&call.route, resp.headers());
+            self.limits
+                .record_answer(status.as_u16(), shared_limit(resp.headers()))
+                .await;
+            self.record_bucket(&call.route, resp.headers()).await;
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let headers = resp.headers().clone();
                 let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -186,7 +175,7 @@ impl DiscordRest {
                 tracing::warn!(route = %call.route, wait_s = wait.as_secs_f64(), global, "Discord rate limited us");
                 if global {
                     // Every bot request waits, not just this one.
-                    *self.global_until.lock().unwrap() = Some(Instant::now() + wait);
+                    self.limits.pause_bot(wait).await;
                 }
                 if wait > MAX_WAIT || attempt == max {
                     return Err(RestError::RateLimited(wait.as_secs_f64()));
@@ -215,26 +204,7 @@ impl DiscordRest {
         unreachable!("the loop returns on its last attempt")
     }
 
-    async fn wait_for_room(&self, call: &Call<'_>) {
-        if call.bot_auth {
-            let until = *self.global_until.lock().unwrap();
-            if let Some(t) = until.filter(|t| *t > Instant::now()) {
-                tokio::time::sleep_until(t.into()).await;
-            }
-            self.global.until_ready().await;
-        }
-        let bucket = self.buckets.lock().unwrap().get(&call.route).copied();
-        if let Some(Bucket {
-            remaining: Some(0),
-            reset_at: Some(t),
-        }) = bucket
-            && t > Instant::now()
-        {
-            tokio::time::sleep_until(t.into()).await;
-        }
-    }
-
-    fn record_bucket(&self, route: &str, h: &reqwest::header::HeaderMap) {
+    async fn record_bucket(&self, route: &str, h: &reqwest::header::HeaderMap) {
         let num = |k: &str| {
             h.get(k)
                 .and_then(|v| v.to_str().ok())
@@ -243,13 +213,10 @@ impl DiscordRest {
         if let (Some(rem), Some(after)) =
             (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after"))
         {
-            self.buckets.lock().unwrap().insert(
-                route.to_string(),
-                Bucket {
-                    remaining: Some(rem as u32),
-                    reset_at: Some(Instant::now() + Duration::from_secs_f64(after.max(0.0))),
-                },
-            );
+            let reset_after = Duration::from_secs_f64(after.max(0.0));
+            self.limits
+                .learn_bucket(route, rem as u32, reset_after)
+                .await;
         }
     }
 
@@ -469,7 +436,7 @@ impl DiscordRest {
         self.admission(false).await?;
         let out = oauth_answer(route, req).await;
         if let Err(RestError::Api { status, .. }) = &out {
-            self.invalid.record(*status, false);
+            self.limits.record_answer(*status, false).await;
         }
         out
     }

@@ -10,14 +10,19 @@ use std::sync::Arc;
 use anyhow::Result;
 
 pub mod audit;
+pub mod discord_limits;
 pub mod inbox;
 pub mod kv;
+pub mod launches;
 pub mod memory;
 pub mod meta;
 pub mod outbox;
 pub mod rates;
 pub mod retention;
+pub mod rooms;
 pub mod sqlite;
+pub mod tokens;
+pub mod voice;
 
 pub use audit::{AuditEntry, AuditLog, NewAuditEntry};
 pub use inbox::{Inbox, InboxRow};
@@ -34,27 +39,35 @@ pub fn now_ms() -> i64 {
 }
 
 /// The runtime state a cluster must share between instances (today kept in this process):
-/// interaction tokens for follow-ups, pending Activity launches, who is in voice, and the
-/// command allowances.
+/// interaction tokens for follow-ups, pending Activity launches, who is in voice, the
+/// command allowances, the bot's Discord limits and who owns each Activity room.
 #[derive(Clone)]
 pub struct SharedState {
-    pub tokens: Arc<crate::discord::tokens::InteractionTokens>,
-    pub launches: Arc<crate::discord::launches::Launches>,
-    pub voice: Arc<crate::discord::voice::VoiceStates>,
+    pub tokens: Arc<dyn tokens::InteractionTokens>,
+    pub launches: Arc<dyn launches::Launches>,
+    pub voice: Arc<dyn voice::VoiceStates>,
     pub rates: Arc<dyn rates::CommandRates>,
+    pub discord_limits: Arc<dyn discord_limits::DiscordLimits>,
+    pub rooms: Arc<dyn rooms::RoomClaims>,
+    /// This process's name where instances share state (room owners, leases).
+    pub instance_id: String,
 }
 
 impl SharedState {
-    /// Everything in this process; command allowances from the operator's `rate_limits`.
-    pub fn in_memory(limits: crate::plugins::grants::RateLimits) -> Self {
+    /// Everything in this process: command allowances from the operator's `rate_limits`,
+    /// bot-authenticated Discord calls paced at `discord_per_second`.
+    pub fn in_memory(limits: crate::plugins::grants::RateLimits, discord_per_second: u32) -> Self {
         Self {
-            tokens: Default::default(),
-            launches: Default::default(),
-            voice: Default::default(),
+            tokens: Arc::new(memory::MemoryTokens::default()),
+            launches: Arc::new(memory::MemoryLaunches::default()),
+            voice: Arc::new(memory::MemoryVoice::default()),
             rates: Arc::new(memory::MemoryCommandRates::new(
                 limits.per_user_per_minute,
                 limits.per_guild_per_minute,
             )),
+            discord_limits: Arc::new(memory::MemoryDiscordLimits::new(discord_per_second)),
+            rooms: Arc::new(memory::MemoryRoomClaims::default()),
+            instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 }

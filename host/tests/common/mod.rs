@@ -74,8 +74,8 @@ pub struct Host {
     pub base: String,
     pub app_registry: std::sync::Arc<kdhost::plugins::Registry>,
     pub guilds: std::sync::Arc<kdhost::config::guild::GuildConfigs>,
-    pub tokens: std::sync::Arc<kdhost::discord::tokens::InteractionTokens>,
-    pub launches: std::sync::Arc<kdhost::discord::launches::Launches>,
+    /// The host's runtime state (tokens, launches, room claims, ...).
+    pub shared: kdhost::store::SharedState,
     /// The host's storage, to look at what it kept.
     pub stores: kdhost::store::Stores,
     pub dir: PathBuf,
@@ -288,11 +288,7 @@ impl Host {
         let outbox = app.outbox.clone();
         let processor = app.processor.clone();
         let rules = app.rules.clone();
-        let (guilds, tokens, launches) = (
-            app.guilds.clone(),
-            app.shared.tokens.clone(),
-            app.shared.launches.clone(),
-        );
+        let (guilds, shared) = (app.guilds.clone(), app.shared.clone());
         let stores = app.stores.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();
@@ -310,8 +306,7 @@ impl Host {
             base: format!("http://{addr}"),
             app_registry,
             guilds,
-            tokens,
-            launches,
+            shared,
             stores,
             dir,
             load_failures,

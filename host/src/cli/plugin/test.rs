@@ -19,7 +19,6 @@ use crate::discord::guilds::GuildDirectory;
 use crate::discord::model::Interaction;
 use crate::discord::response::{self, Answering};
 use crate::discord::rest::DiscordRest;
-use crate::discord::tokens::InteractionTokens;
 use crate::kaltura::Kaltura;
 use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
 use crate::plugins::caps::{Capabilities, DiscordCap};
@@ -27,6 +26,8 @@ use crate::plugins::grants::GrantsConfig;
 use crate::plugins::trace::{HostCall, HostCallRecorder};
 use crate::plugins::{Call, CallScope, Output, Runtime, Source, loader};
 use crate::store::Stores;
+use crate::store::memory::MemoryTokens;
+use crate::store::tokens::InteractionTokens;
 
 static RECORDER: OnceLock<HostCallRecorder> = OnceLock::new();
 
@@ -154,7 +155,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         Default::default(),
     );
     outbox.start();
-    let tokens = Arc::new(InteractionTokens::default());
+    let tokens = Arc::new(MemoryTokens::default());
     let discord_cap = DiscordCap {
         rest: Some(rest),
         tokens: tokens.clone(),
@@ -186,7 +187,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
     let payload = discord.command(&name, options, args.guild, args.user, &[]);
     let ix: Interaction = serde_json::from_value(payload)?;
     let input = ix.command_input().map_err(anyhow::Error::msg)?;
-    tokens.insert(&ix.id, &ix.token, &plugin.name);
+    tokens.insert(&ix.id, &ix.token, &plugin.name).await;
     let scope = CallScope {
         guild_id: ix.guild_id.clone(),
         channel_id: ix.channel_id.clone(),

@@ -9,18 +9,18 @@ use crate::delivery::Outbox;
 use crate::discord::guilds::GuildDirectory;
 use crate::discord::response::message_json;
 use crate::discord::rest::{DiscordRest, RestError};
-use crate::discord::tokens::InteractionTokens;
 use crate::plugins::bindings::kaltura_discord::plugin::discord::Host;
 use crate::plugins::bindings::types::{CapError, Capability, Message};
 use crate::plugins::state::PluginState;
 use crate::store::NewMessage;
+use crate::store::tokens::InteractionTokens;
 
 /// What the `discord` capability needs.
 pub struct DiscordCap {
     /// Discord REST, when an application id (and, for channel messages, a bot token) is set.
     pub rest: Option<Arc<DiscordRest>>,
     /// Interaction tokens the host holds for plugins (they follow up by interaction id).
-    pub tokens: Arc<InteractionTokens>,
+    pub tokens: Arc<dyn InteractionTokens>,
     /// Guilds' channels as Discord reports them: a plugin posts only in its guild.
     pub directory: Arc<GuildDirectory>,
     /// The guilds' configuration (a guild may narrow a plugin to some channels).
@@ -187,7 +187,7 @@ impl Host for PluginState {
         message: Message,
     ) -> Result<String, CapError> {
         let rest = self.discord()?;
-        let held = self.caps.discord.tokens.get(&interaction_id, &self.plugin).ok_or_else(|| {
+        let held = self.caps.discord.tokens.get(&interaction_id, &self.plugin).await.ok_or_else(|| {
             CapError::Invalid(format!(
                 "interaction {interaction_id} was not handled by this plugin in the last 15 minutes"
             ))

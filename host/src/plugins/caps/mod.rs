@@ -74,7 +74,7 @@ impl Capabilities {
         );
         let discord = DiscordCap {
             rest: None,
-            tokens: Default::default(),
+            tokens: Arc::new(crate::store::memory::MemoryTokens::default()),
             directory,
             guilds: guilds.clone(),
             outbox,

@@ -1,14 +1,15 @@
-//! Interaction tokens, kept by the host so plugins follow up by interaction id and never
-//! hold a token. Discord lets a token be used for 15 minutes.
+//! Interaction tokens in this process.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+use async_trait::async_trait;
+
+use crate::store::tokens::{Held, InteractionTokens, TOKEN_LIFETIME};
 
 #[derive(Default)]
-pub struct InteractionTokens {
+pub struct MemoryTokens {
     inner: Mutex<Inner>,
 }
 
@@ -28,16 +29,9 @@ struct Entry {
     answered: bool,
 }
 
-/// A token the host holds for a plugin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Held {
-    pub token: String,
-    /// The first response went out; Discord accepts follow-ups only after it.
-    pub answered: bool,
-}
-
-impl InteractionTokens {
-    pub fn insert(&self, interaction_id: &str, token: &str, plugin: &str) {
+#[async_trait]
+impl InteractionTokens for MemoryTokens {
+    async fn insert(&self, interaction_id: &str, token: &str, plugin: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.inserts_since_prune += 1;
         if inner.inserts_since_prune >= PRUNE_EVERY {
@@ -55,16 +49,14 @@ impl InteractionTokens {
         );
     }
 
-    /// The interaction's first response has been handed to Discord.
-    pub fn mark_answered(&self, interaction_id: &str) {
+    async fn mark_answered(&self, interaction_id: &str) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = inner.map.get_mut(interaction_id) {
             e.answered = true;
         }
     }
 
-    /// The token of an interaction the plugin handled, if still valid.
-    pub fn get(&self, interaction_id: &str, plugin: &str) -> Option<Held> {
+    async fn get(&self, interaction_id: &str, plugin: &str) -> Option<Held> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner
             .map
@@ -81,20 +73,20 @@ impl InteractionTokens {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_token_belongs_to_the_plugin_that_handled_it() {
-        let t = InteractionTokens::default();
-        t.insert("1", "tok", "a");
+    #[tokio::test]
+    async fn a_token_belongs_to_the_plugin_that_handled_it() {
+        let t = MemoryTokens::default();
+        t.insert("1", "tok", "a").await;
         assert_eq!(
-            t.get("1", "a"),
+            t.get("1", "a").await,
             Some(Held {
                 token: "tok".into(),
                 answered: false
             })
         );
-        t.mark_answered("1");
-        assert!(t.get("1", "a").unwrap().answered);
-        assert_eq!(t.get("1", "b"), None);
-        assert_eq!(t.get("2", "a"), None);
+        t.mark_answered("1").await;
+        assert!(t.get("1", "a").await.unwrap().answered);
+        assert_eq!(t.get("1", "b").await, None);
+        assert_eq!(t.get("2", "a").await, None);
     }
 }
