@@ -90,10 +90,7 @@ impl App {
             )
         });
         let directory = Arc::new(GuildDirectory::new(rest.clone()));
-        let kaltura = settings
-            .kaltura
-            .clone()
-            .map(|k| Arc::new(Kaltura::new(k, directory.clone())));
+        let kaltura = settings.kaltura.clone().map(|k| Arc::new(Kaltura::new(k)));
         if let Some(k) = &kaltura {
             k.set_operator(grants.kaltura().clone());
         }

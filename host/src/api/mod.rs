@@ -23,9 +23,10 @@ use self::error::ApiError;
 use crate::config::guild::GuildConfigs;
 use crate::config::policy::Policy;
 use crate::discord::guilds::GuildDirectory;
+use crate::discord::model::Member;
 use crate::discord::rest::{DiscordRest, RestError};
 use crate::kaltura::error::TRY_AGAIN;
-use crate::kaltura::identity::Member;
+use crate::kaltura::identity::mapping_uses_names;
 use crate::kaltura::{Caller, Kaltura, KalturaError};
 
 pub struct ApiState {
@@ -193,7 +194,11 @@ impl ApiState {
                 Policy::of(&cfg.typed)
                     .may_run(plugin, Some(command), &member.roles)
                     .map_err(|d| err(StatusCode::FORBIDDEN, "forbidden", d.to_string()))?;
-                k.caller(&cfg, member).await
+                let names = self
+                    .directory
+                    .role_names_if(guild_id, mapping_uses_names(&cfg))
+                    .await;
+                k.caller(&cfg, member, &names)
             }
         };
         caller.map(|c| (k, c)).map_err(kaltura_error)

@@ -73,11 +73,7 @@ async fn webhook_demo(
 }
 
 fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
+    crate::events::template::truncate(s, max + 1)
 }
 
 /// The full custom id of the first button whose id contains `marker`.

@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::config::guild::GuildConfigs;
-use crate::discord::guilds::GuildDirectory;
 use crate::kaltura::notification::{classify, decode};
 use crate::kaltura::{Kaltura, KalturaSettings};
 use crate::scripts::Rules;
@@ -152,9 +151,7 @@ pub async fn test(
         )
     })?;
     let settings = KalturaSettings::from_env().map_err(anyhow::Error::msg)?;
-    let kaltura = settings
-        .clone()
-        .map(|s| Arc::new(Kaltura::new(s, Arc::new(GuildDirectory::new(None)))));
+    let kaltura = settings.clone().map(|s| Arc::new(Kaltura::new(s)));
     let kv = crate::store::Stores::in_memory()?.kv;
     // A dry run reads Kaltura as a rule would (the operator's grants are not consulted).
     let kaltura = kaltura.map(|account| crate::scripts::rules::RulesKaltura {

@@ -13,7 +13,7 @@ use super::guild::GuildConfigs;
 use super::placeholders::placeholder_names;
 use super::schema;
 use crate::discord::guilds::GuildDirectory;
-use crate::kaltura::identity::Member;
+use crate::discord::model::Member;
 use crate::store::{AuditLog, NewAuditEntry};
 
 /// Top-level sections a guild may change (`$schema` is an editor hint, not a section).

@@ -2,13 +2,13 @@
 //! overwrite only when the set changed since the last successful sync (Discord allows 200
 //! creates per day per guild). The last synced list is persisted to diff against.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::host_commands::{ExtraCommands, extra_commands};
 use super::rest::{DiscordRest, RestError};
 use crate::plugins::bindings::types::{CommandDef, CommandKind, OptionDef, OptionKind};
 use crate::plugins::registry::{PluginSet, Registry};
@@ -107,15 +107,6 @@ pub fn command_json(c: &CommandDef) -> Value {
         v["options"] = Value::Array(options);
     }
     v
-}
-
-/// Commands besides the plugins': the host's own and those guild rules declare.
-#[derive(Debug, Clone, Default)]
-pub struct ExtraCommands {
-    /// Registered with the plugins' commands (globally, or in the dev guild).
-    pub global: Vec<Value>,
-    /// Per guild: the commands of that guild's own rules.
-    pub guilds: BTreeMap<String, Vec<Value>>,
 }
 
 /// Every loaded command plus `extra`, sorted by (type, name) so the hash is stable. An
@@ -348,7 +339,7 @@ pub async fn run_sync_loop(
         }
     };
     loop {
-        let extra = super::host_commands::extra_commands(rules.as_deref());
+        let extra = extra_commands(rules.as_deref());
         match sync(&rest, meta.as_ref(), &target, &registry.snapshot(), &extra).await {
             Ok(_) => {
                 backoff = Duration::from_secs(5);

@@ -5,18 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::host_commands::HostCommands;
 use super::model::{self, Interaction};
-use super::response::{self, Answering, EPHEMERAL};
+use super::response::{self, Answering, Callback, EPHEMERAL};
 use super::rest::DiscordRest;
 use crate::config::guild::GuildConfigs;
 use crate::config::policy::{self, Denied, Policy};
 use crate::plugins::bindings::types::Capability;
-use crate::plugins::{Call, CallScope, LoadedPlugin, Output, Registry};
+use crate::plugins::{Call, CallScope, LoadedPlugin, Registry};
 use crate::store::SharedState;
 use crate::store::launches::Launches;
 use crate::store::rates::CommandRates;
@@ -24,8 +24,27 @@ use crate::store::tokens::InteractionTokens;
 use crate::store::voice::VoiceStates;
 use crate::telemetry::METRICS;
 
-/// A guest call in progress, producing the interaction callback body.
-type GuestCall = std::pin::Pin<Box<dyn Future<Output = Value> + Send>>;
+/// A guest call in progress, producing the interaction callback.
+type GuestCall = std::pin::Pin<Box<dyn Future<Output = Callback> + Send>>;
+
+/// Where and by whom a control was pressed, for an Activity it may launch.
+struct Launching {
+    guild: Option<String>,
+    channel: Option<String>,
+    user: Option<String>,
+    custom_id: String,
+}
+
+impl From<&Interaction> for Launching {
+    fn from(ix: &Interaction) -> Self {
+        Self {
+            guild: ix.guild_id.clone(),
+            channel: ix.channel_id.clone(),
+            user: ix.invoker().map(|u| u.id.clone()),
+            custom_id: ix.custom_id().unwrap_or_default().to_string(),
+        }
+    }
+}
 
 /// How long a guest may run before the host acknowledges with a deferred response.
 pub const DEFER_AFTER: Duration = Duration::from_millis(2500);
@@ -101,11 +120,11 @@ impl Dispatcher {
             .then(|| host.clone())
     }
 
-    /// Handles one interaction and returns the initial response body. If the guest is
-    /// slow, the body is a deferral and the result is delivered later through REST.
-    pub async fn handle(self: &Arc<Self>, ix: Interaction, acked: Acked) -> Value {
+    /// Handles one interaction and returns the initial response. If the guest is slow,
+    /// the response is a deferral and the result is delivered later through REST.
+    pub async fn handle(self: &Arc<Self>, ix: Interaction, acked: Acked) -> Callback {
         let answering = match ix.kind {
-            model::PING => return json!({"type": 1}),
+            model::PING => return Callback::Pong,
             model::APPLICATION_COMMAND => Answering::Command,
             model::MESSAGE_COMPONENT => Answering::Component,
             model::AUTOCOMPLETE => Answering::Autocomplete,
@@ -129,23 +148,23 @@ impl Dispatcher {
                 _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, "rules".into(), call, acked),
             };
         }
-        let (plugin, call) = match self.route(&ix, answering).await {
-            Ok(x) => x,
-            Err(refusal) => return response::error_reply(answering, &refusal.to_string()),
-        };
+        match self.route(&ix, answering).await {
+            Ok((plugin, call)) => self.run_plugin(ix, answering, plugin, call, acked).await,
+            Err(refusal) => response::error_reply(answering, &refusal.to_string()),
+        }
+    }
+
+    /// Calls the guest, deferring if it is still running near the 3-second mark.
+    async fn run_plugin(
+        self: &Arc<Self>,
+        ix: Interaction,
+        answering: Answering,
+        plugin: Arc<LoadedPlugin>,
+        call: Call,
+        acked: Acked,
+    ) -> Callback {
         let name = plugin.name.clone();
-        let scope = CallScope {
-            guild_id: ix.guild_id.clone(),
-            channel_id: ix.channel_id.clone(),
-            user_id: ix.invoker().map(|u| u.id.clone()),
-            interaction_id: Some(ix.id.clone()),
-            user_name: ix
-                .invoker()
-                .map(|u| u.global_name.clone().unwrap_or_else(|| u.username.clone()))
-                .unwrap_or_default(),
-            roles: ix.roles().to_vec(),
-            permissions: ix.member.as_ref().and_then(|m| m.permissions.clone()),
-        };
+        let scope = CallScope::from(&ix);
         // Only plugins that may call `discord` can follow up; nobody else needs the token.
         let tokens = plugin
             .grants
@@ -155,19 +174,13 @@ impl Dispatcher {
             t.insert(&ix.id, &ix.token, &name).await;
         }
         let id = ix.id.clone();
-        let ix_guild = ix.guild_id.clone();
-        let launch_key = (
-            ix.channel_id.clone(),
-            ix.invoker().map(|u| u.id.clone()),
-            ix.custom_id().unwrap_or_default().to_string(),
-        );
-
+        let launch = Launching::from(&ix);
         let rt = self.registry.runtime.clone();
         // Run the guest in this task; only if it outlives the defer window does it move to
         // a task of its own (most calls never pay for a spawn).
         let mut guest: GuestCall = Box::pin(async move {
             let out = plugin.call(&rt, scope, call).await;
-            render(&plugin.name, answering, out)
+            response::render(&plugin.name, answering, out).callback
         });
         let first = tokio::select! {
             done = &mut guest => done,
@@ -176,22 +189,16 @@ impl Dispatcher {
         if let Some(t) = tokens {
             t.mark_answered(&id).await;
         }
-        if first["type"] == 12 {
-            return self.launch(ix_guild.as_deref(), &launch_key, first).await;
+        if first == Callback::LaunchActivity {
+            return self.launch(launch, first).await;
         }
         first
     }
 
     /// Keeps what the launch was for; without Activities, answers with a link instead.
-    async fn launch(
-        &self,
-        guild: Option<&str>,
-        key: &(Option<String>, Option<String>, String),
-        body: Value,
-    ) -> Value {
-        let (channel, user, custom_id) = key;
+    async fn launch(&self, l: Launching, answer: Callback) -> Callback {
         if self.activity.enabled
-            && let (Some(g), Some(u)) = (guild, user)
+            && let (Some(g), Some(u)) = (&l.guild, &l.user)
             && self.voice.in_voice(g, u).await == Some(false)
         {
             return response::error_reply(
@@ -199,15 +206,15 @@ impl Dispatcher {
                 "Join a voice channel first, then press Watch Together again: the Activity opens in your voice channel.",
             );
         }
-        if let (Some(c), Some(u)) = (channel, user)
-            && !custom_id.is_empty()
+        if let (Some(c), Some(u)) = (&l.channel, &l.user)
+            && !l.custom_id.is_empty()
         {
-            self.launches.record(c, u, custom_id).await;
+            self.launches.record(c, u, &l.custom_id).await;
         }
         if self.activity.enabled {
-            body
+            answer
         } else {
-            super::launches::link_instead(&self.activity.public_url, custom_id)
+            super::launches::link_instead(&self.activity.public_url, &l.custom_id)
         }
     }
 
@@ -282,11 +289,11 @@ impl Dispatcher {
         plugin: Arc<str>,
         guest: GuestCall,
         acked: Acked,
-    ) -> Value {
+    ) -> Callback {
         if answering == Answering::Autocomplete {
             // Autocomplete cannot be deferred: answer with no suggestions (dropping the
             // guest call cancels it).
-            return json!({"type": 8, "data": {"choices": []}});
+            return response::no_choices();
         }
         let Some(rest) = self.rest.clone() else {
             return response::error_reply(
@@ -300,18 +307,18 @@ impl Dispatcher {
         tokio::spawn(
             async move {
             let _ = acked.await;
-            let body = guest.await.unwrap_or_else(|e| {
+            let answer = guest.await.unwrap_or_else(|e| {
                 response::error_reply(answering, &format!("The `{plugin}` plugin failed: {e}"))
             });
-            if let Err(e) = deliver_late(&rest, &ix.token, answering, &plugin, body).await {
+            if let Err(e) = deliver_late(&rest, &ix.token, answering, &plugin, answer).await {
                 tracing::warn!(plugin = %plugin, error = %e, "could not deliver a deferred answer");
             }
         }
             .in_current_span(),
         );
         match answering {
-            Answering::Component | Answering::Modal => json!({"type": 6}),
-            _ => json!({"type": 5}),
+            Answering::Component | Answering::Modal => Callback::DeferUpdate,
+            _ => Callback::DeferMessage { ephemeral: None },
         }
     }
 }
@@ -344,35 +351,8 @@ fn controlling_command<'p>(
     plugin.manifest.commands.iter().find(|c| c.name == head)
 }
 
-/// The guest's output as an interaction callback body.
-fn render(
-    plugin: &str,
-    answering: Answering,
-    out: Result<Output, crate::plugins::CallError>,
-) -> Value {
-    match out {
-        Ok(Output::Response(Ok(r))) => response::callback_json(plugin, answering, &r)
-            .unwrap_or_else(|why| {
-                tracing::warn!(plugin, %why, "plugin response violates Discord's limits");
-                response::error_reply(
-                    answering,
-                    &format!("The `{plugin}` plugin gave an answer Discord would reject: {why}."),
-                )
-            }),
-        Ok(Output::Response(Err(msg))) => {
-            response::error_reply(answering, &format!("`{plugin}`: {msg}"))
-        }
-        Ok(_) => response::error_reply(
-            answering,
-            &format!("The `{plugin}` plugin answered with the wrong kind of result."),
-        ),
-        Err(e) => response::error_reply(
-            answering,
-            &format!(
-                "The `{plugin}` plugin {e}. The bot's operators can find details in its logs."
-            ),
-        ),
-    }
+fn is_ephemeral(data: &Value) -> bool {
+    data["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0
 }
 
 /// Sends an answer that missed the 3-second window, after a type 5 or 6 acknowledgement.
@@ -381,35 +361,37 @@ async fn deliver_late(
     token: &str,
     answering: Answering,
     plugin: &str,
-    body: Value,
+    answer: Callback,
 ) -> Result<(), super::rest::RestError> {
-    let data = &body["data"];
-    let ephemeral = data["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0;
-    match (body["type"].as_u64(), answering) {
-        (Some(4), Answering::Command) if ephemeral => {
+    match (answer, answering) {
+        (Callback::Message(data), Answering::Command) if is_ephemeral(&data) => {
             // A public "thinking…" cannot turn ephemeral: replace it with an ephemeral follow-up.
             rest.delete_original(token).await?;
-            rest.follow_up(token, data).await?;
+            rest.follow_up(token, &data).await?;
         }
-        (Some(4), Answering::Command) => {
-            rest.edit_original(token, data).await?;
+        (Callback::Message(data), Answering::Command) => {
+            rest.edit_original(token, &data).await?;
         }
-        (Some(4), _) => {
-            rest.follow_up(token, data).await?;
+        (Callback::Message(data), _) => {
+            rest.follow_up(token, &data).await?;
         }
-        (Some(7), _) => {
-            rest.edit_original(token, data).await?;
+        (Callback::UpdateMessage(data), _) => {
+            rest.edit_original(token, &data).await?;
         }
-        (Some(5 | 6), _) => {} // the plugin itself deferred; it follows up on its own
-        _ => {
+        // The plugin itself deferred; it follows up on its own.
+        (Callback::DeferMessage { .. } | Callback::DeferUpdate, _) => {}
+        (
+            Callback::Pong | Callback::Choices(_) | Callback::Modal(_) | Callback::LaunchActivity,
+            _,
+        ) => {
             let text = format!(
                 "The `{plugin}` plugin answered too late for that kind of response (modal, activity or choices must come within 3 seconds)."
             );
-            let err = response::error_reply(Answering::Command, &text);
             if answering == Answering::Command {
                 rest.delete_original(token).await?;
             }
-            rest.follow_up(token, &err["data"]).await?;
+            rest.follow_up(token, &response::ephemeral_message(&text))
+                .await?;
         }
     }
     METRICS

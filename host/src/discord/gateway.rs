@@ -128,7 +128,7 @@ impl RawEventHandler for Handler {
         let body = self.dispatcher.handle(ix.clone(), on_acked).await;
         if let Err(e) = self
             .rest
-            .interaction_callback(&ix.id, &ix.token, &body)
+            .interaction_callback(&ix.id, &ix.token, &body.to_json())
             .await
         {
             tracing::warn!(error = %e, interaction = %ix.id, "could not answer a gateway interaction");

@@ -119,6 +119,25 @@ impl GuildDirectory {
     }
 
     /// The guild's owner and roles.
+    /// The guild's role names by id when `needed` (a mapping names roles), else none.
+    /// Discord being unreachable is logged and answered with none: ids still match.
+    pub async fn role_names_if(
+        &self,
+        guild_id: Option<&str>,
+        needed: bool,
+    ) -> HashMap<String, String> {
+        let Some(g) = guild_id.filter(|_| needed) else {
+            return HashMap::new();
+        };
+        match self.guild(g).await {
+            Ok(info) => info.role_names(),
+            Err(e) => {
+                tracing::warn!(guild = %g, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
+                HashMap::new()
+            }
+        }
+    }
+
     pub async fn guild(&self, guild_id: &str) -> Result<Arc<GuildInfo>, RestError> {
         if let Some(g) = self.guilds.get(guild_id) {
             return Ok(g);

@@ -3,22 +3,22 @@
 //! declare (run in the rule sandbox; their `reply` is the answer, their `notify` goes to
 //! the outbox).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::model::Interaction;
-use super::response::EPHEMERAL;
+use super::response::{Callback, EPHEMERAL};
 use crate::config::admin::{ChangeError, ConfigAdmin, SECTIONS};
 use crate::config::policy::Policy;
 use crate::delivery::Outbox;
-use crate::kaltura::identity::Member;
 use crate::scripts::Rules;
 use crate::scripts::effects::Effect;
-use crate::scripts::sandbox::CommandDecl;
+use crate::scripts::run::CommandDecl;
 
 /// The host's answer (an interaction callback body), possibly after a while.
-pub type HostCall = std::pin::Pin<Box<dyn Future<Output = Value> + Send>>;
+pub type HostCall = std::pin::Pin<Box<dyn Future<Output = Callback> + Send>>;
 
 pub struct HostCommands {
     pub admin: Arc<ConfigAdmin>,
@@ -99,10 +99,19 @@ pub fn rule_command_json(c: &CommandDecl) -> Value {
     v
 }
 
+/// Commands besides the plugins': the host's own and those guild rules declare.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraCommands {
+    /// Registered with the plugins' commands (globally, or in the dev guild).
+    pub global: Vec<Value>,
+    /// Per guild: the commands of that guild's own rules.
+    pub guilds: BTreeMap<String, Vec<Value>>,
+}
+
 /// The host's config commands and the global rules' commands (registered with the
 /// plugins'), and each guild's own rules' commands.
-pub fn extra_commands(rules: Option<&Rules>) -> crate::discord::commands::ExtraCommands {
-    let mut extra = crate::discord::commands::ExtraCommands {
+pub fn extra_commands(rules: Option<&Rules>) -> ExtraCommands {
+    let mut extra = ExtraCommands {
         global: definitions(),
         ..Default::default()
     };
@@ -120,12 +129,8 @@ pub fn extra_commands(rules: Option<&Rules>) -> crate::discord::commands::ExtraC
     extra
 }
 
-fn reply(text: &str) -> Value {
-    let mut t: String = text.chars().take(1900).collect();
-    if t.len() < text.len() {
-        t.push('…');
-    }
-    json!({"type": 4, "data": {"content": t, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}})
+fn reply(text: &str) -> Callback {
+    Callback::ephemeral(text)
 }
 
 fn option<'a>(ix: &'a Interaction, name: &str) -> Option<&'a Value> {
@@ -134,19 +139,6 @@ fn option<'a>(ix: &'a Interaction, name: &str) -> Option<&'a Value> {
         .iter()
         .find(|o| o["name"] == name)
         .map(|o| &o["value"])
-}
-
-fn member_of(ix: &Interaction) -> Member {
-    let user = ix.invoker();
-    Member {
-        user_id: user.map(|u| u.id.clone()).unwrap_or_default(),
-        display_name: user
-            .map(|u| u.global_name.clone().unwrap_or_else(|| u.username.clone()))
-            .unwrap_or_default(),
-        guild_id: ix.guild_id.clone(),
-        roles: ix.roles().to_vec(),
-        permissions: ix.member.as_ref().and_then(|m| m.permissions.clone()),
-    }
 }
 
 impl HostCommands {
@@ -183,8 +175,8 @@ impl HostCommands {
         })
     }
 
-    async fn config_command(&self, guild: &str, name: &str, ix: &Interaction) -> Value {
-        let who = member_of(ix);
+    async fn config_command(&self, guild: &str, name: &str, ix: &Interaction) -> Callback {
+        let who = ix.acting_member();
         let section = option(ix, "section")
             .and_then(Value::as_str)
             .map(String::from);
@@ -243,7 +235,7 @@ impl HostCommands {
         }
     }
 
-    async fn rule_command(&self, guild: &str, name: &str, ix: &Interaction) -> Value {
+    async fn rule_command(&self, guild: &str, name: &str, ix: &Interaction) -> Callback {
         let Some((rule, _)) = self.rules.command_owner(guild, name) else {
             return reply(&format!(
                 "/{name} is not available right now: its rule is gone."
@@ -259,7 +251,7 @@ impl HostCommands {
                 options.insert(n.to_string(), o["value"].clone());
             }
         }
-        let who = member_of(ix);
+        let who = ix.acting_member();
         let ctx = json!({
             "command": name,
             "options": options,
@@ -292,7 +284,7 @@ impl HostCommands {
                         if *ephemeral {
                             data["flags"] = json!(EPHEMERAL);
                         }
-                        Some(json!({"type": 4, "data": data}))
+                        Some(Callback::Message(data))
                     }
                     _ => None,
                 })

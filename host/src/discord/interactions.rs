@@ -105,8 +105,7 @@ pub async fn post(
     let (acked, on_acked) = oneshot::channel();
     let reply = ep.dispatcher.handle(ix, on_acked).await;
     let json = serde_json::to_vec(&reply).expect("json values serialize");
-    let deferred = matches!(reply["type"].as_u64(), Some(5 | 6));
-    if !deferred {
+    if !reply.is_deferral() {
         return ([(header::CONTENT_TYPE, "application/json")], json).into_response();
     }
     // A deferral: signal once the body has been handed to the connection, so the deferred

@@ -23,12 +23,32 @@ pub struct User {
     pub avatar: Option<String>,
 }
 
+/// The `member` object of an interaction, as Discord sends it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Member {
+pub struct InteractionMember {
     pub user: Option<User>,
     #[serde(default)]
     pub roles: Vec<String>,
     pub permissions: Option<String>,
+}
+
+/// A member as the host knows them: who, in which guild, with which roles and
+/// permissions (from an interaction, Discord's member list, or a service account).
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    pub user_id: String,
+    pub display_name: String,
+    pub guild_id: Option<String>,
+    pub roles: Vec<String>,
+    /// Discord's permission bitset (decimal string), as the interaction carried it.
+    pub permissions: Option<String>,
+}
+
+impl Member {
+    pub fn has_admin_permission(&self) -> bool {
+        use super::permissions::{may_manage_guild, parse};
+        may_manage_guild(parse(self.permissions.as_deref()))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,7 +62,7 @@ pub struct Interaction {
     pub data: Value,
     pub guild_id: Option<String>,
     pub channel_id: Option<String>,
-    pub member: Option<Member>,
+    pub member: Option<InteractionMember>,
     pub user: Option<User>,
     #[serde(default)]
     pub token: String,
@@ -51,6 +71,29 @@ pub struct Interaction {
 }
 
 impl Interaction {
+    /// The invoker's display name (global name, else user name).
+    pub fn display_name(&self) -> String {
+        self.invoker()
+            .map(|u| u.global_name.clone().unwrap_or_else(|| u.username.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The invoker as a member of the interaction's guild.
+    pub fn acting_member(&self) -> Member {
+        Member {
+            user_id: self.invoker().map(|u| u.id.clone()).unwrap_or_default(),
+            display_name: self.display_name(),
+            guild_id: self.guild_id.clone(),
+            roles: self.roles().to_vec(),
+            permissions: self.permissions().map(String::from),
+        }
+    }
+
+    /// The invoker's permission bitset, as Discord sent it (guilds only).
+    pub fn permissions(&self) -> Option<&str> {
+        self.member.as_ref().and_then(|m| m.permissions.as_deref())
+    }
+
     /// The invoking user: `member.user` in guilds, `user` in DMs.
     pub fn invoker(&self) -> Option<&User> {
         self.member
@@ -207,6 +250,17 @@ fn option_input(o: &Value) -> Result<OptionInput, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn administrator_or_manage_server_is_a_guild_admin() {
+        let m = |p: &str| Member {
+            permissions: Some(p.into()),
+            ..Default::default()
+        };
+        assert!(m("8").has_admin_permission());
+        assert!(m("32").has_admin_permission());
+        assert!(!m("2048").has_admin_permission());
+    }
     use serde_json::json;
 
     fn ix(data: Value) -> Interaction {

@@ -359,42 +359,183 @@ fn choices_json(choices: &[Choice]) -> Result<Value, String> {
     Ok(json!({"choices": list}))
 }
 
-/// The interaction callback body `{type, data}` for a plugin's response.
-pub fn callback_json(plugin: &str, answering: Answering, r: &Response) -> Result<Value, String> {
+/// An interaction callback: what the host answers Discord with, typed until it is
+/// serialized once at the transport (`{type, data}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    /// 1: the answer to a PING.
+    Pong,
+    /// 4: a message (its `data`).
+    Message(Value),
+    /// 5: "thinking…"; the answer follows as an edit of the original. `ephemeral` is
+    /// what the plugin asked for; the host's own deferral says nothing (`None`).
+    DeferMessage { ephemeral: Option<bool> },
+    /// 6: a control acknowledged; its message stays as it is.
+    DeferUpdate,
+    /// 7: the control's message replaced (its `data`).
+    UpdateMessage(Value),
+    /// 8: autocomplete choices (`{choices: [...]}`).
+    Choices(Value),
+    /// 9: a modal (its `data`).
+    Modal(Value),
+    /// 12: open the app's Activity.
+    LaunchActivity,
+}
+
+impl Callback {
+    /// An ephemeral text reply (see [`ephemeral_message`]).
+    pub fn ephemeral(text: &str) -> Self {
+        Callback::Message(ephemeral_message(text))
+    }
+
+    /// Discord's response type number.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Callback::Pong => 1,
+            Callback::Message(_) => 4,
+            Callback::DeferMessage { .. } => 5,
+            Callback::DeferUpdate => 6,
+            Callback::UpdateMessage(_) => 7,
+            Callback::Choices(_) => 8,
+            Callback::Modal(_) => 9,
+            Callback::LaunchActivity => 12,
+        }
+    }
+
+    /// An acknowledgement whose answer comes later.
+    pub fn is_deferral(&self) -> bool {
+        matches!(self, Callback::DeferMessage { .. } | Callback::DeferUpdate)
+    }
+
+    /// The `data` it carries, if any.
+    pub fn data(&self) -> Option<&Value> {
+        match self {
+            Callback::Message(d)
+            | Callback::UpdateMessage(d)
+            | Callback::Choices(d)
+            | Callback::Modal(d) => Some(d),
+            Callback::DeferMessage {
+                ephemeral: Some(ephemeral),
+            } => {
+                static FLAGS: [std::sync::LazyLock<Value>; 2] = [
+                    std::sync::LazyLock::new(|| json!({"flags": 0})),
+                    std::sync::LazyLock::new(|| json!({"flags": EPHEMERAL})),
+                ];
+                Some(&*FLAGS[usize::from(*ephemeral)])
+            }
+            Callback::DeferMessage { ephemeral: None }
+            | Callback::Pong
+            | Callback::DeferUpdate
+            | Callback::LaunchActivity => None,
+        }
+    }
+
+    /// The body Discord reads.
+    pub fn to_json(&self) -> Value {
+        match self.data() {
+            Some(d) => json!({"type": self.kind(), "data": d}),
+            None => json!({"type": self.kind()}),
+        }
+    }
+}
+
+impl serde::Serialize for Callback {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+/// An ephemeral text message, cut to what Discord takes (mentions never ping).
+pub fn ephemeral_message(text: &str) -> Value {
+    json!({
+        "content": crate::events::template::truncate(text, 1901),
+        "flags": EPHEMERAL,
+        "allowed_mentions": {"parse": []}
+    })
+}
+
+/// The interaction callback for a plugin's response.
+pub fn callback(plugin: &str, answering: Answering, r: &Response) -> Result<Callback, String> {
     use Answering::*;
     let wrong = |what: &str| Err(format!("{what} is not a valid answer to this interaction"));
     match (r, answering) {
-        (Response::Choices(c), Autocomplete) => Ok(json!({"type": 8, "data": choices_json(c)?})),
+        (Response::Choices(c), Autocomplete) => Ok(Callback::Choices(choices_json(c)?)),
         (_, Autocomplete) => wrong("only autocomplete choices; this"),
         (Response::Choices(_), _) => wrong("autocomplete choices"),
-        (Response::Message(m), _) => Ok(json!({"type": 4, "data": message_json(plugin, m)?})),
+        (Response::Message(m), _) => Ok(Callback::Message(message_json(plugin, m)?)),
         (Response::UpdateMessage(m), Component | Modal) => {
-            Ok(json!({"type": 7, "data": message_json(plugin, m)?}))
+            Ok(Callback::UpdateMessage(message_json(plugin, m)?))
         }
         (Response::UpdateMessage(_), _) => wrong("update-message (components only)"),
-        (Response::Modal(m), Command | Component) => {
-            Ok(json!({"type": 9, "data": modal_json(plugin, m)?}))
-        }
+        (Response::Modal(m), Command | Component) => Ok(Callback::Modal(modal_json(plugin, m)?)),
         (Response::Modal(_), _) => wrong("a modal"),
-        (Response::Defer(eph), _) => {
-            Ok(json!({"type": 5, "data": {"flags": if *eph { EPHEMERAL } else { 0 }}}))
-        }
-        (Response::DeferUpdate, Component | Modal) => Ok(json!({"type": 6})),
+        (Response::Defer(eph), _) => Ok(Callback::DeferMessage {
+            ephemeral: Some(*eph),
+        }),
+        (Response::DeferUpdate, Component | Modal) => Ok(Callback::DeferUpdate),
         (Response::DeferUpdate, _) => wrong("defer-update (components only)"),
-        (Response::LaunchActivity, _) => Ok(json!({"type": 12})),
+        (Response::LaunchActivity, _) => Ok(Callback::LaunchActivity),
     }
 }
 
 /// An ephemeral error reply; for autocomplete, an empty choice list.
-pub fn error_reply(answering: Answering, text: &str) -> Value {
+pub fn error_reply(answering: Answering, text: &str) -> Callback {
     if answering == Answering::Autocomplete {
-        return json!({"type": 8, "data": {"choices": []}});
+        return no_choices();
     }
-    let mut t: String = text.chars().take(1900).collect();
-    if t.len() < text.len() {
-        t.push('…');
+    Callback::ephemeral(text)
+}
+
+/// Autocomplete with nothing to suggest.
+pub fn no_choices() -> Callback {
+    Callback::Choices(json!({"choices": []}))
+}
+
+/// A guest's output as the callback Discord gets, and, when it went wrong, what went
+/// wrong in words for the plugin's author (the member reads the callback).
+pub struct Rendered {
+    pub callback: Callback,
+    pub problem: Option<String>,
+}
+
+/// One rendering of a guest's output for the dispatcher and `kdhost plugin test`.
+pub fn render(
+    plugin: &str,
+    answering: Answering,
+    out: Result<crate::plugins::Output, crate::plugins::CallError>,
+) -> Rendered {
+    use crate::plugins::Output;
+    let failed = |member: String, problem: String| Rendered {
+        callback: error_reply(answering, &member),
+        problem: Some(problem),
+    };
+    match out {
+        Ok(Output::Response(Ok(r))) => match callback(plugin, answering, &r) {
+            Ok(callback) => Rendered {
+                callback,
+                problem: None,
+            },
+            Err(why) => {
+                tracing::warn!(plugin, %why, "plugin response violates Discord's limits");
+                failed(
+                    format!("The `{plugin}` plugin gave an answer Discord would reject: {why}."),
+                    format!("Discord would reject the answer: {why}"),
+                )
+            }
+        },
+        Ok(Output::Response(Err(msg))) => failed(
+            format!("`{plugin}`: {msg}"),
+            format!("the plugin answered with an error: {msg}"),
+        ),
+        Ok(_) => failed(
+            format!("The `{plugin}` plugin answered with the wrong kind of result."),
+            "the plugin answered with the wrong kind of result".into(),
+        ),
+        Err(e) => failed(
+            format!("The `{plugin}` plugin {e}. The bot's operators can find details in its logs."),
+            format!("the call failed: {e}"),
+        ),
     }
-    json!({"type": 4, "data": {"content": t, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}})
 }
 
 #[cfg(test)]
@@ -444,7 +585,9 @@ mod tests {
         m.components = vec![ActionRow {
             components: vec![button("a"), button("b")],
         }];
-        let v = callback_json("poll", Answering::Command, &Response::Message(m)).unwrap();
+        let v = callback("poll", Answering::Command, &Response::Message(m))
+            .unwrap()
+            .to_json();
         assert_eq!(v["type"], 4);
         assert_eq!(v["data"]["flags"], 64);
         assert_eq!(
@@ -491,22 +634,36 @@ mod tests {
 
     #[test]
     fn responses_must_fit_the_interaction() {
-        assert!(
-            callback_json("p", Answering::Command, &Response::UpdateMessage(msg("x"))).is_err()
-        );
-        assert!(callback_json("p", Answering::Command, &Response::Choices(vec![])).is_err());
+        let type_of =
+            |a: Answering, r: &Response| callback("p", a, r).map(|c| c.to_json()["type"].clone());
+        assert!(type_of(Answering::Command, &Response::UpdateMessage(msg("x"))).is_err());
+        assert!(type_of(Answering::Command, &Response::Choices(vec![])).is_err());
         assert_eq!(
-            callback_json("p", Answering::Autocomplete, &Response::Choices(vec![])).unwrap()["type"],
+            type_of(Answering::Autocomplete, &Response::Choices(vec![])).unwrap(),
             8
         );
         assert_eq!(
-            callback_json("p", Answering::Component, &Response::DeferUpdate).unwrap()["type"],
+            type_of(Answering::Component, &Response::DeferUpdate).unwrap(),
             6
         );
         assert_eq!(
-            callback_json("p", Answering::Command, &Response::LaunchActivity).unwrap()["type"],
+            type_of(Answering::Command, &Response::LaunchActivity).unwrap(),
             12
         );
-        assert_eq!(error_reply(Answering::Command, "boom")["data"]["flags"], 64);
+        assert_eq!(
+            type_of(Answering::Command, &Response::Defer(true)).unwrap(),
+            5
+        );
+        let deferred = callback("p", Answering::Command, &Response::Defer(true)).unwrap();
+        assert!(deferred.is_deferral());
+        assert_eq!(deferred.to_json()["data"]["flags"], 64);
+        let err = error_reply(Answering::Command, &"x".repeat(3000)).to_json();
+        assert_eq!(err["data"]["flags"], 64);
+        assert_eq!(
+            err["data"]["content"].as_str().unwrap().chars().count(),
+            1901
+        );
+        assert_eq!(error_reply(Answering::Autocomplete, "boom"), no_choices());
+        assert_eq!(Callback::Pong.to_json(), json!({"type": 1}));
     }
 }

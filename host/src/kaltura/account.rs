@@ -3,7 +3,7 @@
 //! host-computed role, and sessions signed here. ADMIN sessions stay inside this module
 //! and the client; what leaves is a USER session scoped to its purpose.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,18 +13,17 @@ use kaltura_ks::SessionType;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::admin::Admin;
 use super::client::{Client, Idempotent, SubRequest};
 use super::error::KalturaError;
-use super::identity::{self, KalturaRole, Member};
+use super::identity::{self, KalturaRole};
 use super::media::{self, Category, SearchResult, Video};
 use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
 use super::privileges::{self, OperatorKaltura};
 use super::sessions::{Sessions, SignedKs, now};
 use super::settings::KalturaSettings;
-use crate::discord::guilds::GuildDirectory;
+use crate::discord::model::Member;
 
-/// How long the host's own (ADMIN) API sessions live; cached until 80% of that.
-const API_SESSION_TTL: i64 = 3600;
 /// After eSearch is refused, use `media.list` for this long before asking again.
 const ESEARCH_RETRY_AFTER: i64 = 600;
 const DEFAULT_MEETING_SECONDS: i64 = 2 * 3600;
@@ -159,94 +158,12 @@ pub struct Kaltura {
     ensured: Mutex<HashSet<String>>,
     esearch_off_until: AtomicI64,
     meetings: Box<dyn MeetingBackend>,
-    guilds: Arc<GuildDirectory>,
     /// The operator's side of sessions (`kaltura` in `config/plugins.json`), hot-reloaded.
     operator: ArcSwap<OperatorKaltura>,
 }
 
-/// A handle for calls under an ADMIN session; an `INVALID_KS` answer re-signs and retries once.
-pub struct Admin<'a> {
-    k: &'a Kaltura,
-    user: String,
-    privileges: String,
-}
-
-impl Admin<'_> {
-    pub async fn call(
-        &self,
-        service: &str,
-        action: &str,
-        params: Value,
-        idempotent: Idempotent,
-    ) -> Result<Value, KalturaError> {
-        let mut resigned = false;
-        loop {
-            let s = self.session();
-            match self
-                .k
-                .client
-                .call(service, action, params.clone(), s.ks.expose(), idempotent)
-                .await
-            {
-                Err(e) if e.is_invalid_ks() && !resigned => {
-                    tracing::info!(call = %format!("{service}.{action}"), "Kaltura refused the session; signing a new one");
-                    self.invalidate();
-                    resigned = true;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    pub async fn multi(
-        &self,
-        requests: Vec<SubRequest>,
-        idempotent: Idempotent,
-    ) -> Result<Vec<Result<Value, KalturaError>>, KalturaError> {
-        let mut resigned = false;
-        loop {
-            let s = self.session();
-            let answer = self
-                .k
-                .client
-                .multi(requests.clone(), s.ks.expose(), idempotent)
-                .await;
-            let refused = match &answer {
-                Err(e) => e.is_invalid_ks(),
-                Ok(items) => items
-                    .iter()
-                    .any(|r| r.as_ref().is_err_and(|e| e.is_invalid_ks())),
-            };
-            if refused && !resigned {
-                self.invalidate();
-                resigned = true;
-                continue;
-            }
-            return answer;
-        }
-    }
-
-    fn session(&self) -> SignedKs {
-        self.k.sessions.get(
-            &self.user,
-            SessionType::Admin,
-            &self.privileges,
-            API_SESSION_TTL,
-        )
-    }
-
-    fn invalidate(&self) {
-        self.k.sessions.invalidate(
-            &self.user,
-            SessionType::Admin,
-            &self.privileges,
-            API_SESSION_TTL,
-        );
-    }
-}
-
 impl Kaltura {
-    pub fn new(settings: KalturaSettings, guilds: Arc<GuildDirectory>) -> Self {
+    pub fn new(settings: KalturaSettings) -> Self {
         let client = Client::new(&settings.service_url, settings.timeout);
         let sessions = Sessions::new(settings.partner_id, settings.admin_secrets[0].clone());
         let meetings = Box::new(ScheduledEvents {
@@ -259,7 +176,6 @@ impl Kaltura {
             ensured: Mutex::new(HashSet::new()),
             esearch_off_until: AtomicI64::new(0),
             meetings,
-            guilds,
             operator: ArcSwap::from_pointee(OperatorKaltura::default()),
         }
     }
@@ -274,22 +190,18 @@ impl Kaltura {
         self.operator.load_full()
     }
 
-    /// Resolves a member in a guild: the guild must have Kaltura set up.
-    pub async fn caller(&self, cfg: &Value, member: Member) -> Result<Caller, KalturaError> {
+    /// Resolves a member in a guild: the guild must have Kaltura set up. `role_names`
+    /// (the guild's role names by id) are needed only when the mapping names roles
+    /// ([`identity::mapping_uses_names`]); the caller reads them from Discord.
+    pub fn caller(
+        &self,
+        cfg: &Value,
+        member: Member,
+        role_names: &HashMap<String, String>,
+    ) -> Result<Caller, KalturaError> {
         let guild =
             GuildKaltura::from_config(cfg, member.guild_id.as_deref(), &self.operator.load())?;
-        // Role names only when the mapping names roles (ids need no lookup).
-        let names = match &member.guild_id {
-            Some(g) if identity::mapping_uses_names(cfg) => match self.guilds.guild(g).await {
-                Ok(info) => info.role_names(),
-                Err(e) => {
-                    tracing::warn!(guild = %g, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
-                    Default::default()
-                }
-            },
-            _ => Default::default(),
-        };
-        let mapped = identity::role_for(cfg, &member, &names);
+        let mapped = identity::role_for(cfg, &member, role_names);
         let guild_admin = member.has_admin_permission() || mapped == KalturaRole::Admin;
         let role = if guild_admin {
             KalturaRole::Admin
@@ -331,21 +243,23 @@ impl Kaltura {
     /// Reads for `c`: an ADMIN session of the caller's Kaltura user with entitlement on,
     /// so Kaltura shows only what that user may see (private categories stay private).
     fn reader(&self, c: &Caller) -> Admin<'_> {
-        Admin {
-            k: self,
-            user: c.kaltura_user_id.clone(),
-            privileges: privileges::join(&[&c.guild.default_privileges, "enableentitlement"]),
-        }
+        Admin::new(
+            &self.client,
+            &self.sessions,
+            &c.kaltura_user_id,
+            privileges::join(&[&c.guild.default_privileges, "enableentitlement"]),
+        )
     }
 
     /// Writes for `c` (users, meetings) under an ADMIN session with the guild's default
     /// privileges.
     fn admin(&self, c: &Caller) -> Admin<'_> {
-        Admin {
-            k: self,
-            user: c.kaltura_user_id.clone(),
-            privileges: c.guild.default_privileges.clone(),
-        }
+        Admin::new(
+            &self.client,
+            &self.sessions,
+            &c.kaltura_user_id,
+            c.guild.default_privileges.clone(),
+        )
     }
 
     /// Makes sure `discord_<id>` exists in Kaltura: `user.get`, then `user.add` if it is

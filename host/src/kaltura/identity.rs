@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::discord::model::Member;
+
 #[derive(
     Debug,
     Clone,
@@ -57,24 +59,6 @@ pub fn subject_of(kaltura_user_id: &str) -> Option<String> {
     kaltura_user_id
         .strip_prefix("kdservice_")
         .map(|n| format!("service:{n}"))
-}
-
-/// The invoking member as Discord described them.
-#[derive(Debug, Clone, Default)]
-pub struct Member {
-    pub user_id: String,
-    pub display_name: String,
-    pub guild_id: Option<String>,
-    pub roles: Vec<String>,
-    /// Discord's permission bitset (decimal string), as the interaction carried it.
-    pub permissions: Option<String>,
-}
-
-impl Member {
-    pub fn has_admin_permission(&self) -> bool {
-        use crate::discord::permissions::{may_manage_guild, parse};
-        may_manage_guild(parse(self.permissions.as_deref()))
-    }
 }
 
 /// The role a member gets from the guild config, given the guild's role names by id.
@@ -136,16 +120,5 @@ mod tests {
         assert!(!mapping_uses_names(
             &json!({"roles": {"mapping": {"admin": ["42"]}}})
         ));
-    }
-
-    #[test]
-    fn administrator_or_manage_server_is_a_guild_admin() {
-        let m = |p: &str| Member {
-            permissions: Some(p.into()),
-            ..Default::default()
-        };
-        assert!(m("8").has_admin_permission());
-        assert!(m("32").has_admin_permission());
-        assert!(!m("2048").has_admin_permission());
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use serde_with::{DisplayFromStr, PickFirst, serde_as};
 
-use super::account::Admin;
+use super::admin::Admin;
 use super::client::Idempotent;
 use super::error::KalturaError;
 use super::identity::KalturaRole;

@@ -3,6 +3,7 @@
 //! people through `/api/v1`; ADMIN sessions never leave this module.
 
 pub mod account;
+pub mod admin;
 pub mod client;
 pub mod error;
 pub mod identity;

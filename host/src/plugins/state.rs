@@ -12,6 +12,9 @@ use super::caps::Capabilities;
 use super::grants::{CapabilityName, PluginGrants};
 use crate::telemetry::METRICS;
 
+/// The contract's shared `types` interface has no functions of its own.
+impl super::bindings::types::Host for PluginState {}
+
 /// Who and where the call is for; capabilities are scoped by it.
 #[derive(Debug, Clone, Default)]
 pub struct CallScope {
@@ -24,6 +27,21 @@ pub struct CallScope {
     pub user_name: String,
     pub roles: Vec<String>,
     pub permissions: Option<String>,
+}
+
+impl From<&crate::discord::model::Interaction> for CallScope {
+    /// Who invoked an interaction, where: what a guest call for it is scoped to.
+    fn from(ix: &crate::discord::model::Interaction) -> Self {
+        Self {
+            guild_id: ix.guild_id.clone(),
+            channel_id: ix.channel_id.clone(),
+            user_id: ix.invoker().map(|u| u.id.clone()),
+            interaction_id: Some(ix.id.clone()),
+            user_name: ix.display_name(),
+            roles: ix.roles().to_vec(),
+            permissions: ix.permissions().map(String::from),
+        }
+    }
 }
 
 impl CallScope {

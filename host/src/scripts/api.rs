@@ -19,7 +19,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use serde_json::Value;
 
 use super::effects::{Effect, message_from};
-use super::sandbox::{CommandDecl, OptionDecl, Run, current};
+use super::run::{CommandDecl, OptionDecl, Run, current};
 use crate::events::template::render_limited;
 use crate::kaltura::KalturaError;
 
@@ -167,11 +167,8 @@ fn config(path: &str) -> Res<Dynamic> {
 }
 
 /// Runs a Kaltura read for the current run: one host call, bounded by what is left of the
-/// run's deadline ([`super::sandbox::Run::wait`]).
-fn kaltura_read<T, F>(
-    what: &str,
-    f: impl FnOnce(&super::sandbox::KalturaAccess) -> F,
-) -> Res<Option<T>>
+/// run's deadline ([`super::run::Run::wait`]).
+fn kaltura_read<T, F>(what: &str, f: impl FnOnce(&super::run::KalturaAccess) -> F) -> Res<Option<T>>
 where
     F: Future<Output = Result<T, KalturaError>>,
 {
@@ -222,7 +219,7 @@ fn search(query: &str, limit: i64) -> Res<Array> {
         .unwrap_or_default())
 }
 
-fn declaring(f: impl FnOnce(&mut super::sandbox::Declarations) -> Result<(), String>) -> Res<()> {
+fn declaring(f: impl FnOnce(&mut super::run::Declarations) -> Result<(), String>) -> Res<()> {
     current(|run| match run.declaring.as_mut() {
         Some(d) => f(d),
         None => {

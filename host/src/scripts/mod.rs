@@ -8,6 +8,7 @@
 pub mod api;
 pub mod effects;
 pub mod rules;
+pub mod run;
 pub mod sandbox;
 pub mod schedule;
 

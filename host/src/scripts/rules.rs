@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::api::{KV_NAMESPACE, to_dynamic};
 use super::effects::Effect;
-use super::sandbox::{self, CommandDecl, Declarations, KalturaAccess, Limits, Run};
+use super::run::{self, CommandDecl, Declarations, KalturaAccess, Limits, Run};
+use super::sandbox;
 use crate::config::guild::{GuildEntry, write_atomically_bytes};
 use crate::kaltura::Kaltura;
 use crate::kaltura::identity::KalturaRole;
@@ -272,7 +273,7 @@ impl Rules {
             self.limits.clone(),
         );
         run.declaring = Some(Declarations::default());
-        let (out, run) = sandbox::with_run(run, || self.engine.run_ast(&ast));
+        let (out, run) = run::with_run(run, || self.engine.run_ast(&ast));
         out.map_err(|e| sandbox::describe(name, &e, &self.limits).0)?;
         let declarations = run.declaring.unwrap_or_default();
         if !declarations.commands.is_empty() && !hooks.contains("on_command") {
@@ -616,7 +617,7 @@ impl Rules {
             };
         }
         let args: Vec<Dynamic> = arg.map(to_dynamic).into_iter().collect();
-        let (out, run) = sandbox::with_run(run, || {
+        let (out, run) = run::with_run(run, || {
             let mut scope = rhai::Scope::new();
             let opts = rhai::CallFnOptions::new()
                 .eval_ast(false)

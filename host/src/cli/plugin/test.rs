@@ -24,7 +24,7 @@ use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
 use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::trace::{HostCall, HostCallRecorder};
-use crate::plugins::{Call, CallScope, Output, Runtime, Source, loader};
+use crate::plugins::{Call, CallScope, Runtime, Source, loader};
 use crate::store::Stores;
 use crate::store::memory::MemoryTokens;
 use crate::store::tokens::InteractionTokens;
@@ -163,7 +163,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         guilds: guilds.clone(),
         outbox,
     };
-    let kaltura = Kaltura::new(crate::cli::standin::kaltura_settings(&kaltura)?, directory);
+    let kaltura = Kaltura::new(crate::cli::standin::kaltura_settings(&kaltura)?);
     let caps = Capabilities::new(
         stores.kv,
         guilds,
@@ -188,44 +188,19 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
     let ix: Interaction = serde_json::from_value(payload)?;
     let input = ix.command_input().map_err(anyhow::Error::msg)?;
     tokens.insert(&ix.id, &ix.token, &plugin.name).await;
-    let scope = CallScope {
-        guild_id: ix.guild_id.clone(),
-        channel_id: ix.channel_id.clone(),
-        user_id: Some(args.user.to_string()),
-        interaction_id: Some(ix.id.clone()),
-        user_name: "Tester".into(),
-        roles: Vec::new(),
-        permissions: Some("2147483647".into()),
-    };
+    let scope = CallScope::from(&ix);
     let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
     recorder.calls.lock().unwrap().clear();
     let started = Instant::now();
     let out = plugin.call(&rt, scope, Call::Command(input)).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     let calls: Vec<HostCall> = recorder.calls.lock().unwrap().clone();
-    let (response, ok, problem) = match out {
-        Ok(Output::Response(Ok(r))) => {
-            match response::callback_json(&plugin.name, Answering::Command, &r) {
-                Ok(v) => (v, true, None),
-                Err(why) => (
-                    Value::Null,
-                    false,
-                    Some(format!("Discord would reject the answer: {why}")),
-                ),
-            }
-        }
-        Ok(Output::Response(Err(msg))) => (
-            response::error_reply(Answering::Command, &format!("`{}`: {msg}", plugin.name)),
-            false,
-            Some(format!("the plugin answered with an error: {msg}")),
-        ),
-        Ok(_) => (
-            Value::Null,
-            false,
-            Some("the plugin answered with the wrong kind of result".into()),
-        ),
-        Err(e) => (Value::Null, false, Some(format!("the call failed: {e}"))),
-    };
+    let rendered = response::render(&plugin.name, Answering::Command, out);
+    let (response, ok, problem) = (
+        rendered.callback.to_json(),
+        rendered.problem.is_none(),
+        rendered.problem,
+    );
     if args.json {
         println!(
             "{}",
@@ -264,14 +239,12 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
 
 fn cut(s: &str) -> String {
     const MAX: usize = 300;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        format!(
-            "{}… ({} chars)",
-            s.chars().take(MAX).collect::<String>(),
-            s.chars().count()
-        )
+    match s.chars().count() {
+        n if n <= MAX => s.to_string(),
+        n => format!(
+            "{} ({n} chars)",
+            crate::events::template::truncate(s, MAX + 1)
+        ),
     }
 }
 

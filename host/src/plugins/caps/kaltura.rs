@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use crate::config::guild::GuildConfigs;
+use crate::discord::model::Member;
 use crate::kaltura::account::{Player as HostPlayer, UserSession};
 use crate::kaltura::error::TRY_AGAIN;
-use crate::kaltura::identity::{KalturaRole, Member};
+use crate::kaltura::identity::{KalturaRole, mapping_uses_names};
 use crate::kaltura::media::{Category as HostCategory, Video};
 use crate::kaltura::meetings::{Meeting as HostMeeting, MeetingKind as HostKind};
 use crate::kaltura::{Caller as HostCaller, Kaltura, KalturaError};
@@ -22,6 +23,7 @@ use crate::plugins::state::PluginState;
 pub struct KalturaCap {
     pub kaltura: Option<Arc<Kaltura>>,
     pub guilds: Arc<GuildConfigs>,
+    pub directory: Arc<crate::discord::guilds::GuildDirectory>,
 }
 
 /// Results per search call.
@@ -54,9 +56,14 @@ impl PluginState {
             .kaltura
             .guilds
             .guild(self.scope.guild_id.as_deref());
+        let names = self
+            .caps
+            .kaltura
+            .directory
+            .role_names_if(self.scope.guild_id.as_deref(), mapping_uses_names(&cfg))
+            .await;
         let caller = k
-            .caller(&cfg, member)
-            .await
+            .caller(&cfg, member, &names)
             .map_err(|e| self.kaltura_error(e))?;
         self.kaltura_caller = Some(caller.clone());
         Ok((k, caller))

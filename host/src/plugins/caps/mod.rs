@@ -19,11 +19,6 @@ pub use http::HttpCap;
 pub use kaltura::KalturaCap;
 pub use kv::KvCap;
 
-use super::bindings::types;
-use super::state::PluginState;
-
-impl types::Host for PluginState {}
-
 /// Every capability's host state, shared by all calls.
 pub struct Capabilities {
     pub config: ConfigCap,
@@ -48,11 +43,16 @@ impl Capabilities {
             config: ConfigCap {
                 guilds: guilds.clone(),
             },
-            discord,
             host: HostCap::new(catalog),
             http: HttpCap::default(),
-            kaltura: KalturaCap { kaltura, guilds },
+            kaltura: KalturaCap {
+                kaltura,
+                guilds,
+                // Role names for the guild's role mapping come from Discord's role list.
+                directory: discord.directory.clone(),
+            },
             kv: KvCap { store: kv },
+            discord,
         }
     }
 
