@@ -17,22 +17,12 @@ use serde_json::{Value, json};
 use super::auth::{Authenticated, Claims, SubjectKind};
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, check_snowflake, err, query};
-use crate::config::admin::{Change, ChangeError, ConfigAdmin};
+use crate::config::admin::{Change, ChangeError};
 use crate::discord::model::Member;
 use crate::kaltura::identity::KalturaRole;
 use crate::scripts::rules::RuleInfo;
 use crate::store::AuditEntry;
 use crate::store::outbox::Delivery;
-
-fn admin(s: &ApiState) -> Result<&Arc<ConfigAdmin>, ApiError> {
-    s.admin.as_ref().ok_or_else(|| {
-        err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_available",
-            "guild administration is not available on this host",
-        )
-    })
-}
 
 impl ApiState {
     /// The subject as a guild member, with admin rights spelled as Discord permissions.
@@ -62,7 +52,7 @@ impl ApiState {
     /// A guild admin, for reading (a refusal is not audited).
     async fn admin_reader(&self, claims: &Claims, guild: &str) -> Result<Member, ApiError> {
         let who = self.acting_member(claims, guild).await?;
-        if admin(self)?.is_admin(guild, &who).await {
+        if self.admin.is_admin(guild, &who).await {
             Ok(who)
         } else {
             Err(forbidden())
@@ -78,7 +68,7 @@ impl ApiState {
         target: &str,
     ) -> Result<Member, ApiError> {
         let who = self.acting_member(claims, guild).await?;
-        admin(self)?
+        self.admin
             .authorize(guild, &who, action, target)
             .await
             .map_err(change_error)?;
@@ -122,7 +112,7 @@ pub struct GuildConfigView {
 }
 
 fn view(s: &ApiState, guild: &str) -> Result<GuildConfigView, ApiError> {
-    let a = admin(s)?;
+    let a = &s.admin;
     Ok(GuildConfigView {
         guild_id: guild.to_string(),
         effective: a.view(guild, None).map_err(change_error)?,
@@ -171,7 +161,7 @@ pub async fn put_config(
         .admin_writer(&claims, &guild, "config.replace", "$")
         .await?;
     let v = json_body(&body)?;
-    admin(&s)?
+    s.admin
         .replace(&guild, &who, v)
         .await
         .map_err(change_error)?;
@@ -191,10 +181,7 @@ pub async fn patch_config(
 ) -> Result<Json<GuildConfigView>, ApiError> {
     let who = s.admin_writer(&claims, &guild, "config.patch", "$").await?;
     let v = json_body(&body)?;
-    admin(&s)?
-        .patch(&guild, &who, v)
-        .await
-        .map_err(change_error)?;
+    s.admin.patch(&guild, &who, v).await.map_err(change_error)?;
     view(&s, &guild).map(Json)
 }
 
@@ -225,7 +212,8 @@ pub async fn audit(
 ) -> Result<Json<AuditList>, ApiError> {
     let p = query(q)?;
     s.admin_reader(&claims, &guild).await?;
-    let entries = admin(&s)?
+    let entries = s
+        .admin
         .audit_log()
         .list(&guild, p.limit.unwrap_or(50).clamp(1, 200), p.before)
         .await
@@ -272,16 +260,6 @@ pub async fn deliveries(
     Ok(Json(DeliveryList { deliveries }))
 }
 
-fn rules(s: &ApiState) -> Result<&Arc<crate::scripts::Rules>, ApiError> {
-    s.rules.as_ref().ok_or_else(|| {
-        err(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_available",
-            "rules are not available on this host",
-        )
-    })
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RuleList {
     /// Global rules (every guild) and this guild's own, with their last problem.
@@ -298,7 +276,7 @@ pub async fn list_scripts(
 ) -> Result<Json<RuleList>, ApiError> {
     s.admin_reader(&claims, &guild).await?;
     Ok(Json(RuleList {
-        rules: rules(&s)?.list(&guild),
+        rules: s.rules.list(&guild),
     }))
 }
 
@@ -312,7 +290,7 @@ pub async fn get_script(
     Path((guild, name)): Path<(String, String)>,
 ) -> Result<([(&'static str, &'static str); 1], String), ApiError> {
     s.admin_reader(&claims, &guild).await?;
-    rules(&s)?
+    s.rules
         .source(&guild, &name)
         .map(|src| ([("content-type", "text/plain; charset=utf-8")], src))
         .ok_or_else(|| {
@@ -363,7 +341,7 @@ pub async fn put_script(
             )
         })?
     };
-    let r = rules(&s)?.clone();
+    let r = s.rules.clone();
     let before = r.source(&guild, &name).map(Value::String);
     let (g, n, src) = (guild.clone(), name.clone(), source.clone());
     let result = tokio::task::spawn_blocking(move || r.put(&g, &n, &src))
@@ -390,11 +368,11 @@ pub async fn put_script(
     };
     match result {
         Ok(info) => {
-            admin(&s)?.audit(&change, "ok").await;
+            s.admin.audit(&change, "ok").await;
             Ok(Json(info))
         }
         Err(e) => {
-            admin(&s)?.audit(&change, &format!("invalid: {e}")).await;
+            s.admin.audit(&change, &format!("invalid: {e}")).await;
             Err(err(StatusCode::BAD_REQUEST, "invalid_rule", e))
         }
     }
@@ -412,7 +390,7 @@ pub async fn delete_script(
     let who = s
         .admin_writer(&claims, &guild, "script.delete", &name)
         .await?;
-    let r = rules(&s)?;
+    let r = &s.rules;
     let before = r.source(&guild, &name).map(Value::String);
     match r.delete(&guild, &name) {
         Ok(true) => {
@@ -424,7 +402,7 @@ pub async fn delete_script(
                 before,
                 after: None,
             };
-            admin(&s)?.audit(&change, "ok").await;
+            s.admin.audit(&change, "ok").await;
             Ok(StatusCode::NO_CONTENT)
         }
         Ok(false) => Err(err(

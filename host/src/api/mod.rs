@@ -39,16 +39,16 @@ pub struct ApiState {
     pub service_accounts: auth::ServiceAccounts,
     pub launches: Arc<dyn crate::store::launches::Launches>,
     /// Guild configuration changes and the audit log.
-    pub admin: Option<Arc<crate::config::admin::ConfigAdmin>>,
+    pub admin: Arc<crate::config::admin::ConfigAdmin>,
     /// Guilds' deliveries (the outbox, dead letters included).
     pub deliveries: Arc<dyn crate::store::OutboxStore>,
-    pub rules: Option<Arc<crate::scripts::Rules>>,
+    pub rules: Arc<crate::scripts::Rules>,
     /// `DISCORD_CLIENT_SECRET`, for the Activity's OAuth2 code exchange.
     pub client_secret: Option<crate::config::secret::Secret>,
     /// The Activity's dev/demo mode: `mock_code` is accepted.
     pub activity_dev: bool,
     /// Watch Together sync rooms.
-    pub rooms: Option<Arc<crate::activity::sync::SyncRooms>>,
+    pub rooms: Arc<crate::activity::sync::SyncRooms>,
     /// Per-IP and per-subject request limits.
     pub limits: Arc<limits::HttpLimits>,
 }

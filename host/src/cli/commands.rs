@@ -7,13 +7,14 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use arc_swap::ArcSwap;
 
+use crate::app::plugins::{PluginWiring, plugins};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{DiscordSettings, ServeOptions};
 use crate::discord::commands::{self, SyncOutcome, SyncTarget};
 use crate::discord::rest::DiscordRest;
+use crate::plugins::builtin;
 use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::GrantsConfig;
-use crate::plugins::{Registry, Runtime, builtin};
 use crate::store::Stores;
 
 /// Loads the plugins as `serve` would, then syncs (or, with `dry_run`, only diffs).
@@ -25,14 +26,13 @@ pub async fn sync(
     let stores = Stores::sqlite(&opts.data)?;
     // The guild files are checked as `serve` would; a manifest reaches no capability.
     GuildConfigs::load(&opts.config)?;
-    let runtime = Arc::new(Runtime::new(Capabilities::offline())?);
     let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;
-    let registry = Registry::new(
-        runtime,
-        Arc::new(ArcSwap::from_pointee(grants)),
-        Default::default(),
-        Some(opts.data.join("cache")),
-    );
+    let registry = plugins(PluginWiring {
+        caps: Capabilities::offline(),
+        grants: Arc::new(ArcSwap::from_pointee(grants)),
+        memory_mib: None,
+        cache: Some(opts.data.join("cache")),
+    })?;
     for f in registry
         .load_all(
             builtin::all(),

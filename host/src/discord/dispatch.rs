@@ -77,7 +77,7 @@ pub struct Dispatcher {
     activity: ActivityLaunch,
     defer_after: Duration,
     /// Commands the host answers itself (guild config, guild rules).
-    host: Option<Arc<HostCommands>>,
+    host: Arc<HostCommands>,
 }
 
 impl Dispatcher {
@@ -86,6 +86,7 @@ impl Dispatcher {
         guilds: Arc<GuildConfigs>,
         rest: Option<Arc<DiscordRest>>,
         shared: &SharedState,
+        host: Arc<HostCommands>,
         activity: ActivityLaunch,
     ) -> Self {
         Self {
@@ -98,18 +99,13 @@ impl Dispatcher {
             rates: shared.rates.clone(),
             activity,
             defer_after: DEFER_AFTER,
-            host: None,
+            host,
         }
-    }
-
-    pub fn with_host_commands(mut self, host: Arc<HostCommands>) -> Self {
-        self.host = Some(host);
-        self
     }
 
     /// The host's own answer, when it (not a plugin) owns this slash command.
     fn host_command(&self, ix: &Interaction) -> Option<Arc<HostCommands>> {
-        let host = self.host.as_ref()?;
+        let host = &self.host;
         let name = ix.command_name()?;
         let plugin_owned = self
             .registry

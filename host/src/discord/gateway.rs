@@ -21,14 +21,14 @@ struct Handler {
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
     voice: Arc<dyn VoiceStates>,
-    events: Option<Arc<EventProcessor>>,
+    events: Arc<EventProcessor>,
 }
 
 impl Handler {
     /// Member joins and scheduled events go to the inbox (persisted, deduplicated) for
     /// the guild's rules and subscribed plugins.
     async fn discord_event(&self, kind: &str, raw: &serde_json::Value) {
-        let Some(events) = &self.events else { return };
+        let events = &self.events;
         let ev = match kind {
             "GUILD_MEMBER_ADD" => DiscordEvent::member_join(raw),
             "GUILD_SCHEDULED_EVENT_CREATE" => DiscordEvent::scheduled_event("create", raw),
@@ -146,7 +146,7 @@ pub async fn run(
     dispatcher: Arc<Dispatcher>,
     rest: Arc<DiscordRest>,
     voice: Arc<dyn VoiceStates>,
-    events: Option<Arc<EventProcessor>>,
+    events: Arc<EventProcessor>,
     member_events: bool,
 ) {
     let mut http = HttpBuilder::new(token.expose());

@@ -37,8 +37,8 @@ pub struct EventProcessor {
     outbox: Arc<Outbox>,
     /// For `{{entry_url}}`: the partner's player, when one is configured.
     kaltura: Option<KalturaSettings>,
-    plugins: Option<Arc<Registry>>,
-    rules: Option<Arc<Rules>>,
+    plugins: Arc<Registry>,
+    rules: Arc<Rules>,
     /// Signalled by whoever puts an event into the inbox (the webhook intake, the gateway).
     accepted: Arc<Notify>,
 }
@@ -50,8 +50,8 @@ impl EventProcessor {
         guilds: Arc<GuildConfigs>,
         outbox: Arc<Outbox>,
         kaltura: Option<KalturaSettings>,
-        plugins: Option<Arc<Registry>>,
-        rules: Option<Arc<Rules>>,
+        plugins: Arc<Registry>,
+        rules: Arc<Rules>,
     ) -> Arc<Self> {
         Arc::new(Self {
             inbox,
@@ -180,19 +180,17 @@ impl EventProcessor {
     /// The messages a guild's rules produce for a Discord event.
     async fn discord_messages(&self, ev: &DiscordEvent) -> Vec<NewMessage> {
         let cfg = self.guilds.guild(Some(&ev.guild_id));
-        match &self.rules {
-            Some(rules) if Policy::of(&cfg.typed).rules_on().is_ok() => {
-                rules
-                    .dispatch(
-                        &ev.guild_id,
-                        cfg.clone(),
-                        ev.hook(),
-                        Some(ev.payload.clone()),
-                    )
-                    .await
-            }
-            _ => Vec::new(),
+        if Policy::of(&cfg.typed).rules_on().is_err() {
+            return Vec::new();
         }
+        self.rules
+            .dispatch(
+                &ev.guild_id,
+                cfg.clone(),
+                ev.hook(),
+                Some(ev.payload.clone()),
+            )
+            .await
     }
 
     /// Guilds that hear about Kaltura events: those with a config file or rules of their
@@ -200,15 +198,10 @@ impl EventProcessor {
     /// partner-wide events name entries of the whole account, so a guild admin's file alone
     /// does not let a guild hear them.
     pub fn audience(&self) -> BTreeSet<String> {
-        let Some(registry) = &self.plugins else {
-            return BTreeSet::new();
-        };
-        let grants = registry.grants();
+        let grants = self.plugins.grants();
         let operator = grants.kaltura();
         let mut ids: BTreeSet<String> = self.guilds.guild_ids().into_iter().collect();
-        if let Some(r) = &self.rules {
-            ids.extend(r.guild_ids());
-        }
+        ids.extend(self.rules.guild_ids());
         ids.retain(|g| operator.hears_partner_events(g));
         ids
     }
@@ -224,12 +217,10 @@ impl EventProcessor {
                 return out;
             }
             out.extend(self.notifications(&guild_id, &cfg, ev));
-            if policy.rules_on().is_ok()
-                && let Some(rules) = &self.rules
-            {
+            if policy.rules_on().is_ok() {
                 let arg = self.vars(ev);
                 out.extend(
-                    rules
+                    self.rules
                         .dispatch(&guild_id, cfg.clone(), "on_kaltura_event", Some(arg))
                         .await,
                 );
@@ -315,9 +306,7 @@ impl EventProcessor {
     /// Plugins whose manifest subscribes to the topic, in each of `guilds` that lets
     /// plugins receive events. Failures end that call only (logged and counted).
     async fn notify_plugins(&self, topic: &str, guilds: &BTreeSet<String>, payload: &Value) {
-        let Some(registry) = &self.plugins else {
-            return;
-        };
+        let registry = &self.plugins;
         let set = registry.snapshot();
         let subscribed: Vec<_> = set
             .plugins

@@ -194,6 +194,13 @@ impl Registry {
             .map(Arc::new)
     }
 
+    /// Loads a component (the bytes of file `path`) as [`Registry::load_file`] would,
+    /// with the same runtime, grants and checks, without serving it: what `plugin check`
+    /// and `plugin test` look at.
+    pub async fn try_load(&self, bytes: Vec<u8>, path: &Path) -> Result<Arc<LoadedPlugin>, String> {
+        self.load(bytes, Source::File(path.to_path_buf())).await
+    }
+
     /// Loads or reloads a plugin file. On failure the previous version keeps serving.
     pub async fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadFailure> {
         let shown = path.display().to_string();

@@ -3,22 +3,28 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
 use serde_json::json;
 
+use crate::app::plugins::{PluginWiring, plugins};
 use crate::discord::commands;
 use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::{CapabilityName, GrantsConfig};
-use crate::plugins::{Runtime, Source, loader};
 
 /// Loads and validates one component, then prints what it is.
 pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let runtime = Runtime::new(Capabilities::offline())?;
     // What the operator will grant is theirs to decide: checking assumes everything.
-    let grants = GrantsConfig::everything(&[]);
-    let p = match loader::load(&runtime, bytes, Source::File(file.into()), &grants, None).await {
+    let registry = plugins(PluginWiring {
+        caps: Capabilities::offline(),
+        grants: Arc::new(ArcSwap::from_pointee(GrantsConfig::everything(&[]))),
+        memory_mib: None,
+        cache: None,
+    })?;
+    let p = match registry.try_load(bytes, file).await {
         Ok(p) => p,
         Err(reason) => {
             if as_json {

@@ -8,9 +8,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use arc_swap::ArcSwap;
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
 
+use crate::app::plugins::{PluginWiring, plugins};
 use crate::config::guild::GuildConfigs;
 use crate::config::secret::Secret;
 use crate::delivery::Outbox;
@@ -24,7 +26,7 @@ use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
 use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::trace::{HostCall, HostCallRecorder};
-use crate::plugins::{Call, CallScope, Runtime, Source, loader};
+use crate::plugins::{Call, CallScope};
 use crate::store::Stores;
 use crate::store::memory::MemoryTokens;
 use crate::store::tokens::InteractionTokens;
@@ -171,18 +173,20 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         Some(Arc::new(kaltura)),
         Default::default(),
     );
-    let rt = Runtime::new(Arc::new(caps))?;
     // Everything the plugin requests is granted here; http only to the hosts given.
-    let grants = GrantsConfig::everything(args.http_hosts);
-    let plugin = loader::load(
-        &rt,
-        bytes,
-        Source::File(args.file.to_path_buf()),
-        &grants,
-        None,
-    )
-    .await
-    .map_err(|why| anyhow::anyhow!("{}: refused: {why}", args.file.display()))?;
+    let registry = plugins(PluginWiring {
+        caps: Arc::new(caps),
+        grants: Arc::new(ArcSwap::from_pointee(GrantsConfig::everything(
+            args.http_hosts,
+        ))),
+        memory_mib: None,
+        cache: None,
+    })?;
+    let plugin = registry
+        .try_load(bytes, args.file)
+        .await
+        .map_err(|why| anyhow::anyhow!("{}: refused: {why}", args.file.display()))?;
+    let rt = &registry.runtime;
     let (name, options) = parse_command(args.command, &plugin.manifest.commands)?;
     let payload = discord.command(&name, options, args.guild, args.user, &[]);
     let ix: Interaction = serde_json::from_value(payload)?;
@@ -192,7 +196,7 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
     let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
     recorder.calls.lock().unwrap().clear();
     let started = Instant::now();
-    let out = plugin.call(&rt, scope, Call::Command(input)).await;
+    let out = plugin.call(rt, scope, Call::Command(input)).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     let calls: Vec<HostCall> = recorder.calls.lock().unwrap().clone();
     let rendered = response::render(&plugin.name, Answering::Command, out);

@@ -1,0 +1,73 @@
+//! Step 6, discord: the dispatcher (plugins' and the host's own commands), the signed
+//! interactions endpoint, and command sync.
+
+use std::sync::Arc;
+
+use super::connections::Connections;
+use super::storage::Storage;
+use crate::config::admin::ConfigAdmin;
+use crate::config::settings::{ServeOptions, Settings};
+use crate::discord::commands::{self, SyncTarget};
+use crate::discord::dispatch::{ActivityLaunch, Dispatcher};
+use crate::discord::host_commands::HostCommands;
+use crate::discord::interactions::InteractionsEndpoint;
+use crate::plugins::Registry;
+use crate::scripts::Rules;
+
+pub struct Discord {
+    pub dispatcher: Arc<Dispatcher>,
+    pub endpoint: Arc<InteractionsEndpoint>,
+}
+
+pub fn discord(
+    opts: &ServeOptions,
+    settings: &Settings,
+    storage: &Storage,
+    conn: &Connections,
+    registry: &Arc<Registry>,
+    rules: &Arc<Rules>,
+    admin: &Arc<ConfigAdmin>,
+) -> Discord {
+    let activity = ActivityLaunch {
+        enabled: settings.discord.activities,
+        public_url: opts
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", opts.listen)),
+    };
+    let host_commands = Arc::new(HostCommands {
+        admin: admin.clone(),
+        rules: rules.clone(),
+        outbox: conn.outbox.clone(),
+    });
+    let dispatcher = Arc::new(Dispatcher::new(
+        registry.clone(),
+        storage.guilds.clone(),
+        conn.rest.clone(),
+        &storage.shared,
+        host_commands,
+        activity,
+    ));
+    if let (Some(rest), Some(_)) = (&conn.rest, &settings.discord.bot_token) {
+        let target = SyncTarget {
+            dev_guild: settings.discord.dev_guild.clone(),
+            activities: settings.discord.activities,
+        };
+        tokio::spawn(commands::run_sync_loop(
+            registry.clone(),
+            rest.clone(),
+            storage.stores.meta.clone(),
+            target,
+            Some(rules.clone()),
+        ));
+    }
+    let endpoint = Arc::new(InteractionsEndpoint {
+        verifier: conn.verifier.clone(),
+        seen: Default::default(),
+        dispatcher: dispatcher.clone(),
+    });
+    Discord {
+        dispatcher,
+        endpoint,
+    }
+}

@@ -1,0 +1,153 @@
+//! Wiring only: [`App::build`] reads as a table of contents of named steps, each in its
+//! own file, each building one part of the host from the parts before it.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+
+use crate::config::admin::ConfigAdmin;
+use crate::config::guild::GuildConfigs;
+use crate::config::settings::{DiscordSettings, ServeOptions, Settings};
+use crate::delivery::Outbox;
+use crate::discord::dispatch::Dispatcher;
+use crate::discord::rest::DiscordRest;
+use crate::events::process::EventProcessor;
+use crate::plugins::Registry;
+use crate::plugins::registry::LoadFailure;
+use crate::plugins::watch::HotReload;
+use crate::scripts::Rules;
+use crate::store::{SharedState, Stores};
+
+mod api;
+mod connections;
+mod discord;
+mod events;
+pub mod plugins;
+mod routes;
+mod rules;
+pub mod status;
+mod storage;
+mod tasks;
+
+pub use status::serve_metrics;
+
+/// The running host's parts.
+pub struct App {
+    pub registry: Arc<Registry>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub stores: Stores,
+    pub guilds: Arc<GuildConfigs>,
+    /// Runtime state a cluster would share (tokens, launches, voice, rate limits).
+    pub shared: SharedState,
+    pub router: Router,
+    /// Plugins that were refused at start.
+    pub load_failures: Vec<LoadFailure>,
+    pub outbox: Arc<Outbox>,
+    pub processor: Arc<EventProcessor>,
+    pub rules: Arc<Rules>,
+    /// (service, state) lines of the startup report.
+    pub report: Vec<(String, String)>,
+    _hot_reload: Option<HotReload>,
+    settings: DiscordSettings,
+    rest: Option<Arc<DiscordRest>>,
+}
+
+impl App {
+    /// Builds every service, loads the plugins, starts hot reload, delivery, the event
+    /// processor and command sync.
+    pub async fn build(opts: &ServeOptions, settings: Settings) -> Result<App> {
+        settings.check().map_err(anyhow::Error::msg)?;
+        let storage = storage::storage(opts, &settings)?;
+        let conn = connections::connections(&settings, &storage).await?;
+        let rules = rules::rules(opts, &storage, &conn)?;
+        let plugins = plugins::serve(opts, &settings, &storage, &conn).await?;
+        let hot_reload = plugins::hot_reload(opts, &storage, &conn, &plugins.registry, &rules);
+        let events = events::events(&settings, &storage, &conn, &plugins.registry, &rules);
+        let admin = Arc::new(ConfigAdmin::new(
+            opts.config.clone(),
+            storage.guilds.clone(),
+            storage.stores.audit.clone(),
+            conn.directory.clone(),
+        ));
+        let discord = discord::discord(
+            opts,
+            &settings,
+            &storage,
+            &conn,
+            &plugins.registry,
+            &rules,
+            &admin,
+        );
+        let api = api::api(opts, &settings, &storage, &conn, &rules, admin)?;
+        tasks::start(&storage.shared, &api.limits);
+        let report = status::status_report(&settings, hot_reload.is_some());
+        plugins.caps.host.status.store(Arc::new(report.clone()));
+        let media = crate::activity::media::ensure(&opts.data)
+            .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
+        let router = routes::routes(
+            discord.endpoint,
+            plugins.registry.clone(),
+            api,
+            events.webhooks,
+            settings.metrics.token.clone(),
+        )
+        .merge(crate::activity::static_files(&opts.activity, &media));
+        Ok(App {
+            outbox: conn.outbox,
+            processor: events.processor,
+            rules,
+            registry: plugins.registry,
+            dispatcher: discord.dispatcher,
+            stores: storage.stores,
+            guilds: storage.guilds,
+            shared: storage.shared,
+            router,
+            load_failures: plugins.load_failures,
+            report,
+            _hot_reload: hot_reload,
+            settings: settings.discord,
+            rest: conn.rest,
+        })
+    }
+
+    /// Starts the gateway when a bot token is set (runs until the process ends).
+    pub fn start_gateway(&self) {
+        self.gateway_starter()();
+    }
+
+    /// A function that starts the gateway (tests start it after the app is serving).
+    pub fn gateway_starter(&self) -> Box<dyn FnOnce() + Send + Sync> {
+        let (settings, rest, voice, dispatcher, events) = (
+            self.settings.clone(),
+            self.rest.clone(),
+            self.shared.voice.clone(),
+            self.dispatcher.clone(),
+            self.processor.clone(),
+        );
+        Box::new(move || {
+            if let (Some(token), Some(rest)) = (settings.bot_token, rest) {
+                tokio::spawn(crate::discord::gateway::run(
+                    token,
+                    settings.api_base,
+                    dispatcher,
+                    rest,
+                    voice,
+                    events,
+                    settings.member_events,
+                ));
+            }
+        })
+    }
+
+    /// Serves on a bound listener until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        // `self` (and with it the hot-reload watcher) lives until serving ends.
+        crate::http_server::serve(listener, self.router.clone(), shutdown).await?;
+        Ok(())
+    }
+}

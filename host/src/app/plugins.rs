@@ -1,0 +1,105 @@
+//! Step 4, plugins: capabilities → runtime → registry with the operator's grants. One
+//! wiring for `serve`, `commands sync`, `plugin check` and `plugin test`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arc_swap::ArcSwap;
+
+use super::connections::Connections;
+use super::storage::Storage;
+use crate::config::settings::{ServeOptions, Settings};
+use crate::plugins::caps::{Capabilities, DiscordCap};
+use crate::plugins::grants::GrantsConfig;
+use crate::plugins::registry::LoadFailure;
+use crate::plugins::watch::{self, HotReload};
+use crate::plugins::{Registry, Runtime, builtin};
+use crate::scripts::Rules;
+
+/// What a registry is made of.
+pub struct PluginWiring {
+    pub caps: Arc<Capabilities>,
+    pub grants: Arc<ArcSwap<GrantsConfig>>,
+    /// A guest's memory budget (MiB); the default when unset.
+    pub memory_mib: Option<u32>,
+    /// Where compiled components are kept between starts.
+    pub cache: Option<PathBuf>,
+}
+
+/// The runtime and an empty registry over it.
+pub fn plugins(w: PluginWiring) -> Result<Arc<Registry>> {
+    let memory = w
+        .memory_mib
+        .unwrap_or(crate::plugins::admission::DEFAULT_MEMORY_MIB);
+    let catalog = w.caps.host.catalog.clone();
+    let runtime = Arc::new(Runtime::new(w.caps)?.with_memory_budget(memory));
+    Ok(Arc::new(Registry::new(runtime, w.grants, catalog, w.cache)))
+}
+
+/// The serving host's plugins: the built-ins and every file in the plugins folder.
+pub struct Served {
+    pub caps: Arc<Capabilities>,
+    pub registry: Arc<Registry>,
+    pub load_failures: Vec<LoadFailure>,
+}
+
+pub async fn serve(
+    opts: &ServeOptions,
+    settings: &Settings,
+    storage: &Storage,
+    conn: &Connections,
+) -> Result<Served> {
+    let discord = DiscordCap {
+        rest: conn.rest.clone(),
+        tokens: storage.shared.tokens.clone(),
+        directory: conn.directory.clone(),
+        guilds: storage.guilds.clone(),
+        outbox: conn.outbox.clone(),
+    };
+    let caps = Arc::new(Capabilities::new(
+        storage.stores.kv.clone(),
+        storage.guilds.clone(),
+        discord,
+        conn.kaltura.clone(),
+        Default::default(),
+    ));
+    let registry = plugins(PluginWiring {
+        caps: caps.clone(),
+        grants: storage.grants.clone(),
+        memory_mib: settings.plugin_memory_mib,
+        cache: Some(opts.data.join("cache")),
+    })?;
+    std::fs::create_dir_all(&opts.plugins)
+        .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
+    let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;
+    Ok(Served {
+        caps,
+        registry,
+        load_failures,
+    })
+}
+
+/// Hot reload of plugins, grants, guild config and rules; `None` (logged) when the
+/// folders cannot be watched.
+pub fn hot_reload(
+    opts: &ServeOptions,
+    storage: &Storage,
+    conn: &Connections,
+    registry: &Arc<Registry>,
+    rules: &Arc<Rules>,
+) -> Option<HotReload> {
+    let watching = watch::start(
+        registry.clone(),
+        storage.guilds.clone(),
+        conn.kaltura.clone(),
+        &opts.plugins,
+        &opts.config,
+        Some(rules.clone()),
+    );
+    watching
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "hot reload is off: the folders cannot be watched"),
+        )
+        .ok()
+}

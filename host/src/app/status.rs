@@ -1,0 +1,178 @@
+//! What the host says about itself: the startup report (also `host.info` for plugins),
+//! readiness, and the Prometheus text.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::config::settings::Settings;
+use crate::plugins::Registry;
+use crate::telemetry;
+
+/// (service, state) lines: what is on, and for what is off, the setting that turns it on.
+pub fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)> {
+    let d = &settings.discord;
+    let k = settings.kaltura.as_ref();
+    let on_off = |on: bool, on_text: &str, off_text: &str| {
+        if on {
+            format!("on: {on_text}")
+        } else {
+            format!("off: {off_text}")
+        }
+    };
+    vec![
+        (
+            "discord-interactions".into(),
+            on_off(
+                d.public_key.is_some(),
+                "POST /interactions",
+                "set DISCORD_PUBLIC_KEY to accept signed interactions",
+            ),
+        ),
+        (
+            "discord-rest".into(),
+            on_off(
+                d.application_id.is_some(),
+                &d.api_base,
+                "set DISCORD_APPLICATION_ID for follow-ups and deferred answers",
+            ),
+        ),
+        (
+            "discord-gateway".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                "connecting",
+                "set DISCORD_BOT_TOKEN (and DISCORD_APPLICATION_ID)",
+            ),
+        ),
+        (
+            "command-sync".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                &d.dev_guild
+                    .as_ref()
+                    .map(|g| format!("guild {g}"))
+                    .unwrap_or_else(|| "global".into()),
+                "set DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID",
+            ),
+        ),
+        (
+            "kaltura".into(),
+            on_off(
+                k.is_some(),
+                &k.map(|k| format!("partner {} at {}", k.partner_id, k.service_url))
+                    .unwrap_or_default(),
+                "set KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET",
+            ),
+        ),
+        (
+            "kaltura-player".into(),
+            on_off(
+                k.is_some_and(|k| k.player_uiconf_id.is_some()),
+                &format!(
+                    "uiconf {}",
+                    k.and_then(|k| k.player_uiconf_id.clone())
+                        .unwrap_or_default()
+                ),
+                "set KALTURA_PLAYER_UICONF_ID for Play, embeds and Watch Together",
+            ),
+        ),
+        (
+            "kaltura-webhooks".into(),
+            on_off(
+                k.is_some(),
+                "POST /webhooks/kaltura (signed with the admin secret)",
+                "set KALTURA_PARTNER_ID and KALTURA_ADMIN_SECRET",
+            ),
+        ),
+        (
+            "delivery".into(),
+            on_off(
+                d.bot_token.is_some() && d.application_id.is_some(),
+                &format!(
+                    "outbox, {} requests/s, {} attempts",
+                    settings.delivery.global_rate, settings.delivery.max_attempts
+                ),
+                "set DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID; queued messages wait",
+            ),
+        ),
+        (
+            "api".into(),
+            on_off(
+                settings.api.jwt_secret.is_some(),
+                "/api/v1 (JWT)",
+                "set JWT_SECRET (32+ characters) to serve /api/v1",
+            ),
+        ),
+        (
+            "metrics".into(),
+            match (&settings.metrics.listen, &settings.metrics.token) {
+                (Some(a), _) => format!("on: http://{a}/metrics"),
+                (None, Some(_)) => "on: /metrics with the bearer token (KD_METRICS_TOKEN)".into(),
+                (None, None) => {
+                    "off: set KD_METRICS_LISTEN (a listener of its own) or KD_METRICS_TOKEN".into()
+                }
+            },
+        ),
+        (
+            "hot-reload".into(),
+            on_off(
+                hot_reload,
+                "watching plugins and config",
+                "the folders could not be watched",
+            ),
+        ),
+    ]
+}
+
+/// Ready once at least one plugin is loaded.
+pub async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
+    let n = registry.snapshot().plugins.len();
+    if n == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "no plugins loaded"})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"status": "ready", "plugins": n})).into_response()
+}
+
+/// The Prometheus text.
+pub fn metrics_text() -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        telemetry::render(),
+    )
+        .into_response()
+}
+
+/// `/metrics` for the holder of the operator's token (compared in constant time).
+pub fn metrics_behind(
+    token: &crate::config::secret::Secret,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    let given = crate::api::auth::bearer_token(headers).unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+        return metrics_text();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": {"code": "missing_token", "message": "/metrics needs Authorization: Bearer <KD_METRICS_TOKEN>"}})),
+    )
+        .into_response()
+}
+
+/// Serves `/metrics` alone on its own listener (`KD_METRICS_LISTEN`) until the process ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener) -> Result<()> {
+    let router = Router::new().route("/metrics", get(|| async { metrics_text() }));
+    axum::serve(listener, router).await?;
+    Ok(())
+}
