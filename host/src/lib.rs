@@ -15,6 +15,7 @@ pub mod events;
 pub mod http_server;
 pub mod kaltura;
 pub mod plugins;
+pub mod reload;
 pub mod scripts;
 pub mod store;
 pub mod telemetry;

@@ -15,7 +15,7 @@ use crate::discord::rest::DiscordRest;
 use crate::events::process::EventProcessor;
 use crate::plugins::Registry;
 use crate::plugins::registry::LoadFailure;
-use crate::plugins::watch::HotReload;
+use crate::reload::HotReload;
 use crate::scripts::Rules;
 use crate::store::{SharedState, Stores};
 
@@ -24,6 +24,7 @@ mod connections;
 mod discord;
 mod events;
 pub mod plugins;
+mod reload;
 mod routes;
 mod rules;
 pub mod status;
@@ -62,7 +63,7 @@ impl App {
         let conn = connections::connections(&settings, &storage).await?;
         let rules = rules::rules(opts, &storage, &conn)?;
         let plugins = plugins::serve(opts, &settings, &storage, &conn).await?;
-        let hot_reload = plugins::hot_reload(opts, &storage, &conn, &plugins.registry, &rules);
+        let hot_reload = reload::reload(opts, &storage, &conn, &plugins.registry, &rules);
         let events = events::events(&settings, &storage, &conn, &plugins.registry, &rules);
         let admin = Arc::new(ConfigAdmin::new(
             opts.config.clone(),

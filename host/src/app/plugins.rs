@@ -13,9 +13,7 @@ use crate::config::settings::{ServeOptions, Settings};
 use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::registry::LoadFailure;
-use crate::plugins::watch::{self, HotReload};
 use crate::plugins::{Registry, Runtime, builtin};
-use crate::scripts::Rules;
 
 /// What a registry is made of.
 pub struct PluginWiring {
@@ -78,28 +76,4 @@ pub async fn serve(
         registry,
         load_failures,
     })
-}
-
-/// Hot reload of plugins, grants, guild config and rules; `None` (logged) when the
-/// folders cannot be watched.
-pub fn hot_reload(
-    opts: &ServeOptions,
-    storage: &Storage,
-    conn: &Connections,
-    registry: &Arc<Registry>,
-    rules: &Arc<Rules>,
-) -> Option<HotReload> {
-    let watching = watch::start(
-        registry.clone(),
-        storage.guilds.clone(),
-        conn.kaltura.clone(),
-        &opts.plugins,
-        &opts.config,
-        Some(rules.clone()),
-    );
-    watching
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "hot reload is off: the folders cannot be watched"),
-        )
-        .ok()
 }

@@ -435,6 +435,42 @@ pub fn write_atomically_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+/// The guild config files (`default.json`, `guilds/<id>.json`), hot-reloaded: each bad
+/// file keeps its last good version (problems are logged and counted).
+pub struct GuildFiles {
+    guilds: Arc<GuildConfigs>,
+    dir: PathBuf,
+}
+
+impl GuildFiles {
+    pub fn new(guilds: Arc<GuildConfigs>, config_dir: &Path) -> Self {
+        Self {
+            guilds,
+            dir: crate::reload::canonical_dir(config_dir),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reload::Reloadable for GuildFiles {
+    fn watches(&self) -> Vec<crate::reload::Watch> {
+        vec![crate::reload::Watch {
+            dir: self.dir.clone(),
+            recursive: true,
+        }]
+    }
+
+    fn claims(&self, path: &Path) -> bool {
+        path.starts_with(&self.dir) && path.extension().is_some_and(|e| e == "json")
+    }
+
+    async fn apply(&self, paths: Vec<PathBuf>) {
+        let (guilds, dir) = (self.guilds.clone(), self.dir.clone());
+        // Parsing and validating are CPU work: off the async runtime.
+        let _ = tokio::task::spawn_blocking(move || guilds.apply_changes(&dir, &paths)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -341,6 +341,58 @@ impl GrantsConfig {
     }
 }
 
+/// `config/plugins.json`, hot-reloaded: the plugins' grants and the operator's side of
+/// Kaltura sessions change together; an invalid file keeps the previous grants.
+pub struct GrantsReload {
+    registry: std::sync::Arc<super::registry::Registry>,
+    kaltura: Option<std::sync::Arc<crate::kaltura::Kaltura>>,
+    config_dir: std::path::PathBuf,
+}
+
+impl GrantsReload {
+    pub fn new(
+        registry: std::sync::Arc<super::registry::Registry>,
+        kaltura: Option<std::sync::Arc<crate::kaltura::Kaltura>>,
+        config_dir: &Path,
+    ) -> Self {
+        Self {
+            registry,
+            kaltura,
+            config_dir: crate::reload::canonical_dir(config_dir),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reload::Reloadable for GrantsReload {
+    fn watches(&self) -> Vec<crate::reload::Watch> {
+        vec![crate::reload::Watch {
+            dir: self.config_dir.clone(),
+            recursive: true,
+        }]
+    }
+
+    fn claims(&self, path: &Path) -> bool {
+        path == self.config_dir.join("plugins.json")
+    }
+
+    async fn apply(&self, paths: Vec<std::path::PathBuf>) {
+        for path in paths {
+            match GrantsConfig::load(&path) {
+                Ok(g) => {
+                    if let Some(k) = &self.kaltura {
+                        k.set_operator(g.kaltura().clone());
+                    }
+                    self.registry.set_grants(g).await
+                }
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = format!("{e:#}"), "plugin grants not reloaded; the previous ones stay")
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

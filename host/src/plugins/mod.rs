@@ -14,7 +14,6 @@ pub mod registry;
 pub mod runtime;
 pub mod state;
 pub mod trace;
-pub mod watch;
 
 pub use loader::{LoadedPlugin, Source};
 pub use registry::{PluginSet, Registry};

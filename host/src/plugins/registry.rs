@@ -314,3 +314,44 @@ pub fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 pub fn is_wasm(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "wasm")
 }
+
+/// The plugins folder, hot-reloaded: a `.wasm` written there is loaded (or reloaded), one
+/// removed is unloaded (a built-in of that name comes back).
+pub struct PluginFolder {
+    registry: Arc<Registry>,
+    dir: PathBuf,
+}
+
+impl PluginFolder {
+    pub fn new(registry: Arc<Registry>, dir: &Path) -> Self {
+        Self {
+            registry,
+            dir: crate::reload::canonical_dir(dir),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reload::Reloadable for PluginFolder {
+    fn watches(&self) -> Vec<crate::reload::Watch> {
+        vec![crate::reload::Watch {
+            dir: self.dir.clone(),
+            recursive: false,
+        }]
+    }
+
+    fn claims(&self, path: &Path) -> bool {
+        is_wasm(path) && path.parent() == Some(self.dir.as_path())
+    }
+
+    async fn apply(&self, paths: Vec<PathBuf>) {
+        for path in paths {
+            if path.exists() {
+                // Failures are logged and counted by the registry; the old version stays.
+                let _ = self.registry.load_file(&path).await;
+            } else {
+                self.registry.remove_file(&path).await;
+            }
+        }
+    }
+}

@@ -812,6 +812,40 @@ impl Rules {
     }
 }
 
+/// The rules folder, hot-reloaded: changed rules are compiled and loaded again (problems
+/// are logged, as at start).
+pub struct RuleFolder {
+    rules: Arc<Rules>,
+    dir: PathBuf,
+}
+
+impl RuleFolder {
+    pub fn new(rules: Arc<Rules>) -> Self {
+        let dir = crate::reload::canonical_dir(rules.dir());
+        Self { rules, dir }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::reload::Reloadable for RuleFolder {
+    fn watches(&self) -> Vec<crate::reload::Watch> {
+        vec![crate::reload::Watch {
+            dir: self.dir.clone(),
+            recursive: true,
+        }]
+    }
+
+    fn claims(&self, path: &Path) -> bool {
+        path.starts_with(&self.dir) && path.extension().is_some_and(|e| e == "rhai")
+    }
+
+    async fn apply(&self, paths: Vec<PathBuf>) {
+        // Compiling is CPU work: off the async runtime.
+        let rules = self.rules.clone();
+        let _ = tokio::task::spawn_blocking(move || rules.apply_changes(&paths)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
