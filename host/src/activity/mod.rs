@@ -4,6 +4,7 @@
 pub mod media;
 pub mod protocol;
 pub mod room;
+pub mod signin;
 pub mod sync;
 
 use std::path::Path;

@@ -13,6 +13,7 @@ use super::auth::{Audience, ForActivity, SubjectKind};
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, check_snowflake, err, query};
 use crate::activity::protocol;
+use crate::activity::signin::{self, SignInError};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -132,82 +133,18 @@ pub async fn token(
             "`code` is 1 to 200 characters",
         ));
     }
-    let (access_token, token_type, expires_in, scope, user) = if req.code == "mock_code" {
-        if !s.activity_dev {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                "invalid_code",
-                "mock_code is only accepted in dev/demo mode (KD_ACTIVITY_DEV=true)",
-            ));
-        }
-        let m = req.mock_user.ok_or_else(|| {
-            err(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "mock_code needs `mock_user` {id, username}",
-            )
-        })?;
-        check_snowflake("mock_user.id", &m.id)?;
-        let user = serde_json::json!({"id": m.id, "username": m.username, "global_name": m.username, "avatar": null});
-        (
-            "mock_token".to_string(),
-            "Bearer".to_string(),
-            604_800,
-            "identify guilds".to_string(),
-            user,
-        )
+    let (grant, user) = if req.code == signin::MOCK_CODE {
+        let who = req
+            .mock_user
+            .as_ref()
+            .map(|m| (m.id.as_str(), m.username.as_str()));
+        signin::mock(s.activity_dev, who).map_err(sign_in_error)?
     } else {
-        let (rest, secret) = match (&s.discord, &s.client_secret) {
-            (Some(r), Some(c)) => (r, c),
-            _ => {
-                return Err(err(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "discord_not_configured",
-                    "the Activity cannot sign people in: the operator sets DISCORD_APPLICATION_ID and DISCORD_CLIENT_SECRET",
-                ));
-            }
-        };
-        let grant = rest
-            .exchange_code(secret, &req.code)
+        let grant = signin::exchange(s.discord.as_deref(), s.client_secret.as_ref(), &req.code)
             .await
-            .map_err(|e| match e {
-                crate::discord::rest::RestError::Api {
-                    status: 400..=499,
-                    message,
-                    ..
-                } => err(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_code",
-                    format!("Discord refused the code: {message}"),
-                ),
-                other => {
-                    tracing::warn!(error = %other, "OAuth2 code exchange failed");
-                    err(
-                        StatusCode::BAD_GATEWAY,
-                        "discord_unavailable",
-                        "Discord could not be reached to sign you in; try again",
-                    )
-                }
-            })?;
-        let access = grant["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if access.is_empty() {
-            return Err(err(
-                StatusCode::BAD_GATEWAY,
-                "discord_unavailable",
-                "Discord answered without an access token",
-            ));
-        }
-        let (_, _, user) = s.verified_discord_user(&access).await?;
-        (
-            access,
-            grant["token_type"].as_str().unwrap_or("Bearer").to_string(),
-            grant["expires_in"].as_u64().unwrap_or(0),
-            grant["scope"].as_str().unwrap_or_default().to_string(),
-            user,
-        )
+            .map_err(sign_in_error)?;
+        let (_, _, user) = s.verified_discord_user(&grant.access_token).await?;
+        (grant, user)
     };
     let id = user["id"].as_str().unwrap_or_default();
     let name = user["global_name"]
@@ -215,27 +152,38 @@ pub async fn token(
         .or(user["username"].as_str())
         .unwrap_or_default();
     let ttl = ACTIVITY_TOKEN_TTL.min(jwt.expiry);
-    // Only a hash that looks like one reaches other people's pages.
-    let avatar = user["avatar"].as_str().filter(|h| {
-        (1..=64).contains(&h.len()) && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    });
     let (token, _) = jwt.issue_for(
         Audience::Activity,
         id,
         SubjectKind::Discord,
         name,
-        avatar,
+        signin::avatar_of(&user),
         ttl,
     )?;
     Ok(Json(ActivityToken {
-        access_token,
-        token_type,
-        expires_in,
-        scope,
+        access_token: grant.access_token,
+        token_type: grant.token_type,
+        expires_in: grant.expires_in,
+        scope: grant.scope,
         user,
         token,
         token_expires_in: ttl.as_secs(),
     }))
+}
+
+fn sign_in_error(e: SignInError) -> ApiError {
+    let (status, code) = match &e {
+        SignInError::MockOff | SignInError::CodeRefused(_) => {
+            (StatusCode::BAD_REQUEST, "invalid_code")
+        }
+        SignInError::NoMockUser => (StatusCode::BAD_REQUEST, "invalid_body"),
+        SignInError::BadMockUser => (StatusCode::BAD_REQUEST, "invalid_query"),
+        SignInError::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "discord_not_configured"),
+        SignInError::Unavailable | SignInError::NoAccessToken => {
+            (StatusCode::BAD_GATEWAY, "discord_unavailable")
+        }
+    };
+    err(status, code, e.to_string())
 }
 
 /// The token a client offers as `Sec-WebSocket-Protocol: kd-sync, <token>` (browsers can

@@ -104,7 +104,7 @@ fn query<T>(
 
 /// A Discord snowflake, or a 400 naming the field.
 fn check_snowflake(field: &str, v: &str) -> Result<(), ApiError> {
-    if (1..=20).contains(&v.len()) && v.chars().all(|c| c.is_ascii_digit()) {
+    if crate::discord::model::is_snowflake(v) {
         Ok(())
     } else {
         Err(err(

@@ -8,6 +8,11 @@ use crate::plugins::bindings::types::{
     CommandInput, ComponentInput, Context, ModalInput, OptionInput, OptionValue, User as WitUser,
 };
 
+/// Whether `id` looks like a Discord id (a snowflake: 1 to 20 digits).
+pub fn is_snowflake(id: &str) -> bool {
+    (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub const PING: u8 = 1;
 pub const APPLICATION_COMMAND: u8 = 2;
 pub const MESSAGE_COMPONENT: u8 = 3;

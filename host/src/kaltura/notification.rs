@@ -12,7 +12,7 @@
 //! 2. a `KalturaCategoryEntry` object: category entry added;
 //! 3. a schedule event (`…ScheduleEvent`): active → meeting started, cancelled or deleted →
 //!    meeting ended;
-//! 4. a live entry (`liveStatus` present): 1 or 2 (broadcasting, playable) → live started,
+//! 4. a live entry (`liveStatus` present): 1 or 2 (playable, broadcasting) → live started,
 //!    0 → live ended;
 //! 5. an entry that was added or created (eventType 2, 5) → entry added;
 //! 6. an entry whose status is 2 (READY) → recording ready when it is a recording of a live
@@ -119,124 +119,208 @@ fn status_name(code: &str) -> &str {
     }
 }
 
+/// The Kaltura enum values classification reads, by their Kaltura names.
+mod kaltura_enum {
+    /// KalturaEntryStatus.READY
+    pub const ENTRY_READY: &str = "2";
+    /// KalturaScheduleEventStatus.CANCELLED and DELETED
+    pub const SCHEDULE_CANCELLED: &str = "1";
+    pub const SCHEDULE_DELETED: &str = "3";
+    /// KalturaEntryServerNodeStatus of a live entry: STOPPED, PLAYABLE, BROADCASTING
+    pub const LIVE_STOPPED: &str = "0";
+    pub const LIVE_PLAYABLE: &str = "1";
+    pub const LIVE_BROADCASTING: &str = "2";
+    /// KalturaEventNotificationEventType.OBJECT_ADDED and OBJECT_CREATED
+    pub const EVENT_OBJECT_ADDED: &str = "2";
+    pub const EVENT_OBJECT_CREATED: &str = "5";
+    /// KalturaEventNotificationEventObjectType.ENTRY
+    pub const EVENT_OBJECT_ENTRY: &str = "1";
+    /// KalturaSourceType.RECORDED_LIVE
+    pub const SOURCE_RECORDED_LIVE: &str = "36";
+    pub const CATEGORY_ENTRY: &str = "KalturaCategoryEntry";
+}
+
+use kaltura_enum as ke;
+
+/// A decoded notification, read the same way whichever body format it came in: "data
+/// fields" bodies are flat, JSON bodies carry the object under `object`.
+struct Notice<'a> {
+    n: &'a Value,
+    obj: &'a Value,
+    flat: bool,
+    object_type: String,
+}
+
+impl<'a> Notice<'a> {
+    fn new(n: &'a Value) -> Self {
+        let flat = !n["object"].is_object();
+        let obj = if flat { n } else { &n["object"] };
+        Self {
+            n,
+            obj,
+            flat,
+            object_type: s(&obj["objectType"]).unwrap_or_default(),
+        }
+    }
+
+    /// A field of the object: `json_key` in JSON bodies, `flat_key` in data fields.
+    fn field(&self, json_key: &str, flat_key: &str) -> Option<String> {
+        if self.flat {
+            s(&self.n[flat_key])
+        } else {
+            s(&self.obj[json_key])
+        }
+    }
+
+    fn is_category_entry(&self) -> bool {
+        self.object_type == ke::CATEGORY_ENTRY
+    }
+
+    fn entry_id(&self) -> Option<String> {
+        if self.is_category_entry() {
+            s(&self.obj["entryId"])
+        } else {
+            self.field("id", "entry_id")
+        }
+    }
+
+    /// The template's system name (or name), lower case with `_` for separators.
+    fn template(&self) -> String {
+        let n = self.n;
+        s(&n["templateSystemName"])
+            .or_else(|| s(&n["templateName"]))
+            .or_else(|| s(&n["template_system_name"]))
+            .or_else(|| s(&n["notification"]))
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    }
+
+    fn is_entry(&self) -> bool {
+        self.flat && self.entry_id().is_some()
+            || self.object_type.ends_with("Entry") && !self.is_category_entry()
+            || s(&self.n["eventObjectType"]).as_deref() == Some(ke::EVENT_OBJECT_ENTRY)
+    }
+}
+
 /// The typed event for a decoded notification, or `None` for kinds we do not handle.
 /// `raw` is the body, hashed for the dedupe key when Kaltura sent no job id.
 pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
-    // "Data fields" bodies are flat; JSON bodies carry the object under `object`.
-    let flat = !n["object"].is_object();
-    let obj = if flat { n } else { &n["object"] };
-    let field = |json_key: &str, flat_key: &str| {
-        if flat {
-            s(&n[flat_key])
-        } else {
-            s(&obj[json_key])
-        }
-    };
-    let object_type = s(&obj["objectType"]).unwrap_or_default();
-    let event_type = s(&n["eventType"]).or_else(|| s(&n["event_type"]));
-    let template = s(&n["templateSystemName"])
-        .or_else(|| s(&n["templateName"]))
-        .or_else(|| s(&n["template_system_name"]))
-        .or_else(|| s(&n["notification"]))
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-
-    let entry_id = if object_type == "KalturaCategoryEntry" {
-        s(&obj["entryId"])
-    } else {
-        field("id", "entry_id")
-    };
-    let status = field("status", "entry_status");
-    let live_status = field("liveStatus", "live_status");
-    let source_type = field("sourceType", "entry_source_type");
-    // A recording's rootEntryId is the live entry it was recorded from.
-    let recorded_from =
-        field("rootEntryId", "entry_root_entry_id").filter(|r| Some(r) != entry_id.as_ref());
-    let is_entry = flat && entry_id.is_some()
-        || object_type.ends_with("Entry") && object_type != "KalturaCategoryEntry"
-        || s(&n["eventObjectType"]).as_deref() == Some("1");
-
-    let kind = KalturaEventKind::ALL
-        .into_iter()
-        .find(|k| template.strip_prefix("kd_") == Some(k.key()))
-        .or_else(|| {
-            if object_type == "KalturaCategoryEntry" {
-                return Some(KalturaEventKind::CategoryEntryAdded);
-            }
-            if object_type.contains("ScheduleEvent") {
-                return match status.as_deref() {
-                    Some("1" | "3") => Some(KalturaEventKind::MeetingEnded),
-                    _ => Some(KalturaEventKind::MeetingStarted),
-                };
-            }
-            if let Some(ls) = &live_status {
-                return match ls.as_str() {
-                    "1" | "2" => Some(KalturaEventKind::LiveStarted),
-                    "0" => Some(KalturaEventKind::LiveEnded),
-                    _ => None,
-                };
-            }
-            if !is_entry {
-                return None;
-            }
-            if matches!(event_type.as_deref(), Some("2" | "5")) {
-                return Some(KalturaEventKind::EntryAdded);
-            }
-            match status.as_deref() {
-                Some("2") if source_type.as_deref() == Some("36") || recorded_from.is_some() => {
-                    Some(KalturaEventKind::RecordingReady)
-                }
-                Some("2") => Some(KalturaEventKind::EntryReady),
-                Some(_) => Some(KalturaEventKind::EntryStatusChanged),
-                None => None,
-            }
-        })?;
-
-    let id = s(&n["eventNotificationJobId"])
-        .or_else(|| s(&n["event_notification_job_id"]))
-        .map(|j| format!("job:{j}"))
-        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))));
-    let entry_name = if object_type == "KalturaCategoryEntry" {
+    let notice = Notice::new(n);
+    let kind = kind_of(&notice)?;
+    let entry_name = if notice.is_category_entry() {
         None
     } else {
-        field("name", "entry_name")
+        notice.field("name", "entry_name")
     };
-    let tags = split_list(field("tags", "entry_tags"));
-    let mut categories = split_list(field("categories", "entry_categories"));
-    if object_type == "KalturaCategoryEntry"
-        && let Some(c) = s(&obj["categoryFullIds"]).or_else(|| s(&obj["categoryId"]))
+    let tags = split_list(notice.field("tags", "entry_tags"));
+    let mut categories = split_list(notice.field("categories", "entry_categories"));
+    if notice.is_category_entry()
+        && let Some(c) = s(&notice.obj["categoryFullIds"]).or_else(|| s(&notice.obj["categoryId"]))
     {
         categories.push(c);
     }
+    Some(KalturaEvent {
+        kind,
+        id: dedupe_id(n, raw),
+        entry_id: notice.entry_id(),
+        fields: fields(&notice, entry_name.clone(), &tags),
+        entry_name,
+        tags,
+        categories,
+    })
+}
 
+/// What the notification means (the rules in the module's comment, in order).
+fn kind_of(notice: &Notice) -> Option<KalturaEventKind> {
+    use KalturaEventKind as K;
+    let template = notice.template();
+    if let Some(k) = K::ALL
+        .into_iter()
+        .find(|k| template.strip_prefix("kd_") == Some(k.key()))
+    {
+        return Some(k);
+    }
+    if notice.is_category_entry() {
+        return Some(K::CategoryEntryAdded);
+    }
+    let status = notice.field("status", "entry_status");
+    if notice.object_type.contains("ScheduleEvent") {
+        return match status.as_deref() {
+            Some(ke::SCHEDULE_CANCELLED | ke::SCHEDULE_DELETED) => Some(K::MeetingEnded),
+            _ => Some(K::MeetingStarted),
+        };
+    }
+    if let Some(live) = notice.field("liveStatus", "live_status") {
+        return match live.as_str() {
+            ke::LIVE_BROADCASTING | ke::LIVE_PLAYABLE => Some(K::LiveStarted),
+            ke::LIVE_STOPPED => Some(K::LiveEnded),
+            _ => None,
+        };
+    }
+    if !notice.is_entry() {
+        return None;
+    }
+    let event_type = s(&notice.n["eventType"]).or_else(|| s(&notice.n["event_type"]));
+    if matches!(
+        event_type.as_deref(),
+        Some(ke::EVENT_OBJECT_ADDED | ke::EVENT_OBJECT_CREATED)
+    ) {
+        return Some(K::EntryAdded);
+    }
+    // A recording's rootEntryId is the live entry it was recorded from.
+    let recorded_from = notice
+        .field("rootEntryId", "entry_root_entry_id")
+        .filter(|r| Some(r) != notice.entry_id().as_ref());
+    let recording = notice.field("sourceType", "entry_source_type").as_deref()
+        == Some(ke::SOURCE_RECORDED_LIVE)
+        || recorded_from.is_some();
+    match status.as_deref() {
+        Some(ke::ENTRY_READY) if recording => Some(K::RecordingReady),
+        Some(ke::ENTRY_READY) => Some(K::EntryReady),
+        Some(_) => Some(K::EntryStatusChanged),
+        None => None,
+    }
+}
+
+/// The inbox's dedupe key: Kaltura's job id, else the body's digest.
+fn dedupe_id(n: &Value, raw: &[u8]) -> String {
+    s(&n["eventNotificationJobId"])
+        .or_else(|| s(&n["event_notification_job_id"]))
+        .map(|j| format!("job:{j}"))
+        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(raw))))
+}
+
+/// What templates and rules read: the known fields (empty when absent) and, for flat
+/// bodies, every other scalar as sent.
+fn fields(notice: &Notice, entry_name: Option<String>, tags: &[String]) -> Map<String, Value> {
     let mut fields = Map::new();
     let mut put = |k: &str, v: Option<String>| {
         fields.insert(k.to_string(), v.map(Value::String).unwrap_or(json!("")));
     };
-    put("entry_id", entry_id.clone());
-    put("entry_name", entry_name.clone());
+    let f = |json_key: &str, flat_key: &str| notice.field(json_key, flat_key);
+    put("entry_id", notice.entry_id());
+    put("entry_name", entry_name);
+    let status = f("status", "entry_status");
     put(
         "status",
         status.as_deref().map(status_name).map(String::from),
     );
-    put("description", field("description", "entry_description"));
-    put(
-        "thumbnail_url",
-        field("thumbnailUrl", "entry_thumbnail_url"),
-    );
-    put("media_type", field("mediaType", "entry_media_type"));
-    put("duration", field("duration", "entry_duration"));
-    put("user_id", field("userId", "entry_user_id"));
+    put("description", f("description", "entry_description"));
+    put("thumbnail_url", f("thumbnailUrl", "entry_thumbnail_url"));
+    put("media_type", f("mediaType", "entry_media_type"));
+    put("duration", f("duration", "entry_duration"));
+    put("user_id", f("userId", "entry_user_id"));
     put(
         "category_id",
-        s(&obj["categoryId"]).or_else(|| s(&n["category_id"])),
+        s(&notice.obj["categoryId"]).or_else(|| s(&notice.n["category_id"])),
     );
-    put("category_name", field("categoryName", "category_name"));
+    put("category_name", f("categoryName", "category_name"));
     put("tags_text", Some(tags.join(", ")));
-    put("template", Some(template));
-    // Every other scalar of a flat body is kept for templates and rules.
-    if flat && let Some(o) = n.as_object() {
+    put("template", Some(notice.template()));
+    if notice.flat
+        && let Some(o) = notice.n.as_object()
+    {
         for (k, v) in o {
             if !fields.contains_key(k)
                 && let Some(v) = s(v)
@@ -245,15 +329,7 @@ pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
             }
         }
     }
-    Some(KalturaEvent {
-        kind,
-        id,
-        entry_id,
-        entry_name,
-        tags,
-        categories,
-        fields,
-    })
+    fields
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub struct DiscordCap {
 }
 
 fn snowflake(what: &str, id: &str) -> Result<(), CapError> {
-    if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !crate::discord::model::is_snowflake(id) {
         return Err(CapError::Invalid(format!(
             "{what} `{id}` is not a Discord id"
         )));
