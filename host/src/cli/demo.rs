@@ -139,6 +139,8 @@ fn summarize(v: &Value) -> String {
     parts.join("\n      ")
 }
 
+/// Starts the stand-ins and the host, walks through commands, buttons and a Kaltura
+/// webhook (printing each answer), then serves until Ctrl-C (or stops, with `once`).
 pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     let standin = DiscordStandIn::start(
         "127.0.0.1:0".parse()?,
@@ -149,20 +151,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let root = PathBuf::from("data/demo");
-    let plugins = root.join("plugins");
-    std::fs::create_dir_all(&plugins)?;
-    // The example plugin joins the built-in ones, from the folder (so it hot-reloads).
-    let hello = PathBuf::from(builtin::GUEST_WASM_DIR).join("kd_plugin_rust_hello.wasm");
-    if hello.exists() {
-        std::fs::copy(&hello, plugins.join("hello.wasm"))?;
-    }
-    // A guild rule: Kaltura recordings → #recordings (fired by a signed webhook below).
-    let rules = root.join("scripts/guilds").join(DEMO_GUILD);
-    std::fs::create_dir_all(&rules)?;
-    std::fs::write(
-        rules.join("recording-ready.rhai"),
-        include_str!("../../../examples/rules/recording-ready.rhai"),
-    )?;
+    let plugins = prepare_files(&root)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -177,42 +166,12 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         data: root.clone(),
         log_format: LogFormat::Text,
     };
-    let discord = DiscordSettings {
-        public_key: Some(standin.public_key_hex()),
-        application_id: Some(standin.application_id().to_string()),
-        bot_token: Some(crate::config::secret::Secret::new("standin-bot-token")),
-        client_secret: Some(crate::config::secret::Secret::new("standin-client-secret")),
-        api_base: standin.base_url.clone(),
-        dev_guild: None,
-        activities: false,
-        member_events: true,
-    };
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
-    let settings = Settings {
-        discord,
-        kaltura: Some(kaltura_settings(&kaltura)?),
-        api: ApiSettings {
-            jwt_secret: Some(crate::config::secret::Secret::new(
-                "kdhost-demo-jwt-secret-not-for-production",
-            )),
-            ..Default::default()
-        },
-        delivery: Default::default(),
-        // The demo's Activity runs in an ordinary browser, on the SDK's mock.
-        activity: crate::config::settings::ActivitySettings {
-            dev_mode: true,
-            grace: None,
-        },
-        http: Default::default(),
-        metrics: Default::default(),
-        plugin_memory_mib: None,
-        retention: Default::default(),
-    };
     // Metrics on a loopback listener of their own, never on the public one.
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let metrics_addr = metrics.local_addr()?;
     tokio::spawn(crate::app::serve_metrics(metrics));
-    let app = App::build(&opts, settings).await?;
+    let app = App::build(&opts, demo_settings(&standin, &kaltura)?).await?;
     super::serve::print_report(&app, &addr.to_string());
     app.start_gateway();
     let url = format!("http://{addr}/interactions");
@@ -225,96 +184,19 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         "\n== kdhost demo: Discord stand-in at {}, host at http://{addr}\n",
         standin.base_url
     );
-    let guild = DEMO_GUILD;
-    let user = "700000000000000001";
-    let step = async |label: &str, payload: Value| -> anyhow::Result<Value> {
-        let (status, body) = standin.send_interaction(&url, &payload).await?;
-        println!("→ {label}\n  ← HTTP {status}: {}\n", summarize(&body));
-        Ok(body)
+    let tour = Tour {
+        standin: &standin,
+        url: &url,
     };
-    step(
-        "/help",
-        standin.command("help", json!([]), guild, user, &[]),
-    )
-    .await?;
-    step(
-        "/about",
-        standin.command("about", json!([]), guild, user, &[]),
-    )
-    .await?;
-    let who = json!([{"name": "who", "type": 6, "value": user}]);
-    step(
-        "/hello who:@you",
-        standin.command("hello", who, guild, user, &[]),
-    )
-    .await?;
-    step(
-        "[Wave back] button",
-        standin.button("hello:wave", guild, user),
-    )
-    .await?;
-    step(
-        "/nope (unknown)",
-        standin.command("nope", json!([]), guild, user, &[]),
-    )
-    .await?;
-
+    tour.commands().await?;
     println!(
         "-- Kaltura (stand-in at {}, partner {}) --\n",
         kaltura.url,
         kaltura.partner_id()
     );
-    let query = json!([{"name": "query", "type": 3, "value": "security"}, {"name": "limit", "type": 4, "value": 3}]);
-    let found = step(
-        "/kaltura-video-search query:security limit:3",
-        standin.command("kaltura-video-search", query, guild, user, &[]),
-    )
-    .await?;
-    if let Some(play) = first_button(&found, ":play:") {
-        step("[Play] button", standin.button(&play, guild, user)).await?;
-    }
-    // Without Activities on the (stand-in) app, Watch Together answers with a browser link;
-    // the room opens on this video.
-    if let Some(watch) = first_button(&found, ":watch:") {
-        step(
-            "[Watch Together] button",
-            standin.button(&watch, guild, user),
-        )
-        .await?;
-    }
-    let start = json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": "Demo stand-up"}]);
-    let started = step(
-        "/kaltura-start type:meeting title:Demo stand-up",
-        standin.command("kaltura-start", start, guild, user, &[]),
-    )
-    .await?;
-    step(
-        "/kaltura-list",
-        standin.command("kaltura-list", json!([]), guild, user, &[]),
-    )
-    .await?;
-    if let Some(join) = first_button(&started, ":kaltura-join:") {
-        step("[Join] button", standin.button(&join, guild, user)).await?;
-    }
+    tour.kaltura().await?;
     webhook_demo(&standin, &kaltura, &addr.to_string()).await?;
-    // The command sync runs in the background: show what Discord received.
-    let synced = standin
-        .wait_for(Duration::from_secs(3), |r| r.method == "PUT")
-        .await;
-    if synced.is_none() {
-        println!("Commands unchanged since the last run: nothing was sent to Discord.");
-    }
-    for r in standin
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/commands"))
-    {
-        let n = r.body.as_array().map(|a| a.len()).unwrap_or(0);
-        println!(
-            "Discord stand-in received {} {} → {} ({n} commands)",
-            r.method, r.path, r.status
-        );
-    }
+    show_command_sync(&standin).await;
     if once {
         return Ok(ExitCode::SUCCESS);
     }
@@ -333,4 +215,150 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     );
     server.await??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's plugins folder (with the example plugin, so it hot-reloads) and its guild
+/// rule (Kaltura recordings → #recordings, fired by a signed webhook).
+fn prepare_files(root: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    let hello = PathBuf::from(builtin::GUEST_WASM_DIR).join("kd_plugin_rust_hello.wasm");
+    if hello.exists() {
+        std::fs::copy(&hello, plugins.join("hello.wasm"))?;
+    }
+    let rules = root.join("scripts/guilds").join(DEMO_GUILD);
+    std::fs::create_dir_all(&rules)?;
+    std::fs::write(
+        rules.join("recording-ready.rhai"),
+        include_str!("../../../examples/rules/recording-ready.rhai"),
+    )?;
+    Ok(plugins)
+}
+
+/// The host's settings against the two stand-ins.
+fn demo_settings(standin: &DiscordStandIn, kaltura: &KalturaStandIn) -> anyhow::Result<Settings> {
+    let discord = DiscordSettings {
+        public_key: Some(standin.public_key_hex()),
+        application_id: Some(standin.application_id().to_string()),
+        bot_token: Some(crate::config::secret::Secret::new("standin-bot-token")),
+        client_secret: Some(crate::config::secret::Secret::new("standin-client-secret")),
+        api_base: standin.base_url.clone(),
+        dev_guild: None,
+        activities: false,
+        member_events: true,
+    };
+    Ok(Settings {
+        discord,
+        kaltura: Some(kaltura_settings(kaltura)?),
+        api: ApiSettings {
+            jwt_secret: Some(crate::config::secret::Secret::new(
+                "kdhost-demo-jwt-secret-not-for-production",
+            )),
+            ..Default::default()
+        },
+        delivery: Default::default(),
+        // The demo's Activity runs in an ordinary browser, on the SDK's mock.
+        activity: crate::config::settings::ActivitySettings {
+            dev_mode: true,
+            grace: None,
+        },
+        http: Default::default(),
+        metrics: Default::default(),
+        plugin_memory_mib: None,
+        retention: Default::default(),
+    })
+}
+
+/// Signed interactions sent to the host, each answer printed.
+struct Tour<'a> {
+    standin: &'a DiscordStandIn,
+    url: &'a str,
+}
+
+const DEMO_USER: &str = "700000000000000001";
+
+impl Tour<'_> {
+    async fn step(&self, label: &str, payload: Value) -> anyhow::Result<Value> {
+        let (status, body) = self.standin.send_interaction(self.url, &payload).await?;
+        println!("→ {label}\n  ← HTTP {status}: {}\n", summarize(&body));
+        Ok(body)
+    }
+
+    async fn command(&self, label: &str, name: &str, options: Value) -> anyhow::Result<Value> {
+        let payload = self
+            .standin
+            .command(name, options, DEMO_GUILD, DEMO_USER, &[]);
+        self.step(label, payload).await
+    }
+
+    async fn button(&self, label: &str, custom_id: &str) -> anyhow::Result<Value> {
+        let payload = self.standin.button(custom_id, DEMO_GUILD, DEMO_USER);
+        self.step(label, payload).await
+    }
+
+    /// The example and built-in plugins' commands and a button.
+    async fn commands(&self) -> anyhow::Result<()> {
+        self.command("/help", "help", json!([])).await?;
+        self.command("/about", "about", json!([])).await?;
+        let who = json!([{"name": "who", "type": 6, "value": DEMO_USER}]);
+        self.command("/hello who:@you", "hello", who).await?;
+        self.button("[Wave back] button", "hello:wave").await?;
+        self.command("/nope (unknown)", "nope", json!([])).await?;
+        Ok(())
+    }
+
+    /// Search, play, Watch Together, a meeting and its join button.
+    async fn kaltura(&self) -> anyhow::Result<()> {
+        let query = json!([{"name": "query", "type": 3, "value": "security"}, {"name": "limit", "type": 4, "value": 3}]);
+        let found = self
+            .command(
+                "/kaltura-video-search query:security limit:3",
+                "kaltura-video-search",
+                query,
+            )
+            .await?;
+        if let Some(play) = first_button(&found, ":play:") {
+            self.button("[Play] button", &play).await?;
+        }
+        // Without Activities on the (stand-in) app, Watch Together answers with a browser
+        // link; the room opens on this video.
+        if let Some(watch) = first_button(&found, ":watch:") {
+            self.button("[Watch Together] button", &watch).await?;
+        }
+        let start = json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": "Demo stand-up"}]);
+        let started = self
+            .command(
+                "/kaltura-start type:meeting title:Demo stand-up",
+                "kaltura-start",
+                start,
+            )
+            .await?;
+        self.command("/kaltura-list", "kaltura-list", json!([]))
+            .await?;
+        if let Some(join) = first_button(&started, ":kaltura-join:") {
+            self.button("[Join] button", &join).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The command sync runs in the background: shows what Discord received.
+async fn show_command_sync(standin: &DiscordStandIn) {
+    let synced = standin
+        .wait_for(Duration::from_secs(3), |r| r.method == "PUT")
+        .await;
+    if synced.is_none() {
+        println!("Commands unchanged since the last run: nothing was sent to Discord.");
+    }
+    for r in standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/commands"))
+    {
+        let n = r.body.as_array().map(|a| a.len()).unwrap_or(0);
+        println!(
+            "Discord stand-in received {} {} → {} ({n} commands)",
+            r.method, r.path, r.status
+        );
+    }
 }
