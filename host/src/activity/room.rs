@@ -203,7 +203,8 @@ impl Room {
         });
     }
 
-    /// Applies one message from `by` at server time `now`.
+    /// Applies one message from `by` at server time `now`. Long by nature: one arm per
+    /// client message of the protocol, each checking who may send it.
     pub fn apply(&mut self, by: &str, msg: &ClientMessage, now: i64) -> Result<Change, Refusal> {
         if !self.contains(by) {
             return Err(Refusal::NoSuchParticipant(by.to_string()));

@@ -121,6 +121,37 @@ impl RoomHandle {
         let _ = self.tx.send(text);
     }
 
+    /// Seats the caller (a newer connection replaces an older one of theirs) and says
+    /// everything the caller needs to start: the welcome.
+    fn join(
+        &self,
+        caller: &Caller,
+        instance: &str,
+        conn: u64,
+        replaced: &Arc<Notify>,
+    ) -> ServerMessage {
+        let mut room = self.room.lock().unwrap();
+        if let Some((_, old)) = self
+            .conns
+            .lock()
+            .unwrap()
+            .insert(caller.user_id.clone(), (conn, replaced.clone()))
+        {
+            old.notify_one();
+        }
+        room.join(&caller.user_id, &caller.name, caller.avatar.clone());
+        self.participants(&room);
+        ServerMessage::Welcome {
+            v: protocol::VERSION,
+            you: caller.user_id.clone(),
+            instance_id: instance.to_string(),
+            host: room.host().map(String::from),
+            state: room.state().clone(),
+            participants: room.participants(),
+            server_time: now_ms(),
+        }
+    }
+
     fn participants(&self, room: &Room) {
         self.send(&ServerMessage::Participants {
             host: room.host().map(String::from),
@@ -225,38 +256,10 @@ impl SyncRooms {
             Ok(c) => c,
             Err(why) => return close_with(&mut ws, close::UNAUTHORIZED, &why).await,
         };
-        let valid_instance = (1..=100).contains(&instance.len())
-            && instance
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
-        if !valid_instance {
-            return close_with(&mut ws, close::NOT_IN_INSTANCE, "instance_id is not valid").await;
-        }
-        // Discord, when it can be asked, says which channel the instance runs in: the page's
-        // own `channel_id` is only trusted in dev mode.
-        let mut channel = channel;
-        if let Some(check) = &self.check {
-            match check.instance(&instance).await {
-                Ok(known) if known.users.contains(&caller.user_id) => channel = known.channel_id,
-                Ok(_) => {
-                    return close_with(
-                        &mut ws,
-                        close::NOT_IN_INSTANCE,
-                        "you are not in this Activity instance",
-                    )
-                    .await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, instance, "activity instance could not be checked");
-                    return close_with(
-                        &mut ws,
-                        close::NOT_IN_INSTANCE,
-                        "Discord could not confirm you are in this Activity; try again",
-                    )
-                    .await;
-                }
-            }
-        }
+        let channel = match self.admit(&caller, &instance, channel).await {
+            Ok(channel) => channel,
+            Err((code, why)) => return close_with(&mut ws, code, why).await,
+        };
         let handle = match self.room(&instance, channel.as_deref()).await {
             Ok(h) => h,
             Err(owner) => {
@@ -272,28 +275,7 @@ impl SyncRooms {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let replaced = Arc::new(Notify::new());
         let mut rx = handle.tx.subscribe();
-        let welcome = {
-            let mut room = handle.room.lock().unwrap();
-            if let Some((_, old)) = handle
-                .conns
-                .lock()
-                .unwrap()
-                .insert(caller.user_id.clone(), (conn, replaced.clone()))
-            {
-                old.notify_one();
-            }
-            room.join(&caller.user_id, &caller.name, caller.avatar.clone());
-            handle.participants(&room);
-            ServerMessage::Welcome {
-                v: protocol::VERSION,
-                you: caller.user_id.clone(),
-                instance_id: instance.clone(),
-                host: room.host().map(String::from),
-                state: room.state().clone(),
-                participants: room.participants(),
-                server_time: now_ms(),
-            }
-        };
+        let welcome = handle.join(&caller, &instance, conn, &replaced);
         // First on the wire; broadcasts queued meanwhile follow (clients keep the newest
         // `seq`).
         if !send_to(&mut ws, &welcome).await {
@@ -313,29 +295,72 @@ impl SyncRooms {
                 }
                 self.drop_if_empty(&instance, &handle).await;
             }
-            Ended::Lost => {
-                handle.room.lock().unwrap().away(&caller.user_id, now_ms());
-                handle.participants(&handle.room.lock().unwrap());
-                // After the grace period, a seat still away is given up.
-                let me = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(me.grace).await;
-                    if !handle.is_current(&caller.user_id, conn, true) {
-                        return;
-                    }
-                    {
-                        let mut room = handle.room.lock().unwrap();
-                        if !room
-                            .expire(now_ms(), me.grace.as_millis() as i64)
-                            .is_empty()
-                        {
-                            handle.participants(&room);
-                        }
-                    }
-                    me.drop_if_empty(&instance, &handle).await;
-                });
+            Ended::Lost => self.keep_seat(handle, caller.user_id, conn, instance),
+        }
+    }
+
+    /// Whether the caller may join this instance, and the channel it runs in: Discord,
+    /// when it can be asked, says which (the page's own `channel_id` is only trusted in
+    /// dev mode). A refusal is a close code and its reason.
+    async fn admit(
+        &self,
+        caller: &Caller,
+        instance: &str,
+        channel: Option<String>,
+    ) -> Result<Option<String>, (u16, &'static str)> {
+        let valid_instance = (1..=100).contains(&instance.len())
+            && instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+        if !valid_instance {
+            return Err((close::NOT_IN_INSTANCE, "instance_id is not valid"));
+        }
+        let Some(check) = &self.check else {
+            return Ok(channel);
+        };
+        match check.instance(instance).await {
+            Ok(known) if known.users.contains(&caller.user_id) => Ok(known.channel_id),
+            Ok(_) => Err((
+                close::NOT_IN_INSTANCE,
+                "you are not in this Activity instance",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, instance, "activity instance could not be checked");
+                Err((
+                    close::NOT_IN_INSTANCE,
+                    "Discord could not confirm you are in this Activity; try again",
+                ))
             }
         }
+    }
+
+    /// A lost connection keeps its seat for the grace period; a seat still away after it
+    /// is given up (and an empty room closed).
+    fn keep_seat(
+        self: Arc<Self>,
+        handle: Arc<RoomHandle>,
+        user: String,
+        conn: u64,
+        instance: String,
+    ) {
+        handle.room.lock().unwrap().away(&user, now_ms());
+        handle.participants(&handle.room.lock().unwrap());
+        tokio::spawn(async move {
+            tokio::time::sleep(self.grace).await;
+            if !handle.is_current(&user, conn, true) {
+                return;
+            }
+            {
+                let mut room = handle.room.lock().unwrap();
+                if !room
+                    .expire(now_ms(), self.grace.as_millis() as i64)
+                    .is_empty()
+                {
+                    handle.participants(&room);
+                }
+            }
+            self.drop_if_empty(&instance, &handle).await;
+        });
     }
 
     /// Closes an empty room and gives up its claim.
@@ -399,6 +424,8 @@ fn error(code: &str, message: impl Into<String>) -> ServerMessage {
     }
 }
 
+/// One connection's loop: broadcasts out, messages in (limited, answered), heartbeats,
+/// replacement by a newer connection. Long because it is one `select!` over those four.
 async fn connection(
     ws: &mut WebSocket,
     handle: &RoomHandle,

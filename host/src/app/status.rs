@@ -16,6 +16,7 @@ use crate::plugins::Registry;
 use crate::telemetry;
 
 /// (service, state) lines: what is on, and for what is off, the setting that turns it on.
+// Long by nature: one entry per service, each a short table row.
 pub fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)> {
     let d = &settings.discord;
     let k = settings.kaltura.as_ref();

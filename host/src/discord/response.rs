@@ -131,6 +131,8 @@ fn embed_json(i: usize, e: &Embed, total: &mut usize) -> Result<Value, String> {
     Ok(Value::Object(o))
 }
 
+/// One component, checked against Discord's limits. Long by nature: one arm per kind
+/// of component.
 fn component_json(
     plugin: &str,
     r: usize,

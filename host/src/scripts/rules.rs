@@ -150,6 +150,28 @@ pub struct RulesKaltura {
     pub grants: Arc<arc_swap::ArcSwap<crate::plugins::grants::GrantsConfig>>,
 }
 
+impl RulesKaltura {
+    /// Kaltura reads for one guild's rules: a VIEWER service caller of the guild, when
+    /// the operator granted `kaltura` to rules.
+    fn access(&self, guild: &str, config: &Arc<GuildEntry>) -> Result<KalturaAccess, String> {
+        if !self.grants.load().rules_read_kaltura() {
+            return Err("the operator has not granted `kaltura` to guild rules (config/plugins.json: \"rules\": {\"grants\": [\"kaltura\"]})".into());
+        }
+        self.account
+            .service_caller(
+                config,
+                "rules",
+                Some(guild.to_string()),
+                KalturaRole::Viewer,
+            )
+            .map(|caller| KalturaAccess {
+                kaltura: self.account.clone(),
+                caller,
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// `global/x.rhai` or `guilds/<id>/x.rhai` for a path under the scripts folder.
 fn rule_name(dir: &Path, path: &Path) -> Option<(String, Option<String>)> {
     let rel = path.strip_prefix(dir).ok()?;
@@ -599,22 +621,8 @@ impl Rules {
         let mut run = Run::new(guild, &rule.name, hook, config.clone(), limits);
         run.kv = self.kv.clone();
         run.can_reply = hook == "on_command";
-        if let Some(RulesKaltura { account: k, grants }) = &self.kaltura {
-            run.kaltura = if !grants.load().rules_read_kaltura() {
-                Err("the operator has not granted `kaltura` to guild rules (config/plugins.json: \"rules\": {\"grants\": [\"kaltura\"]})".into())
-            } else {
-                k.service_caller(
-                    config,
-                    "rules",
-                    Some(guild.to_string()),
-                    KalturaRole::Viewer,
-                )
-                .map(|caller| KalturaAccess {
-                    kaltura: k.clone(),
-                    caller,
-                })
-                .map_err(|e| e.to_string())
-            };
+        if let Some(k) = &self.kaltura {
+            run.kaltura = k.access(guild, config);
         }
         let args: Vec<Dynamic> = arg.map(to_dynamic).into_iter().collect();
         let (out, run) = run::with_run(run, || {

@@ -168,6 +168,7 @@ test('/{name} replies with an embed and a button', () => {{
     ]
 }
 
+/// The Python project. Long by nature: mostly the files' text.
 pub fn python(name: &str) -> Vec<(String, String)> {
     let world = world_name(name);
     vec![

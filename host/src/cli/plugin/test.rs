@@ -26,7 +26,7 @@ use crate::plugins::bindings::types::{CommandDef, OptionDef, OptionKind};
 use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::trace::{HostCall, HostCallRecorder};
-use crate::plugins::{Call, CallScope};
+use crate::plugins::{Call, CallScope, LoadedPlugin};
 use crate::store::Stores;
 use crate::store::memory::MemoryTokens;
 use crate::store::tokens::InteractionTokens;
@@ -138,41 +138,8 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         std::fs::read(args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let discord = DiscordStandIn::start("127.0.0.1:0".parse()?, StandInOptions::default()).await?;
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
-    let rest = Arc::new(DiscordRest::new(
-        &discord.base_url,
-        discord.application_id(),
-        Some(Secret::new("standin-bot-token")),
-    ));
-    let defaults: Value = serde_json::from_str(include_str!("../../../../config/default.json"))?;
-    let stores = Stores::in_memory()?;
-    let guilds = Arc::new(GuildConfigs::with_default(defaults));
-    let directory = Arc::new(GuildDirectory::new(Some(rest.clone())));
-    // Channel messages go through an outbox, as in the host, to the stand-in.
-    let outbox = Outbox::new(
-        stores.outbox.clone(),
-        "plugintest".into(),
-        Some(rest.clone()),
-        directory.clone(),
-        guilds.clone(),
-        Default::default(),
-    );
-    outbox.start();
     let tokens = Arc::new(MemoryTokens::default());
-    let discord_cap = DiscordCap {
-        rest: Some(rest),
-        tokens: tokens.clone(),
-        directory: directory.clone(),
-        guilds: guilds.clone(),
-        outbox,
-    };
-    let kaltura = Kaltura::new(crate::cli::standin::kaltura_settings(&kaltura)?);
-    let caps = Capabilities::new(
-        stores.kv,
-        guilds,
-        discord_cap,
-        Some(Arc::new(kaltura)),
-        Default::default(),
-    );
+    let caps = stand_in_capabilities(&discord, &kaltura, tokens.clone())?;
     // Everything the plugin requests is granted here; http only to the hosts given.
     let registry = plugins(PluginWiring {
         caps: Arc::new(caps),
@@ -186,39 +153,107 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
         .try_load(bytes, args.file)
         .await
         .map_err(|why| anyhow::anyhow!("{}: refused: {why}", args.file.display()))?;
-    let rt = &registry.runtime;
     let (name, options) = parse_command(args.command, &plugin.manifest.commands)?;
     let payload = discord.command(&name, options, args.guild, args.user, &[]);
     let ix: Interaction = serde_json::from_value(payload)?;
     let input = ix.command_input().map_err(anyhow::Error::msg)?;
     tokens.insert(&ix.id, &ix.token, &plugin.name).await;
-    let scope = CallScope::from(&ix);
     let recorder = RECORDER.get_or_init(HostCallRecorder::default).clone();
     recorder.calls.lock().unwrap().clear();
     let started = Instant::now();
-    let out = plugin.call(rt, scope, Call::Command(input)).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-    let calls: Vec<HostCall> = recorder.calls.lock().unwrap().clone();
-    let rendered = response::render(&plugin.name, Answering::Command, out);
-    let (response, ok, problem) = (
-        rendered.callback.to_json(),
-        rendered.problem.is_none(),
-        rendered.problem,
-    );
-    if args.json {
-        println!(
-            "{}",
-            json!({"plugin": &*plugin.name, "version": plugin.manifest.version, "contract": plugin.contract,
-                   "command": args.command, "ok": ok, "problem": problem, "elapsed_ms": elapsed_ms,
-                   "host_calls": calls, "response": response})
-        );
+    let out = plugin
+        .call(
+            &registry.runtime,
+            CallScope::from(&ix),
+            Call::Command(input),
+        )
+        .await;
+    let report = Report {
+        plugin: &plugin,
+        command: args.command,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        calls: recorder.calls.lock().unwrap().clone(),
+        rendered: response::render(&plugin.name, Answering::Command, out),
+    };
+    report.print(args.json)?;
+    Ok(if report.rendered.problem.is_none() {
+        ExitCode::SUCCESS
     } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The capabilities a plugin gets under test: Discord and Kaltura are the stand-ins,
+/// storage is in memory, channel messages go through an outbox as in the host.
+fn stand_in_capabilities(
+    discord: &DiscordStandIn,
+    kaltura: &KalturaStandIn,
+    tokens: Arc<MemoryTokens>,
+) -> Result<Capabilities> {
+    let rest = Arc::new(DiscordRest::new(
+        &discord.base_url,
+        discord.application_id(),
+        Some(Secret::new("standin-bot-token")),
+    ));
+    let defaults: Value = serde_json::from_str(include_str!("../../../../config/default.json"))?;
+    let stores = Stores::in_memory()?;
+    let guilds = Arc::new(GuildConfigs::with_default(defaults));
+    let directory = Arc::new(GuildDirectory::new(Some(rest.clone())));
+    let outbox = Outbox::new(
+        stores.outbox.clone(),
+        "plugintest".into(),
+        Some(rest.clone()),
+        directory.clone(),
+        guilds.clone(),
+        Default::default(),
+    );
+    outbox.start();
+    let discord_cap = DiscordCap {
+        rest: Some(rest),
+        tokens,
+        directory,
+        guilds: guilds.clone(),
+        outbox,
+    };
+    let kaltura = Kaltura::new(crate::cli::standin::kaltura_settings(kaltura)?);
+    Ok(Capabilities::new(
+        stores.kv,
+        guilds,
+        discord_cap,
+        Some(Arc::new(kaltura)),
+        Default::default(),
+    ))
+}
+
+/// What one test call did: its host calls, its answer, how long it took.
+struct Report<'a> {
+    plugin: &'a LoadedPlugin,
+    command: &'a str,
+    elapsed_ms: f64,
+    calls: Vec<HostCall>,
+    rendered: response::Rendered,
+}
+
+impl Report<'_> {
+    fn print(&self, as_json: bool) -> Result<()> {
+        let (p, elapsed_ms) = (self.plugin, self.elapsed_ms);
+        let response = self.rendered.callback.to_json();
+        let problem = &self.rendered.problem;
+        if as_json {
+            println!(
+                "{}",
+                json!({"plugin": &*p.name, "version": p.manifest.version, "contract": p.contract,
+                       "command": self.command, "ok": problem.is_none(), "problem": problem, "elapsed_ms": elapsed_ms,
+                       "host_calls": self.calls, "response": response})
+            );
+            return Ok(());
+        }
         println!(
             "{} {} (contract {}) ← {}",
-            plugin.name, plugin.manifest.version, plugin.contract, args.command
+            p.name, p.manifest.version, p.contract, self.command
         );
-        println!("host calls ({}):", calls.len());
-        for (i, c) in calls.iter().enumerate() {
+        println!("host calls ({}):", self.calls.len());
+        for (i, c) in self.calls.iter().enumerate() {
             println!(
                 "  {}. {}.{}({}) → {}",
                 i + 1,
@@ -228,17 +263,13 @@ pub async fn run(args: TestArgs<'_>) -> Result<ExitCode> {
                 cut(&c.result)
             );
         }
-        if let Some(p) = &problem {
+        if let Some(p) = problem {
             println!("problem: {p}");
         }
         println!("response after {elapsed_ms:.1} ms:");
         println!("{}", serde_json::to_string_pretty(&response)?);
+        Ok(())
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 fn cut(s: &str) -> String {

@@ -22,46 +22,7 @@ impl Host for PluginState {
         self.require(Capability::Http)?;
         let url = url::Url::parse(&request.url)
             .map_err(|e| CapError::Invalid(format!("bad url `{}`: {e}", request.url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(CapError::Invalid(format!(
-                "only http and https urls are allowed, not `{}`",
-                url.scheme()
-            )));
-        }
-        // IPv6 literals are granted without their brackets.
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_ascii_lowercase();
-        if !self.grants.http_hosts.contains(&host) {
-            return Err(self.denied(format!(
-                "host `{host}` is not granted to plugin `{}` (operator: add it to plugins.{}.http_hosts)",
-                self.plugin, self.plugin
-            )));
-        }
-        let port = url.port_or_known_default().unwrap_or(0);
-        if !self.grants.allows_port(port) {
-            return Err(self.denied(format!(
-                "port {port} is not granted to plugin `{}` (80 and 443 are; operator: plugins.{}.http_ports)",
-                self.plugin, self.plugin
-            )));
-        }
-        // An address written in the URL is checked here; a name, when it is resolved.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !self.grants.http_private
-            && !is_public(ip)
-        {
-            return Err(self.denied(format!(
-                "{ip} is not a public address (operator: plugins.{}.http_private)",
-                self.plugin
-            )));
-        }
+        let host = self.allowed_destination(&url)?;
         let method = request.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
             return Err(CapError::Invalid(format!(
@@ -96,22 +57,7 @@ impl Host for PluginState {
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
             .collect();
         let cap = self.grants.limits.http_response_max_bytes;
-        let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                CapError::Failed(format!(
-                    "reading the response from {host}: {}",
-                    without_url(&e)
-                ))
-            })?;
-            if body.len() + chunk.len() > cap {
-                return Err(CapError::Invalid(format!(
-                    "the response from {host} is over {cap} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = capped_body(&host, cap, resp).await?;
         Ok(Response {
             status,
             headers,
@@ -121,6 +67,52 @@ impl Host for PluginState {
 }
 
 impl PluginState {
+    /// The URL's host, when the operator granted it (scheme, host, port, and for an
+    /// address written in the URL, that it is public unless private ones are granted; a
+    /// name is checked when it is resolved).
+    fn allowed_destination(&self, url: &url::Url) -> Result<String, CapError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(CapError::Invalid(format!(
+                "only http and https urls are allowed, not `{}`",
+                url.scheme()
+            )));
+        }
+        // IPv6 literals are granted without their brackets.
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        if !self.grants.http_hosts.contains(&host) {
+            return Err(self.denied(format!(
+                "host `{host}` is not granted to plugin `{}` (operator: add it to plugins.{}.http_hosts)",
+                self.plugin, self.plugin
+            )));
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        if !self.grants.allows_port(port) {
+            return Err(self.denied(format!(
+                "port {port} is not granted to plugin `{}` (80 and 443 are; operator: plugins.{}.http_ports)",
+                self.plugin, self.plugin
+            )));
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.grants.http_private
+            && !is_public(ip)
+        {
+            return Err(self.denied(format!(
+                "{ip} is not a public address (operator: plugins.{}.http_private)",
+                self.plugin
+            )));
+        }
+        Ok(host)
+    }
+
     /// A refusal of the `http` capability, counted.
     fn denied(&self, why: String) -> CapError {
         crate::telemetry::METRICS
@@ -145,4 +137,26 @@ fn without_url(e: &reqwest::Error) -> String {
         s = s.replace(u.as_str(), "<url>");
     }
     s
+}
+
+/// The response body, refused past the plugin's size cap (read chunk by chunk, so an
+/// endless body costs no more than the cap).
+async fn capped_body(host: &str, cap: usize, resp: reqwest::Response) -> Result<Vec<u8>, CapError> {
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            CapError::Failed(format!(
+                "reading the response from {host}: {}",
+                without_url(&e)
+            ))
+        })?;
+        if body.len() + chunk.len() > cap {
+            return Err(CapError::Invalid(format!(
+                "the response from {host} is over {cap} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
