@@ -9,16 +9,6 @@ use serde_json::{Value, json};
 
 const OTHER: &str = "700000000000000002";
 
-fn buttons(body: &Value) -> Vec<String> {
-    body["data"]["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
-        .filter_map(|b| b["custom_id"].as_str().map(String::from))
-        .collect()
-}
-
 fn counts(body: &Value) -> Vec<String> {
     body["data"]["embeds"][0]["fields"]
         .as_array()
@@ -69,7 +59,7 @@ async fn exercise_poll(file: &'static str, component: PathBuf) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["embeds"][0]["title"], "Lunch?");
-    let ids = buttons(&body);
+    let ids = button_ids(&body);
     assert_eq!(ids.len(), 4, "three options and Close: {ids:?}");
     let press = |id: &str, user: &str| {
         let p = host.standin.button(id, GUILD, user);
@@ -105,7 +95,10 @@ async fn exercise_poll(file: &'static str, component: PathBuf) {
             .to_string()
             .contains("closed")
     );
-    assert!(buttons(&closed).is_empty(), "no buttons on a closed poll");
+    assert!(
+        button_ids(&closed).is_empty(),
+        "no buttons on a closed poll"
+    );
     let late = press(&ids[0], OTHER).await;
     assert!(text_of(&late).contains("closed"), "{late}");
 

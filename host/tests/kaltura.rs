@@ -78,27 +78,6 @@ async fn button(host: &Host, custom_id: &str, user: &str, roles: &[&str], perms:
     send(host, &member(p, user, roles, perms)).await
 }
 
-fn opts(pairs: &[(&str, Value)]) -> Value {
-    Value::Array(
-        pairs
-            .iter()
-            .map(|(n, v)| {
-                let t = if v.is_i64() { 4 } else { 3 };
-                json!({"name": n, "type": t, "value": v})
-            })
-            .collect(),
-    )
-}
-
-fn buttons(body: &Value) -> Vec<Value> {
-    body["data"]["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
 fn button_id(body: &Value, marker: &str) -> String {
     buttons(body)
         .iter()

@@ -39,10 +39,6 @@ fn webhook(host: &Host) -> String {
     format!("{}/webhooks/kaltura", host.base)
 }
 
-async fn wait_messages(host: &Host, channel: &str, n: usize) -> Vec<Value> {
-    host.messages(channel, n).await
-}
-
 #[tokio::test]
 async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() {
     let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
@@ -59,7 +55,7 @@ async fn an_entry_ready_webhook_becomes_one_message_in_the_configured_channel() 
         "{body}"
     );
 
-    let msgs = wait_messages(&host, RECORDINGS, 1).await;
+    let msgs = host.messages(RECORDINGS, 1).await;
     let m = &msgs[0];
     assert!(m["content"].as_str().unwrap().contains(&name), "{m}");
     assert_eq!(m["embeds"][0]["title"], json!(name));
@@ -105,7 +101,7 @@ async fn every_body_format_and_hash_algorithm_is_accepted() {
             assert!(body.contains("accepted"), "{format:?} {algo}: {body}");
         }
     }
-    wait_messages(&host, RECORDINGS, 9).await;
+    host.messages(RECORDINGS, 9).await;
 }
 
 #[tokio::test]
@@ -225,7 +221,7 @@ async fn routes_types_templates_and_mentions_follow_the_guild_config() {
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let m = wait_messages(&host, LIVE, 1).await;
+    let m = host.messages(LIVE, 1).await;
     assert_eq!(m[0]["content"], "@everyone Town hall is live (ready)");
     assert_eq!(m[0]["allowed_mentions"]["parse"], json!(["everyone"]));
 
@@ -242,8 +238,8 @@ async fn routes_types_templates_and_mentions_follow_the_guild_config() {
     )
     .await
     .unwrap();
-    let rec = wait_messages(&host, RECORDINGS, 1).await;
-    let live = wait_messages(&host, LIVE, 2).await;
+    let rec = host.messages(RECORDINGS, 1).await;
+    let live = host.messages(LIVE, 2).await;
     assert!(rec[0]["content"].as_str().unwrap().contains("Optics"));
     assert!(live[1]["content"].as_str().unwrap().contains("Optics"));
     // entry_added is off by default: nothing more arrives.
@@ -299,7 +295,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
         let name = k.entry_name(entry).unwrap();
         expected.push(format!("{name} #job:{}", 5000 + i));
     }
-    let rec = wait_messages(&host, RECORDINGS, 30).await;
+    let rec = host.messages(RECORDINGS, 30).await;
     host.settled().await;
     let got: Vec<&str> = rec.iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(got, expected, "every message once, in order");
@@ -317,7 +313,7 @@ async fn an_outage_delays_delivery_but_loses_nothing_and_keeps_channel_order() {
         })
         .map(|i| expected[i as usize].clone())
         .collect();
-    let live = wait_messages(&host, LIVE, tagged.len()).await;
+    let live = host.messages(LIVE, tagged.len()).await;
     let got: Vec<&str> = live
         .iter()
         .map(|m| m["content"].as_str().unwrap())
@@ -369,7 +365,7 @@ async fn a_resend_after_a_crash_returns_the_message_discord_already_made() {
         .entry_ready_notification(&k.ready_entry_ids()[0], 7001, BodyFormat::Json, "sha1")
         .unwrap();
     k.deliver_notification(&webhook(&host), &n).await.unwrap();
-    let first = wait_messages(&host, RECORDINGS, 1).await[0].clone();
+    let first = host.messages(RECORDINGS, 1).await[0].clone();
     host.settled().await;
     // What a crash between Discord's answer and the host's bookkeeping leaves behind: the
     // row still pending although Discord made the message.
@@ -474,7 +470,7 @@ async fn only_guilds_the_operator_lists_hear_partner_events() {
         .entry_ready_notification(&k.ready_entry_ids()[0], 9101, BodyFormat::Json, "sha1")
         .unwrap();
     k.deliver_notification(&webhook(&host), &n).await.unwrap();
-    wait_messages(&host, RECORDINGS, 1).await;
+    host.messages(RECORDINGS, 1).await;
     host.settled().await;
     assert!(host.standin.channel_messages(THEIRS).is_empty());
 }

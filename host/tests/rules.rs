@@ -53,10 +53,6 @@ async fn start(rules: Vec<(&'static str, String)>, guild_config: Value) -> Host 
     host
 }
 
-async fn wait_messages(host: &Host, channel: &str, n: usize) -> Vec<Value> {
-    host.messages(channel, n).await
-}
-
 async fn post_ready(host: &Host, job: u64) -> String {
     let k = host.kaltura.as_ref().unwrap();
     let entries = k.ready_entry_ids();
@@ -104,15 +100,6 @@ async fn config_update(
     command_as(host, "kaltura-config-update", o, user, permissions, roles).await
 }
 
-fn opts(pairs: &[(&str, Value)]) -> Value {
-    Value::Array(
-        pairs
-            .iter()
-            .map(|(n, v)| json!({"name": n, "type": 3, "value": v}))
-            .collect(),
-    )
-}
-
 #[tokio::test]
 async fn a_webhook_runs_the_guilds_rule_and_its_message_reaches_discord() {
     let host = start(
@@ -121,7 +108,7 @@ async fn a_webhook_runs_the_guilds_rule_and_its_message_reaches_discord() {
     )
     .await;
     let name = post_ready(&host, 1).await;
-    let m = wait_messages(&host, NEWS, 1).await;
+    let m = host.messages(NEWS, 1).await;
     assert_eq!(m[0]["content"], json!(format!("Rule: {name} (job:1)")));
     assert_eq!(m[0]["embeds"][0]["title"], json!(name));
     assert!(
@@ -168,7 +155,7 @@ async fn a_failing_rule_is_reported_and_the_others_still_deliver() {
     )
     .await;
     post_ready(&host, 2).await;
-    wait_messages(&host, NEWS, 1).await;
+    host.messages(NEWS, 1).await;
     host.settled().await;
     assert!(
         host.standin.channel_messages(LIVE).is_empty(),
@@ -297,7 +284,7 @@ async fn member_joins_from_the_gateway_reach_the_welcome_rule() {
         "user": {"id": "700000000000000042", "username": "newcomer", "discriminator": "0", "global_name": "Newcomer", "avatar": null}});
     host.standin
         .send_gateway_event("GUILD_MEMBER_ADD", join.clone());
-    let m = wait_messages(&host, WELCOME, 1).await;
+    let m = host.messages(WELCOME, 1).await;
     assert!(
         m[0]["content"]
             .as_str()
@@ -346,7 +333,7 @@ async fn scheduled_rules_run_when_their_minute_comes() {
     // Tuesday 09:30: not due. Monday 09:30 (UTC): due.
     assert_eq!(run(at("2026-11-24T09:30:00Z")).await, 0);
     assert_eq!(run(at("2026-11-23T09:30:00Z")).await, 1);
-    let m = wait_messages(&host, NEWS, 1).await;
+    let m = host.messages(NEWS, 1).await;
     assert_eq!(m[0]["content"], "Monday digest");
 }
 
@@ -385,7 +372,7 @@ async fn config_commands_are_for_admins_typed_by_the_schema_and_audited() {
     );
     let name = post_ready(&host, 3).await;
     assert!(
-        wait_messages(&host, NEWS, 1).await[0]["content"]
+        host.messages(NEWS, 1).await[0]["content"]
             .as_str()
             .unwrap()
             .contains(&name)
@@ -647,7 +634,7 @@ async fn the_guild_api_changes_config_and_rules_for_admins_only() {
     assert_eq!((st, v.as_str()), (StatusCode::OK, Some(READY_RULE)));
     // Active at once: the next webhook runs it (notifications are off, so only the rule posts).
     post_ready(&host, 4).await;
-    wait_messages(&host, NEWS, 1).await;
+    host.messages(NEWS, 1).await;
     let (st, v) = api
         .call("GET", &format!("{base}/deliveries?state=sent"), &ada, None)
         .await;
@@ -956,7 +943,7 @@ async fn rules_read_kaltura_only_with_the_operators_grant() {
     })
     .await;
     let name = post_ready(&host, 9002).await;
-    let m = wait_messages(&host, NEWS, 1).await;
+    let m = host.messages(NEWS, 1).await;
     assert_eq!(m[0]["content"], json!(format!("read: {name}")));
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{Authenticated, Claims};
 use super::error::ApiError;
-use super::{ApiState, ErrorBody, err, kaltura_error, query};
+use super::{ApiState, ErrorBody, err, query};
 use crate::kaltura::meetings::{Meeting, MeetingKind};
 use crate::kaltura::{Caller, Kaltura};
 
@@ -66,7 +66,7 @@ pub async fn list(
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<MeetingList>, ApiError> {
     let (k, c) = in_guild(&s, &claims, q, "kaltura-list").await?;
-    let meetings = k.meetings(&c).await.map_err(kaltura_error)?;
+    let meetings = k.meetings(&c).await?;
     Ok(Json(MeetingList { meetings }))
 }
 
@@ -84,8 +84,7 @@ pub async fn create(
         .await?;
     let m = k
         .create_meeting(&c, b.kind, &b.title, &b.description)
-        .await
-        .map_err(kaltura_error)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(m)))
 }
 
@@ -99,7 +98,7 @@ pub async fn get_one(
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<Meeting>, ApiError> {
     let (k, c) = in_guild(&s, &claims, q, "kaltura-list").await?;
-    k.meeting(&c, &id).await.map(Json).map_err(kaltura_error)
+    k.meeting(&c, &id).await.map(Json).map_err(ApiError::from)
 }
 
 /// Ends a meeting: its owner or a guild admin only.
@@ -116,7 +115,7 @@ pub async fn end(
     k.end_meeting(&c, &id)
         .await
         .map(Json)
-        .map_err(kaltura_error)
+        .map_err(ApiError::from)
 }
 
 /// A personal join link with the caller's role.
@@ -130,6 +129,6 @@ pub async fn join(
     q: Result<Query<GuildQuery>, QueryRejection>,
 ) -> Result<Json<JoinLink>, ApiError> {
     let (k, c) = in_guild(&s, &claims, q, "kaltura-join").await?;
-    let (meeting, url) = k.join_meeting(&c, &id).await.map_err(kaltura_error)?;
+    let (meeting, url) = k.join_meeting(&c, &id).await?;
     Ok(Json(JoinLink { meeting, url }))
 }

@@ -70,6 +70,12 @@ fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> Ap
 }
 
 /// A Kaltura failure as an HTTP answer (messages carry no session).
+impl From<KalturaError> for ApiError {
+    fn from(e: KalturaError) -> Self {
+        kaltura_error(e)
+    }
+}
+
 fn kaltura_error(e: KalturaError) -> ApiError {
     match e {
         KalturaError::NotConfigured(m) => {
@@ -201,7 +207,7 @@ impl ApiState {
                 k.caller(&cfg, member, &names)
             }
         };
-        caller.map(|c| (k, c)).map_err(kaltura_error)
+        Ok((k, caller?))
     }
 
     /// The subject as a member of the guild, from Discord (roles and permissions).

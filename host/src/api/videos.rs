@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth::ForActivity;
 use super::error::ApiError;
-use super::{ApiState, ErrorBody, err, kaltura_error, query as parse_query};
+use super::{ApiState, ErrorBody, err, query as parse_query};
 use crate::kaltura::account::Player;
 use crate::kaltura::media::{SearchResult, Video};
 
@@ -78,7 +78,7 @@ pub async fn search(
     k.search(&c, &q.q, limit, page)
         .await
         .map(Json)
-        .map_err(kaltura_error)
+        .map_err(ApiError::from)
 }
 
 #[utoipa::path(get, path = "/api/v1/videos/{id}", tag = "videos", params(("id" = String, Path), GuildOnly),
@@ -94,7 +94,7 @@ pub async fn get_one(
     let (k, c) = s
         .caller(&claims, Some(&q.guild_id), PLUGIN, COMMAND)
         .await?;
-    k.entry(&c, &id).await.map(Json).map_err(kaltura_error)
+    k.entry(&c, &id).await.map(Json).map_err(ApiError::from)
 }
 
 /// Player URLs and a USER session scoped to this entry (`sview:<id>`), for the caller.
@@ -111,5 +111,5 @@ pub async fn play(
     let (k, c) = s
         .caller(&claims, Some(&q.guild_id), PLUGIN, COMMAND)
         .await?;
-    k.player(&c, &id).await.map(Json).map_err(kaltura_error)
+    k.player(&c, &id).await.map(Json).map_err(ApiError::from)
 }

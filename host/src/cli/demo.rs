@@ -41,9 +41,7 @@ async fn webhook_demo(
     object["sourceType"] = json!("36");
     object["rootEntryId"] = json!("1_demolive");
     // A new job id each run: the demo's database remembers the ids it has seen.
-    let job = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as u64;
+    let job = crate::store::now_ms() as u64;
     let n = encode(
         &http_notification(job, 3, "Entry Status Changed", object.clone()),
         testkit::BodyFormat::DataParam,

@@ -30,12 +30,7 @@ fn partner() -> Result<(u64, Vec<String>)> {
     Ok((pid, secrets))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use crate::store::now_secs as now;
 
 pub fn sign(user: &str, t: KsType, privileges: &str, expiry: u32) -> Result<ExitCode> {
     let (pid, secrets) = partner()?;

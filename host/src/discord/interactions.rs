@@ -49,13 +49,6 @@ impl SeenInteractions {
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A refused request, counted by why (the code is the metric's result label).
 fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
     METRICS
@@ -83,7 +76,7 @@ pub async fn post(
         h("x-signature-ed25519"),
         h("x-signature-timestamp"),
         &body,
-        unix_now(),
+        crate::store::now_secs(),
     ) {
         return refuse(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string());
     }

@@ -42,12 +42,7 @@ pub struct Sessions {
     cache: Mutex<HashMap<Key, Cached>>,
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::store::now_secs as now;
 
 impl Sessions {
     /// Signs with `secret` (the first of the partner's admin secrets).

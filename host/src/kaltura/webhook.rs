@@ -74,12 +74,9 @@ pub fn verify(secrets: &[Secret], headers: &HeaderMap, body: &[u8]) -> Result<()
     }
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+/// The API's error envelope (`{"error": {"code", "message"}}`).
+fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
+    crate::api::error::ApiError::new(status, code, message).into_response()
 }
 
 pub async fn receive(

@@ -30,12 +30,17 @@ pub use kv::{KvError, KvStore};
 pub use meta::Meta;
 pub use outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, Queued};
 
-/// Milliseconds since the Unix epoch (the stored timestamps).
+/// Milliseconds since the Unix epoch (the stored timestamps). The host's one wall clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch (Kaltura sessions, Discord's signature timestamps, JWTs).
+pub fn now_secs() -> i64 {
+    now_ms() / 1000
 }
 
 /// The runtime state a cluster must share between instances (today kept in this process):

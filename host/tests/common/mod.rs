@@ -505,3 +505,34 @@ pub fn verify_session(
     )
     .unwrap()
 }
+
+/// The options array of a slash command: integers typed as integers, the rest as text.
+pub fn opts(pairs: &[(&str, Value)]) -> Value {
+    Value::Array(
+        pairs
+            .iter()
+            .map(|(n, v)| {
+                let t = if v.is_i64() { 4 } else { 3 };
+                json!({"name": n, "type": t, "value": v})
+            })
+            .collect(),
+    )
+}
+
+/// The buttons (and other components) of an interaction answer, row after row.
+pub fn buttons(body: &Value) -> Vec<Value> {
+    body["data"]["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The custom ids of an answer's components.
+pub fn button_ids(body: &Value) -> Vec<String> {
+    buttons(body)
+        .iter()
+        .filter_map(|b| b["custom_id"].as_str().map(String::from))
+        .collect()
+}
