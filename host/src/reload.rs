@@ -22,6 +22,24 @@ pub struct Watch {
     pub recursive: bool,
 }
 
+impl Watch {
+    /// The folder and everything below it.
+    pub fn tree(dir: &Path) -> Vec<Watch> {
+        vec![Watch {
+            dir: dir.to_path_buf(),
+            recursive: true,
+        }]
+    }
+
+    /// The folder's own files only.
+    pub fn folder(dir: &Path) -> Vec<Watch> {
+        vec![Watch {
+            dir: dir.to_path_buf(),
+            recursive: false,
+        }]
+    }
+}
+
 #[async_trait]
 pub trait Reloadable: Send + Sync {
     /// The folders whose changes may concern it (a missing one is not watched).

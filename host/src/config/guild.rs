@@ -454,10 +454,7 @@ impl GuildFiles {
 #[async_trait::async_trait]
 impl crate::reload::Reloadable for GuildFiles {
     fn watches(&self) -> Vec<crate::reload::Watch> {
-        vec![crate::reload::Watch {
-            dir: self.dir.clone(),
-            recursive: true,
-        }]
+        crate::reload::Watch::tree(&self.dir)
     }
 
     fn claims(&self, path: &Path) -> bool {

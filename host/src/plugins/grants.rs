@@ -366,10 +366,7 @@ impl GrantsReload {
 #[async_trait::async_trait]
 impl crate::reload::Reloadable for GrantsReload {
     fn watches(&self) -> Vec<crate::reload::Watch> {
-        vec![crate::reload::Watch {
-            dir: self.config_dir.clone(),
-            recursive: true,
-        }]
+        crate::reload::Watch::tree(&self.config_dir)
     }
 
     fn claims(&self, path: &Path) -> bool {

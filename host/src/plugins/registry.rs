@@ -334,10 +334,7 @@ impl PluginFolder {
 #[async_trait::async_trait]
 impl crate::reload::Reloadable for PluginFolder {
     fn watches(&self) -> Vec<crate::reload::Watch> {
-        vec![crate::reload::Watch {
-            dir: self.dir.clone(),
-            recursive: false,
-        }]
+        crate::reload::Watch::folder(&self.dir)
     }
 
     fn claims(&self, path: &Path) -> bool {

@@ -837,10 +837,7 @@ impl RuleFolder {
 #[async_trait::async_trait]
 impl crate::reload::Reloadable for RuleFolder {
     fn watches(&self) -> Vec<crate::reload::Watch> {
-        vec![crate::reload::Watch {
-            dir: self.dir.clone(),
-            recursive: true,
-        }]
+        crate::reload::Watch::tree(&self.dir)
     }
 
     fn claims(&self, path: &Path) -> bool {
