@@ -1,4 +1,4 @@
-//! Step 7, api: `/api/v1` (JWT, service accounts, per-IP limits) and the Activity's sync
+//! Step 8, api: `/api/v1` (JWT, service accounts, per-IP limits) and the Activity's sync
 //! rooms.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Step 6, discord: the dispatcher (plugins' and the host's own commands), the signed
+//! Step 7, discord: the dispatcher (plugins' and the host's own commands), the signed
 //! interactions endpoint, and command sync.
 
 use std::sync::Arc;

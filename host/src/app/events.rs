@@ -1,4 +1,4 @@
-//! Step 5, events: the Kaltura webhook intake, the event processor that turns accepted
+//! Step 6, events: the Kaltura webhook intake, the event processor that turns accepted
 //! events into messages, retention, and scheduled rules.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The HTTP surface: interactions, Kaltura webhooks, health, metrics, `/api/v1` and the
+//! Step 10, routes: the HTTP surface: interactions, Kaltura webhooks, health, metrics, `/api/v1` and the
 //! Activity, behind one set of layers (timeouts, concurrency, request ids, tracing, metrics).
 
 use std::sync::Arc;

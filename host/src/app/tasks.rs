@@ -1,4 +1,4 @@
-//! Step 8, tasks: housekeeping that keeps memory bounded (quiet members' and guilds'
+//! Step 9, tasks: housekeeping that keeps memory bounded (quiet members' and guilds'
 //! allowances, per-IP and per-subject request limits).
 
 use std::sync::Arc;

@@ -1,3 +1,6 @@
+//! The `log` capability: a guest's log lines in the host's log, tagged with the plugin's name,
+//! capped per line and per call (the rest is dropped and counted).
+
 use crate::plugins::bindings::kaltura_discord::plugin::log::{Host, Level};
 use crate::plugins::bindings::types::Capability;
 use crate::plugins::state::PluginState;
