@@ -95,6 +95,27 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
         err.contains("built for contract kaltura-discord:plugin@0.2.0, a different major version; this host serves kaltura-discord:plugin@0.1.0 to 0.1.1"),
         "{err}"
     );
+    // With --json the refusal says its kind, for scripts to decide on.
+    let (code, out, _) = kdhost(
+        &[
+            "plugin",
+            "check",
+            guest("kd_fixture_liar").to_str().unwrap(),
+            "--json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["error_kind"], "unrequested_capabilities", "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not request: kv"),
+        "{v}"
+    );
 }
 
 #[test]

@@ -70,6 +70,52 @@ pub struct ImportCheck {
     pub capabilities: BTreeSet<CapabilityName>,
 }
 
+/// Why a component is not loaded. The text is what `plugin check` and the log say; the
+/// kind is what `--json` output and callers decide on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refused {
+    /// Not a WebAssembly component (a core module, or not wasm at all).
+    #[error("{0}")]
+    NotAComponent(&'static str),
+    /// wasmtime refused to compile it.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// Its imports or exports do not fit a contract version this host serves.
+    #[error("{0}")]
+    Contract(String),
+    /// `manifest()` failed (trap, deadline, memory).
+    #[error("manifest() {0}")]
+    ManifestCall(String),
+    /// The manifest breaks the host's or Discord's rules.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// It imports capabilities its manifest does not request.
+    #[error("imports capabilities its manifest does not request: {} (add them to the manifest's capabilities)", .0.join(", "))]
+    Unrequested(Vec<String>),
+    /// Its name or a command clashes with a loaded plugin's.
+    #[error("{0}")]
+    Conflict(String),
+    /// The file could not be read (or the compiler task died).
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Refused {
+    /// A stable name per kind (`plugin check --json`'s `error_kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refused::NotAComponent(_) => "not_a_component",
+            Refused::Invalid(_) => "invalid_component",
+            Refused::Contract(_) => "contract",
+            Refused::ManifestCall(_) => "manifest_call",
+            Refused::Manifest(_) => "invalid_manifest",
+            Refused::Unrequested(_) => "unrequested_capabilities",
+            Refused::Conflict(_) => "conflict",
+            Refused::Io(_) => "io",
+        }
+    }
+}
+
 /// Checks every import: contract interfaces of a supported version, WASI, nothing else.
 pub fn check_imports<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<ImportCheck, String> {
     let mut out = ImportCheck::default();
@@ -123,13 +169,15 @@ fn check_contract_version(v: &semver::Version) -> Result<(), String> {
 }
 
 /// Reads the wasm header to explain what a file is when it is not a component.
-fn check_header(bytes: &[u8]) -> Result<(), String> {
+fn check_header(bytes: &[u8]) -> Result<(), Refused> {
     match bytes.get(0..8) {
         Some([0, b'a', b's', b'm', 0x0d, 0, 0x01, 0]) => Ok(()),
-        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(
-            "this is a core WebAssembly module, not a component: build for wasm32-wasip2 (kdhost plugin build)".into(),
-        ),
-        _ => Err("not a WebAssembly component (bad magic bytes)".into()),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(Refused::NotAComponent(
+            "this is a core WebAssembly module, not a component: build for wasm32-wasip2 (kdhost plugin build)",
+        )),
+        _ => Err(Refused::NotAComponent(
+            "not a WebAssembly component (bad magic bytes)",
+        )),
     }
 }
 
@@ -139,7 +187,7 @@ fn compile(
     bytes: &[u8],
     hash: &str,
     cache: Option<&Path>,
-) -> Result<Component, String> {
+) -> Result<Component, Refused> {
     let path = cache.map(|dir| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
@@ -156,7 +204,7 @@ fn compile(
         }
     }
     let component =
-        Component::new(engine, bytes).map_err(|e| format!("invalid component: {e:#}"))?;
+        Component::new(engine, bytes).map_err(|e| Refused::Invalid(format!("{e:#}")))?;
     if let (Some(p), Ok(data)) = (path, component.serialize()) {
         let tmp = p.with_extension("tmp");
         let written = std::fs::create_dir_all(p.parent().unwrap())
@@ -176,7 +224,7 @@ pub async fn load(
     source: Source,
     grants: &GrantsConfig,
     cache: Option<PathBuf>,
-) -> Result<LoadedPlugin, String> {
+) -> Result<LoadedPlugin, Refused> {
     check_header(&bytes)?;
     let hash = hex::encode(Sha256::digest(&bytes));
     let engine = rt.engine.engine.clone();
@@ -185,19 +233,19 @@ pub async fn load(
     let component =
         tokio::task::spawn_blocking(move || compile(&engine, &bytes, &h, cache.as_deref()))
             .await
-            .map_err(|e| format!("compiler task failed: {e}"))??;
+            .map_err(|e| Refused::Io(format!("compiler task failed: {e}")))??;
 
     let ty = component.component_type();
     let engine = &rt.engine.engine;
     let names: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-    let imports = check_imports(names.iter().map(String::as_str))?;
+    let imports = check_imports(names.iter().map(String::as_str)).map_err(Refused::Contract)?;
 
     let pre = rt
         .linker
         .instantiate_pre(&component)
-        .map_err(|e| format!("does not match the plugin contract: {e:#}"))?;
-    let pre =
-        PluginPre::new(pre).map_err(|e| format!("does not export the plugin contract: {e:#}"))?;
+        .map_err(|e| Refused::Contract(format!("does not match the plugin contract: {e:#}")))?;
+    let pre = PluginPre::new(pre)
+        .map_err(|e| Refused::Contract(format!("does not export the plugin contract: {e:#}")))?;
 
     // The manifest call runs with no grants: capability calls in `manifest()` are denied.
     let nobody = Arc::new(PluginGrants::default());
@@ -208,25 +256,22 @@ pub async fn load(
     {
         Ok(Output::Manifest(m)) => m,
         Ok(_) => unreachable!("manifest call returns a manifest"),
-        Err(e) => return Err(format!("manifest() {e}")),
+        Err(e) => return Err(Refused::ManifestCall(e.to_string())),
     };
-    manifest::validate(&manifest).map_err(|e| format!("invalid manifest: {e}"))?;
+    manifest::validate(&manifest).map_err(|e| Refused::Manifest(e.to_string()))?;
 
     let requested: BTreeSet<CapabilityName> = manifest
         .capabilities
         .iter()
         .map(|c| CapabilityName::from(*c))
         .collect();
-    let unrequested: Vec<&str> = imports
+    let unrequested: Vec<String> = imports
         .capabilities
         .difference(&requested)
-        .map(|c| c.as_str())
+        .map(|c| c.as_str().to_string())
         .collect();
     if !unrequested.is_empty() {
-        return Err(format!(
-            "imports capabilities its manifest does not request: {} (add them to the manifest's capabilities)",
-            unrequested.join(", ")
-        ));
+        return Err(Refused::Unrequested(unrequested));
     }
     let plugin_grants = grants.for_loaded(&manifest.name, source == Source::Builtin, &requested);
     let ungranted: Vec<&str> = requested
@@ -300,12 +345,15 @@ mod tests {
 
     #[test]
     fn headers_explain_what_the_file_is() {
+        let core = check_header(b"\0asm\x01\0\0\0").unwrap_err();
+        assert_eq!(core.kind(), "not_a_component");
+        assert!(core.to_string().contains("core WebAssembly module"));
         assert!(
-            check_header(b"\0asm\x01\0\0\0")
+            check_header(b"hello world")
                 .unwrap_err()
-                .contains("core WebAssembly module")
+                .to_string()
+                .contains("magic")
         );
-        assert!(check_header(b"hello world").unwrap_err().contains("magic"));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 }

@@ -93,6 +93,8 @@ pub fn kind_code(k: CommandKind) -> u8 {
 #[derive(Debug, Clone)]
 pub struct LoadFailure {
     pub source: String,
+    /// The kind of refusal ([`loader::Refused::kind`]).
+    pub kind: &'static str,
     pub reason: String,
 }
 
@@ -165,7 +167,8 @@ impl Registry {
                         .await
                         .insert(p.name.to_string(), p.clone());
                     if let Err(reason) = self.apply(|set| set.insert(p.clone())).await {
-                        failures.push(self.fail(format!("built-in {file}"), reason));
+                        let refused = loader::Refused::Conflict(reason);
+                        failures.push(self.fail(format!("built-in {file}"), refused));
                     }
                 }
                 Err(reason) => failures.push(self.fail(format!("built-in {file}"), reason)),
@@ -181,13 +184,22 @@ impl Registry {
         failures
     }
 
-    fn fail(&self, source: String, reason: String) -> LoadFailure {
+    fn fail(&self, source: String, refused: loader::Refused) -> LoadFailure {
         METRICS.plugin_loads.with_label_values(&["refused"]).inc();
-        tracing::error!(plugin_file = %source, %reason, "plugin refused");
-        LoadFailure { source, reason }
+        let (kind, reason) = (refused.kind(), refused.to_string());
+        tracing::error!(plugin_file = %source, kind, %reason, "plugin refused");
+        LoadFailure {
+            source,
+            kind,
+            reason,
+        }
     }
 
-    async fn load(&self, bytes: Vec<u8>, source: Source) -> Result<Arc<LoadedPlugin>, String> {
+    async fn load(
+        &self,
+        bytes: Vec<u8>,
+        source: Source,
+    ) -> Result<Arc<LoadedPlugin>, loader::Refused> {
         let grants = self.grants.load_full();
         loader::load(&self.runtime, bytes, source, &grants, self.cache.clone())
             .await
@@ -197,15 +209,23 @@ impl Registry {
     /// Loads a component (the bytes of file `path`) as [`Registry::load_file`] would,
     /// with the same runtime, grants and checks, without serving it: what `plugin check`
     /// and `plugin test` look at.
-    pub async fn try_load(&self, bytes: Vec<u8>, path: &Path) -> Result<Arc<LoadedPlugin>, String> {
+    pub async fn try_load(
+        &self,
+        bytes: Vec<u8>,
+        path: &Path,
+    ) -> Result<Arc<LoadedPlugin>, loader::Refused> {
         self.load(bytes, Source::File(path.to_path_buf())).await
     }
 
     /// Loads or reloads a plugin file. On failure the previous version keeps serving.
     pub async fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadFailure> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path)
-            .map_err(|e| self.fail(shown.clone(), format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            self.fail(
+                shown.clone(),
+                loader::Refused::Io(format!("cannot read: {e}")),
+            )
+        })?;
         let p = self
             .load(bytes, Source::File(path.to_path_buf()))
             .await
@@ -221,7 +241,7 @@ impl Registry {
                 p.name,
                 other.display()
             );
-            return Err(self.fail(shown, reason));
+            return Err(self.fail(shown, loader::Refused::Conflict(reason)));
         }
         let previous = files.get(path).cloned();
         let res = self
@@ -232,7 +252,7 @@ impl Registry {
                 set.insert(p.clone())
             })
             .await;
-        res.map_err(|r| self.fail(shown.clone(), r))?;
+        res.map_err(|r| self.fail(shown.clone(), loader::Refused::Conflict(r)))?;
         if let Some(prev) = previous.filter(|prev| *prev != *p.name) {
             self.restore_builtin(&prev).await;
         }

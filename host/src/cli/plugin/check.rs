@@ -30,7 +30,7 @@ pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
             if as_json {
                 println!(
                     "{}",
-                    json!({"ok": false, "file": file.display().to_string(), "error": reason})
+                    json!({"ok": false, "file": file.display().to_string(), "error": reason.to_string(), "error_kind": reason.kind()})
                 );
             } else {
                 eprintln!("{}: refused: {reason}", file.display());
