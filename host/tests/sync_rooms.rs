@@ -437,16 +437,13 @@ async fn a_room_another_instance_owns_is_not_opened_here_and_a_closed_room_is_gi
         Claim::Elsewhere { .. }
     ));
     ann.close(None).await.unwrap(); // a goodbye: the seat goes at once
-    let freed = async {
-        loop {
-            if let Claim::Owned { .. } = claims.claim("i-mine", "another-instance").await {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(HANG, freed)
-        .await
-        .expect("the room's claim was not given up");
+    eventually_async("the closed room's claim to be given up", || async {
+        matches!(
+            claims.claim("i-mine", "another-instance").await,
+            Claim::Owned { .. }
+        )
+        .then_some(())
+    })
+    .await;
     host.stop().await;
 }

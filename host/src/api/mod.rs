@@ -69,33 +69,29 @@ fn err(status: StatusCode, code: &'static str, message: impl Into<String>) -> Ap
     ApiError::new(status, code, message)
 }
 
-/// A Kaltura failure as an HTTP answer (messages carry no session).
+/// A Kaltura failure as an HTTP answer (messages carry no session); handlers use `?`.
 impl From<KalturaError> for ApiError {
     fn from(e: KalturaError) -> Self {
-        kaltura_error(e)
-    }
-}
-
-fn kaltura_error(e: KalturaError) -> ApiError {
-    match e {
-        KalturaError::NotConfigured(m) => {
-            err(StatusCode::SERVICE_UNAVAILABLE, "kaltura_not_configured", m)
-        }
-        KalturaError::Denied(m) => err(StatusCode::FORBIDDEN, "forbidden", m),
-        KalturaError::Invalid(m) => err(StatusCode::BAD_REQUEST, "invalid_request", m),
-        KalturaError::NotFound(m) => err(StatusCode::NOT_FOUND, "not_found", m),
-        e if e.is_not_found() => err(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-        e @ (KalturaError::Network(_) | KalturaError::Http(_) | KalturaError::Decode(_)) => {
-            tracing::warn!(error = %e, "Kaltura call failed");
-            err(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "kaltura_unavailable",
-                TRY_AGAIN,
-            )
-        }
-        e @ KalturaError::Api { .. } => {
-            tracing::warn!(error = %e, "Kaltura refused a call");
-            err(StatusCode::BAD_GATEWAY, "kaltura_error", e.to_string())
+        match e {
+            KalturaError::NotConfigured(m) => {
+                err(StatusCode::SERVICE_UNAVAILABLE, "kaltura_not_configured", m)
+            }
+            KalturaError::Denied(m) => err(StatusCode::FORBIDDEN, "forbidden", m),
+            KalturaError::Invalid(m) => err(StatusCode::BAD_REQUEST, "invalid_request", m),
+            KalturaError::NotFound(m) => err(StatusCode::NOT_FOUND, "not_found", m),
+            e if e.is_not_found() => err(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            e @ (KalturaError::Network(_) | KalturaError::Http(_) | KalturaError::Decode(_)) => {
+                tracing::warn!(error = %e, "Kaltura call failed");
+                err(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "kaltura_unavailable",
+                    TRY_AGAIN,
+                )
+            }
+            e @ KalturaError::Api { .. } => {
+                tracing::warn!(error = %e, "Kaltura refused a call");
+                err(StatusCode::BAD_GATEWAY, "kaltura_error", e.to_string())
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::kaltura::ks::{self, SessionType};
+use crate::store::now_secs as now;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum KsType {
@@ -29,8 +30,6 @@ fn partner() -> Result<(u64, Vec<String>)> {
     anyhow::ensure!(!secrets.is_empty(), "KALTURA_ADMIN_SECRET is empty");
     Ok((pid, secrets))
 }
-
-use crate::store::now_secs as now;
 
 pub fn sign(user: &str, t: KsType, privileges: &str, expiry: u32) -> Result<ExitCode> {
     let (pid, secrets) = partner()?;

@@ -98,10 +98,7 @@ impl ConfigAdmin {
         if who.roles.iter().any(|r| wanted.contains(r)) {
             return true;
         }
-        let names = match self.directory.guild(guild).await {
-            Ok(info) => info.role_names(),
-            Err(_) => return false,
-        };
+        let names = self.directory.role_names_if(Some(guild), true).await;
         who.roles.iter().any(|r| {
             names
                 .get(r)

@@ -117,6 +117,15 @@ fn deny<T>(d: Denied) -> Result<T, Denied> {
     Err(d)
 }
 
+/// A guild-wide switch: off is a refusal.
+fn switch(on: bool, feature: Feature) -> Result<(), Denied> {
+    if on {
+        Ok(())
+    } else {
+        deny(Denied::FeatureOff(feature))
+    }
+}
+
 /// The decisions one guild's configuration makes. Outside a guild the defaults apply.
 #[derive(Clone, Copy)]
 pub struct Policy<'a> {
@@ -164,25 +173,24 @@ impl<'a> Policy<'a> {
         Ok(())
     }
 
-    /// May `plugin` hear an event of `topic` here? Events have no member, so a plugin
-    /// narrowed to some roles hears none.
-    pub fn may_receive(&self, plugin: &str, topic: &str) -> Result<(), Denied> {
-        if !self.cfg.features.plugin_events {
-            return deny(Denied::FeatureOff(Feature::PluginEvents));
-        }
+    /// May plugins hear events of `topic` here at all (decided once per guild)?
+    pub fn plugins_hear(&self, topic: &str) -> Result<(), Denied> {
+        switch(self.cfg.features.plugin_events, Feature::PluginEvents)?;
         if topic.starts_with("kaltura.") {
             self.kaltura_on()?;
         }
+        Ok(())
+    }
+
+    /// May `plugin` hear events here (once [`Policy::plugins_hear`] the topic)? Events
+    /// have no member, so a plugin narrowed to some roles hears none.
+    pub fn may_receive(&self, plugin: &str) -> Result<(), Denied> {
         self.may_run(plugin, None, &[])
     }
 
     /// Are the guild's rules on?
     pub fn rules_on(&self) -> Result<(), Denied> {
-        if self.cfg.features.rules {
-            Ok(())
-        } else {
-            deny(Denied::FeatureOff(Feature::Rules))
-        }
+        switch(self.cfg.features.rules, Feature::Rules)
     }
 
     /// Does the rule `name` run here (rules on and the rule not switched off)?
@@ -192,11 +200,7 @@ impl<'a> Policy<'a> {
 
     /// Are Kaltura features on here?
     pub fn kaltura_on(&self) -> Result<(), Denied> {
-        if self.cfg.kaltura.enabled {
-            Ok(())
-        } else {
-            deny(Denied::FeatureOff(Feature::Kaltura))
-        }
+        switch(self.cfg.kaltura.enabled, Feature::Kaltura)
     }
 
     /// May `plugin` post, edit or react in `channel_id`? The guild may narrow a plugin to
@@ -318,20 +322,16 @@ mod tests {
         );
         let p = Policy::of(&c);
         assert_eq!(
-            p.may_receive("a", "kaltura.entry_ready").unwrap_err(),
+            p.plugins_hear("kaltura.entry_ready").unwrap_err(),
             Denied::FeatureOff(Feature::Kaltura)
         );
-        assert!(p.may_receive("a", "discord.member_join").is_ok());
-        assert_eq!(
-            p.may_receive("mods", "discord.member_join")
-                .unwrap_err()
-                .kind(),
-            "plugin_roles"
-        );
+        assert!(p.plugins_hear("discord.member_join").is_ok());
+        assert!(p.may_receive("a").is_ok());
+        assert_eq!(p.may_receive("mods").unwrap_err().kind(), "plugin_roles");
         let off = cfg(json!({"features": {"plugin_events": false}}));
         assert_eq!(
             Policy::of(&off)
-                .may_receive("a", "discord.member_join")
+                .plugins_hear("discord.member_join")
                 .unwrap_err(),
             Denied::FeatureOff(Feature::PluginEvents)
         );

@@ -185,7 +185,7 @@ impl Dispatcher {
         if let Some(t) = tokens {
             t.mark_answered(&id).await;
         }
-        if first == Callback::LaunchActivity {
+        if matches!(first, Callback::LaunchActivity) {
             return self.launch(launch, first).await;
         }
         first

@@ -118,8 +118,7 @@ impl GuildDirectory {
         out
     }
 
-    /// The guild's owner and roles.
-    /// The guild's role names by id when `needed` (a mapping names roles), else none.
+    /// The guild's role names by id when `needed` (a setting names roles), else none.
     /// Discord being unreachable is logged and answered with none: ids still match.
     pub async fn role_names_if(
         &self,
@@ -132,12 +131,13 @@ impl GuildDirectory {
         match self.guild(g).await {
             Ok(info) => info.role_names(),
             Err(e) => {
-                tracing::warn!(guild = %g, error = %e, "cannot read the guild's role names; roles.mapping matches role ids only");
+                tracing::warn!(guild = %g, error = %e, "cannot read the guild's role names; roles given by name in its config match nobody, ids still do");
                 HashMap::new()
             }
         }
     }
 
+    /// The guild's owner and roles.
     pub async fn guild(&self, guild_id: &str) -> Result<Arc<GuildInfo>, RestError> {
         if let Some(g) = self.guilds.get(guild_id) {
             return Ok(g);

@@ -409,41 +409,43 @@ impl Callback {
         matches!(self, Callback::DeferMessage { .. } | Callback::DeferUpdate)
     }
 
-    /// The `data` it carries, if any.
-    pub fn data(&self) -> Option<&Value> {
-        match self {
+    /// The body Discord reads, as a JSON value.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("callbacks serialize")
+    }
+}
+
+/// `{type, data}`, serialized from the callback without copying its data.
+impl serde::Serialize for Callback {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::borrow::Cow;
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            #[serde(rename = "type")]
+            kind: u8,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<Cow<'a, Value>>,
+        }
+        let data = match self {
             Callback::Message(d)
             | Callback::UpdateMessage(d)
             | Callback::Choices(d)
-            | Callback::Modal(d) => Some(d),
+            | Callback::Modal(d) => Some(Cow::Borrowed(d)),
             Callback::DeferMessage {
-                ephemeral: Some(ephemeral),
-            } => {
-                static FLAGS: [std::sync::LazyLock<Value>; 2] = [
-                    std::sync::LazyLock::new(|| json!({"flags": 0})),
-                    std::sync::LazyLock::new(|| json!({"flags": EPHEMERAL})),
-                ];
-                Some(&*FLAGS[usize::from(*ephemeral)])
-            }
+                ephemeral: Some(eph),
+            } => Some(Cow::Owned(
+                json!({"flags": if *eph { EPHEMERAL } else { 0 }}),
+            )),
             Callback::DeferMessage { ephemeral: None }
             | Callback::Pong
             | Callback::DeferUpdate
             | Callback::LaunchActivity => None,
+        };
+        Wire {
+            kind: self.kind(),
+            data,
         }
-    }
-
-    /// The body Discord reads.
-    pub fn to_json(&self) -> Value {
-        match self.data() {
-            Some(d) => json!({"type": self.kind(), "data": d}),
-            None => json!({"type": self.kind()}),
-        }
-    }
-}
-
-impl serde::Serialize for Callback {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
+        .serialize(s)
     }
 }
 

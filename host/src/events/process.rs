@@ -321,8 +321,11 @@ impl EventProcessor {
         for guild_id in guilds {
             let cfg = self.guilds.guild(Some(guild_id));
             let policy = Policy::of(&cfg.typed);
+            if policy.plugins_hear(topic).is_err() {
+                continue;
+            }
             for p in &subscribed {
-                if policy.may_receive(&p.name, topic).is_err() {
+                if policy.may_receive(&p.name).is_err() {
                     continue;
                 }
                 let scope = CallScope {

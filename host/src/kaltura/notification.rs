@@ -149,17 +149,37 @@ struct Notice<'a> {
     obj: &'a Value,
     flat: bool,
     object_type: String,
+    entry_id: Option<String>,
+    /// The template's system name (or name), lower case with `_` for separators.
+    template: String,
 }
 
 impl<'a> Notice<'a> {
     fn new(n: &'a Value) -> Self {
         let flat = !n["object"].is_object();
         let obj = if flat { n } else { &n["object"] };
+        let object_type = s(&obj["objectType"]).unwrap_or_default();
+        let entry_id = if object_type == ke::CATEGORY_ENTRY {
+            s(&obj["entryId"])
+        } else if flat {
+            s(&n["entry_id"])
+        } else {
+            s(&obj["id"])
+        };
+        let template = s(&n["templateSystemName"])
+            .or_else(|| s(&n["templateName"]))
+            .or_else(|| s(&n["template_system_name"]))
+            .or_else(|| s(&n["notification"]))
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
         Self {
             n,
             obj,
             flat,
-            object_type: s(&obj["objectType"]).unwrap_or_default(),
+            object_type,
+            entry_id,
+            template,
         }
     }
 
@@ -176,28 +196,8 @@ impl<'a> Notice<'a> {
         self.object_type == ke::CATEGORY_ENTRY
     }
 
-    fn entry_id(&self) -> Option<String> {
-        if self.is_category_entry() {
-            s(&self.obj["entryId"])
-        } else {
-            self.field("id", "entry_id")
-        }
-    }
-
-    /// The template's system name (or name), lower case with `_` for separators.
-    fn template(&self) -> String {
-        let n = self.n;
-        s(&n["templateSystemName"])
-            .or_else(|| s(&n["templateName"]))
-            .or_else(|| s(&n["template_system_name"]))
-            .or_else(|| s(&n["notification"]))
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    }
-
     fn is_entry(&self) -> bool {
-        self.flat && self.entry_id().is_some()
+        self.flat && self.entry_id.is_some()
             || self.object_type.ends_with("Entry") && !self.is_category_entry()
             || s(&self.n["eventObjectType"]).as_deref() == Some(ke::EVENT_OBJECT_ENTRY)
     }
@@ -223,7 +223,7 @@ pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
     Some(KalturaEvent {
         kind,
         id: dedupe_id(n, raw),
-        entry_id: notice.entry_id(),
+        entry_id: notice.entry_id.clone(),
         fields: fields(&notice, entry_name.clone(), &tags),
         entry_name,
         tags,
@@ -234,10 +234,9 @@ pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
 /// What the notification means (the rules in the module's comment, in order).
 fn kind_of(notice: &Notice) -> Option<KalturaEventKind> {
     use KalturaEventKind as K;
-    let template = notice.template();
     if let Some(k) = K::ALL
         .into_iter()
-        .find(|k| template.strip_prefix("kd_") == Some(k.key()))
+        .find(|k| notice.template.strip_prefix("kd_") == Some(k.key()))
     {
         return Some(k);
     }
@@ -271,7 +270,7 @@ fn kind_of(notice: &Notice) -> Option<KalturaEventKind> {
     // A recording's rootEntryId is the live entry it was recorded from.
     let recorded_from = notice
         .field("rootEntryId", "entry_root_entry_id")
-        .filter(|r| Some(r) != notice.entry_id().as_ref());
+        .filter(|r| Some(r) != notice.entry_id.as_ref());
     let recording = notice.field("sourceType", "entry_source_type").as_deref()
         == Some(ke::SOURCE_RECORDED_LIVE)
         || recorded_from.is_some();
@@ -299,7 +298,7 @@ fn fields(notice: &Notice, entry_name: Option<String>, tags: &[String]) -> Map<S
         fields.insert(k.to_string(), v.map(Value::String).unwrap_or(json!("")));
     };
     let f = |json_key: &str, flat_key: &str| notice.field(json_key, flat_key);
-    put("entry_id", notice.entry_id());
+    put("entry_id", notice.entry_id.clone());
     put("entry_name", entry_name);
     let status = f("status", "entry_status");
     put(
@@ -317,7 +316,7 @@ fn fields(notice: &Notice, entry_name: Option<String>, tags: &[String]) -> Map<S
     );
     put("category_name", f("categoryName", "category_name"));
     put("tags_text", Some(tags.join(", ")));
-    put("template", Some(notice.template()));
+    put("template", Some(notice.template.clone()));
     if notice.flat
         && let Some(o) = notice.n.as_object()
     {
