@@ -12,6 +12,9 @@
 //! 4. rule evaluation per event: the shipped `recording-ready` rule run for an event
 //!    (sandbox, argument conversion, template, effect), next to a rule that does nothing.
 //!
+//! 1 and 2 run on SQLite, then on PostgreSQL (a private server from Debian's `postgresql`,
+//! started by the bench; skipped with a note when it is not installed), side by side.
+//!
 //! `cargo bench -p kdhost --bench notifications` (env BENCH_EVENTS to change the count).
 
 use std::collections::HashMap;
@@ -72,167 +75,23 @@ async fn main() {
         .unwrap_or(2000);
     println!("{}", json!({"machine": support::machine(), "events": n}));
 
-    // Discord limits out of the way: this measures the host, not Discord's quotas.
-    let standin = DiscordStandIn::start(
-        "127.0.0.1:0".parse().unwrap(),
-        StandInOptions {
-            bucket_limit: 1_000_000,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    // The host posts a guild's messages only to that guild's channels.
-    let names: Vec<(String, String)> = (0..CHANNELS)
-        .map(|i| (channel(i), format!("c{i}")))
-        .collect();
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    standin.set_channels(GUILD, &pairs);
-    let routes: Vec<Value> = (0..CHANNELS)
-        .map(|i| json!({"tags": [format!("t{i}")], "channel": channel(i)}))
-        .collect();
-    let mut settings = Settings {
-        kaltura: Some(
-            kdhost::kaltura::KalturaSettings::new(
-                Some("http://127.0.0.1:9"),
-                1234567,
-                SECRET,
-                None,
-                None,
-                None,
-                Duration::from_secs(5),
-            )
-            .unwrap(),
+    // 1 and 2 on each durable backend, side by side.
+    let sqlite = delivery("sqlite", None, n).await;
+    match testkit::servers::PostgresServer::start() {
+        Ok(pg) => {
+            let url = pg.create_database("bench").unwrap();
+            let postgres = delivery("postgresql", Some(url), n).await;
+            ratio(
+                "webhook_to_message_postgresql_vs_sqlite",
+                &postgres,
+                &sqlite,
+            );
+        }
+        Err(e) => println!(
+            "{}",
+            json!({"skipped": "postgresql", "why": format!("{e:#}")})
         ),
-        delivery: DeliverySettings {
-            global_rate: 1_000_000,
-            // The throughput runs queue thousands for one guild.
-            guild_quota: 1_000_000,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    settings.api.jwt_secret = None;
-    let host = support::start_host_with(
-        &standin,
-        HostFiles {
-            guild_configs: vec![(
-                GUILD.into(),
-                json!({"notifications": {"templates": {"entry_ready": "{{entry_name}} {{id}}"}},
-                       "kaltura": {"routes": routes}}),
-            )],
-            bot_token: true,
-            ..Default::default()
-        },
-        settings,
-    )
-    .await;
-    let url = format!("http://{}/webhooks/kaltura", host.addr);
-    let client = reqwest::Client::new();
-    // Warm up: connections, the first channel lookups.
-    for job in 0..50u64 {
-        post(&client, &url, &notification(1_000_000 + job)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    // ------------------------------------------------------ 1. latency at 200 events/s
-    let arrivals: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
-    {
-        let mut rx = standin.subscribe_messages();
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Ok((_, m)) = rx.recv().await {
-                let content = m["content"].as_str().unwrap_or_default().to_string();
-                arrivals.lock().unwrap().insert(content, Instant::now());
-            }
-        });
-    }
-    let count = n.min(2000);
-    let bodies: Vec<SignedNotification> = (1..=count as u64).map(notification).collect();
-    let mut sent_at = Vec::with_capacity(count);
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    for (i, b) in bodies.iter().enumerate() {
-        tick.tick().await;
-        let (client, url, b) = (client.clone(), url.clone(), b.clone());
-        sent_at.push(Instant::now());
-        tokio::spawn(async move { post(&client, &url, &b).await });
-        let _ = i;
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while arrivals.lock().unwrap().len() < count && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let wall = started.elapsed();
-    let got = arrivals.lock().unwrap().clone();
-    let lat: Vec<Duration> = (1..=count)
-        .filter_map(|j| {
-            got.get(&format!("Entry {j} job:{j}"))
-                .map(|t| t.duration_since(sent_at[j - 1]))
-        })
-        .collect();
-    assert_eq!(lat.len(), count, "lost messages at 200/s");
-    let e2e = stats("webhook_to_discord_message_at_200_per_s", lat, wall);
-
-    // Baseline: one direct POST of the same message to the stand-in.
-    let direct = format!(
-        "{}/api/v10/channels/{}/messages",
-        standin.base_url,
-        channel(0)
-    );
-    let mut lat = Vec::new();
-    let started = Instant::now();
-    for j in 0..count {
-        let t = Instant::now();
-        let r = client
-            .post(&direct)
-            .header("authorization", "Bot standin-bot-token")
-            .json(&json!({"content": format!("direct {j}"), "allowed_mentions": {"parse": []}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        lat.push(t.elapsed());
-    }
-    let base = stats("direct_post_to_discord_standin", lat, started.elapsed());
-    ratio("webhook_to_message_vs_direct_post", &e2e, &base);
-
-    // ------------------------------------------- 2. sustained events/s, zero loss
-    let before: usize = standin.all_channel_messages().values().map(Vec::len).sum();
-    let total = n.max(2000) * 2;
-    let first = 10_000_000u64;
-    let bodies: Arc<Vec<SignedNotification>> =
-        Arc::new((0..total as u64).map(|j| notification(first + j)).collect());
-    let started = Instant::now();
-    let (acks, ack_wall) = support::drive(total, 32, {
-        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-        move |i| {
-            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
-            async move { post(&client, &url, &bodies[i]).await }
-        }
-    })
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let delivered = loop {
-        let now: usize = standin.all_channel_messages().values().map(Vec::len).sum();
-        if now - before >= total || Instant::now() > deadline {
-            break now - before;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    let delivered_wall = started.elapsed();
-    stats("webhook_acknowledged_c32", acks, ack_wall);
-    println!(
-        "{}",
-        json!({"bench": "sustained_zero_loss", "events": total, "delivered": delivered,
-               "lost": total - delivered.min(total),
-               "accepted_per_s": total as f64 / ack_wall.as_secs_f64(),
-               "delivered_per_s": delivered as f64 / delivered_wall.as_secs_f64()})
-    );
 
     // ------------------------------------------------------------ 3. config reads
     {
@@ -310,4 +169,183 @@ async fn main() {
         let base = stats("rule_eval_noop", lat, wall);
         ratio("rule_eval_vs_noop_rule", &eval, &base);
     }
+}
+
+/// Parts 1 and 2 on one backend (`label`); returns the latency stats of part 1.
+async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value {
+    // Discord limits out of the way: this measures the host, not Discord's quotas.
+    let standin = DiscordStandIn::start(
+        "127.0.0.1:0".parse().unwrap(),
+        StandInOptions {
+            bucket_limit: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The host posts a guild's messages only to that guild's channels.
+    let names: Vec<(String, String)> = (0..CHANNELS)
+        .map(|i| (channel(i), format!("c{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    standin.set_channels(GUILD, &pairs);
+    let routes: Vec<Value> = (0..CHANNELS)
+        .map(|i| json!({"tags": [format!("t{i}")], "channel": channel(i)}))
+        .collect();
+    let mut settings = Settings {
+        kaltura: Some(
+            kdhost::kaltura::KalturaSettings::new(
+                Some("http://127.0.0.1:9"),
+                1234567,
+                SECRET,
+                None,
+                None,
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        ),
+        delivery: DeliverySettings {
+            global_rate: 1_000_000,
+            // The throughput runs queue thousands for one guild.
+            guild_quota: 1_000_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    settings.api.jwt_secret = None;
+    let host = support::start_host_with(
+        &standin,
+        HostFiles {
+            guild_configs: vec![(
+                GUILD.into(),
+                json!({"notifications": {"templates": {"entry_ready": "{{entry_name}} {{id}}"}},
+                       "kaltura": {"routes": routes}}),
+            )],
+            bot_token: true,
+            database_url,
+            ..Default::default()
+        },
+        settings,
+    )
+    .await;
+    let url = format!("http://{}/webhooks/kaltura", host.addr);
+    let client = reqwest::Client::new();
+    // Warm up: connections, the first channel lookups.
+    for job in 0..50u64 {
+        post(&client, &url, &notification(1_000_000 + job)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // ------------------------------------------------------ 1. latency at 200 events/s
+    let arrivals: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    {
+        let mut rx = standin.subscribe_messages();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok((_, m)) = rx.recv().await {
+                let content = m["content"].as_str().unwrap_or_default().to_string();
+                arrivals.lock().unwrap().insert(content, Instant::now());
+            }
+        });
+    }
+    let count = n.min(2000);
+    let bodies: Vec<SignedNotification> = (1..=count as u64).map(notification).collect();
+    let mut sent_at = Vec::with_capacity(count);
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for (i, b) in bodies.iter().enumerate() {
+        tick.tick().await;
+        let (client, url, b) = (client.clone(), url.clone(), b.clone());
+        sent_at.push(Instant::now());
+        tokio::spawn(async move { post(&client, &url, &b).await });
+        let _ = i;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().unwrap().len() < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wall = started.elapsed();
+    let got = arrivals.lock().unwrap().clone();
+    let lat: Vec<Duration> = (1..=count)
+        .filter_map(|j| {
+            got.get(&format!("Entry {j} job:{j}"))
+                .map(|t| t.duration_since(sent_at[j - 1]))
+        })
+        .collect();
+    assert_eq!(lat.len(), count, "lost messages at 200/s");
+    let e2e = stats(
+        &format!("{label}/webhook_to_discord_message_at_200_per_s"),
+        lat,
+        wall,
+    );
+
+    // Baseline: one direct POST of the same message to the stand-in.
+    let direct = format!(
+        "{}/api/v10/channels/{}/messages",
+        standin.base_url,
+        channel(0)
+    );
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    for j in 0..count {
+        let t = Instant::now();
+        let r = client
+            .post(&direct)
+            .header("authorization", "Bot standin-bot-token")
+            .json(&json!({"content": format!("direct {j}"), "allowed_mentions": {"parse": []}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        lat.push(t.elapsed());
+    }
+    let base = stats(
+        &format!("{label}/direct_post_to_discord_standin"),
+        lat,
+        started.elapsed(),
+    );
+    ratio(
+        &format!("{label}/webhook_to_message_vs_direct_post"),
+        &e2e,
+        &base,
+    );
+
+    // ------------------------------------------- 2. sustained events/s, zero loss
+    let before: usize = standin.all_channel_messages().values().map(Vec::len).sum();
+    let total = n.max(2000) * 2;
+    let first = 10_000_000u64;
+    let bodies: Arc<Vec<SignedNotification>> =
+        Arc::new((0..total as u64).map(|j| notification(first + j)).collect());
+    let started = Instant::now();
+    let (acks, ack_wall) = support::drive(total, 32, {
+        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        move |i| {
+            let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+            async move { post(&client, &url, &bodies[i]).await }
+        }
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivered = loop {
+        let now: usize = standin.all_channel_messages().values().map(Vec::len).sum();
+        if now - before >= total || Instant::now() > deadline {
+            break now - before;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let delivered_wall = started.elapsed();
+    stats(&format!("{label}/webhook_acknowledged_c32"), acks, ack_wall);
+    println!(
+        "{}",
+        json!({"bench": format!("{label}/sustained_zero_loss"), "events": total, "delivered": delivered,
+               "lost": total - delivered.min(total),
+               "accepted_per_s": total as f64 / ack_wall.as_secs_f64(),
+               "delivered_per_s": delivered as f64 / delivered_wall.as_secs_f64()})
+    );
+    e2e
 }

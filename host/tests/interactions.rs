@@ -263,6 +263,8 @@ async fn healthz_readyz_and_metrics() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["backends"]["database"]["kind"], "sqlite");
+    assert_eq!(ready["backends"]["database"]["reachable"], true);
     let metrics = host.metrics().await;
     assert!(
         metrics.contains(r#"kd_plugin_calls_total{entry="command",outcome="ok",plugin="core"}"#),

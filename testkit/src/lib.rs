@@ -7,6 +7,7 @@ pub mod discord;
 pub mod discord_client;
 pub mod gateway;
 pub mod kaltura;
+pub mod servers;
 pub mod signing;
 
 pub use discord::{DiscordStandIn, Fault, Recorded, StandInOptions};

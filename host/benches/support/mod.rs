@@ -205,6 +205,8 @@ pub struct HostFiles<'a> {
     pub rules: Vec<(String, String)>,
     /// With the bot token the outbox delivers to the stand-in.
     pub bot_token: bool,
+    /// `KD_DATABASE_URL` (PostgreSQL); SQLite in the data folder when `None`.
+    pub database_url: Option<String>,
 }
 
 pub async fn start_host_with(
@@ -218,6 +220,7 @@ pub async fn start_host_with(
         guild_configs,
         rules,
         bot_token,
+        database_url,
     } = files;
     use kdhost::config::settings::{DiscordSettings, ServeOptions};
     let tmp = tempfile::tempdir().unwrap();
@@ -259,6 +262,8 @@ pub async fn start_host_with(
         scripts: dir.join("scripts"),
         activity: dir.join("activity"),
         data: dir.join("data"),
+        database_url,
+        redis_url: None,
         public_url: None,
         log_format: kdhost::telemetry::LogFormat::Text,
     };

@@ -43,6 +43,7 @@ pub async fn connections(settings: &Settings, storage: &Storage) -> Result<Conne
     let stores = &storage.stores;
     let outbox = Outbox::new(
         stores.outbox.clone(),
+        &storage.shared.instance_id,
         crate::delivery::nonce_prefix(stores.meta.as_ref()).await?,
         rest.clone(),
         directory.clone(),

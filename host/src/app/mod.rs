@@ -59,7 +59,7 @@ impl App {
     /// processor and command sync.
     pub async fn build(opts: &ServeOptions, settings: Settings) -> Result<App> {
         settings.check().map_err(anyhow::Error::msg)?;
-        let storage = storage::storage(opts, &settings)?;
+        let storage = storage::storage(opts, &settings).await?;
         let conn = connections::connections(&settings, &storage).await?;
         let rules = rules::rules(opts, &storage, &conn)?;
         let plugins = plugins::serve(opts, &settings, &storage, &conn).await?;
@@ -82,13 +82,16 @@ impl App {
         );
         let api = api::api(opts, &settings, &storage, &conn, &rules, admin)?;
         tasks::start(&storage.shared, &api.limits);
-        let report = status::status_report(&settings, hot_reload.is_some());
+        let report = status::status_report(&settings, &storage.durable, hot_reload.is_some());
         plugins.caps.host.status.store(Arc::new(report.clone()));
         let media = crate::activity::media::ensure(&opts.data)
             .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
         let router = routes::routes(
             discord.endpoint,
-            plugins.registry.clone(),
+            status::Readiness {
+                registry: plugins.registry.clone(),
+                durable: storage.durable.clone(),
+            },
             api,
             events.webhooks,
             settings.metrics.token.clone(),

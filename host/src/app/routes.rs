@@ -14,11 +14,10 @@ use serde_json::json;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::status::{metrics_behind, readyz};
+use super::status::{Readiness, metrics_behind, readyz};
 use crate::api::ApiState;
 use crate::discord::interactions::{self, InteractionsEndpoint};
 use crate::kaltura::webhook::WebhookIntake;
-use crate::plugins::Registry;
 use crate::telemetry::METRICS;
 
 /// Requests served at once (WebSocket connections count only while they upgrade).
@@ -26,7 +25,7 @@ const MAX_IN_FLIGHT: usize = 1024;
 
 pub fn routes(
     endpoint: Arc<InteractionsEndpoint>,
-    registry: Arc<Registry>,
+    readiness: Readiness,
     api: Arc<ApiState>,
     webhooks: Arc<WebhookIntake>,
     metrics_token: Option<crate::config::secret::Secret>,
@@ -45,7 +44,7 @@ pub fn routes(
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
-        .with_state(registry);
+        .with_state(readiness);
     // `/metrics` on the public listener only behind the operator's bearer token.
     if let Some(token) = metrics_token {
         health = health.route(

@@ -13,11 +13,16 @@ use serde_json::json;
 
 use crate::config::settings::Settings;
 use crate::plugins::Registry;
+use crate::store::backend::Durable;
 use crate::telemetry;
 
 /// (service, state) lines: what is on, and for what is off, the setting that turns it on.
 // Long by nature: one entry per service, each a short table row.
-pub fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, String)> {
+pub fn status_report(
+    settings: &Settings,
+    durable: &Durable,
+    hot_reload: bool,
+) -> Vec<(String, String)> {
     let d = &settings.discord;
     let k = settings.kaltura.as_ref();
     let on_off = |on: bool, on_text: &str, off_text: &str| {
@@ -28,6 +33,7 @@ pub fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, Stri
         }
     };
     vec![
+        ("database".into(), format!("on: {}", durable.describe())),
         (
             "discord-interactions".into(),
             on_off(
@@ -132,17 +138,32 @@ pub fn status_report(settings: &Settings, hot_reload: bool) -> Vec<(String, Stri
     ]
 }
 
-/// Ready once at least one plugin is loaded.
-pub async fn readyz(State(registry): State<Arc<Registry>>) -> Response {
-    let n = registry.snapshot().plugins.len();
-    if n == 0 {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "no plugins loaded"})),
-        )
-            .into_response();
-    }
-    axum::Json(json!({"status": "ready", "plugins": n})).into_response()
+/// What readiness looks at.
+#[derive(Clone)]
+pub struct Readiness {
+    pub registry: Arc<Registry>,
+    pub durable: Durable,
+}
+
+/// Ready once at least one plugin is loaded and the database answers; the body names each
+/// backend and whether it is reachable.
+pub async fn readyz(State(ready): State<Readiness>) -> Response {
+    let n = ready.registry.snapshot().plugins.len();
+    let database = ready.durable.status().await;
+    let status = if n == 0 {
+        "no plugins loaded"
+    } else if !database.reachable {
+        "database unreachable"
+    } else {
+        "ready"
+    };
+    let code = if status == "ready" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({"status": status, "plugins": n, "backends": {"database": database}});
+    (code, axum::Json(body)).into_response()
 }
 
 /// The Prometheus text.

@@ -15,7 +15,7 @@ use crate::discord::rest::DiscordRest;
 use crate::plugins::builtin;
 use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::GrantsConfig;
-use crate::store::Stores;
+use crate::store::backend::Durable;
 
 /// Loads the plugins as `serve` would, then syncs (or, with `dry_run`, only diffs).
 pub async fn sync(
@@ -23,7 +23,7 @@ pub async fn sync(
     discord: DiscordSettings,
     dry_run: bool,
 ) -> Result<ExitCode> {
-    let stores = Stores::sqlite(&opts.data)?;
+    let (_, stores) = Durable::open(&opts.data, opts.database_url.as_deref()).await?;
     // The guild files are checked as `serve` would; a manifest reaches no capability.
     GuildConfigs::load(&opts.config)?;
     let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;

@@ -162,6 +162,8 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         scripts: root.join("scripts"),
         activity: PathBuf::from("activity/dist"),
         data: root.clone(),
+        database_url: None,
+        redis_url: None,
         log_format: LogFormat::Text,
     };
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;

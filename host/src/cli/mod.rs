@@ -12,6 +12,7 @@ use crate::telemetry::{self, LogFormat};
 
 pub mod commands;
 pub mod config;
+pub mod db;
 pub mod demo;
 pub mod kaltura;
 pub mod plugin;
@@ -52,6 +53,9 @@ enum Command {
     /// Guild configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The PostgreSQL database of a cluster: schema and moving in from SQLite.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Guild rules (Rhai): check and dry-run.
     #[command(subcommand)]
     Script(ScriptCommand),
@@ -116,6 +120,24 @@ enum CommandsCommand {
         dry_run: bool,
         #[command(flatten)]
         serve: ServeOptions,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply the schema migrations the database lacks (`serve` does this at start too).
+    Migrate {
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Move a single instance's SQLite data (stop it first) into an empty PostgreSQL
+    /// database.
+    Import {
+        /// The instance's data folder (KD_DATA), holding kdhost.sqlite3.
+        #[arg(long)]
+        sqlite: PathBuf,
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -281,6 +303,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
             commands::sync(&serve, DiscordSettings::from_env(), dry_run).await
         }
+        Command::Db(DbCommand::Migrate { database_url }) => db::migrate(database_url).await,
+        Command::Db(DbCommand::Import {
+            sqlite,
+            database_url,
+        }) => db::import(database_url, &sqlite).await,
         Command::Config(ConfigCommand::Validate { dir }) => config::validate(&dir),
         Command::Config(ConfigCommand::Schema) => config::print_schema(),
         Command::Script(ScriptCommand::Check { file }) => script::check(&file),

@@ -28,6 +28,14 @@ pub struct ServeOptions {
     /// Data folder (SQLite database, compiled-plugin cache).
     #[arg(long, env = "KD_DATA", default_value = "data")]
     pub data: PathBuf,
+    /// The durable store: unset for SQLite in the data folder (one instance);
+    /// `postgres://user:password@host:5432/db` for PostgreSQL (several instances).
+    #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis (`redis://host:6379`) for the state instances share: Discord's limits of the
+    /// one bot token, interaction tokens, Activity rooms. Needed by a second instance.
+    #[arg(long, env = "KD_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Where people reach this host (links to the Activity in a browser); default
     /// `http://<listen>`.
     #[arg(long, env = "KD_PUBLIC_URL")]

@@ -27,6 +27,9 @@ use crate::telemetry::METRICS;
 
 /// How many inbox rows one pass takes.
 const BATCH: usize = 256;
+/// How long an instance's claim on an event lasts: if it dies while processing, another
+/// instance takes the event after this.
+const CLAIM: Duration = Duration::from_secs(60);
 /// Processing attempts of one event (a crash or a restart in the middle counts) before it
 /// is given up, so an event that brings the host down is not retried forever.
 const MAX_ATTEMPTS: u32 = 3;
@@ -83,7 +86,8 @@ impl EventProcessor {
 
     /// Processes up to one batch; returns how many events it took.
     pub async fn run_batch(self: &Arc<Self>) -> usize {
-        let rows = match self.inbox.unprocessed(BATCH).await {
+        let claim_ms = CLAIM.as_millis() as i64;
+        let rows = match self.inbox.claim(self.outbox.owner(), BATCH, claim_ms).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "inbox: cannot read pending events");
@@ -92,22 +96,15 @@ impl EventProcessor {
         };
         let n = rows.len();
         for row in rows {
-            match self.inbox.attempt(row.seq).await {
-                Ok(n) if n > MAX_ATTEMPTS => {
-                    tracing::error!(
-                        seq = row.seq,
-                        attempts = n - 1,
-                        "inbox: an event whose processing never finished is given up"
-                    );
-                    METRICS.events_abandoned.inc();
-                    self.give_up(row.seq).await;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(seq = row.seq, error = %e, "inbox: cannot count an attempt; will retry");
-                    return 0;
-                }
+            if row.attempts > MAX_ATTEMPTS {
+                tracing::error!(
+                    seq = row.seq,
+                    attempts = row.attempts - 1,
+                    "inbox: an event whose processing never finished is given up"
+                );
+                METRICS.events_abandoned.inc();
+                self.give_up(row.seq).await;
+                continue;
             }
             let event = match row.source.as_str() {
                 "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
@@ -131,8 +128,11 @@ impl EventProcessor {
                 .complete(row.seq, &messages, self.outbox.guild_quota())
                 .await
             {
-                Ok(ids) if !ids.is_empty() => self.outbox.wake(),
-                Ok(_) => {}
+                Ok(Some(ids)) if !ids.is_empty() => self.outbox.wake(),
+                Ok(Some(_)) => {}
+                // Another instance finished it first (its claim ran out while it worked, or
+                // ours did): its messages and its plugin calls are that instance's.
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::error!(seq = row.seq, error = %e, "inbox: cannot queue an event's messages; will retry");
                     return 0;

@@ -1,6 +1,8 @@
 //! The inbox: events accepted from outside (Kaltura webhooks), persisted before they are
 //! acknowledged, deduplicated by key, and marked processed in the same transaction that
 //! queues their messages. A crash between the two re-processes the event, never half of it.
+//! Instances take events to process by claiming them for a while: an instance that dies
+//! with a claim leaves its events to another once the claim runs out.
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -14,6 +16,8 @@ pub struct InboxRow {
     pub source: String,
     pub event: String,
     pub received_at: i64,
+    /// Processing attempts, this one included.
+    pub attempts: u32,
 }
 
 #[async_trait]
@@ -25,23 +29,24 @@ pub trait Inbox: Send + Sync {
     /// Whether an event with this dedupe key was accepted (and not yet pruned).
     async fn contains(&self, key: &str) -> Result<bool>;
 
-    /// The oldest events not yet processed.
-    async fn unprocessed(&self, limit: usize) -> Result<Vec<InboxRow>>;
+    /// Claims the oldest unprocessed events that nobody else holds (claims run out after
+    /// `claim_ms`; `owner`'s own are taken again) and counts one more attempt of each.
+    /// Counted before the work, so an event whose processing never finishes (a crash, a
+    /// hang) is recognised instead of being retried forever.
+    async fn claim(&self, owner: &str, limit: usize, claim_ms: i64) -> Result<Vec<InboxRow>>;
 
-    /// Counts one more processing attempt of an event and returns the count. Counted
-    /// before the work, so an event whose processing never finishes (a crash, a hang) is
-    /// recognised at the next start instead of being retried forever.
-    async fn attempt(&self, seq: i64) -> Result<u32>;
+    /// Whether any event waits to be processed.
+    async fn pending(&self) -> Result<bool>;
 
     /// Queues an event's messages (see [`super::OutboxStore::push`] for `guild_quota`) and
-    /// marks it processed, atomically. Returns what was queued (nothing if the event had
-    /// already been processed).
+    /// marks it processed, atomically. Returns what was queued, or `None` (and queues
+    /// nothing) when the event had already been processed.
     async fn complete(
         &self,
         seq: i64,
         messages: &[NewMessage],
         guild_quota: u64,
-    ) -> Result<Vec<Queued>>;
+    ) -> Result<Option<Vec<Queued>>>;
 
     /// Forgets processed events older than `age_ms` (their keys no longer dedupe).
     async fn prune(&self, age_ms: i64) -> Result<usize>;

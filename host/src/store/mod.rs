@@ -10,6 +10,9 @@ use std::sync::Arc;
 use anyhow::Result;
 
 pub mod audit;
+pub mod backend;
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod discord_limits;
 pub mod inbox;
 pub mod kv;
@@ -17,6 +20,7 @@ pub mod launches;
 pub mod memory;
 pub mod meta;
 pub mod outbox;
+pub mod postgres;
 pub mod rates;
 pub mod retention;
 pub mod rooms;
@@ -28,7 +32,7 @@ pub use audit::{AuditEntry, AuditLog, NewAuditEntry};
 pub use inbox::{Inbox, InboxRow};
 pub use kv::{KvError, KvStore};
 pub use meta::Meta;
-pub use outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, Queued};
+pub use outbox::{Delivery, LaneLease, NewMessage, OutboxCounts, OutboxStore, Queued, Recorded};
 
 /// Milliseconds since the Unix epoch (the stored timestamps). The host's one wall clock.
 pub fn now_ms() -> i64 {

@@ -2,6 +2,12 @@
 //! its own (not as an interaction reply) is a row here first. Rows leave `pending` only as
 //! `sent` (with Discord's message id) or `dead` (with the last error). Messages to one
 //! channel of one guild form a lane and are delivered in order.
+//!
+//! Instances share the outbox by leasing lanes, not messages: the holder of a lane's lease
+//! is the only one that sends its head, its lease carries a fencing epoch that every
+//! result it records must still match (a holder that stalled past its lease records
+//! nothing once another took over), and the lease is renewed by heartbeat, so a crashed
+//! holder's lanes are taken over seconds later. A failed head stays the head.
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -57,6 +63,22 @@ pub struct Queued {
     pub refused: Option<String>,
 }
 
+/// A lane held by one deliverer: `epoch` fences what it records.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LaneLease {
+    pub lane: String,
+    pub owner: String,
+    pub epoch: i64,
+}
+
+/// What recording a delivery's result came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded<T> {
+    Done(T),
+    /// Another deliverer took the lane over (this lease expired): nothing was recorded.
+    LeaseLost,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxCounts {
     pub pending: i64,
@@ -77,22 +99,39 @@ pub trait OutboxStore: Send + Sync {
     /// never sent), so one guild cannot fill the outbox for everyone.
     async fn push(&self, messages: &[NewMessage], guild_quota: u64) -> Result<Vec<Queued>>;
 
-    /// Lanes (guild/channel) with pending messages.
-    async fn lanes(&self) -> Result<Vec<String>>;
+    /// Leases up to `limit` lanes with pending messages whose lease is free, expired or
+    /// already `owner`'s, for `lease_ms`. A lane that changes hands gets a new epoch.
+    async fn claim_lanes(&self, owner: &str, lease_ms: i64, limit: usize)
+    -> Result<Vec<LaneLease>>;
+
+    /// Extends every lease `owner` holds by `lease_ms`; returns those it still holds.
+    async fn renew(&self, owner: &str, lease_ms: i64) -> Result<Vec<LaneLease>>;
+
+    /// Gives a lane back (nothing happens if the lease moved on).
+    async fn release(&self, lease: &LaneLease) -> Result<()>;
 
     /// The oldest pending message of a lane: the only one that may be sent next.
     async fn head(&self, lane: &str) -> Result<Option<Delivery>>;
 
     async fn get(&self, id: i64) -> Result<Option<Delivery>>;
 
-    async fn sent(&self, id: i64, message_id: &str) -> Result<()>;
+    /// Records Discord's message id, if `lease` still holds the message's lane.
+    async fn sent(&self, id: i64, message_id: &str, lease: &LaneLease) -> Result<Recorded<()>>;
 
     /// Records a failed attempt (counted unless it was a rate limit) and when to try
-    /// again; returns the counted attempts so far.
-    async fn retry(&self, id: i64, error: &str, next_at: i64, counted: bool) -> Result<i64>;
+    /// again, if `lease` still holds the lane; returns the counted attempts so far.
+    async fn retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_at: i64,
+        counted: bool,
+        lease: &LaneLease,
+    ) -> Result<Recorded<i64>>;
 
-    /// A message that will not be delivered: kept, visible, counted.
-    async fn dead(&self, id: i64, error: &str) -> Result<()>;
+    /// A message that will not be delivered: kept, visible, counted (if `lease` still
+    /// holds the lane).
+    async fn dead(&self, id: i64, error: &str, lease: &LaneLease) -> Result<Recorded<()>>;
 
     /// A guild's deliveries, newest first; `state` filters (`pending`, `sent`, `dead`).
     async fn list(
@@ -106,6 +145,6 @@ pub trait OutboxStore: Send + Sync {
     async fn counts(&self) -> Result<OutboxCounts>;
 
     /// Forgets finished messages: sent ones older than `sent_ms`, dead letters older than
-    /// `dead_ms`.
+    /// `dead_ms` (and lanes left with nothing to send).
     async fn prune(&self, sent_ms: i64, dead_ms: i64) -> Result<usize>;
 }

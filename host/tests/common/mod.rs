@@ -118,6 +118,8 @@ pub struct Setup {
     pub activity_grace: Option<Duration>,
     /// HTTP request limits (tests sign in many people from one address: high unless set).
     pub http: Option<kdhost::config::settings::HttpSettings>,
+    /// `KD_DATABASE_URL`: PostgreSQL instead of SQLite in the data folder.
+    pub database_url: Option<String>,
 }
 
 impl Default for Setup {
@@ -141,6 +143,7 @@ impl Default for Setup {
             default_config: None,
             activity_grace: None,
             http: None,
+            database_url: None,
         }
     }
 }
@@ -223,6 +226,8 @@ impl Host {
                 "/../activity/dist"
             )),
             data: dir.join("data"),
+            database_url: setup.database_url.clone(),
+            redis_url: None,
             log_format: LogFormat::Text,
         };
         let discord = DiscordSettings {
@@ -332,7 +337,7 @@ impl Host {
     pub async fn settled(&self) {
         let stores = &self.stores;
         eventually_async("the inbox and the outbox to settle", || async {
-            let inbox_done = stores.inbox.unprocessed(1).await.ok()?.is_empty();
+            let inbox_done = !stores.inbox.pending().await.ok()?;
             let outbox_done = stores.outbox.counts().await.ok()?.pending == 0;
             (inbox_done && outbox_done).then_some(())
         })

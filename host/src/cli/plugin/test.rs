@@ -201,6 +201,7 @@ fn stand_in_capabilities(
     let directory = Arc::new(GuildDirectory::new(Some(rest.clone())));
     let outbox = Outbox::new(
         stores.outbox.clone(),
+        "plugin-test",
         "plugintest".into(),
         Some(rest.clone()),
         directory.clone(),

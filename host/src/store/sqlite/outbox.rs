@@ -1,4 +1,5 @@
-//! The outbox in SQLite: one table, a partial index per lane on the pending rows.
+//! The outbox in SQLite: the messages, a partial index per lane on the pending rows, and
+//! one row per lane for its lease (one process here, but the same rules as PostgreSQL's).
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -7,7 +8,9 @@ use serde_json::Value;
 
 use super::SqliteStore;
 use crate::store::now_ms;
-use crate::store::outbox::{Delivery, NewMessage, OutboxCounts, OutboxStore, Queued, over_quota};
+use crate::store::outbox::{
+    Delivery, LaneLease, NewMessage, OutboxCounts, OutboxStore, Queued, Recorded, over_quota,
+};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
@@ -28,7 +31,46 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_lane ON outbox (lane, id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_guild ON outbox (guild_id, id);
 CREATE INDEX IF NOT EXISTS outbox_guild_pending ON outbox (guild_id) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS outbox_lanes (
+    lane       TEXT PRIMARY KEY,
+    owner      TEXT,
+    epoch      INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 ";
+
+/// A database from before lane leases: its pending lanes get their rows.
+pub(super) fn lanes_once(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO outbox_lanes (lane)
+             SELECT DISTINCT lane FROM outbox WHERE state = 'pending';",
+    )
+}
+
+/// Runs an update of message `id` only while `lease` holds its lane: one statement, so the
+/// check and the write cannot be split by a takeover.
+fn fenced<T>(
+    conn: &Connection,
+    set: &str,
+    returning: &str,
+    id: i64,
+    lease: &LaneLease,
+    extra: &[&dyn rusqlite::ToSql],
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Recorded<T>> {
+    let sql = format!(
+        "UPDATE outbox SET {set} WHERE id = ?1 AND lane = ?2 AND EXISTS
+         (SELECT 1 FROM outbox_lanes WHERE lane = ?2 AND owner = ?3 AND epoch = ?4)
+         RETURNING {returning}"
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id, &lease.lane, &lease.owner, &lease.epoch];
+    params.extend_from_slice(extra);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(match stmt.query_row(params.as_slice(), read).optional()? {
+        Some(v) => Recorded::Done(v),
+        None => Recorded::LeaseLost,
+    })
+}
 
 const COLUMNS: &str = "id, guild_id, channel, lane, body, source, created_at, state, attempts, next_at, last_error, message_id, done_at";
 
@@ -83,27 +125,34 @@ pub(super) fn push_in(
         };
         let lane = NewMessage::lane(&m.guild_id, &m.channel);
         let body = m.body.to_string();
-        let refused = if *n >= quota {
+        let (id, refused) = if *n >= quota {
             let why = over_quota(&m.guild_id, quota);
-            refuse.execute(params![
+            let id = refuse.insert(params![
                 m.guild_id, m.channel, lane, body, m.source, now, why
             ])?;
             crate::telemetry::METRICS
                 .deliveries
                 .with_label_values(&["over_quota"])
                 .inc();
-            Some(why)
+            (id, Some(why))
         } else {
-            insert.execute(params![m.guild_id, m.channel, lane, body, m.source, now])?;
+            let id = insert.insert(params![m.guild_id, m.channel, lane, body, m.source, now])?;
+            tx.prepare_cached("INSERT OR IGNORE INTO outbox_lanes (lane) VALUES (?1)")?
+                .execute(params![lane])?;
             *n += 1;
-            None
+            (id, None)
         };
-        queued.push(Queued {
-            id: tx.last_insert_rowid(),
-            refused,
-        });
+        queued.push(Queued { id, refused });
     }
     Ok(queued)
+}
+
+fn lease(r: &rusqlite::Row<'_>) -> rusqlite::Result<LaneLease> {
+    Ok(LaneLease {
+        lane: r.get(0)?,
+        owner: r.get(1)?,
+        epoch: r.get(2)?,
+    })
 }
 
 fn one(conn: &Connection, sql_where: &str, id: &dyn rusqlite::ToSql) -> Result<Option<Delivery>> {
@@ -145,14 +194,58 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn lanes(&self) -> Result<Vec<String>> {
-        self.call(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT DISTINCT lane FROM outbox WHERE state = 'pending'")?;
-            let lanes = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(lanes)
+    async fn claim_lanes(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<LaneLease>> {
+        let owner = owner.to_owned();
+        self.call(move |c| {
+            // A lane changes hands with a new epoch; its holder keeps its own.
+            let mut stmt = c.prepare_cached(
+                "UPDATE outbox_lanes
+                 SET epoch = CASE WHEN owner = ?1 THEN epoch ELSE epoch + 1 END,
+                     owner = ?1, expires_at = ?2 + ?3
+                 WHERE lane IN (SELECT l.lane FROM outbox_lanes l
+                                WHERE (l.owner IS NULL OR l.owner = ?1 OR l.expires_at < ?2)
+                                AND EXISTS (SELECT 1 FROM outbox o
+                                            WHERE o.lane = l.lane AND o.state = 'pending')
+                                LIMIT ?4)
+                 RETURNING lane, owner, epoch",
+            )?;
+            let leases = stmt
+                .query_map(params![owner, now_ms(), lease_ms, limit as i64], lease)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(leases)
+        })
+        .await
+    }
+
+    async fn renew(&self, owner: &str, lease_ms: i64) -> Result<Vec<LaneLease>> {
+        let owner = owner.to_owned();
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "UPDATE outbox_lanes SET expires_at = ?2 + ?3 WHERE owner = ?1
+                 RETURNING lane, owner, epoch",
+            )?;
+            let leases = stmt
+                .query_map(params![owner, now_ms(), lease_ms], lease)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(leases)
+        })
+        .await
+    }
+
+    async fn release(&self, lease: &LaneLease) -> Result<()> {
+        let lease = lease.clone();
+        self.call(move |c| {
+            c.execute(
+                "UPDATE outbox_lanes SET owner = NULL, expires_at = 0
+                 WHERE lane = ?1 AND owner = ?2 AND epoch = ?3",
+                params![lease.lane, lease.owner, lease.epoch],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -173,41 +266,58 @@ impl OutboxStore for SqliteStore {
         self.call(move |c| one(c, "id = ?1", &id)).await
     }
 
-    async fn sent(&self, id: i64, message_id: &str) -> Result<()> {
-        let message_id = message_id.to_owned();
+    async fn sent(&self, id: i64, message_id: &str, lease: &LaneLease) -> Result<Recorded<()>> {
+        let (message_id, lease) = (message_id.to_owned(), lease.clone());
         self.call(move |c| {
-            c.execute(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, message_id = ?2,
-                 done_at = ?3, last_error = NULL WHERE id = ?1",
-                params![id, message_id, now_ms()],
-            )?;
-            Ok(())
+            fenced(
+                c,
+                "state = 'sent', attempts = attempts + 1, message_id = ?5, done_at = ?6,
+                 last_error = NULL",
+                "id",
+                id,
+                &lease,
+                &[&message_id, &now_ms()],
+                |_| Ok(()),
+            )
         })
         .await
     }
 
-    async fn retry(&self, id: i64, error: &str, next_at: i64, counted: bool) -> Result<i64> {
-        let error = error.to_owned();
+    async fn retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_at: i64,
+        counted: bool,
+        lease: &LaneLease,
+    ) -> Result<Recorded<i64>> {
+        let (error, lease) = (error.to_owned(), lease.clone());
         self.call(move |c| {
-            Ok(c.query_row(
-                "UPDATE outbox SET attempts = attempts + ?4, last_error = ?2, next_at = ?3
-                 WHERE id = ?1 RETURNING attempts",
-                params![id, error, next_at, i64::from(counted)],
+            fenced(
+                c,
+                "attempts = attempts + ?7, last_error = ?5, next_at = ?6",
+                "attempts",
+                id,
+                &lease,
+                &[&error, &next_at, &i64::from(counted)],
                 |r| r.get(0),
-            )?)
+            )
         })
         .await
     }
 
-    async fn dead(&self, id: i64, error: &str) -> Result<()> {
-        let error = error.to_owned();
+    async fn dead(&self, id: i64, error: &str, lease: &LaneLease) -> Result<Recorded<()>> {
+        let (error, lease) = (error.to_owned(), lease.clone());
         self.call(move |c| {
-            c.execute(
-                "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?2,
-                 done_at = ?3 WHERE id = ?1",
-                params![id, error, now_ms()],
-            )?;
-            Ok(())
+            fenced(
+                c,
+                "state = 'dead', attempts = attempts + 1, last_error = ?5, done_at = ?6",
+                "id",
+                id,
+                &lease,
+                &[&error, &now_ms()],
+                |_| Ok(()),
+            )
         })
         .await
     }
@@ -250,118 +360,13 @@ impl OutboxStore for SqliteStore {
                 "DELETE FROM outbox WHERE state = 'dead' AND done_at < ?1",
                 params![now_ms() - dead_ms],
             )?;
+            c.execute(
+                "DELETE FROM outbox_lanes WHERE owner IS NULL AND NOT EXISTS
+                 (SELECT 1 FROM outbox o WHERE o.lane = outbox_lanes.lane AND o.state = 'pending')",
+                [],
+            )?;
             Ok(sent + dead)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-
-    #[tokio::test]
-    async fn a_guild_over_its_quota_gets_dead_letters_and_others_are_unaffected() {
-        let s = crate::store::sqlite::tests::stores();
-        let msg = |g: &str| NewMessage {
-            guild_id: g.into(),
-            channel: "9".into(),
-            body: serde_json::json!({"content": "x"}),
-            source: "test".into(),
-        };
-        let queued = s
-            .outbox
-            .push(&[msg("1"), msg("1"), msg("1"), msg("2")], 2)
-            .await
-            .unwrap();
-        assert!(queued[2].refused.is_some() && queued[3].refused.is_none());
-        let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
-        let third = s.outbox.get(ids[2]).await.unwrap().unwrap();
-        assert_eq!(third.state, "dead");
-        assert!(
-            third
-                .last_error
-                .unwrap()
-                .contains("already has 2 messages waiting")
-        );
-        assert_eq!(
-            s.outbox.get(ids[3]).await.unwrap().unwrap().state,
-            "pending"
-        );
-        assert_eq!(
-            s.outbox.counts().await.unwrap(),
-            OutboxCounts {
-                pending: 3,
-                dead: 1
-            }
-        );
-        // Dead letters are kept for their retention, then forgotten.
-        assert_eq!(s.outbox.prune(60_000, 60_000).await.unwrap(), 0);
-        assert_eq!(s.outbox.prune(60_000, -60_000).await.unwrap(), 1);
-        let entry = crate::store::NewAuditEntry {
-            guild_id: "1".into(),
-            outcome: "ok".into(),
-            ..Default::default()
-        };
-        s.audit.add(entry).await.unwrap();
-        assert_eq!(s.audit.prune(60_000).await.unwrap(), 0);
-        assert_eq!(s.audit.prune(-60_000).await.unwrap(), 1);
-    }
-
-    use super::*;
-    use serde_json::json;
-
-    fn msg(channel: &str, n: u32) -> NewMessage {
-        NewMessage {
-            guild_id: "1".into(),
-            channel: channel.into(),
-            body: json!({"content": n.to_string()}),
-            source: "test".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn lanes_hand_out_their_oldest_message() {
-        let s = crate::store::sqlite::tests::stores();
-        let queued = s
-            .outbox
-            .push(&[msg("a", 1), msg("b", 2), msg("a", 3)], 1000)
-            .await
-            .unwrap();
-        let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
-        let mut lanes = s.outbox.lanes().await.unwrap();
-        lanes.sort();
-        assert_eq!(lanes, vec!["1/a", "1/b"]);
-        assert_eq!(s.outbox.head("1/a").await.unwrap().unwrap().id, ids[0]);
-        assert_eq!(s.outbox.retry(ids[0], "503", 0, true).await.unwrap(), 1);
-        assert_eq!(s.outbox.head("1/a").await.unwrap().unwrap().id, ids[0]);
-        s.outbox.sent(ids[0], "999").await.unwrap();
-        assert_eq!(s.outbox.head("1/a").await.unwrap().unwrap().id, ids[2]);
-        s.outbox.dead(ids[2], "403 Missing Access").await.unwrap();
-        assert!(s.outbox.head("1/a").await.unwrap().is_none());
-        assert_eq!(
-            s.outbox.counts().await.unwrap(),
-            OutboxCounts {
-                pending: 1,
-                dead: 1
-            }
-        );
-        let dead = s.outbox.list("1", Some("dead"), 10, None).await.unwrap();
-        assert_eq!(dead[0].last_error.as_deref(), Some("403 Missing Access"));
-        let sent = s.outbox.get(ids[0]).await.unwrap().unwrap();
-        assert_eq!((sent.state.as_str(), sent.attempts), ("sent", 2));
-        let prefix = crate::delivery::nonce_prefix(s.meta.as_ref())
-            .await
-            .unwrap();
-        assert_eq!(
-            prefix,
-            crate::delivery::nonce_prefix(s.meta.as_ref())
-                .await
-                .unwrap()
-        );
-        // Pruning forgets sent messages only; a fresh one is kept.
-        assert_eq!(s.outbox.prune(60_000, 60_000).await.unwrap(), 0);
-        assert_eq!(s.outbox.prune(-60_000, 60_000).await.unwrap(), 1);
-        assert!(s.outbox.get(ids[0]).await.unwrap().is_none());
-        assert_eq!(s.outbox.counts().await.unwrap().dead, 1);
     }
 }

@@ -1,0 +1,176 @@
+//! The PostgreSQL schema, as numbered migrations. Each runs once, in its own transaction,
+//! recorded in `schema_migrations`; instances starting together serialise on an advisory
+//! lock. A migration is never edited once released: a change is a new one.
+
+use anyhow::{Context, Result};
+
+use super::PostgresStore;
+
+/// (version, name, SQL).
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "durable stores", V1)];
+
+/// Serialises migrations across instances (any constant; this one spells "kdhost").
+const LOCK_KEY: i64 = 0x6b64_686f_7374;
+
+const V1: &str = r#"
+CREATE TABLE kv (
+    plugin TEXT NOT NULL,
+    scope  TEXT NOT NULL,
+    key    TEXT COLLATE "C" NOT NULL,
+    value  BYTEA NOT NULL,
+    PRIMARY KEY (plugin, scope, key)
+);
+-- The running total of each (plugin, scope): kept by a trigger in the transaction of every
+-- change, so a single-statement upsert keeps it exact; last_delta is what the latest
+-- change added (the quota check reads it).
+CREATE TABLE kv_usage (
+    plugin     TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    bytes      BIGINT NOT NULL,
+    last_delta BIGINT NOT NULL,
+    PRIMARY KEY (plugin, scope)
+);
+CREATE FUNCTION kv_track_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d BIGINT;
+    p TEXT;
+    s TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        d := -(octet_length(OLD.key) + octet_length(OLD.value));
+        p := OLD.plugin; s := OLD.scope;
+    ELSIF TG_OP = 'UPDATE' THEN
+        d := octet_length(NEW.key) + octet_length(NEW.value)
+             - octet_length(OLD.key) - octet_length(OLD.value);
+        p := NEW.plugin; s := NEW.scope;
+    ELSE
+        d := octet_length(NEW.key) + octet_length(NEW.value);
+        p := NEW.plugin; s := NEW.scope;
+    END IF;
+    INSERT INTO kv_usage AS u (plugin, scope, bytes, last_delta) VALUES (p, s, d, d)
+        ON CONFLICT (plugin, scope) DO UPDATE SET bytes = u.bytes + d, last_delta = d;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER kv_track_usage AFTER INSERT OR UPDATE OR DELETE ON kv
+    FOR EACH ROW EXECUTE FUNCTION kv_track_usage();
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE inbox (
+    seq           BIGSERIAL PRIMARY KEY,
+    source        TEXT NOT NULL,
+    dedupe_key    TEXT NOT NULL UNIQUE,
+    received_at   BIGINT NOT NULL,
+    event         TEXT NOT NULL,
+    processed_at  BIGINT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    claimed_by    TEXT,
+    claimed_until BIGINT
+);
+CREATE INDEX inbox_unprocessed ON inbox (seq) WHERE processed_at IS NULL;
+CREATE INDEX inbox_processed ON inbox (received_at) WHERE processed_at IS NOT NULL;
+
+CREATE TABLE outbox (
+    id         BIGSERIAL PRIMARY KEY,
+    guild_id   TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    lane       TEXT NOT NULL,
+    body       JSONB NOT NULL,
+    source     TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'pending',
+    attempts   BIGINT NOT NULL DEFAULT 0,
+    next_at    BIGINT NOT NULL,
+    last_error TEXT,
+    message_id TEXT,
+    done_at    BIGINT
+);
+CREATE INDEX outbox_lane ON outbox (lane, id) WHERE state = 'pending';
+CREATE INDEX outbox_guild ON outbox (guild_id, id);
+CREATE INDEX outbox_guild_pending ON outbox (guild_id) WHERE state = 'pending';
+CREATE INDEX outbox_dead ON outbox (done_at) WHERE state = 'dead';
+CREATE INDEX outbox_sent ON outbox (done_at) WHERE state = 'sent';
+-- One row per lane: who holds it, until when (the database's clock), and the fencing
+-- epoch every recorded result must match.
+CREATE TABLE outbox_lanes (
+    lane       TEXT PRIMARY KEY,
+    owner      TEXT,
+    epoch      BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE audit (
+    id       BIGSERIAL PRIMARY KEY,
+    at       BIGINT NOT NULL,
+    guild_id TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    target   TEXT NOT NULL,
+    before   JSONB,
+    after    JSONB,
+    outcome  TEXT NOT NULL
+);
+CREATE INDEX audit_guild ON audit (guild_id, id);
+CREATE INDEX audit_at ON audit (at);
+"#;
+
+/// A migration that ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i32,
+    pub name: &'static str,
+}
+
+/// Applies what the database lacks, in order; returns what ran (nothing when current).
+pub async fn apply(store: &PostgresStore) -> Result<Vec<Applied>> {
+    let mut client = store.client().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let done: Vec<i32> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if let Some(newer) = done.iter().max().filter(|v| **v > latest()) {
+        anyhow::bail!(
+            "the database at {} has schema version {newer}, newer than this kdhost knows ({}): run the newer kdhost, or restore a backup",
+            store.target(),
+            latest()
+        );
+    }
+    let mut applied = Vec::new();
+    for &(version, name, sql) in MIGRATIONS {
+        if done.contains(&version) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("PostgreSQL migration {version} ({name})"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        applied.push(Applied { version, name });
+    }
+    tx.commit().await?;
+    Ok(applied)
+}
+
+/// The newest schema version this build knows.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
