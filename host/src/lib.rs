@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod discord;

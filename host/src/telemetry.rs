@@ -102,6 +102,10 @@ pub struct Metrics {
     pub connections_refused: IntCounter,
     /// Inbox events given up after too many unfinished processing attempts.
     pub events_abandoned: IntCounter,
+    /// Redis calls that failed (the instance fell back), by kind of state.
+    pub redis_errors: IntCounterVec,
+    /// Waits of bot-authenticated Discord calls held back while Redis was away.
+    pub discord_paused: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -206,6 +210,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &r,
             "kd_discord_throttled_total",
             "Discord calls held back because too many were refused lately",
+        ),
+        redis_errors: counter(
+            &r,
+            "kd_redis_errors_total",
+            "Redis calls that failed (the instance fell back), by kind of state",
+            &["kind"],
+        ),
+        discord_paused: plain_counter(
+            &r,
+            "kd_discord_paused_total",
+            "Waits of bot-authenticated Discord calls held back while Redis was away",
         ),
         kaltura_calls: histogram(
             &r,

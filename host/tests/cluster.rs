@@ -20,9 +20,22 @@ async fn database() -> String {
         .expect("a private PostgreSQL server (apt-get install -y postgresql)")
 }
 
-/// An instance on `database_url`; `standin`: the Discord stand-in instances share.
-async fn instance(database_url: &str, standin: Option<testkit::DiscordStandIn>) -> Host {
-    let host = Host::start(Setup {
+/// An instance on `database_url` (and Redis, when given); `standin`: the Discord stand-in
+/// instances share.
+async fn instance(
+    database_url: &str,
+    redis: Option<&testkit::servers::RedisServer>,
+    standin: Option<testkit::DiscordStandIn>,
+) -> Host {
+    try_instance(database_url, redis, standin).await.unwrap()
+}
+
+async fn try_instance(
+    database_url: &str,
+    redis: Option<&testkit::servers::RedisServer>,
+    standin: Option<testkit::DiscordStandIn>,
+) -> anyhow::Result<Host> {
+    let host = Host::try_start(Setup {
         kaltura: true,
         guild_configs: vec![(GUILD.into(), json!({"notifications": {"channel": "#recordings", "templates": {"entry_ready": "{{id}}"}}}))],
         delivery: Some(DeliverySettings {
@@ -31,13 +44,14 @@ async fn instance(database_url: &str, standin: Option<testkit::DiscordStandIn>) 
             ..Default::default()
         }),
         database_url: Some(database_url.to_string()),
+        redis_url: redis.map(|r| r.url()),
         standin,
         ..Default::default()
     })
-    .await;
+    .await?;
     host.standin
         .set_channels(GUILD, &[(RECORDINGS, "recordings")]);
-    host
+    Ok(host)
 }
 
 fn webhook(host: &Host) -> String {
@@ -53,7 +67,7 @@ fn outbox_id(m: &Value) -> i64 {
 #[tokio::test]
 async fn on_postgresql_a_webhook_becomes_one_message_and_readiness_names_the_database() {
     let url = database().await;
-    let host = instance(&url, None).await;
+    let host = instance(&url, None, None).await;
     let k = host.kaltura.as_ref().unwrap();
     let entry = k.ready_entry_ids()[0].clone();
     let n = k
@@ -94,8 +108,9 @@ async fn on_postgresql_a_webhook_becomes_one_message_and_readiness_names_the_dat
 async fn two_instances_on_one_database_handle_each_webhook_once_and_deliver_each_message_once_in_order()
  {
     let url = database().await;
-    let a = instance(&url, None).await;
-    let b = instance(&url, Some(a.standin.clone())).await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let a = instance(&url, Some(&redis), None).await;
+    let b = instance(&url, Some(&redis), Some(a.standin.clone())).await;
     let k = a.kaltura.as_ref().unwrap();
     let entries = k.ready_entry_ids();
     // Kaltura delivers the same notification to both instances (a retry through the load
@@ -143,4 +158,45 @@ async fn two_instances_on_one_database_handle_each_webhook_once_and_deliver_each
     .await;
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_instance_without_redis_is_refused_with_the_reason_and_the_first_keeps_serving() {
+    let url = database().await;
+    let a = instance(&url, None, None).await;
+    let refused = try_instance(&url, None, Some(a.standin.clone()))
+        .await
+        .err()
+        .expect("a second instance without Redis is refused");
+    let why = format!("{refused:#}");
+    assert!(
+        why.contains("shares this database") && why.contains("KD_REDIS_URL"),
+        "{why}"
+    );
+    // One with Redis next to one without is refused too.
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    assert!(
+        try_instance(&url, Some(&redis), Some(a.standin.clone()))
+            .await
+            .is_err()
+    );
+    // The first instance still answers.
+    let ready: Value = reqwest::get(format!("{}/readyz", a.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    // Once it has stopped cleanly, another takes its place at once.
+    a.stop().await;
+    let b = instance(&url, Some(&redis), None).await;
+    let ready: Value = reqwest::get(format!("{}/readyz", b.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["backends"]["redis"]["reachable"], true, "{ready}");
+    b.stop().await;
 }

@@ -59,6 +59,7 @@ pub fn discord(
             storage.stores.meta.clone(),
             target,
             Some(rules.clone()),
+            storage.leadership.clone(),
         ));
     }
     let endpoint = Arc::new(InteractionsEndpoint {

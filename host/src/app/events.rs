@@ -44,12 +44,13 @@ pub fn events(
         audit: stores.audit.clone(),
         settings: settings.retention.clone(),
     }
-    .start();
+    .start(storage.leadership.clone());
     crate::scripts::schedule::start(
         rules.clone(),
         storage.guilds.clone(),
         conn.outbox.clone(),
         processor.clone(),
+        storage.leadership.clone(),
     );
     let webhooks = Arc::new(WebhookIntake {
         secrets: settings

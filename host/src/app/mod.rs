@@ -50,6 +50,8 @@ pub struct App {
     /// (service, state) lines of the startup report.
     pub report: Vec<(String, String)>,
     _hot_reload: Option<HotReload>,
+    /// This instance's registration on a shared database (left on a clean stop).
+    membership: Option<crate::cluster::Membership>,
     settings: DiscordSettings,
     rest: Option<Arc<DiscordRest>>,
 }
@@ -82,7 +84,12 @@ impl App {
         );
         let api = api::api(opts, &settings, &storage, &conn, &rules, admin)?;
         tasks::start(&storage.shared, &api.limits);
-        let report = status::status_report(&settings, &storage.durable, hot_reload.is_some());
+        let report = status::status_report(
+            &settings,
+            &storage.durable,
+            storage.redis.as_ref(),
+            hot_reload.is_some(),
+        );
         plugins.caps.host.status.store(Arc::new(report.clone()));
         let media = crate::activity::media::ensure(&opts.data)
             .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
@@ -91,6 +98,7 @@ impl App {
             status::Readiness {
                 registry: plugins.registry.clone(),
                 durable: storage.durable.clone(),
+                redis: storage.redis.clone(),
             },
             api,
             events.webhooks,
@@ -106,6 +114,7 @@ impl App {
             stores: storage.stores,
             guilds: storage.guilds,
             shared: storage.shared,
+            membership: storage.membership,
             router,
             load_failures: plugins.load_failures,
             report,
@@ -152,6 +161,9 @@ impl App {
     ) -> Result<()> {
         // `self` (and with it the hot-reload watcher) lives until serving ends.
         crate::http_server::serve(listener, self.router.clone(), shutdown).await?;
+        if let Some(m) = self.membership {
+            m.leave().await;
+        }
         Ok(())
     }
 }

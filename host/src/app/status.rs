@@ -13,7 +13,8 @@ use serde_json::json;
 
 use crate::config::settings::Settings;
 use crate::plugins::Registry;
-use crate::store::backend::Durable;
+use crate::store::backend::{BackendStatus, Durable};
+use crate::store::redis::Redis;
 use crate::telemetry;
 
 /// (service, state) lines: what is on, and for what is off, the setting that turns it on.
@@ -21,6 +22,7 @@ use crate::telemetry;
 pub fn status_report(
     settings: &Settings,
     durable: &Durable,
+    redis: Option<&Redis>,
     hot_reload: bool,
 ) -> Vec<(String, String)> {
     let d = &settings.discord;
@@ -34,6 +36,19 @@ pub fn status_report(
     };
     vec![
         ("database".into(), format!("on: {}", durable.describe())),
+        (
+            "redis".into(),
+            match redis {
+                Some(r) => format!(
+                    "on: {} (limits, tokens, launches, voice shared)",
+                    r.target()
+                ),
+                None if durable.shared() => {
+                    "off: set KD_REDIS_URL to run more than one instance".into()
+                }
+                None => "off: one instance keeps its runtime state in memory".into(),
+            },
+        ),
         (
             "discord-interactions".into(),
             on_off(
@@ -143,10 +158,12 @@ pub fn status_report(
 pub struct Readiness {
     pub registry: Arc<Registry>,
     pub durable: Durable,
+    pub redis: Option<Redis>,
 }
 
 /// Ready once at least one plugin is loaded and the database answers; the body names each
-/// backend and whether it is reachable.
+/// backend and whether it is reachable. Redis away does not make an instance unready: it
+/// falls back (docs/cluster.md), and taking every instance out would be an outage.
 pub async fn readyz(State(ready): State<Readiness>) -> Response {
     let n = ready.registry.snapshot().plugins.len();
     let database = ready.durable.status().await;
@@ -162,7 +179,17 @@ pub async fn readyz(State(ready): State<Readiness>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({"status": status, "plugins": n, "backends": {"database": database}});
+    let mut backends = json!({"database": database});
+    if let Some(r) = &ready.redis {
+        let answer = r.ping().await;
+        backends["redis"] = json!(BackendStatus {
+            kind: "redis",
+            target: r.target().to_string(),
+            reachable: answer.is_ok(),
+            error: answer.err().map(|e| format!("{e:#}")),
+        });
+    }
+    let body = json!({"status": status, "plugins": n, "backends": backends});
     (code, axum::Json(body)).into_response()
 }
 

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
+use crate::cluster::{Leadership, Membership};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{ServeOptions, Settings};
 use crate::plugins::grants::GrantsConfig;
 use crate::store::backend::Durable;
+use crate::store::redis::Redis;
 use crate::store::{SharedState, Stores};
 
 pub struct Storage {
@@ -20,6 +22,12 @@ pub struct Storage {
     /// `config/plugins.json`, hot-reloaded.
     pub grants: Arc<ArcSwap<GrantsConfig>>,
     pub shared: SharedState,
+    /// `KD_REDIS_URL`'s connection, when set.
+    pub redis: Option<Redis>,
+    /// This instance's registration on a shared database (PostgreSQL only).
+    pub membership: Option<Membership>,
+    /// Whether this instance runs what happens once per cluster.
+    pub leadership: Leadership,
 }
 
 pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage> {
@@ -29,12 +37,35 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
             .with_context(|| format!("guild configuration in {}", opts.config.display()))?,
     );
     let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;
-    let shared = SharedState::in_memory(grants.rate_limits(), settings.delivery.global_rate);
+    let redis = match opts
+        .redis_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(url) => Some(Redis::connect(url).await?),
+        None => None,
+    };
+    let (limits, per_second) = (grants.rate_limits(), settings.delivery.global_rate);
+    let shared = match &redis {
+        Some(r) => SharedState::in_redis(r.clone(), limits, per_second),
+        None => SharedState::in_memory(limits, per_second),
+    };
+    let (membership, leadership) = match &durable {
+        Durable::Postgres(pg) => (
+            Some(Membership::join(pg.clone(), &shared.instance_id, redis.is_some()).await?),
+            Leadership::elect(pg.clone(), &shared.instance_id),
+        ),
+        Durable::Sqlite { .. } => (None, Leadership::Alone),
+    };
     Ok(Storage {
         stores,
         durable,
         guilds,
         grants: Arc::new(ArcSwap::from_pointee(grants)),
         shared,
+        redis,
+        membership,
+        leadership,
     })
 }

@@ -330,6 +330,7 @@ pub async fn run_sync_loop(
     meta: Arc<dyn Meta>,
     target: SyncTarget,
     rules: Option<Arc<Rules>>,
+    leadership: crate::cluster::Leadership,
 ) {
     let mut backoff = Duration::from_secs(5);
     let rules_changed = || async {
@@ -339,6 +340,8 @@ pub async fn run_sync_loop(
         }
     };
     loop {
+        // Once per cluster: the leader syncs (every instance loads the same commands).
+        leadership.until_leader().await;
         let extra = extra_commands(rules.as_deref());
         match sync(&rest, meta.as_ref(), &target, &registry.snapshot(), &extra).await {
             Ok(_) => {

@@ -1,6 +1,6 @@
 //! `on_schedule()`: at the start of every minute (UTC), the rules whose `schedule(...)`
 //! matches run, for their guild (global rules: for every configured guild). A minute the
-//! host was down is not made up later.
+//! host was down is not made up later. In a cluster only the leader runs them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DurationRound, TimeDelta, Utc};
 
 use super::Rules;
+use crate::cluster::Leadership;
 use crate::config::guild::GuildConfigs;
 use crate::config::policy::Policy;
 use crate::delivery::Outbox;
@@ -18,6 +19,7 @@ pub fn start(
     guilds: Arc<GuildConfigs>,
     outbox: Arc<Outbox>,
     events: Arc<EventProcessor>,
+    leadership: Leadership,
 ) {
     tokio::spawn(async move {
         loop {
@@ -26,7 +28,9 @@ pub fn start(
                 now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now) + TimeDelta::minutes(1);
             let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
             tokio::time::sleep(wait).await;
-            run_due(&rules, &guilds, &outbox, &events, next).await;
+            if leadership.is_leader() {
+                run_due(&rules, &guilds, &outbox, &events, next).await;
+            }
         }
     });
 }

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod outbox;
 pub mod postgres;
 pub mod rates;
+pub mod redis;
 pub mod retention;
 pub mod rooms;
 pub mod sqlite;
@@ -47,9 +48,10 @@ pub fn now_secs() -> i64 {
     now_ms() / 1000
 }
 
-/// The runtime state a cluster must share between instances (today kept in this process):
-/// interaction tokens for follow-ups, pending Activity launches, who is in voice, the
-/// command allowances, the bot's Discord limits and who owns each Activity room.
+/// The runtime state a cluster must share between instances: interaction tokens for
+/// follow-ups, pending Activity launches, who is in voice, the command allowances, the
+/// bot's Discord limits and who owns each Activity room. In this process alone, or in
+/// Redis (`KD_REDIS_URL`).
 #[derive(Clone)]
 pub struct SharedState {
     pub tokens: Arc<dyn tokens::InteractionTokens>,
@@ -75,6 +77,29 @@ impl SharedState {
                 limits.per_guild_per_minute,
             )),
             discord_limits: Arc::new(memory::MemoryDiscordLimits::new(discord_per_second)),
+            rooms: Arc::new(memory::MemoryRoomClaims::default()),
+            instance_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Shared through Redis: what [`Self::in_memory`] keeps, every instance sees.
+    pub fn in_redis(
+        redis: redis::Redis,
+        limits: crate::plugins::grants::RateLimits,
+        discord_per_second: u32,
+    ) -> Self {
+        Self {
+            tokens: Arc::new(redis::RedisTokens::new(redis.clone())),
+            launches: Arc::new(redis::RedisLaunches::new(redis.clone())),
+            voice: Arc::new(redis::RedisVoice::new(redis.clone())),
+            rates: Arc::new(redis::RedisCommandRates::new(
+                redis.clone(),
+                limits.per_user_per_minute,
+                limits.per_guild_per_minute,
+            )),
+            discord_limits: Arc::new(redis::RedisDiscordLimits::new(redis, discord_per_second)),
+            // Rooms move between instances with [scale] 7; until then each instance owns
+            // the rooms its clients open.
             rooms: Arc::new(memory::MemoryRoomClaims::default()),
             instance_id: uuid::Uuid::new_v4().to_string(),
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{AuditLog, Inbox, OutboxStore};
+use crate::cluster::Leadership;
 use crate::config::settings::RetentionSettings;
 
 const DAY_MS: i64 = 86_400_000;
@@ -44,12 +45,14 @@ impl Retention {
         }
     }
 
-    /// Prunes now and then every hour, until the process ends.
-    pub fn start(self) {
+    /// Prunes now and then every hour, until the process ends: on the cluster's leader
+    /// only (once per cluster).
+    pub fn start(self, leadership: Leadership) {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 every.tick().await;
+                leadership.until_leader().await;
                 self.prune().await;
             }
         });

@@ -83,6 +83,8 @@ pub struct Host {
     pub kaltura: Option<KalturaStandIn>,
     gateway: Option<Box<dyn FnOnce() + Send + Sync>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serving task: done once the host has stopped (and left its cluster).
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -120,6 +122,8 @@ pub struct Setup {
     pub http: Option<kdhost::config::settings::HttpSettings>,
     /// `KD_DATABASE_URL`: PostgreSQL instead of SQLite in the data folder.
     pub database_url: Option<String>,
+    /// `KD_REDIS_URL`: runtime state shared through Redis.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Setup {
@@ -144,6 +148,7 @@ impl Default for Setup {
             activity_grace: None,
             http: None,
             database_url: None,
+            redis_url: None,
         }
     }
 }
@@ -165,6 +170,11 @@ pub fn default_grants() -> String {
 
 impl Host {
     pub async fn start(setup: Setup) -> Host {
+        Self::try_start(setup).await.unwrap()
+    }
+
+    /// Starts a host, or says why it would not start.
+    pub async fn try_start(setup: Setup) -> anyhow::Result<Host> {
         if std::env::var_os("RUST_LOG").is_some() {
             kdhost::telemetry::init_logging(LogFormat::Text);
         }
@@ -227,7 +237,7 @@ impl Host {
             )),
             data: dir.join("data"),
             database_url: setup.database_url.clone(),
-            redis_url: None,
+            redis_url: setup.redis_url.clone(),
             log_format: LogFormat::Text,
         };
         let discord = DiscordSettings {
@@ -287,7 +297,7 @@ impl Host {
             plugin_memory_mib: None,
             retention: Default::default(),
         };
-        let app = App::build(&opts, settings).await.unwrap();
+        let app = App::build(&opts, settings).await?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app_registry = app.registry.clone();
         let outbox = app.outbox.clone();
@@ -297,12 +307,12 @@ impl Host {
         let stores = app.stores.clone();
         let load_failures = app.load_failures.clone();
         let gateway = app.gateway_starter();
-        tokio::spawn(app.serve(listener, async move {
+        let served = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
         let url = format!("http://{addr}/interactions");
         standin.set_target(&url);
-        Host {
+        Ok(Host {
             standin,
             outbox,
             processor,
@@ -318,8 +328,9 @@ impl Host {
             kaltura,
             gateway: Some(gateway),
             shutdown: Some(tx),
+            served: Some(served),
             _tmp: tmp,
-        }
+        })
     }
 
     /// Why a plugin file was refused at start (panics if it was not).
@@ -422,11 +433,14 @@ impl Host {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Stops serving and waits until the host has stopped.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(served) = self.served.take() {
+            let _ = tokio::time::timeout(HANG, served).await;
+        }
     }
 }
 

@@ -30,7 +30,11 @@ impl MemoryCommandRates {
 }
 
 impl<C: Clock + Clone> MemoryCommandRates<C> {
-    fn with_clock(per_user_per_minute: u32, per_guild_per_minute: u32, clock: C) -> Self {
+    pub(crate) fn with_clock(
+        per_user_per_minute: u32,
+        per_guild_per_minute: u32,
+        clock: C,
+    ) -> Self {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap());
         Self {
             per_user: RateLimiter::dashmap_with_clock(quota(per_user_per_minute), clock.clone()),

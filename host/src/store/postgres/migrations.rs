@@ -115,6 +115,25 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_guild ON audit (guild_id, id);
 CREATE INDEX audit_at ON audit (at);
+
+-- The instances sharing this database, each alive while its heartbeat is recent.
+CREATE TABLE instances (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    redis        BOOLEAN NOT NULL
+);
+
+-- Named leases (the cluster's leader, gateway shards): one owner at a time, an epoch that
+-- grows with every change of hands, an expiry on the database's clock.
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    owner      TEXT,
+    epoch      BIGINT NOT NULL DEFAULT 0,
+    expires_at BIGINT NOT NULL DEFAULT 0
+);
 "#;
 
 /// A migration that ran.

@@ -1,12 +1,30 @@
 //! What every backend of the durable store traits owes, checked against each: SQLite in
 //! memory and PostgreSQL on a private server (a fresh database per check). A check is an
-//! `async fn(Stores)`; `backends!` makes one test per backend of it.
+//! `async fn(Stores)`; `backends!` makes one test per backend of it. `shared.rs` does the
+//! same for the runtime state (memory and Redis).
 
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::{KvError, LaneLease, NewAuditEntry, NewMessage, OutboxCounts, Recorded, Stores};
+
+mod shared;
+
+/// Polls `check` until it answers; only a hang (two minutes) fails.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
 
 /// A fresh, empty PostgreSQL database with the schema applied.
 pub async fn postgres() -> (Stores, String) {

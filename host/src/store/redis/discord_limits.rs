@@ -1,0 +1,212 @@
+//! The Discord limits of the one bot token, shared by every instance, in one Lua script
+//! per call on Redis's clock:
+//! - the global limit as a sliding log of the last second's grants (`kd:dl:global`, at
+//!   most `per_second` members), so no one-second window at Discord holds more than that
+//!   (the window is kept a little longer than a second for the time a request travels);
+//! - a global pause after a global 429 (`kd:dl:pause`);
+//! - per-route buckets learned from Discord's headers (`kd:dl:bucket:<route>`), spent one
+//!   grant at a time so instances cannot all pass an almost empty bucket;
+//! - invalid answers per 10-second slot (`kd:dl:invalid:<slot>`) over Discord's 10 minutes.
+//!
+//! While Redis is away, bot-authenticated calls wait (polling) until it is back: no
+//! instance can know what the others spent, so none sends. Interaction callbacks and
+//! follow-ups (not bot-authenticated, not bound by the global limit) go on, paced by this
+//! instance's own buckets.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Redis, unavailable};
+use crate::store::discord_limits::DiscordLimits;
+use crate::store::memory::MemoryDiscordLimits;
+
+/// How long a grant stays in the global log: a second, plus a margin for the time between
+/// the grant and the request's arrival at Discord.
+const WINDOW_MS: u64 = 1100;
+/// While Redis is away, bot-authenticated calls try again this often.
+const RETRY: Duration = Duration::from_millis(250);
+const SLOT_SECS: u64 = 10;
+const SLOTS: u64 = 60;
+
+/// KEYS: pause, bucket, global log. ARGV: bot_auth (0/1), per_second, window ms, a
+/// unique member. Returns 0 (go: the grant is recorded) or the milliseconds to wait.
+const GRANT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local bot = ARGV[1] == '1'
+if bot then
+    local pause = redis.call('PTTL', KEYS[1])
+    if pause > 0 then return pause end
+end
+local remaining = redis.call('HGET', KEYS[2], 'remaining')
+if remaining then
+    local reset_at = tonumber(redis.call('HGET', KEYS[2], 'reset_at'))
+    if tonumber(remaining) <= 0 and reset_at > now then return reset_at - now end
+end
+if bot then
+    local window = tonumber(ARGV[3])
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+    if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[2]) then
+        local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+        return math.max(1, tonumber(oldest[2]) + window - now)
+    end
+    redis.call('ZADD', KEYS[3], now, ARGV[4])
+    redis.call('PEXPIRE', KEYS[3], window)
+end
+if remaining and tonumber(remaining) > 0 then redis.call('HINCRBY', KEYS[2], 'remaining', -1) end
+return 0
+"#;
+
+/// KEYS: bucket. ARGV: remaining, reset_after ms.
+const LEARN: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local after = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'reset_at', now + after)
+redis.call('PEXPIRE', KEYS[1], after + 1000)
+return 0
+"#;
+
+pub struct RedisDiscordLimits {
+    redis: Redis,
+    grant: redis::Script,
+    learn: redis::Script,
+    per_second: u32,
+    /// How long a grant counts against the global limit (ms).
+    window_ms: u64,
+    /// Interaction callbacks' buckets and the invalid count while Redis is away.
+    local: MemoryDiscordLimits,
+}
+
+impl RedisDiscordLimits {
+    pub fn new(redis: Redis, per_second: u32) -> Self {
+        Self {
+            redis,
+            grant: redis::Script::new(GRANT),
+            learn: redis::Script::new(LEARN),
+            per_second: per_second.max(1),
+            window_ms: WINDOW_MS,
+            local: MemoryDiscordLimits::new(per_second.max(1)),
+        }
+    }
+
+    /// Grants count for `window` instead of a second (tests: nothing leaves the window
+    /// while they run).
+    #[cfg(test)]
+    pub fn with_window(redis: Redis, per_second: u32, window: Duration) -> Self {
+        Self {
+            window_ms: window.as_millis() as u64,
+            ..Self::new(redis, per_second)
+        }
+    }
+
+    /// One try for tests: the wait in ms (0: granted).
+    #[cfg(test)]
+    pub async fn grant_once(&self, route: &str, bot_auth: bool) -> u64 {
+        self.grant(route, bot_auth).await.unwrap()
+    }
+
+    /// One try: 0 when the call may go (the grant is recorded), else how long to wait.
+    async fn grant(&self, route: &str, bot_auth: bool) -> redis::RedisResult<u64> {
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        self.grant
+            .key("kd:dl:pause")
+            .key(format!("kd:dl:bucket:{route}"))
+            .key("kd:dl:global")
+            .arg(u8::from(bot_auth))
+            .arg(self.per_second)
+            .arg(self.window_ms)
+            .arg(member)
+            .invoke_async(&mut self.redis.conn())
+            .await
+    }
+}
+
+fn slot_now() -> u64 {
+    crate::store::now_secs().max(0) as u64 / SLOT_SECS
+}
+
+#[async_trait]
+impl DiscordLimits for RedisDiscordLimits {
+    async fn until_ready(&self, route: &str, bot_auth: bool) {
+        loop {
+            match self.grant(route, bot_auth).await {
+                Ok(0) => return,
+                Ok(wait_ms) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+                Err(e) if bot_auth => {
+                    unavailable("discord_limits", &e);
+                    crate::telemetry::METRICS.discord_paused.inc();
+                    tokio::time::sleep(RETRY).await;
+                }
+                Err(e) => {
+                    unavailable("discord_limits", &e);
+                    return self.local.until_ready(route, false).await;
+                }
+            }
+        }
+    }
+
+    async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration) {
+        self.local.learn_bucket(route, remaining, reset_after).await;
+        let r: redis::RedisResult<i64> = self
+            .learn
+            .key(format!("kd:dl:bucket:{route}"))
+            .arg(remaining)
+            .arg(reset_after.as_millis() as u64)
+            .invoke_async(&mut self.redis.conn())
+            .await;
+        if let Err(e) = r {
+            unavailable("discord_limits", &e);
+        }
+    }
+
+    async fn pause_bot(&self, wait: Duration) {
+        self.local.pause_bot(wait).await;
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg("kd:dl:pause")
+            .arg(1)
+            .arg("PX")
+            .arg((wait.as_millis() as u64).max(1))
+            .query_async(&mut self.redis.conn())
+            .await;
+        if let Err(e) = r {
+            unavailable("discord_limits", &e);
+        }
+    }
+
+    async fn record_answer(&self, status: u16, shared_rate_limit: bool) {
+        if !crate::discord::invalid_requests::counts(status, shared_rate_limit) {
+            return;
+        }
+        // Counted here too: the local count stands in while Redis is away.
+        self.local.record_answer(status, shared_rate_limit).await;
+        let key = format!("kd:dl:invalid:{}", slot_now());
+        let r: redis::RedisResult<()> = redis::pipe()
+            .incr(&key, 1)
+            .expire(&key, (SLOT_SECS * (SLOTS + 1)) as i64)
+            .query_async(&mut self.redis.conn())
+            .await;
+        if let Err(e) = r {
+            unavailable("discord_limits", &e);
+        }
+    }
+
+    async fn invalid_count(&self) -> u32 {
+        let now = slot_now();
+        let keys: Vec<String> = (0..SLOTS)
+            .map(|i| format!("kd:dl:invalid:{}", now.saturating_sub(i)))
+            .collect();
+        let r: redis::RedisResult<Vec<Option<u32>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.redis.conn())
+            .await;
+        match r {
+            Ok(counts) => counts.into_iter().flatten().sum(),
+            Err(e) => {
+                unavailable("discord_limits", &e);
+                self.local.invalid_count().await
+            }
+        }
+    }
+}
