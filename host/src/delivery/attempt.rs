@@ -133,7 +133,8 @@ impl Outbox {
                 })?
         };
         // The guild's share of the global rate, then the global pacing in the REST client.
-        self.guild_rate.until_key_ready(&row.guild_id).await;
+        rest.until_guild_ready(&row.guild_id, self.guild_share)
+            .await;
         let mut body = row.body.clone();
         body["nonce"] = json!(format!("{}{}", self.nonce_prefix, row.id));
         body["enforce_nonce"] = json!(true);

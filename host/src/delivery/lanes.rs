@@ -41,8 +41,8 @@ impl Outbox {
         }
         let outbox = self.clone();
         tokio::spawn(async move {
-            // Gauges and rate state are kept once a second, not on every wake: counting the
-            // outbox reads the whole table.
+            // Gauges are kept once a second, not on every wake: counting the outbox reads the
+            // whole table.
             let mut kept: Option<Instant> = None;
             loop {
                 // Interest is registered before looking, so a wake in between is not lost.
@@ -52,7 +52,6 @@ impl Outbox {
                 outbox.claim_lanes().await;
                 if kept.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                     outbox.update_gauges().await;
-                    outbox.prune_rates();
                     kept = Some(Instant::now());
                 }
                 tokio::select! {
@@ -68,11 +67,6 @@ impl Outbox {
                 outbox.renew_leases().await;
             }
         });
-    }
-
-    /// Forgets idle guilds' rate state (bounded memory).
-    pub fn prune_rates(&self) {
-        self.guild_rate.retain_recent();
     }
 
     async fn update_gauges(&self) {

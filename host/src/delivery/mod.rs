@@ -49,9 +49,9 @@ pub struct Outbox {
     held: Mutex<HashMap<String, lanes::Held>>,
     /// Callers waiting for a message's fate (a plugin's `send-message` wants its id).
     waiters: Mutex<HashMap<i64, oneshot::Sender<Result<String, String>>>>,
-    /// Each guild's share of the global rate (`KD_DELIVERY_GUILD_SHARE`): one busy guild
-    /// leaves room for the others.
-    guild_rate: governor::DefaultKeyedRateLimiter<String>,
+    /// Each guild's share of the global rate (`KD_DELIVERY_GUILD_SHARE`), per second over
+    /// every instance: one busy guild leaves room for the others.
+    guild_share: u32,
 }
 
 /// A random prefix for this database's message nonces, made once: nonces stay unique even
@@ -75,14 +75,11 @@ impl Outbox {
         guilds: Arc<GuildConfigs>,
         settings: DeliverySettings,
     ) -> Arc<Self> {
-        let share = (u64::from(settings.global_rate) * u64::from(settings.guild_share_percent)
-            / 100)
-            .clamp(1, u64::from(u32::MAX)) as u32;
-        let guild_rate = governor::RateLimiter::keyed(governor::Quota::per_second(
-            std::num::NonZeroU32::new(share).expect("at least 1"),
-        ));
+        let guild_share =
+            (u64::from(settings.global_rate) * u64::from(settings.guild_share_percent) / 100)
+                .clamp(1, u64::from(u32::MAX)) as u32;
         Arc::new(Self {
-            guild_rate,
+            guild_share,
             store,
             rest,
             directory,

@@ -170,7 +170,7 @@ pub async fn run(
     let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
         .raw_event_handler(Handler {
             dispatcher,
-            rest,
+            rest: rest.clone(),
             voice,
             events,
         })
@@ -182,6 +182,8 @@ pub async fn run(
             return;
         }
     };
+    // serenity's own start-up call (GET /gateway) spends the bot's global limit too.
+    rest.book_bot_call("gateway").await;
     if let Err(e) = client.start().await {
         tracing::error!(error = %redact(&e.to_string(), &token), "gateway stopped");
     }

@@ -110,6 +110,19 @@ impl DiscordRest {
         self
     }
 
+    /// Waits for room for one bot-authenticated call the host makes through another
+    /// client (serenity's gateway start-up asks `GET /gateway`), so it counts against the
+    /// bot's shared global limit like every other.
+    pub async fn book_bot_call(&self, route: &str) {
+        self.limits.until_ready(route, true).await;
+    }
+
+    /// Waits for `guild`'s share of the bot's global rate (see
+    /// [`DiscordLimits::until_guild_ready`]).
+    pub async fn until_guild_ready(&self, guild: &str, per_second: u32) {
+        self.limits.until_guild_ready(guild, per_second).await;
+    }
+
     pub fn has_bot_token(&self) -> bool {
         self.bot_token.is_some()
     }

@@ -29,7 +29,7 @@ use crate::telemetry::METRICS;
 const BATCH: usize = 256;
 /// How long an instance's claim on an event lasts: if it dies while processing, another
 /// instance takes the event after this.
-const CLAIM: Duration = Duration::from_secs(60);
+const CLAIM: Duration = Duration::from_secs(30);
 /// Processing attempts of one event (a crash or a restart in the middle counts) before it
 /// is given up, so an event that brings the host down is not retried forever.
 const MAX_ATTEMPTS: u32 = 3;

@@ -13,6 +13,11 @@ pub trait DiscordLimits: Send + Sync {
     /// Waits until a call on `route` may go: past a global pause and the bot's global pace
     /// (bot-authenticated calls only), and past the route's bucket when it is empty.
     async fn until_ready(&self, route: &str, bot_auth: bool);
+    /// Waits until `guild` may send one more message of its own (notifications, rule
+    /// messages): its share of the bot's global rate, `per_second`, over every instance,
+    /// so one busy guild leaves room for the others.
+    async fn until_guild_ready(&self, guild: &str, per_second: u32);
+
     /// What Discord's headers said about a route's bucket.
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration);
     /// A global 429: every bot-authenticated call waits this long.

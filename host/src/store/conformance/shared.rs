@@ -150,6 +150,12 @@ async fn the_bots_global_limit_and_buckets_are_one_for_every_instance() {
     // A global 429 seen by one pauses the bot everywhere.
     b.pause_bot(Duration::from_secs(60)).await;
     assert!(a.grant_once("interactions/8/tok/callback", true).await > 50_000);
+    // A guild's share of the global rate is one over every instance; other guilds have
+    // their own.
+    assert_eq!(a.guild_share_once("g1", 2).await, 0);
+    assert_eq!(b.guild_share_once("g1", 2).await, 0);
+    assert!(a.guild_share_once("g1", 2).await > 0);
+    assert_eq!(a.guild_share_once("g2", 2).await, 0);
     // Invalid answers are counted together.
     a.record_answer(401, false).await;
     b.record_answer(403, false).await;

@@ -23,6 +23,9 @@ struct Bucket {
 
 pub struct MemoryDiscordLimits {
     global: DefaultDirectRateLimiter,
+    /// Each guild's share, made at the first call (the share is the operator's setting).
+    guilds: std::sync::OnceLock<governor::DefaultKeyedRateLimiter<String>>,
+    guild_calls: std::sync::atomic::AtomicU64,
     global_until: Mutex<Option<Instant>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     started: Instant,
@@ -36,6 +39,8 @@ impl MemoryDiscordLimits {
         let n = NonZeroU32::new(per_second.max(1)).expect("at least 1");
         Self {
             global: RateLimiter::direct(Quota::per_second(n)),
+            guilds: std::sync::OnceLock::new(),
+            guild_calls: std::sync::atomic::AtomicU64::new(0),
             global_until: Mutex::new(None),
             buckets: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -65,6 +70,22 @@ impl DiscordLimits for MemoryDiscordLimits {
         {
             tokio::time::sleep_until(b.reset_at.into()).await;
         }
+    }
+
+    async fn until_guild_ready(&self, guild: &str, per_second: u32) {
+        let limiter = self.guilds.get_or_init(|| {
+            RateLimiter::keyed(Quota::per_second(
+                NonZeroU32::new(per_second.max(1)).expect("at least 1"),
+            ))
+        });
+        // Idle guilds are forgotten now and then (bounded memory), never on every call.
+        let n = self
+            .guild_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % 4096 == 4095 {
+            limiter.retain_recent();
+        }
+        limiter.until_key_ready(&guild.to_string()).await;
     }
 
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration) {

@@ -2,7 +2,7 @@
 //! per call on Redis's clock:
 //! - the global limit as a sliding log of the last second's grants (`kd:dl:global`, at
 //!   most `per_second` members), so no one-second window at Discord holds more than that
-//!   (the window is kept a little longer than a second for the time a request travels);
+//!   (the window is kept 1.2 s, for the time between a grant and the request's arrival);
 //! - a global pause after a global 429 (`kd:dl:pause`);
 //! - per-route buckets learned from Discord's headers (`kd:dl:bucket:<route>`), spent one
 //!   grant at a time so instances cannot all pass an almost empty bucket;
@@ -22,8 +22,10 @@ use crate::store::discord_limits::DiscordLimits;
 use crate::store::memory::MemoryDiscordLimits;
 
 /// How long a grant stays in the global log: a second, plus a margin for the time between
-/// the grant and the request's arrival at Discord.
-const WINDOW_MS: u64 = 1100;
+/// the grant and the request's arrival at Discord (a busy machine can hold a request that
+/// long; without the margin, requests granted apart could arrive within one second). The
+/// sustained pace is thus 50 per 1.2 s, about 42/s.
+const WINDOW_MS: u64 = 1200;
 /// While Redis is away, bot-authenticated calls try again this often.
 const RETRY: Duration = Duration::from_millis(250);
 const SLOT_SECS: u64 = 10;
@@ -58,6 +60,22 @@ if remaining and tonumber(remaining) > 0 then redis.call('HINCRBY', KEYS[2], 're
 return 0
 "#;
 
+/// A sliding log of grants (`KEYS[1]`): at most `ARGV[1]` within `ARGV[2]` ms; `ARGV[3]`
+/// names this grant. Returns 0 (granted) or the milliseconds to wait.
+const SHARE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"#;
+
 /// KEYS: bucket. ARGV: remaining, reset_after ms.
 const LEARN: &str = r#"
 local t = redis.call('TIME')
@@ -72,6 +90,7 @@ pub struct RedisDiscordLimits {
     redis: Redis,
     grant: redis::Script,
     learn: redis::Script,
+    share: redis::Script,
     per_second: u32,
     /// How long a grant counts against the global limit (ms).
     window_ms: u64,
@@ -85,6 +104,7 @@ impl RedisDiscordLimits {
             redis,
             grant: redis::Script::new(GRANT),
             learn: redis::Script::new(LEARN),
+            share: redis::Script::new(SHARE),
             per_second: per_second.max(1),
             window_ms: WINDOW_MS,
             local: MemoryDiscordLimits::new(per_second.max(1)),
@@ -105,6 +125,24 @@ impl RedisDiscordLimits {
     #[cfg(test)]
     pub async fn grant_once(&self, route: &str, bot_auth: bool) -> u64 {
         self.grant(route, bot_auth).await.unwrap()
+    }
+
+    /// One try for tests: the wait in ms for the guild's share (0: granted).
+    #[cfg(test)]
+    pub async fn guild_share_once(&self, guild: &str, per_second: u32) -> u64 {
+        self.share(guild, per_second).await.unwrap()
+    }
+
+    /// One try at a guild's share: 0 when granted (and recorded), else how long to wait.
+    async fn share(&self, guild: &str, per_second: u32) -> redis::RedisResult<u64> {
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        self.share
+            .key(format!("kd:dl:guild:{guild}"))
+            .arg(per_second.max(1))
+            .arg(self.window_ms)
+            .arg(member)
+            .invoke_async(&mut self.redis.conn())
+            .await
     }
 
     /// One try: 0 when the call may go (the grant is recorded), else how long to wait.
@@ -142,6 +180,21 @@ impl DiscordLimits for RedisDiscordLimits {
                 Err(e) => {
                     unavailable("discord_limits", &e);
                     return self.local.until_ready(route, false).await;
+                }
+            }
+        }
+    }
+
+    async fn until_guild_ready(&self, guild: &str, per_second: u32) {
+        loop {
+            match self.share(guild, per_second).await {
+                Ok(0) => return,
+                Ok(wait_ms) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+                // The global limit holds the message back until Redis answers; the share
+                // is this instance's meanwhile.
+                Err(e) => {
+                    unavailable("discord_limits", &e);
+                    return self.local.until_guild_ready(guild, per_second).await;
                 }
             }
         }

@@ -1,0 +1,418 @@
+//! Three `kdhost serve` processes on private PostgreSQL and Redis servers with the Discord
+//! stand-in: one killed with SIGKILL mid-delivery, Redis stopped and restarted, PostgreSQL
+//! restarted. Every message reaches the stand-in exactly once, in each channel's queue
+//! order, and the stand-in never sees more than the bot's 50 requests in a second.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kdhost::store::postgres::PostgresStore;
+use kdhost::store::{Inbox, OutboxStore};
+use serde_json::{Value, json};
+use testkit::kaltura::notify::{encode, http_notification};
+use testkit::servers::{PostgresServer, RedisServer};
+use testkit::{BodyFormat, DiscordStandIn, StandInOptions};
+
+const GUILD: &str = "600000000000000001";
+const SECRET: &str = "cluster-test-admin-secret";
+/// Messages are routed by tag to four channels (each a lane with its own order).
+const CHANNELS: [&str; 4] = [
+    "910000000000000001",
+    "910000000000000002",
+    "910000000000000003",
+    "910000000000000004",
+];
+/// Discord's global limit for one bot token, which the instances share.
+const GLOBAL_LIMIT: usize = 50;
+/// Only catches a hang: every wait here is for the event itself.
+const HANG: Duration = Duration::from_secs(240);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    pg: PostgresServer,
+    redis: RedisServer,
+    database_url: String,
+    standin: DiscordStandIn,
+    instances: Vec<Instance>,
+}
+
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        // Operator files: every instance mounts the same ones.
+        std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        std::fs::write(
+            dir.join("config/plugins.json"),
+            json!({"kaltura": {"partner_events": [GUILD]}}).to_string(),
+        )
+        .unwrap();
+        let routes: Vec<Value> = CHANNELS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"tags": [format!("t{i}")], "channel": c}))
+            .collect();
+        std::fs::write(
+            dir.join("config/guilds").join(format!("{GUILD}.json")),
+            // No default channel: each event becomes one message, in its tag's channel.
+            json!({"notifications": {"templates": {"entry_ready": "{{id}}"}},
+                   "kaltura": {"routes": routes}})
+            .to_string(),
+        )
+        .unwrap();
+        let pg = PostgresServer::start().expect("apt-get install -y postgresql");
+        let database_url = pg.create_database("kd").unwrap();
+        let redis = RedisServer::start().expect("apt-get install -y redis-server");
+        // Per-channel buckets out of the way: the shared global limit is what is measured.
+        let standin = DiscordStandIn::start(
+            "127.0.0.1:0".parse().unwrap(),
+            StandInOptions {
+                bucket_limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let pairs: Vec<(&str, &str)> = CHANNELS.iter().map(|c| (*c, "news")).collect();
+        standin.set_channels(GUILD, &pairs);
+        let mut cluster = Cluster {
+            _tmp: tmp,
+            dir,
+            pg,
+            redis,
+            database_url,
+            standin,
+            instances: Vec::new(),
+        };
+        for i in 0..n {
+            let instance = cluster.spawn(i);
+            cluster.instances.push(instance);
+        }
+        for i in 0..n {
+            wait_healthy(&cluster.instances[i].base).await;
+        }
+        cluster
+    }
+
+    fn spawn(&self, i: usize) -> Instance {
+        let port = free_port();
+        let data = self.dir.join(format!("data{i}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .arg("serve")
+            .current_dir(&self.dir)
+            .env("KD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KD_CONFIG", self.dir.join("config"))
+            .env("KD_PLUGINS", self.dir.join("plugins"))
+            .env("KD_DATA", &data)
+            .env("KD_DATABASE_URL", &self.database_url)
+            .env("KD_REDIS_URL", self.redis.url())
+            .env("DISCORD_PUBLIC_KEY", self.standin.public_key_hex())
+            .env("DISCORD_APPLICATION_ID", self.standin.application_id())
+            .env("DISCORD_BOT_TOKEN", "standin-bot-token")
+            .env("DISCORD_API_BASE", &self.standin.base_url)
+            .env("KALTURA_PARTNER_ID", "1234567")
+            .env("KALTURA_ADMIN_SECRET", SECRET)
+            .env("KALTURA_SERVICE_URL", "http://127.0.0.1:9")
+            .env("KD_DELIVERY_RETRY_MS", "50")
+            .env("KD_DELIVERY_GUILD_QUOTA", "100000")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            // Shown when the test fails (servers restarted on purpose make errors here).
+            .stderr(std::fs::File::create(self.dir.join(format!("instance{i}.log"))).unwrap())
+            .spawn()
+            .expect("kdhost starts");
+        Instance {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn webhook(&self, i: usize) -> String {
+        format!("{}/webhooks/kaltura", self.instances[i].base)
+    }
+
+    /// The shared database, as the test reads it.
+    async fn database(&self) -> PostgresStore {
+        PostgresStore::connect_only(&self.database_url).unwrap()
+    }
+
+    /// Waits until every event is processed and every message has its result, and every
+    /// expected message is at the stand-in: after this nothing more arrives.
+    async fn settled(&self, expected: usize) {
+        let db = self.database().await;
+        let until = Instant::now() + HANG;
+        loop {
+            let inbox = db.pending().await.ok();
+            let outbox = db.counts().await.ok();
+            let delivered: usize = self.messages().values().map(Vec::len).sum();
+            if inbox == Some(false)
+                && outbox.is_some_and(|c| c.pending == 0)
+                && delivered >= expected
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "not settled after {HANG:?}: inbox pending {inbox:?}, outbox {outbox:?}, {delivered} of {expected} delivered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Messages at the stand-in so far.
+    fn delivered(&self) -> usize {
+        self.messages().values().map(Vec::len).sum()
+    }
+
+    /// Waits for the next message after `before` were delivered; how long that took.
+    async fn next_delivery_after(&self, before: usize) -> Duration {
+        let since = Instant::now();
+        while self.delivered() <= before {
+            assert!(
+                since.elapsed() < HANG,
+                "nothing delivered after a server came back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        since.elapsed()
+    }
+
+    fn messages(&self) -> HashMap<String, Vec<Value>> {
+        self.standin.all_channel_messages()
+    }
+
+    /// The most bot-authenticated requests the stand-in saw within any one second, and
+    /// those requests (method, path, ms).
+    fn busiest_second(&self) -> (usize, Vec<String>) {
+        let mut reqs: Vec<testkit::Recorded> = self
+            .standin
+            .requests()
+            .into_iter()
+            .filter(|r| r.authorized)
+            .collect();
+        reqs.sort_by_key(|r| r.at_ms);
+        let (mut most, mut at) = (0, 0..0);
+        let mut start = 0;
+        for end in 0..reqs.len() {
+            while reqs[end].at_ms - reqs[start].at_ms >= 1000 {
+                start += 1;
+            }
+            if end - start + 1 > most {
+                (most, at) = (end - start + 1, start..end + 1);
+            }
+        }
+        let seen = reqs[at]
+            .iter()
+            .map(|r| format!("{} {} @{}", r.method, r.path, r.at_ms))
+            .collect();
+        (most, seen)
+    }
+
+    /// Checks what reached the stand-in: `jobs` messages, each once, each channel in queue
+    /// order (the outbox id in the nonce ascends), the bot's limit kept.
+    fn check_delivered(&self, jobs: std::ops::RangeInclusive<u64>) {
+        let all = self.messages();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for channel in CHANNELS {
+            let msgs = all.get(channel).cloned().unwrap_or_default();
+            let ids: Vec<i64> = msgs
+                .iter()
+                .map(|m| m["nonce"].as_str().unwrap()[8..].parse().unwrap())
+                .collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "channel {channel} out of queue order: {ids:?}"
+            );
+            for m in &msgs {
+                *seen
+                    .entry(m["content"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+        let missing: Vec<u64> = jobs
+            .clone()
+            .filter(|j| !seen.contains_key(&format!("job:{j}")))
+            .collect();
+        let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(missing.is_empty(), "never delivered: {missing:?}");
+        assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+        assert_eq!(seen.len(), jobs.count());
+        let (busiest, seen) = self.busiest_second();
+        eprintln!("busiest second at the stand-in: {busiest} bot requests");
+        assert!(
+            busiest <= GLOBAL_LIMIT,
+            "the stand-in saw {busiest} bot requests within one second (limit {GLOBAL_LIMIT}): {seen:#?}"
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in &mut self.instances {
+            let _ = i.child.kill();
+            let _ = i.child.wait();
+        }
+        if std::thread::panicking() {
+            for i in 0..self.instances.len() {
+                let log = std::fs::read_to_string(self.dir.join(format!("instance{i}.log")))
+                    .unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!(
+                    "--- instance {i}, last lines of its log:\n{}",
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                );
+            }
+        }
+    }
+}
+
+async fn wait_healthy(base: &str) {
+    let until = Instant::now() + HANG;
+    while Instant::now() < until {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not become healthy");
+}
+
+fn notification(job: u64) -> testkit::SignedNotification {
+    let n = http_notification(
+        job,
+        3,
+        "Entry Status Changed",
+        json!({"objectType": "KalturaMediaEntry", "id": format!("0_e{job}"), "name": format!("Entry {job}"),
+               "status": 2, "tags": format!("t{}", job as usize % CHANNELS.len())}),
+    );
+    encode(&n, BodyFormat::DataParam, SECRET, "sha256")
+}
+
+/// Posts each job to the instance `pick(job)` names, 16 at a time; returns the jobs that
+/// were not acknowledged (Kaltura would send those again).
+async fn post_all(urls: Arc<Vec<String>>, jobs: Vec<u64>) -> Vec<u64> {
+    let client = reqwest::Client::new();
+    futures::stream::iter(jobs)
+        .map(|job| {
+            let (client, urls) = (client.clone(), urls.clone());
+            async move {
+                let url = &urls[job as usize % urls.len()];
+                match testkit::kaltura::notify::post(&client, url, &notification(job)).await {
+                    Ok((200, _)) => None,
+                    _ => Some(job),
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
+/// Posts until every job is acknowledged by one of `urls` (as Kaltura retries).
+async fn post_until_acknowledged(urls: Vec<String>, jobs: Vec<u64>) {
+    let urls = Arc::new(urls);
+    let mut left = jobs;
+    let until = Instant::now() + HANG;
+    while !left.is_empty() {
+        assert!(Instant::now() < until, "still unacknowledged: {left:?}");
+        left = post_all(urls.clone(), left).await;
+        if !left.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_three_killed_mid_delivery_every_message_once_in_channel_order_within_the_limit() {
+    const EVENTS: u64 = 1000;
+    let mut cluster = Cluster::start(3).await;
+    let urls: Vec<String> = (0..3).map(|i| cluster.webhook(i)).collect();
+
+    // Kill instance 0 once 150 messages are out, whatever the poster is doing.
+    let pid = cluster.instances[0].child.id() as i32;
+    let killer = {
+        let standin = cluster.standin.clone();
+        tokio::spawn(async move {
+            loop {
+                let n: usize = standin.all_channel_messages().values().map(Vec::len).sum();
+                if n >= 150 {
+                    // SAFETY: a signal to our own child process.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return n;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let unacknowledged = post_all(Arc::new(urls.clone()), (1..=EVENTS).collect()).await;
+    let at_kill = killer.await.unwrap();
+    let _ = cluster.instances[0].child.wait();
+    let before: usize = cluster.messages().values().map(Vec::len).sum();
+    assert!(
+        before < EVENTS as usize,
+        "the kill came after everything was delivered ({before}); the test proves nothing"
+    );
+    eprintln!(
+        "killed at {at_kill} delivered; {} unacknowledged, resent to the survivors",
+        unacknowledged.len()
+    );
+    // Kaltura sends again what was not acknowledged; the load balancer has only two left.
+    post_until_acknowledged(urls[1..].to_vec(), unacknowledged).await;
+    cluster.settled(EVENTS as usize).await;
+    cluster.check_delivered(1..=EVENTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_away_then_postgresql_restarted_nothing_lost_nothing_over_the_limit() {
+    let mut cluster = Cluster::start(3).await;
+    let urls: Vec<String> = (0..3).map(|i| cluster.webhook(i)).collect();
+    let wave = |from: u64, to: u64| post_until_acknowledged(urls.clone(), (from..=to).collect());
+
+    wave(1, 150).await;
+    // Redis goes away for a while (5 s of traffic), then comes back empty.
+    cluster.redis.stop();
+    let down = Instant::now();
+    wave(151, 300).await;
+    while down.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = cluster.delivered();
+    cluster.redis.resume().unwrap();
+    let flowing = cluster.next_delivery_after(before).await;
+    cluster.settled(300).await;
+    eprintln!("Redis back: messages flowing again after {flowing:?}");
+
+    // Then PostgreSQL restarts under traffic.
+    let restart = tokio::spawn(wave(301, 450));
+    cluster.pg.stop();
+    let before = cluster.delivered();
+    cluster.pg.resume().unwrap();
+    let flowing = cluster.next_delivery_after(before).await;
+    restart.await.unwrap();
+    cluster.settled(450).await;
+    eprintln!("PostgreSQL back: messages flowing again after {flowing:?}");
+    cluster.check_delivered(1..=450);
+}
