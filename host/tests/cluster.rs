@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{GUILD, Host, Setup, eventually_async};
+use common::{GUILD, Host, Setup, button_ids, eventually_async, guest};
 use kdhost::config::settings::DeliverySettings;
 use serde_json::{Value, json};
 use testkit::BodyFormat;
@@ -35,9 +35,21 @@ async fn try_instance(
     redis: Option<&testkit::servers::RedisServer>,
     standin: Option<testkit::DiscordStandIn>,
 ) -> anyhow::Result<Host> {
-    let host = Host::try_start(Setup {
+    try_instance_with(database_url, redis, standin, |_| {}).await
+}
+
+async fn try_instance_with(
+    database_url: &str,
+    redis: Option<&testkit::servers::RedisServer>,
+    standin: Option<testkit::DiscordStandIn>,
+    extra: impl FnOnce(&mut Setup),
+) -> anyhow::Result<Host> {
+    let mut setup = Setup {
         kaltura: true,
-        guild_configs: vec![(GUILD.into(), json!({"notifications": {"channel": "#recordings", "templates": {"entry_ready": "{{id}}"}}}))],
+        guild_configs: vec![(
+            GUILD.into(),
+            json!({"notifications": {"channel": "#recordings", "templates": {"entry_ready": "{{id}}"}}}),
+        )],
         delivery: Some(DeliverySettings {
             retry_base: Duration::from_millis(20),
             retry_max: Duration::from_millis(100),
@@ -47,8 +59,9 @@ async fn try_instance(
         redis_url: redis.map(|r| r.url()),
         standin,
         ..Default::default()
-    })
-    .await?;
+    };
+    extra(&mut setup);
+    let host = Host::try_start(setup).await?;
     host.standin
         .set_channels(GUILD, &[(RECORDINGS, "recordings")]);
     Ok(host)
@@ -199,4 +212,68 @@ async fn a_second_instance_without_redis_is_refused_with_the_reason_and_the_firs
         .unwrap();
     assert_eq!(ready["backends"]["redis"]["reachable"], true, "{ready}");
     b.stop().await;
+}
+
+#[tokio::test]
+async fn interactions_round_robin_over_three_instances_are_all_answered_and_votes_add_up_exactly() {
+    let url = database().await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let with_poll = |s: &mut Setup| {
+        s.plugin_files = vec![("poll.wasm", guest("kd_plugin_rust_poll"))];
+        // Many people vote in one guild at once: the allowances and the plugin's calls in
+        // flight are the operator's to raise (with Redis the allowances are one for every
+        // instance).
+        s.plugins_json = Some(
+            json!({"plugins": {"poll": {"grants": ["kv"]}},
+                   "limits": {"concurrency": 256},
+                   "rate_limits": {"per_user_per_minute": 1000, "per_guild_per_minute": 100000}})
+            .to_string(),
+        );
+    };
+    let a = try_instance_with(&url, Some(&redis), None, with_poll)
+        .await
+        .unwrap();
+    let b = try_instance_with(&url, Some(&redis), Some(a.standin.clone()), with_poll)
+        .await
+        .unwrap();
+    let c = try_instance_with(&url, Some(&redis), Some(a.standin.clone()), with_poll)
+        .await
+        .unwrap();
+    let (status, poll) = a
+        .command(
+            "poll",
+            json!([{"name": "question", "type": 3, "value": "Lunch?"},
+                   {"name": "options", "type": 3, "value": "Pizza, Sushi, Salad"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{poll}");
+    let ids = button_ids(&poll);
+    // 90 people vote at once, their presses spread over the three instances.
+    const VOTERS: usize = 90;
+    let urls = [a.url.clone(), b.url.clone(), c.url.clone()];
+    let presses = (0..VOTERS).map(|i| {
+        let standin = a.standin.clone();
+        let payload = standin.button(&ids[i % 3], GUILD, &format!("70000000000000{i:04}"));
+        let url = urls[i % 3].clone();
+        async move { standin.send_interaction(&url, &payload).await.unwrap() }
+    });
+    let answers = futures::future::join_all(presses).await;
+    for (status, body) in &answers {
+        assert_eq!((*status, body["type"].as_u64()), (200, Some(7)), "{body}");
+    }
+    // Every increment counted once: 30 votes each, whichever instance took them.
+    let poll_id = ids[0].split(':').nth(2).unwrap().to_string();
+    for option in 0..3 {
+        let count = b
+            .stores
+            .kv
+            .get("poll", GUILD, &format!("poll:{poll_id}:count:{option}"))
+            .await
+            .unwrap()
+            .expect("a counter");
+        assert_eq!(count, b"30", "option {option}");
+    }
+    for h in [a, b, c] {
+        h.stop().await;
+    }
 }
