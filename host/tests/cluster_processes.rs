@@ -39,8 +39,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// What a cluster runs with beyond the defaults.
+#[derive(Default)]
+struct Options {
+    /// Environment for every instance.
+    env: Vec<(&'static str, String)>,
+    /// What `GET /gateway/bot` recommends: (shards, max_concurrency).
+    gateway: Option<(u32, u32)>,
+    /// Extra rule files (path under `scripts/`, source).
+    rules: Vec<(&'static str, &'static str)>,
+    /// Extra guilds: (guild id, its one channel), each with a config file.
+    guilds: Vec<(String, String)>,
+}
+
 struct Cluster {
     _tmp: tempfile::TempDir,
+    options: Options,
     dir: PathBuf,
     pg: PostgresServer,
     redis: RedisServer,
@@ -56,6 +70,10 @@ struct Instance {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
+        Self::start_with(n, Options::default()).await
+    }
+
+    async fn start_with(n: usize, options: Options) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         // Operator files: every instance mounts the same ones.
@@ -94,8 +112,25 @@ impl Cluster {
         .unwrap();
         let pairs: Vec<(&str, &str)> = CHANNELS.iter().map(|c| (*c, "news")).collect();
         standin.set_channels(GUILD, &pairs);
+        if let Some((shards, concurrency)) = options.gateway {
+            standin.set_gateway_shards(shards, concurrency);
+        }
+        for (rel, src) in &options.rules {
+            let p = dir.join("scripts").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, src).unwrap();
+        }
+        for (guild, channel) in &options.guilds {
+            standin.set_channels(guild, &[(channel.as_str(), "welcome")]);
+            std::fs::write(
+                dir.join("config/guilds").join(format!("{guild}.json")),
+                json!({}).to_string(),
+            )
+            .unwrap();
+        }
         let mut cluster = Cluster {
             _tmp: tmp,
+            options,
             dir,
             pg,
             redis,
@@ -116,12 +151,15 @@ impl Cluster {
     fn spawn(&self, i: usize) -> Instance {
         let port = free_port();
         let data = self.dir.join(format!("data{i}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
+        cmd.envs(self.options.env.iter().map(|(k, v)| (*k, v.as_str())));
+        let child = cmd
             .arg("serve")
             .current_dir(&self.dir)
             .env("KD_LISTEN", format!("127.0.0.1:{port}"))
             .env("KD_CONFIG", self.dir.join("config"))
             .env("KD_PLUGINS", self.dir.join("plugins"))
+            .env("KD_SCRIPTS", self.dir.join("scripts"))
             .env("KD_DATA", &data)
             .env("KD_DATABASE_URL", &self.database_url)
             .env("KD_REDIS_URL", self.redis.url())
@@ -415,4 +453,134 @@ async fn redis_away_then_postgresql_restarted_nothing_lost_nothing_over_the_limi
     cluster.settled(450).await;
     eprintln!("PostgreSQL back: messages flowing again after {flowing:?}");
     cluster.check_delivered(1..=450);
+}
+
+/// A guild whose events go to shard `k` of 4 (`(id >> 22) % 4 == k`).
+fn guild_on_shard(k: u64) -> String {
+    (((1u64 << 36) + k) << 22).to_string()
+}
+
+/// A member joins `guild` over the gateway (delivered on the guild's shard only).
+fn join(cluster: &Cluster, guild: &str, user: u64) {
+    cluster.standin.send_gateway_event(
+        "GUILD_MEMBER_ADD",
+        json!({"guild_id": guild, "joined_at": "2026-12-02T09:00:00.000000+00:00", "roles": [],
+               "deaf": false, "mute": false,
+               "user": {"id": format!("{}", 700_000_000_000_000_000u64 + user), "username": "newcomer",
+                        "discriminator": "0", "global_name": null, "avatar": null}}),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_shards_over_three_instances_each_connected_once_and_taken_over_when_its_holder_dies()
+{
+    const SHARDS: u32 = 4;
+    let guilds: Vec<(String, String)> = (0..SHARDS as u64)
+        .map(|k| (guild_on_shard(k), format!("92000000000000000{k}")))
+        .collect();
+    let mut cluster = Cluster::start_with(
+        3,
+        Options {
+            env: vec![
+                ("DISCORD_SHARDS", "auto".into()),
+                ("DISCORD_MEMBER_EVENTS", "true".into()),
+            ],
+            gateway: Some((SHARDS, 1)),
+            rules: vec![(
+                "global/welcome.rhai",
+                "fn on_member_join(member) { notify(\"#welcome\", `hi ${member.id}`); }",
+            )],
+            guilds: guilds.clone(),
+        },
+    )
+    .await;
+    let every_shard_once = |cluster: &Cluster| {
+        let sessions = cluster.standin.gateway_shard_sessions();
+        (0..SHARDS).all(|s| sessions.get(&s) == Some(&1))
+    };
+    let until = Instant::now() + HANG;
+    while !every_shard_once(&cluster) {
+        assert!(
+            Instant::now() < until,
+            "shards: {:?}",
+            cluster.standin.gateway_shard_sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One IDENTIFY per 5 s (max_concurrency 1), whichever instance made it.
+    let identifies = cluster.standin.gateway_identifies();
+    assert!(
+        identifies.iter().all(|(_, count, _)| *count == SHARDS),
+        "{identifies:?}"
+    );
+    for w in identifies.windows(2) {
+        assert!(
+            w[1].2 - w[0].2 >= 5000,
+            "IDENTIFYs closer than 5 s: {identifies:?}"
+        );
+    }
+    // A member joins every guild: each welcomed once, by whoever holds its shard.
+    for (i, (guild, _)) in guilds.iter().enumerate() {
+        join(&cluster, guild, i as u64);
+    }
+    cluster.settled(SHARDS as usize).await;
+    for (guild, channel) in &guilds {
+        assert_eq!(
+            cluster.standin.channel_messages(channel).len(),
+            1,
+            "guild {guild}"
+        );
+    }
+
+    // The holder of shard 0 dies; another instance connects it.
+    let db = cluster.database().await;
+    let holder = db.holders("shard:0").await.unwrap()[0].owner.clone();
+    let pid = db
+        .instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == holder)
+        .expect("the holder is a live instance")
+        .pid;
+    let victim = cluster
+        .instances
+        .iter()
+        .position(|i| i.child.id() as i32 == pid)
+        .expect("one of ours");
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = cluster.instances[victim].child.wait();
+    let killed = Instant::now();
+    while cluster.standin.gateway_shard_sessions().get(&0) == Some(&1) {
+        assert!(
+            killed.elapsed() < HANG,
+            "the dead holder's shard stayed connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !every_shard_once(&cluster) {
+        assert!(
+            killed.elapsed() < HANG,
+            "shards: {:?}",
+            cluster.standin.gateway_shard_sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "every shard connected once again {:?} after the holder died",
+        killed.elapsed()
+    );
+    // Joins on every shard again: each handled once.
+    for (i, (guild, _)) in guilds.iter().enumerate() {
+        join(&cluster, guild, 100 + i as u64);
+    }
+    cluster.settled(2 * SHARDS as usize).await;
+    for (guild, channel) in &guilds {
+        assert_eq!(
+            cluster.standin.channel_messages(channel).len(),
+            2,
+            "guild {guild}"
+        );
+    }
 }

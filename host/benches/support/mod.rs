@@ -282,6 +282,7 @@ pub async fn start_host_with(
         dev_guild: None,
         activities: false,
         member_events: false,
+        shards: Default::default(),
     };
     let app = kdhost::app::App::build(&opts, settings).await.unwrap();
     tokio::spawn(app.serve(listener, std::future::pending()));

@@ -52,6 +52,7 @@ pub struct App {
     _hot_reload: Option<HotReload>,
     /// This instance's registration on a shared database (left on a clean stop).
     membership: Option<crate::cluster::Membership>,
+    durable: crate::store::backend::Durable,
     settings: DiscordSettings,
     rest: Option<Arc<DiscordRest>>,
 }
@@ -115,6 +116,7 @@ impl App {
             guilds: storage.guilds,
             shared: storage.shared,
             membership: storage.membership,
+            durable: storage.durable.clone(),
             router,
             load_failures: plugins.load_failures,
             report,
@@ -138,17 +140,25 @@ impl App {
             self.dispatcher.clone(),
             self.processor.clone(),
         );
+        // Instances sharing a database share the shards out with leases.
+        let assign = match &self.durable {
+            crate::store::backend::Durable::Postgres(pg) => Some(
+                crate::cluster::shards::Assignment::new(pg.clone(), &self.shared.instance_id),
+            ),
+            crate::store::backend::Durable::Sqlite { .. } => None,
+        };
         Box::new(move || {
             if let (Some(token), Some(rest)) = (settings.bot_token, rest) {
-                tokio::spawn(crate::discord::gateway::run(
+                let gateway = crate::discord::gateway::Gateway {
                     token,
-                    settings.api_base,
+                    api_base: settings.api_base,
                     dispatcher,
                     rest,
                     voice,
                     events,
-                    settings.member_events,
-                ));
+                    member_events: settings.member_events,
+                };
+                tokio::spawn(gateway.run(settings.shards, assign));
             }
         })
     }

@@ -246,6 +246,7 @@ fn demo_settings(standin: &DiscordStandIn, kaltura: &KalturaStandIn) -> anyhow::
         dev_guild: None,
         activities: false,
         member_events: true,
+        shards: Default::default(),
     };
     Ok(Settings {
         discord,

@@ -301,7 +301,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Commands(CommandsCommand::Sync { dry_run, serve }) => {
-            commands::sync(&serve, DiscordSettings::from_env(), dry_run).await
+            let discord = DiscordSettings::from_env().map_err(anyhow::Error::msg)?;
+            commands::sync(&serve, discord, dry_run).await
         }
         Command::Db(DbCommand::Migrate { database_url }) => db::migrate(database_url).await,
         Command::Db(DbCommand::Import {

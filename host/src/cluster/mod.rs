@@ -3,6 +3,7 @@
 
 pub mod leader;
 pub mod membership;
+pub mod shards;
 
 pub use leader::Leadership;
 pub use membership::Membership;

@@ -202,7 +202,7 @@ impl Settings {
     /// Reads every setting; an error names the variable that is set but wrong.
     pub fn from_env() -> Result<Self, String> {
         let me = Self {
-            discord: DiscordSettings::from_env(),
+            discord: DiscordSettings::from_env()?,
             kaltura: crate::kaltura::KalturaSettings::from_env()?,
             api: ApiSettings::from_env()?,
             delivery: DeliverySettings::from_env()?,
@@ -383,6 +383,8 @@ pub struct DiscordSettings {
     /// `DISCORD_MEMBER_EVENTS=true`: ask for the privileged GUILD_MEMBERS intent (enable
     /// "Server Members Intent" in the developer portal) so rules get `on_member_join`.
     pub member_events: bool,
+    /// `DISCORD_SHARDS` / `DISCORD_SHARD_COUNT`: which gateway shards to connect.
+    pub shards: crate::discord::shards::ShardPlan,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -409,8 +411,12 @@ impl DiscordSettings {
             })
     }
 
-    pub fn from_env() -> Self {
-        Self {
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            shards: crate::discord::shards::ShardPlan::parse(
+                var("DISCORD_SHARDS").as_deref(),
+                var("DISCORD_SHARD_COUNT").as_deref(),
+            )?,
             public_key: var("DISCORD_PUBLIC_KEY"),
             application_id: var("DISCORD_APPLICATION_ID"),
             bot_token: var("DISCORD_BOT_TOKEN").map(Secret::new),
@@ -419,7 +425,7 @@ impl DiscordSettings {
             dev_guild: var("DISCORD_DEV_GUILD_ID"),
             activities: flag("DISCORD_ACTIVITIES"),
             member_events: flag("DISCORD_MEMBER_EVENTS"),
-        }
+        })
     }
 }
 

@@ -137,55 +137,156 @@ impl RawEventHandler for Handler {
     }
 }
 
-/// Connects and runs until the process ends. `api_base` other than discord.com (a stand-in)
-/// is reached through serenity's proxy setting, which needs its own rate limiter off; our
-/// REST client does the rate limiting for every call the host makes.
-pub async fn run(
-    token: Secret,
-    api_base: String,
-    dispatcher: Arc<Dispatcher>,
-    rest: Arc<DiscordRest>,
-    voice: Arc<dyn VoiceStates>,
-    events: Arc<EventProcessor>,
-    member_events: bool,
-) {
-    let mut http = HttpBuilder::new(token.expose());
-    if !api_base
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case("https://discord.com")
-    {
-        http = http
-            .proxy(api_base.trim_end_matches('/'))
-            .ratelimiter_disabled(true);
+/// What every gateway connection needs. `api_base` other than discord.com (a stand-in) is
+/// reached through serenity's proxy setting, which needs its own rate limiter off; our REST
+/// client does the rate limiting for every call the host makes, and serenity's start-up
+/// call is booked in the same shared limit first.
+#[derive(Clone)]
+pub struct Gateway {
+    pub token: Secret,
+    pub api_base: String,
+    pub dispatcher: Arc<Dispatcher>,
+    pub rest: Arc<DiscordRest>,
+    pub voice: Arc<dyn VoiceStates>,
+    pub events: Arc<EventProcessor>,
+    pub member_events: bool,
+}
+
+/// One running connection (a shard, or the single one); stopping it closes the socket.
+pub struct Connection {
+    manager: Arc<serenity::gateway::ShardManager>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Connection {
+    /// Closes the connection (another instance may take its shard).
+    pub async fn stop(self) {
+        self.manager.shutdown_all().await;
+        self.task.abort();
     }
-    // Voice states say who can watch an Activity together; scheduled events feed rules
-    // (neither is privileged). Member joins need the privileged GUILD_MEMBERS intent,
-    // enabled in the developer portal: only when the operator says so.
-    let mut intents = GatewayIntents::GUILDS
-        | GatewayIntents::GUILD_VOICE_STATES
-        | GatewayIntents::GUILD_SCHEDULED_EVENTS;
-    if member_events {
-        intents |= GatewayIntents::GUILD_MEMBERS;
+
+    /// Whether it has ended on its own (an error it does not recover from).
+    pub fn ended(&self) -> bool {
+        self.task.is_finished()
     }
-    let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
-        .raw_event_handler(Handler {
-            dispatcher,
-            rest: rest.clone(),
-            voice,
-            events,
-        })
-        .await;
-    let mut client = match client {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %redact(&e.to_string(), &token), "gateway client could not be built");
-            return;
+}
+
+impl Gateway {
+    /// Connects `shard` (id, count), or the single connection (`None`); `max_concurrency`:
+    /// Discord's IDENTIFY buckets, shared by every instance (one IDENTIFY per 5 s each).
+    pub async fn connect(
+        &self,
+        shard: Option<(u32, u32)>,
+        max_concurrency: u32,
+    ) -> Option<Connection> {
+        let (id, total) = shard.unwrap_or((0, 1));
+        // One IDENTIFY per bucket per 5 s over the whole cluster, then serenity's own
+        // start-up call in the shared global limit.
+        self.rest.until_identify(id % max_concurrency.max(1)).await;
+        self.rest.book_bot_call("gateway").await;
+        let mut http = HttpBuilder::new(self.token.expose());
+        if !self
+            .api_base
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case("https://discord.com")
+        {
+            http = http
+                .proxy(self.api_base.trim_end_matches('/'))
+                .ratelimiter_disabled(true);
         }
-    };
-    // serenity's own start-up call (GET /gateway) spends the bot's global limit too.
-    rest.book_bot_call("gateway").await;
-    if let Err(e) = client.start().await {
-        tracing::error!(error = %redact(&e.to_string(), &token), "gateway stopped");
+        // Voice states say who can watch an Activity together; scheduled events feed rules
+        // (neither is privileged). Member joins need the privileged GUILD_MEMBERS intent,
+        // enabled in the developer portal: only when the operator says so.
+        let mut intents = GatewayIntents::GUILDS
+            | GatewayIntents::GUILD_VOICE_STATES
+            | GatewayIntents::GUILD_SCHEDULED_EVENTS;
+        if self.member_events {
+            intents |= GatewayIntents::GUILD_MEMBERS;
+        }
+        let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
+            .raw_event_handler(Handler {
+                dispatcher: self.dispatcher.clone(),
+                rest: self.rest.clone(),
+                voice: self.voice.clone(),
+                events: self.events.clone(),
+            })
+            .await;
+        let mut client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %redact(&e.to_string(), &self.token), "gateway client could not be built");
+                return None;
+            }
+        };
+        let manager = client.shard_manager.clone();
+        let token = self.token.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = client.start_shard(id, total).await {
+                tracing::error!(error = %redact(&e.to_string(), &token), shard = id, "gateway stopped");
+            }
+        });
+        tracing::info!(shard = id, shards = total, "gateway shard connecting");
+        Some(Connection { manager, task })
+    }
+
+    /// Connects what `plan` says and keeps it running until the process ends.
+    pub async fn run(
+        self,
+        plan: super::shards::ShardPlan,
+        assign: Option<crate::cluster::shards::Assignment>,
+    ) {
+        use super::shards::ShardPlan;
+        let held = match plan {
+            ShardPlan::Single => self.connect(None, 1).await.into_iter().collect::<Vec<_>>(),
+            ShardPlan::Range { first, last, total } => {
+                let max_concurrency = self.max_concurrency().await;
+                let mut held = Vec::new();
+                for id in first..=last {
+                    held.extend(self.connect(Some((id, total)), max_concurrency).await);
+                }
+                held
+            }
+            ShardPlan::Auto { total } => {
+                let (recommended, max_concurrency) = self.recommended().await;
+                let total = total.unwrap_or(recommended);
+                match assign {
+                    // Several instances: leases decide who connects which shard.
+                    Some(assign) => return assign.run(self, total, max_concurrency).await,
+                    None => {
+                        let mut held = Vec::new();
+                        for id in 0..total {
+                            held.extend(self.connect(Some((id, total)), max_concurrency).await);
+                        }
+                        held
+                    }
+                }
+            }
+        };
+        // The connections run on their own tasks; this one keeps them.
+        std::future::pending::<()>().await;
+        drop(held);
+    }
+
+    /// Discord's recommended shard count and IDENTIFY concurrency (`GET /gateway/bot`);
+    /// one shard and concurrency 1 when it cannot say.
+    pub async fn recommended(&self) -> (u32, u32) {
+        match self.rest.gateway_bot().await {
+            Ok(v) => (
+                v["shards"].as_u64().unwrap_or(1).max(1) as u32,
+                v["session_start_limit"]["max_concurrency"]
+                    .as_u64()
+                    .unwrap_or(1)
+                    .max(1) as u32,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "GET /gateway/bot failed; one shard, one IDENTIFY at a time");
+                (1, 1)
+            }
+        }
+    }
+
+    async fn max_concurrency(&self) -> u32 {
+        self.recommended().await.1
     }
 }
 

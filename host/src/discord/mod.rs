@@ -12,5 +12,6 @@ pub mod model;
 pub mod permissions;
 pub mod response;
 pub mod rest;
+pub mod shards;
 pub mod verify;
 pub mod voice;

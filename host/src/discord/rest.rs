@@ -302,6 +302,23 @@ impl DiscordRest {
         self.oauth_call("POST oauth2/token", req).await
     }
 
+    /// `GET /gateway/bot`: the recommended shard count and `session_start_limit`.
+    pub async fn gateway_bot(&self) -> Result<Value, RestError> {
+        self.send(Call {
+            method: Method::GET,
+            route: "GET gateway/bot".into(),
+            path: "/gateway/bot".into(),
+            body: None,
+            bot_auth: true,
+        })
+        .await
+    }
+
+    /// Waits for the IDENTIFY slot of `bucket` (see [`DiscordLimits::until_identify`]).
+    pub async fn until_identify(&self, bucket: u32) {
+        self.limits.until_identify(bucket).await;
+    }
+
     /// Bulk-overwrite the application's commands, globally or in one guild.
     pub async fn put_commands(
         &self,

@@ -6,6 +6,10 @@
 
 use std::time::Duration;
 
+/// How often a bucket may IDENTIFY: Discord says every 5 s, and half a second more keeps
+/// two IDENTIFYs apart even when the first took longer to reach Discord than the second.
+pub const IDENTIFY_EVERY: Duration = Duration::from_millis(5500);
+
 use async_trait::async_trait;
 
 #[async_trait]
@@ -17,6 +21,10 @@ pub trait DiscordLimits: Send + Sync {
     /// messages): its share of the bot's global rate, `per_second`, over every instance,
     /// so one busy guild leaves room for the others.
     async fn until_guild_ready(&self, guild: &str, per_second: u32);
+
+    /// Waits for the IDENTIFY slot of `bucket` (`shard_id % max_concurrency`): Discord
+    /// lets one shard per bucket IDENTIFY every 5 s, over every instance of the bot.
+    async fn until_identify(&self, bucket: u32);
 
     /// What Discord's headers said about a route's bucket.
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration);

@@ -249,6 +249,7 @@ impl Host {
             dev_guild: setup.dev_guild.clone(),
             activities: setup.activities,
             member_events: true,
+            shards: Default::default(),
         };
         let kaltura = if setup.kaltura {
             Some(

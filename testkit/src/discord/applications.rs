@@ -61,11 +61,18 @@ pub(super) fn route(
             StatusCode::OK,
             json!({"url": format!("ws://{}/gateway-ws", s.addr)}),
         ),
-        ("GET", ["gateway", "bot"]) => (
-            StatusCode::OK,
-            json!({"url": format!("ws://{}/gateway-ws", s.addr), "shards": 1,
-                   "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}}),
-        ),
+        ("GET", ["gateway", "bot"]) => {
+            let g = &s.gateway;
+            let started = g.identifies.lock().unwrap().len() as u64;
+            (
+                StatusCode::OK,
+                json!({"url": format!("ws://{}/gateway-ws", s.addr),
+                       "shards": g.recommended_shards.load(std::sync::atomic::Ordering::Relaxed),
+                       "session_start_limit": {"total": 1000, "remaining": 1000u64.saturating_sub(started),
+                           "reset_after": 14400000,
+                           "max_concurrency": g.max_concurrency.load(std::sync::atomic::Ordering::Relaxed)}}),
+            )
+        }
         _ => not_found(),
     }
 }

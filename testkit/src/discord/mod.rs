@@ -495,6 +495,24 @@ impl DiscordStandIn {
         self.inner.gateway.identified.load(Ordering::Relaxed)
     }
 
+    /// What `GET /gateway/bot` recommends: `shards`, and IDENTIFYs per 5 s per bucket.
+    pub fn set_gateway_shards(&self, shards: u32, max_concurrency: u32) {
+        let g = &self.inner.gateway;
+        g.recommended_shards.store(shards.max(1), Ordering::Relaxed);
+        g.max_concurrency
+            .store(max_concurrency.max(1), Ordering::Relaxed);
+    }
+
+    /// Identified gateway sessions per shard id (a shard connected twice shows 2).
+    pub fn gateway_shard_sessions(&self) -> HashMap<u32, usize> {
+        self.inner.gateway.shard_sessions.lock().unwrap().clone()
+    }
+
+    /// Every IDENTIFY so far: (shard id, shard count, ms since the stand-in started).
+    pub fn gateway_identifies(&self) -> Vec<(u32, u32, u64)> {
+        self.inner.gateway.identifies.lock().unwrap().clone()
+    }
+
     /// Delivers an interaction over the gateway (INTERACTION_CREATE); the host must answer
     /// through `POST /interactions/{id}/{token}/callback`.
     pub fn send_gateway_interaction(&self, payload: &Value) {

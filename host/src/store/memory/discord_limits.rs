@@ -26,6 +26,8 @@ pub struct MemoryDiscordLimits {
     /// Each guild's share, made at the first call (the share is the operator's setting).
     guilds: std::sync::OnceLock<governor::DefaultKeyedRateLimiter<String>>,
     guild_calls: std::sync::atomic::AtomicU64,
+    /// When each IDENTIFY bucket may identify again.
+    identify_at: tokio::sync::Mutex<HashMap<u32, Instant>>,
     global_until: Mutex<Option<Instant>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     started: Instant,
@@ -41,6 +43,7 @@ impl MemoryDiscordLimits {
             global: RateLimiter::direct(Quota::per_second(n)),
             guilds: std::sync::OnceLock::new(),
             guild_calls: std::sync::atomic::AtomicU64::new(0),
+            identify_at: tokio::sync::Mutex::new(HashMap::new()),
             global_until: Mutex::new(None),
             buckets: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -86,6 +89,18 @@ impl DiscordLimits for MemoryDiscordLimits {
             limiter.retain_recent();
         }
         limiter.until_key_ready(&guild.to_string()).await;
+    }
+
+    async fn until_identify(&self, bucket: u32) {
+        // Held while waiting: the next shard of the bucket queues behind this one.
+        let mut at = self.identify_at.lock().await;
+        if let Some(t) = at.get(&bucket).filter(|t| **t > Instant::now()) {
+            tokio::time::sleep_until((*t).into()).await;
+        }
+        at.insert(
+            bucket,
+            Instant::now() + crate::store::discord_limits::IDENTIFY_EVERY,
+        );
     }
 
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration) {

@@ -200,6 +200,31 @@ impl DiscordLimits for RedisDiscordLimits {
         }
     }
 
+    async fn until_identify(&self, bucket: u32) {
+        let key = format!("kd:dl:identify:{bucket}");
+        let every = crate::store::discord_limits::IDENTIFY_EVERY.as_millis() as u64;
+        loop {
+            // The slot is taken for 5 s and never given back: the next IDENTIFY of the
+            // bucket, on any instance, comes after it runs out.
+            let r: redis::RedisResult<Option<String>> = redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(every)
+                .query_async(&mut self.redis.conn())
+                .await;
+            match r {
+                Ok(Some(_)) => return,
+                Ok(None) => tokio::time::sleep(RETRY).await,
+                Err(e) => {
+                    unavailable("discord_limits", &e);
+                    return self.local.until_identify(bucket).await;
+                }
+            }
+        }
+    }
+
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration) {
         self.local.learn_bucket(route, remaining, reset_after).await;
         let r: redis::RedisResult<i64> = self
