@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{GUILD, Host, Setup, button_ids, eventually_async, guest};
+use common::{GUILD, Host, Setup, button_ids, eventually, eventually_async, guest};
 use kdhost::config::settings::DeliverySettings;
 use serde_json::{Value, json};
 use testkit::BodyFormat;
@@ -276,4 +276,184 @@ async fn interactions_round_robin_over_three_instances_are_all_answered_and_vote
     for h in [a, b, c] {
         h.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_pinned_range_connects_exactly_its_shards_and_hears_their_guilds_only() {
+    use kdhost::discord::shards::ShardPlan;
+    let standin =
+        testkit::DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+    standin.set_gateway_shards(4, 1);
+    let mut host = Host::start(Setup {
+        standin: Some(standin),
+        shards: ShardPlan::Range {
+            first: 1,
+            last: 2,
+            total: 4,
+        },
+        ..Default::default()
+    })
+    .await;
+    host.start_gateway();
+    eventually("shards 1 and 2 to connect", || {
+        let s = host.standin.gateway_shard_sessions();
+        (s.get(&1) == Some(&1) && s.get(&2) == Some(&1)).then_some(())
+    })
+    .await;
+    let s = host.standin.gateway_shard_sessions();
+    assert!(
+        s.get(&0).is_none_or(|n| *n == 0) && s.get(&3).is_none_or(|n| *n == 0),
+        "{s:?}"
+    );
+    let ids: Vec<(u32, u32)> = host
+        .standin
+        .gateway_identifies()
+        .iter()
+        .map(|(id, n, _)| (*id, *n))
+        .collect();
+    assert_eq!(ids, vec![(1, 4), (2, 4)]);
+    host.stop().await;
+}
+
+/// `/kaltura-config-update notifications KEY VALUE` by a guild administrator on `host`.
+async fn config_update(host: &Host, key: &str, value: &str) -> Value {
+    let mut p = host.standin.command(
+        "kaltura-config-update",
+        json!([{"name": "section", "type": 3, "value": "notifications"},
+               {"name": "key", "type": 3, "value": key},
+               {"name": "value", "type": 3, "value": value}]),
+        GUILD,
+        common::USER,
+        &[],
+    );
+    p["member"]["permissions"] = json!("8");
+    host.standin
+        .send_interaction(&host.url, &p)
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn a_config_change_on_one_instance_is_in_force_on_the_others_and_a_bad_one_changes_nothing() {
+    let url = database().await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let a = instance(&url, Some(&redis), None).await;
+    let b = instance(&url, Some(&redis), Some(a.standin.clone())).await;
+    let c = instance(&url, Some(&redis), Some(a.standin.clone())).await;
+    let channel_of = |h: &Host| h.guilds.guild(Some(GUILD)).raw["notifications"]["channel"].clone();
+    assert_eq!(channel_of(&b), json!("#recordings"));
+    let answer = config_update(&a, "channel", "#news").await;
+    let changed = std::time::Instant::now();
+    assert!(!answer.to_string().contains("Refused"), "{answer}");
+    // In force on the instance that took it at once, on the others when they hear of it.
+    assert_eq!(channel_of(&a), json!("#news"));
+    for other in [&b, &c] {
+        eventually("the change on every instance", || {
+            (channel_of(other) == json!("#news")).then_some(())
+        })
+        .await;
+    }
+    eprintln!(
+        "config change in force on every instance after {:?}",
+        changed.elapsed()
+    );
+
+    // A bad value is refused where it is made, and nothing changes anywhere.
+    let before: Vec<Value> = [&a, &b, &c]
+        .iter()
+        .map(|h| h.guilds.guild(Some(GUILD)).raw.clone())
+        .collect();
+    let refused = config_update(&a, "enabled", "maybe").await;
+    assert!(refused.to_string().contains("enabled"), "{refused}");
+    let pg = kdhost::store::postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    let rows = pg.guild_configs_since(0).await.unwrap();
+    assert_eq!(rows.len(), 1, "one row for the guild");
+    assert_eq!(
+        rows[0].body.as_ref().unwrap()["notifications"]["channel"],
+        "#news"
+    );
+    let after: Vec<Value> = [&a, &b, &c]
+        .iter()
+        .map(|h| h.guilds.guild(Some(GUILD)).raw.clone())
+        .collect();
+    assert_eq!(before, after);
+    // Both attempts are in the audit log, the accepted one with its change.
+    let audit = b.stores.audit.list(GUILD, 10, None).await.unwrap();
+    let outcomes: Vec<&str> = audit.iter().map(|e| e.outcome.as_str()).collect();
+    assert!(
+        outcomes[0].starts_with("invalid") && outcomes[1] == "ok",
+        "{outcomes:?}"
+    );
+    for h in [a, b, c] {
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn config_import_puts_checked_guild_files_in_the_database_and_refuses_a_bad_set_whole() {
+    let url = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let guilds = dir.path().join("guilds");
+    std::fs::create_dir_all(&guilds).unwrap();
+    std::fs::write(
+        guilds.join("600000000000000001.json"),
+        r##"{"notifications": {"channel": "#a"}}"##,
+    )
+    .unwrap();
+    std::fs::write(
+        guilds.join("600000000000000002.json"),
+        r##"{"notifications": {"enabled": "maybe"}}"##,
+    )
+    .unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(["config", "import"])
+            .arg(dir.path())
+            .env("KD_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("600000000000000002.json") && text.contains("enabled"),
+        "{text}"
+    );
+    let pg = kdhost::store::postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    assert!(
+        pg.guild_configs_since(0).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    std::fs::write(
+        guilds.join("600000000000000002.json"),
+        r##"{"notifications": {"enabled": false}}"##,
+    )
+    .unwrap();
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("imported guild 600000000000000001")
+            && text.contains("2 guild configurations"),
+        "{text}"
+    );
+    let rows = pg.guild_configs_since(0).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].body.as_ref().unwrap()["notifications"]["channel"],
+        "#a"
+    );
 }

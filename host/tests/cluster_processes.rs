@@ -3,12 +3,15 @@
 //! restarted. Every message reaches the stand-in exactly once, in each channel's queue
 //! order, and the stand-in never sees more than the bot's 50 requests in a second.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::processes::{free_port, wait_healthy};
 use futures::StreamExt;
 use kdhost::store::postgres::PostgresStore;
 use kdhost::store::{Inbox, OutboxStore};
@@ -31,14 +34,6 @@ const GLOBAL_LIMIT: usize = 50;
 /// Only catches a hang: every wait here is for the event itself.
 const HANG: Duration = Duration::from_secs(240);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// What a cluster runs with beyond the defaults.
 #[derive(Default)]
 struct Options {
@@ -52,7 +47,11 @@ struct Options {
     guilds: Vec<(String, String)>,
 }
 
+/// Held by the running cluster (see [`Cluster::start_with`]).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Cluster {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     _tmp: tempfile::TempDir,
     options: Options,
     dir: PathBuf,
@@ -74,6 +73,8 @@ impl Cluster {
     }
 
     async fn start_with(n: usize, options: Options) -> Cluster {
+        // One cluster at a time: three of them at once on two cores measure the machine.
+        let serial = SERIAL.lock().await;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         // Operator files: every instance mounts the same ones.
@@ -128,7 +129,20 @@ impl Cluster {
             )
             .unwrap();
         }
+        // The guild overrides go into the shared database, as an operator moving in would.
+        let import = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(["config", "import"])
+            .arg(dir.join("config"))
+            .env("KD_DATABASE_URL", &database_url)
+            .output()
+            .unwrap();
+        assert!(
+            import.status.success(),
+            "kdhost config import: {}",
+            String::from_utf8_lossy(&import.stderr)
+        );
         let mut cluster = Cluster {
+            _serial: serial,
             _tmp: tmp,
             options,
             dir,
@@ -153,6 +167,15 @@ impl Cluster {
         let data = self.dir.join(format!("data{i}"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
         cmd.envs(self.options.env.iter().map(|(k, v)| (*k, v.as_str())));
+        // An instance dies with the test (even one that is itself killed).
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                Ok(())
+            });
+        }
         let child = cmd
             .arg("serve")
             .current_dir(&self.dir)
@@ -323,20 +346,6 @@ impl Drop for Cluster {
     }
 }
 
-async fn wait_healthy(base: &str) {
-    let until = Instant::now() + HANG;
-    while Instant::now() < until {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not become healthy");
-}
-
 fn notification(job: u64) -> testkit::SignedNotification {
     let n = http_notification(
         job,
@@ -394,7 +403,9 @@ async fn one_of_three_killed_mid_delivery_every_message_once_in_channel_order_wi
     let killer = {
         let standin = cluster.standin.clone();
         tokio::spawn(async move {
+            let since = Instant::now();
             loop {
+                assert!(since.elapsed() < HANG, "150 messages never arrived");
                 let n: usize = standin.all_channel_messages().values().map(Vec::len).sum();
                 if n >= 150 {
                     // SAFETY: a signal to our own child process.

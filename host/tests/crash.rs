@@ -2,6 +2,8 @@
 //! killed with SIGKILL while it delivers, restarted on the same data folder: every message
 //! reaches the Discord stand-in exactly once.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::processes::{free_port, wait_healthy};
 use futures::StreamExt;
 use serde_json::json;
 use testkit::kaltura::notify::{encode, http_notification};
@@ -18,14 +21,6 @@ const GUILD: &str = "600000000000000001";
 const CHANNEL: &str = "910000000000000001";
 const SECRET: &str = "crash-test-admin-secret";
 const EVENTS: u64 = 1000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kdhost"))
@@ -55,19 +50,6 @@ fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
 
 /// Only catches a hang: every wait here is for the event itself.
 const HANG: Duration = Duration::from_secs(120);
-
-async fn wait_healthy(base: &str) {
-    for _ in 0..(HANG.as_millis() / 50) {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("kdhost did not become healthy");
-}
 
 fn notification(job: u64) -> testkit::SignedNotification {
     let n = http_notification(

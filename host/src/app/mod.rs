@@ -68,12 +68,21 @@ impl App {
         let plugins = plugins::serve(opts, &settings, &storage, &conn).await?;
         let hot_reload = reload::reload(opts, &storage, &conn, &plugins.registry, &rules);
         let events = events::events(&settings, &storage, &conn, &plugins.registry, &rules);
-        let admin = Arc::new(ConfigAdmin::new(
+        let mut admin = ConfigAdmin::new(
             opts.config.clone(),
             storage.guilds.clone(),
             storage.stores.audit.clone(),
             conn.directory.clone(),
-        ));
+        );
+        if let (crate::store::backend::Durable::Postgres(pg), Some(follower)) =
+            (&storage.durable, &storage.follower)
+        {
+            admin = admin.in_database(crate::config::admin::SharedOverrides {
+                store: pg.clone(),
+                follower: follower.clone(),
+            });
+        }
+        let admin = Arc::new(admin);
         let discord = discord::discord(
             opts,
             &settings,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
+use crate::cluster::changes::ConfigFollower;
 use crate::cluster::{Leadership, Membership};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{ServeOptions, Settings};
@@ -28,14 +29,32 @@ pub struct Storage {
     pub membership: Option<Membership>,
     /// Whether this instance runs what happens once per cluster.
     pub leadership: Leadership,
+    /// Guild config changes other instances make, applied here (PostgreSQL only).
+    pub follower: Option<Arc<ConfigFollower>>,
 }
 
 pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage> {
     let (durable, stores) = Durable::open(&opts.data, opts.database_url.as_deref()).await?;
+    // On a shared database the guild overrides are rows there, followed by every instance.
+    let load = match &durable {
+        Durable::Postgres(_) => GuildConfigs::load_default_only(&opts.config),
+        Durable::Sqlite { .. } => GuildConfigs::load(&opts.config),
+    };
     let guilds = Arc::new(
-        GuildConfigs::load(&opts.config)
-            .with_context(|| format!("guild configuration in {}", opts.config.display()))?,
+        load.with_context(|| format!("guild configuration in {}", opts.config.display()))?,
     );
+    let follower = match &durable {
+        Durable::Postgres(pg) => {
+            let follower = ConfigFollower::new(pg.clone(), guilds.clone());
+            follower
+                .catch_up()
+                .await
+                .context("reading the guild configuration from the database")?;
+            follower.start();
+            Some(follower)
+        }
+        Durable::Sqlite { .. } => None,
+    };
     let grants = GrantsConfig::load(&opts.config.join("plugins.json"))?;
     let redis = match opts
         .redis_url
@@ -67,5 +86,6 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
         redis,
         membership,
         leadership,
+        follower,
     })
 }

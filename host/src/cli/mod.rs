@@ -150,6 +150,14 @@ enum ConfigCommand {
     },
     /// Print the JSON Schema of guild config files (config/schema.json).
     Schema,
+    /// Put the guild overrides of DIR/guilds/*.json into the shared database (checked
+    /// first: nothing is stored unless every file is valid).
+    Import {
+        #[arg(default_value = "config")]
+        dir: PathBuf,
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +319,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }) => db::import(database_url, &sqlite).await,
         Command::Config(ConfigCommand::Validate { dir }) => config::validate(&dir),
         Command::Config(ConfigCommand::Schema) => config::print_schema(),
+        Command::Config(ConfigCommand::Import { dir, database_url }) => {
+            config::import(&dir, database_url).await
+        }
         Command::Script(ScriptCommand::Check { file }) => script::check(&file),
         Command::Script(ScriptCommand::Test {
             file,

@@ -55,6 +55,28 @@ pub struct ConfigAdmin {
     pub guilds: Arc<GuildConfigs>,
     audit: Arc<dyn AuditLog>,
     directory: Arc<GuildDirectory>,
+    /// Where overrides are kept when instances share a database (else: files in `dir`).
+    database: Option<SharedOverrides>,
+}
+
+/// Overrides in the shared database: written with their audit entry, then applied here by
+/// catching up (in version order, as every other instance applies them).
+pub struct SharedOverrides {
+    pub store: Arc<crate::store::postgres::PostgresStore>,
+    pub follower: Arc<crate::cluster::changes::ConfigFollower>,
+}
+
+/// The audit record of a change.
+fn entry(c: &Change<'_>, outcome: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        guild_id: c.guild.to_string(),
+        actor: actor_label(c.who),
+        action: c.action.to_string(),
+        target: c.target.to_string(),
+        before: c.before.clone(),
+        after: c.after.clone(),
+        outcome: outcome.to_string(),
+    }
 }
 
 /// `discord:<id>` or `service:<name>` for the audit log.
@@ -78,7 +100,14 @@ impl ConfigAdmin {
             guilds,
             audit,
             directory,
+            database: None,
         }
+    }
+
+    /// Keeps overrides in the shared database instead of files.
+    pub fn in_database(mut self, shared: SharedOverrides) -> Self {
+        self.database = Some(shared);
+        self
     }
 
     pub fn audit_log(&self) -> &Arc<dyn AuditLog> {
@@ -133,16 +162,7 @@ impl ConfigAdmin {
 
     /// Writes one audit record (a failure to write is logged, not fatal).
     pub async fn audit(&self, c: &Change<'_>, outcome: &str) {
-        let entry = NewAuditEntry {
-            guild_id: c.guild.to_string(),
-            actor: actor_label(c.who),
-            action: c.action.to_string(),
-            target: c.target.to_string(),
-            before: c.before.clone(),
-            after: c.after.clone(),
-            outcome: outcome.to_string(),
-        };
-        if let Err(e) = self.audit.add(entry).await {
+        if let Err(e) = self.audit.add(entry(c, outcome)).await {
             tracing::error!(error = %e, guild = c.guild, action = c.action, "audit record could not be written");
         }
     }
@@ -169,12 +189,8 @@ impl ConfigAdmin {
                     .into(),
             ));
         }
-        match self.guilds.write_guild(&self.dir, c.guild, new_override) {
-            Ok(()) => {
-                self.audit(&c, "ok").await;
-                tracing::info!(guild = c.guild, actor = %actor_label(c.who), action = c.action, target = c.target, "guild configuration changed");
-                Ok(())
-            }
+        let checked = match self.guilds.check_override(c.guild, new_override) {
+            Ok(checked) => checked,
             Err(e) if e.contains(": $") => {
                 let why = explain(&e);
                 self.audit(
@@ -182,10 +198,30 @@ impl ConfigAdmin {
                     &format!("invalid: {}", why.lines().next().unwrap_or("")),
                 )
                 .await;
-                Err(ChangeError::Invalid(why))
+                return Err(ChangeError::Invalid(why));
             }
-            Err(e) => Err(ChangeError::Storage(e)),
+            Err(e) => return Err(ChangeError::Storage(e)),
+        };
+        match &self.database {
+            None => {
+                self.guilds
+                    .write_checked(&self.dir, checked)
+                    .map_err(ChangeError::Storage)?;
+                self.audit(&c, "ok").await;
+            }
+            // The row and its audit record in one transaction; then applied here in
+            // version order, as every other instance applies it.
+            Some(db) => {
+                let storage = |e: anyhow::Error| ChangeError::Storage(format!("{e:#}"));
+                db.store
+                    .put_guild_config(c.guild, checked.raw(), entry(&c, "ok"))
+                    .await
+                    .map_err(storage)?;
+                db.follower.catch_up().await.map_err(storage)?;
+            }
         }
+        tracing::info!(guild = c.guild, actor = %actor_label(c.who), action = c.action, target = c.target, "guild configuration changed");
+        Ok(())
     }
 
     /// Sets `section.key` (dotted) to a value typed as text: parsed as JSON unless the

@@ -44,6 +44,21 @@ struct FileContent {
     resolved: Value,
 }
 
+/// A guild's new override (or its removal), checked against the schema, the operator's
+/// privileges and the default: ready to be kept (file or database), then applied.
+#[derive(Clone)]
+pub struct CheckedOverride {
+    guild_id: String,
+    content: Option<FileContent>,
+}
+
+impl CheckedOverride {
+    /// The override as written (`None`: removed, back to the defaults).
+    pub fn raw(&self) -> Option<&Value> {
+        self.content.as_ref().map(|c| &c.raw)
+    }
+}
+
 /// All guild configs, swapped whole on reload.
 #[derive(Default)]
 pub struct GuildConfigs {
@@ -52,6 +67,11 @@ pub struct GuildConfigs {
     problems: Mutex<BTreeMap<PathBuf, String>>,
     /// Serializes writers (reloads and updates); readers never wait.
     writer: Mutex<()>,
+    /// Serializes file writes with their application (the file and memory agree).
+    persist: Mutex<()>,
+    /// Guild overrides come from the shared database, not from `guilds/*.json` (only
+    /// `default.json` is read from files).
+    overrides_elsewhere: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default, Clone)]
@@ -211,6 +231,33 @@ impl GuildConfigs {
         Ok(me)
     }
 
+    /// Loads `DIR/default.json` only: guild overrides come from the shared database
+    /// (`guilds/*.json` files there are named in a warning and not read).
+    pub fn load_default_only(dir: &Path) -> anyhow::Result<Self> {
+        let me = Self::default();
+        me.overrides_elsewhere
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let ignored: Vec<String> = config_files(dir)?
+            .iter()
+            .filter(|p| guild_key(dir, p).is_some_and(|id| !id.is_empty()))
+            .map(|p| p.display().to_string())
+            .collect();
+        if !ignored.is_empty() {
+            tracing::warn!(files = %ignored.join(", "), "guild config files are not read when KD_DATABASE_URL is set: put them in the database with `kdhost config import`");
+        }
+        me.reload(dir)?;
+        Ok(me)
+    }
+
+    /// Whether a config file is this host's to read: default.json always, guild files
+    /// unless overrides live in the database.
+    fn reads(&self, id: &str) -> bool {
+        id.is_empty()
+            || !self
+                .overrides_elsewhere
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Every guild gets `default` (no files: `kdhost plugin test`).
     pub fn with_default(default: Value) -> Self {
         let me = Self::default();
@@ -236,7 +283,7 @@ impl GuildConfigs {
         let mut errors = Vec::new();
         let mut stripped = Vec::new();
         for path in config_files(dir)? {
-            let Some(id) = guild_key(dir, &path) else {
+            let Some(id) = guild_key(dir, &path).filter(|id| self.reads(id)) else {
                 continue;
             };
             if !id.is_empty()
@@ -275,7 +322,7 @@ impl GuildConfigs {
         let mut problems = Vec::new();
         let mut touched = false;
         for path in changed {
-            let Some(id) = guild_key(dir, path) else {
+            let Some(id) = guild_key(dir, path).filter(|id| self.reads(id)) else {
                 continue;
             };
             if !id.is_empty()
@@ -327,6 +374,53 @@ impl GuildConfigs {
         problems
     }
 
+    /// Checks a guild's new override (as written; `None` removes it) without applying it:
+    /// errors name the JSON path.
+    pub fn check_override(
+        &self,
+        guild_id: &str,
+        content: Option<Value>,
+    ) -> Result<CheckedOverride, String> {
+        let file = format!("config/guilds/{guild_id}.json");
+        check_guild_id(Path::new(&file), guild_id)?;
+        let content = match content {
+            Some(raw) => {
+                let (raw, resolved) = check_value(&file, raw)?;
+                Some(FileContent { raw, resolved })
+            }
+            None => None,
+        };
+        // A trial merge with everything else: nothing is kept unless it applies.
+        let mut files = self.current.load().files.clone();
+        match &content {
+            Some(c) => files.insert(guild_id.to_string(), c.clone()),
+            None => files.remove(guild_id),
+        };
+        Snapshot::rebuild(files)?;
+        Ok(CheckedOverride {
+            guild_id: guild_id.to_string(),
+            content,
+        })
+    }
+
+    /// Applies a checked override (onto whatever else changed meanwhile).
+    pub fn set_override(&self, checked: CheckedOverride) -> Result<(), String> {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files = self.current.load().files.clone();
+        match checked.content {
+            Some(c) => files.insert(checked.guild_id.clone(), c),
+            None => files.remove(&checked.guild_id),
+        };
+        let next = Snapshot::rebuild(files)?;
+        self.current.store(Arc::new(next));
+        let path = PathBuf::from(format!("guilds/{}.json", checked.guild_id));
+        self.problems
+            .lock()
+            .unwrap()
+            .retain(|p, _| !p.ends_with(&path));
+        Ok(())
+    }
+
     /// Validates a guild's new override (as written), writes it atomically (temp file +
     /// rename) and applies it at once; `None` deletes the override. Nothing is written
     /// unless it is valid.
@@ -336,40 +430,25 @@ impl GuildConfigs {
         guild_id: &str,
         content: Option<Value>,
     ) -> Result<(), String> {
+        let checked = self.check_override(guild_id, content)?;
+        self.write_checked(dir, checked)
+    }
+
+    /// Writes a checked override's file atomically (or removes it) and applies it.
+    pub fn write_checked(&self, dir: &Path, checked: CheckedOverride) -> Result<(), String> {
+        let _p = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let guild_id = checked.guild_id.clone();
         let path = dir.join("guilds").join(format!("{guild_id}.json"));
-        check_guild_id(&path, guild_id)?;
-        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut snap = (**self.current.load()).clone();
-        match content {
-            Some(raw) => {
-                let file = format!("config/guilds/{guild_id}.json");
-                let (raw, resolved) = check_value(&file, raw)?;
-                let mut files = snap.files.clone();
-                files.insert(
-                    guild_id.to_string(),
-                    FileContent {
-                        raw: raw.clone(),
-                        resolved,
-                    },
-                );
-                // Build first: nothing is written unless it applies.
-                let next = Snapshot::rebuild(files)?;
-                write_atomically(&path, &raw).map_err(|e| format!("{file}: {e}"))?;
-                snap = next;
-            }
-            None => {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("{}: {e}", path.display())),
-                }
-                snap.files.remove(guild_id);
-                snap = Snapshot::rebuild(snap.files)?;
-            }
+        match checked.raw() {
+            Some(raw) => write_atomically(&path, raw)
+                .map_err(|e| format!("config/guilds/{guild_id}.json: {e}"))?,
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            },
         }
-        self.problems.lock().unwrap().remove(&path);
-        self.current.store(Arc::new(snap));
-        Ok(())
+        self.set_override(checked)
     }
 
     /// The merged config of a guild (the default one for DMs and unknown guilds).

@@ -1,6 +1,8 @@
 //! Test harness: the real host on loopback against the Discord stand-in, in temp folders.
 #![allow(dead_code)]
 
+pub mod processes;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -124,6 +126,8 @@ pub struct Setup {
     pub database_url: Option<String>,
     /// `KD_REDIS_URL`: runtime state shared through Redis.
     pub redis_url: Option<String>,
+    /// `DISCORD_SHARDS` / `DISCORD_SHARD_COUNT`.
+    pub shards: kdhost::discord::shards::ShardPlan,
 }
 
 impl Default for Setup {
@@ -149,6 +153,7 @@ impl Default for Setup {
             http: None,
             database_url: None,
             redis_url: None,
+            shards: Default::default(),
         }
     }
 }
@@ -202,7 +207,23 @@ impl Host {
             std::fs::write(config.join("default.json"), d.to_string()).unwrap();
         }
         for (id, cfg) in &setup.guild_configs {
-            std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string()).unwrap();
+            match &setup.database_url {
+                // On a shared database the overrides are rows there (as `kdhost config
+                // import` puts them).
+                Some(url) => {
+                    let pg = kdhost::store::postgres::PostgresStore::connect(url).await?;
+                    let entry = kdhost::store::NewAuditEntry {
+                        guild_id: id.clone(),
+                        actor: "operator".into(),
+                        action: "config.import".into(),
+                        outcome: "ok".into(),
+                        ..Default::default()
+                    };
+                    pg.put_guild_config(id, Some(cfg), entry).await?;
+                }
+                None => std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string())
+                    .unwrap(),
+            }
         }
         for (rel, src) in &setup.rules {
             let p = dir.join("scripts").join(rel);
@@ -249,7 +270,7 @@ impl Host {
             dev_guild: setup.dev_guild.clone(),
             activities: setup.activities,
             member_events: true,
-            shards: Default::default(),
+            shards: setup.shards.clone(),
         };
         let kaltura = if setup.kaltura {
             Some(

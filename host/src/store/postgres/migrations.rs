@@ -134,6 +134,19 @@ CREATE TABLE leases (
     epoch      BIGINT NOT NULL DEFAULT 0,
     expires_at BIGINT NOT NULL DEFAULT 0
 );
+
+-- Guild config overrides, the truth when instances share a database. Every change takes
+-- the next version of one sequence (a removal keeps its row, with no body), so an instance
+-- catches up by asking for the versions it has not seen.
+CREATE SEQUENCE config_versions;
+CREATE TABLE guild_configs (
+    guild_id   TEXT PRIMARY KEY,
+    body       JSONB,
+    digest     TEXT,
+    version    BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX guild_configs_version ON guild_configs (version);
 "#;
 
 /// A migration that ran.

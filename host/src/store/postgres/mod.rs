@@ -8,6 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 mod audit;
+pub mod guild_configs;
 pub mod import;
 mod inbox;
 pub mod instances;
@@ -22,6 +23,8 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct PostgresStore {
     pool: Pool,
+    /// For connections of their own (LISTEN).
+    config: tokio_postgres::Config,
     /// Where it points, without a password (for logs, the startup report, `/readyz`).
     target: String,
 }
@@ -46,7 +49,7 @@ impl PostgresStore {
             config.application_name("kdhost");
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -59,7 +62,11 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .context("building the PostgreSQL pool")?;
-        Ok(Self { pool, target })
+        Ok(Self {
+            pool,
+            config,
+            target,
+        })
     }
 
     /// `host:port/db` (never the password).

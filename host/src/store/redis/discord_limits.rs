@@ -161,6 +161,21 @@ impl RedisDiscordLimits {
     }
 }
 
+/// Tries `attempt` (a script answering 0 for granted, else the ms to wait) until it grants;
+/// Redis's error when it does not answer.
+async fn until_granted<F, Fut>(mut attempt: F) -> redis::RedisResult<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = redis::RedisResult<u64>>,
+{
+    loop {
+        match attempt().await? {
+            0 => return Ok(()),
+            wait_ms => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+        }
+    }
+}
+
 fn slot_now() -> u64 {
     crate::store::now_secs().max(0) as u64 / SLOT_SECS
 }
@@ -168,35 +183,22 @@ fn slot_now() -> u64 {
 #[async_trait]
 impl DiscordLimits for RedisDiscordLimits {
     async fn until_ready(&self, route: &str, bot_auth: bool) {
-        loop {
-            match self.grant(route, bot_auth).await {
-                Ok(0) => return,
-                Ok(wait_ms) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
-                Err(e) if bot_auth => {
-                    unavailable("discord_limits", &e);
-                    crate::telemetry::METRICS.discord_paused.inc();
-                    tokio::time::sleep(RETRY).await;
-                }
-                Err(e) => {
-                    unavailable("discord_limits", &e);
-                    return self.local.until_ready(route, false).await;
-                }
+        while let Err(away) = until_granted(|| self.grant(route, bot_auth)).await {
+            unavailable("discord_limits", &away);
+            if !bot_auth {
+                return self.local.until_ready(route, false).await;
             }
+            crate::telemetry::METRICS.discord_paused.inc();
+            tokio::time::sleep(RETRY).await;
         }
     }
 
     async fn until_guild_ready(&self, guild: &str, per_second: u32) {
-        loop {
-            match self.share(guild, per_second).await {
-                Ok(0) => return,
-                Ok(wait_ms) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
-                // The global limit holds the message back until Redis answers; the share
-                // is this instance's meanwhile.
-                Err(e) => {
-                    unavailable("discord_limits", &e);
-                    return self.local.until_guild_ready(guild, per_second).await;
-                }
-            }
+        if let Err(away) = until_granted(|| self.share(guild, per_second)).await {
+            // The global limit holds the message back until Redis answers; the share is
+            // this instance's meanwhile.
+            unavailable("discord_limits", &away);
+            self.local.until_guild_ready(guild, per_second).await;
         }
     }
 

@@ -1,0 +1,117 @@
+//! Guild config overrides in PostgreSQL: one row per guild with its version (from one
+//! sequence) and content digest. A change is written with its audit entry in one
+//! transaction, and a notice (`NOTIFY kd_changes, 'guild_config'`, sent on commit) tells
+//! every instance to catch up.
+
+use anyhow::Result;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::PostgresStore;
+use crate::store::audit::NewAuditEntry;
+use crate::store::now_ms;
+
+/// The channel change notices go to.
+pub const CHANGES: &str = "kd_changes";
+
+/// A guild's override at a version (`None`: removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuildConfigRow {
+    pub guild_id: String,
+    pub body: Option<Value>,
+    pub version: i64,
+}
+
+impl PostgresStore {
+    /// Stores a guild's override (`None` removes it) and its audit entry, atomically; the
+    /// other instances are told. Returns the new version.
+    pub async fn put_guild_config(
+        &self,
+        guild_id: &str,
+        body: Option<&Value>,
+        audit: NewAuditEntry,
+    ) -> Result<i64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let digest = body.map(|b| hex::encode(Sha256::digest(b.to_string().as_bytes())));
+        let version: i64 = tx
+            .query_one(
+                "INSERT INTO guild_configs (guild_id, body, digest, version, updated_at)
+                 VALUES ($1, $2, $3, nextval('config_versions'), $4)
+                 ON CONFLICT (guild_id) DO UPDATE SET body = EXCLUDED.body,
+                     digest = EXCLUDED.digest, version = EXCLUDED.version,
+                     updated_at = EXCLUDED.updated_at
+                 RETURNING version",
+                &[&guild_id, &body, &digest, &now_ms()],
+            )
+            .await?
+            .get(0);
+        tx.execute(
+            "INSERT INTO audit (at, guild_id, actor, action, target, before, after, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &now_ms(),
+                &audit.guild_id,
+                &audit.actor,
+                &audit.action,
+                &audit.target,
+                &audit.before,
+                &audit.after,
+                &audit.outcome,
+            ],
+        )
+        .await?;
+        tx.execute(&format!("NOTIFY {CHANGES}, 'guild_config'"), &[])
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Every override changed after `version`, oldest first.
+    pub async fn guild_configs_since(&self, version: i64) -> Result<Vec<GuildConfigRow>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT guild_id, body, version FROM guild_configs WHERE version > $1
+                 ORDER BY version",
+                &[&version],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| GuildConfigRow {
+                guild_id: r.get(0),
+                body: r.get(1),
+                version: r.get(2),
+            })
+            .collect())
+    }
+
+    /// Waits for change notices on a connection of its own: calls `notice` for each, and
+    /// returns when the connection ends (the caller reconnects and catches up).
+    pub async fn listen(&self, mut notice: impl FnMut(&str)) -> Result<()> {
+        use futures::StreamExt;
+        let (client, mut connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
+        // The connection is driven by the stream; LISTEN goes out meanwhile.
+        let sql = format!("LISTEN {CHANGES}");
+        let listen = client.batch_execute(&sql);
+        tokio::pin!(listen);
+        let mut listening = false;
+        loop {
+            tokio::select! {
+                r = &mut listen, if !listening => {
+                    r?;
+                    listening = true;
+                    notice("listening");
+                }
+                m = messages.next() => match m {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => notice(n.payload()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+}
