@@ -242,11 +242,27 @@ pub async fn start_host_with(
     }
     std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
     for (id, cfg) in &guild_configs {
-        std::fs::write(
-            dir.join(format!("config/guilds/{id}.json")),
-            cfg.to_string(),
-        )
-        .unwrap();
+        match &database_url {
+            // On PostgreSQL the overrides are rows (as `kdhost config import` puts them).
+            Some(url) => {
+                let pg = kdhost::store::postgres::PostgresStore::connect(url)
+                    .await
+                    .unwrap();
+                let entry = kdhost::store::NewAuditEntry {
+                    guild_id: id.clone(),
+                    actor: "operator".into(),
+                    action: "config.import".into(),
+                    outcome: "ok".into(),
+                    ..Default::default()
+                };
+                pg.put_guild_config(id, Some(cfg), entry).await.unwrap();
+            }
+            None => std::fs::write(
+                dir.join(format!("config/guilds/{id}.json")),
+                cfg.to_string(),
+            )
+            .unwrap(),
+        }
     }
     for (rel, src) in &rules {
         let p = dir.join("scripts").join(rel);
