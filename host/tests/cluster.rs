@@ -95,12 +95,7 @@ async fn on_postgresql_a_webhook_becomes_one_message_and_readiness_names_the_dat
     host.settled().await;
     assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
 
-    let ready: Value = reqwest::get(format!("{}/readyz", host.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = host.ready().await;
     assert_eq!(ready["status"], "ready");
     let db = &ready["backends"]["database"];
     assert_eq!(
@@ -194,22 +189,12 @@ async fn a_second_instance_without_redis_is_refused_with_the_reason_and_the_firs
             .is_err()
     );
     // The first instance still answers.
-    let ready: Value = reqwest::get(format!("{}/readyz", a.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = a.ready().await;
     assert_eq!(ready["status"], "ready");
     // Once it has stopped cleanly, another takes its place at once.
     a.stop().await;
     let b = instance(&url, Some(&redis), None).await;
-    let ready: Value = reqwest::get(format!("{}/readyz", b.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = b.ready().await;
     assert_eq!(ready["backends"]["redis"]["reachable"], true, "{ready}");
     b.stop().await;
 }

@@ -7,12 +7,10 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::processes::{free_port, wait_healthy};
-use futures::StreamExt;
+use common::processes::{free_port, post_notifications, serve_command, wait_healthy};
 use kdhost::store::postgres::PostgresStore;
 use kdhost::store::{Inbox, OutboxStore};
 use serde_json::{Value, json};
@@ -165,38 +163,10 @@ impl Cluster {
     fn spawn(&self, i: usize) -> Instance {
         let port = free_port();
         let data = self.dir.join(format!("data{i}"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdhost"));
-        cmd.envs(self.options.env.iter().map(|(k, v)| (*k, v.as_str())));
-        // An instance dies with the test (even one that is itself killed).
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .arg("serve")
-            .current_dir(&self.dir)
-            .env("KD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KD_CONFIG", self.dir.join("config"))
-            .env("KD_PLUGINS", self.dir.join("plugins"))
-            .env("KD_SCRIPTS", self.dir.join("scripts"))
-            .env("KD_DATA", &data)
+        let child = serve_command(&self.dir, &data, port, &self.standin, SECRET)
+            .envs(self.options.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("KD_DATABASE_URL", &self.database_url)
             .env("KD_REDIS_URL", self.redis.url())
-            .env("DISCORD_PUBLIC_KEY", self.standin.public_key_hex())
-            .env("DISCORD_APPLICATION_ID", self.standin.application_id())
-            .env("DISCORD_BOT_TOKEN", "standin-bot-token")
-            .env("DISCORD_API_BASE", &self.standin.base_url)
-            .env("KALTURA_PARTNER_ID", "1234567")
-            .env("KALTURA_ADMIN_SECRET", SECRET)
-            .env("KALTURA_SERVICE_URL", "http://127.0.0.1:9")
-            .env("KD_DELIVERY_RETRY_MS", "50")
-            .env("KD_DELIVERY_GUILD_QUOTA", "100000")
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
             // Shown when the test fails (servers restarted on purpose make errors here).
             .stderr(std::fs::File::create(self.dir.join(format!("instance{i}.log"))).unwrap())
             .spawn()
@@ -357,35 +327,13 @@ fn notification(job: u64) -> testkit::SignedNotification {
     encode(&n, BodyFormat::DataParam, SECRET, "sha256")
 }
 
-/// Posts each job to the instance `pick(job)` names, 16 at a time; returns the jobs that
-/// were not acknowledged (Kaltura would send those again).
-async fn post_all(urls: Arc<Vec<String>>, jobs: Vec<u64>) -> Vec<u64> {
-    let client = reqwest::Client::new();
-    futures::stream::iter(jobs)
-        .map(|job| {
-            let (client, urls) = (client.clone(), urls.clone());
-            async move {
-                let url = &urls[job as usize % urls.len()];
-                match testkit::kaltura::notify::post(&client, url, &notification(job)).await {
-                    Ok((200, _)) => None,
-                    _ => Some(job),
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .filter_map(|x| async move { x })
-        .collect()
-        .await
-}
-
 /// Posts until every job is acknowledged by one of `urls` (as Kaltura retries).
 async fn post_until_acknowledged(urls: Vec<String>, jobs: Vec<u64>) {
-    let urls = Arc::new(urls);
     let mut left = jobs;
     let until = Instant::now() + HANG;
     while !left.is_empty() {
         assert!(Instant::now() < until, "still unacknowledged: {left:?}");
-        left = post_all(urls.clone(), left).await;
+        left = post_notifications(&urls, left, notification).await;
         if !left.is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -416,7 +364,7 @@ async fn one_of_three_killed_mid_delivery_every_message_once_in_channel_order_wi
             }
         })
     };
-    let unacknowledged = post_all(Arc::new(urls.clone()), (1..=EVENTS).collect()).await;
+    let unacknowledged = post_notifications(&urls, (1..=EVENTS).collect(), notification).await;
     let at_kill = killer.await.unwrap();
     let _ = cluster.instances[0].child.wait();
     let before: usize = cluster.messages().values().map(Vec::len).sum();

@@ -6,13 +6,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::processes::{free_port, wait_healthy};
-use futures::StreamExt;
+use common::processes::{free_port, post_notifications, serve_command, wait_healthy};
 use serde_json::json;
 use testkit::kaltura::notify::{encode, http_notification};
 use testkit::{BodyFormat, DiscordStandIn, StandInOptions};
@@ -23,26 +22,9 @@ const SECRET: &str = "crash-test-admin-secret";
 const EVENTS: u64 = 1000;
 
 fn spawn_host(dir: &Path, port: u16, standin: &DiscordStandIn) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kdhost"))
-        .arg("serve")
-        .current_dir(dir)
-        .env("KD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KD_CONFIG", dir.join("config"))
-        .env("KD_PLUGINS", dir.join("plugins"))
-        .env("KD_DATA", dir.join("data"))
-        .env("DISCORD_PUBLIC_KEY", standin.public_key_hex())
-        .env("DISCORD_APPLICATION_ID", standin.application_id())
-        .env("DISCORD_BOT_TOKEN", "standin-bot-token")
-        .env("DISCORD_API_BASE", &standin.base_url)
+    serve_command(dir, &dir.join("data"), port, standin, SECRET)
+        // Delivery as fast as the stand-in's channel bucket allows.
         .env("DISCORD_GLOBAL_RATE_LIMIT", "5000")
-        .env("KALTURA_PARTNER_ID", "1234567")
-        .env("KALTURA_ADMIN_SECRET", SECRET)
-        .env("KALTURA_SERVICE_URL", "http://127.0.0.1:9")
-        .env("KD_DELIVERY_RETRY_MS", "50")
-        // All 1,000 may be waiting at once here.
-        .env("KD_DELIVERY_GUILD_QUOTA", "100000")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("kdhost starts")
@@ -59,26 +41,6 @@ fn notification(job: u64) -> testkit::SignedNotification {
         json!({"objectType": "KalturaMediaEntry", "id": format!("0_e{job}"), "name": format!("Entry {job}"), "status": 2}),
     );
     encode(&n, BodyFormat::DataParam, SECRET, "sha256")
-}
-
-/// Posts the events, at most 16 at a time; returns the jobs that were not acknowledged
-/// (Kaltura would send those again).
-async fn post_all(url: &str, jobs: Vec<u64>) -> Vec<u64> {
-    let client = reqwest::Client::new();
-    futures::stream::iter(jobs)
-        .map(|job| {
-            let client = client.clone();
-            async move {
-                match testkit::kaltura::notify::post(&client, url, &notification(job)).await {
-                    Ok((200, _)) => None,
-                    _ => Some(job),
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .filter_map(|x| async move { x })
-        .collect()
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +98,12 @@ async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once()
             }
         })
     };
-    let unacknowledged = post_all(&url, (1..=EVENTS).collect()).await;
+    let unacknowledged = post_notifications(
+        std::slice::from_ref(&url),
+        (1..=EVENTS).collect(),
+        notification,
+    )
+    .await;
     let at_kill = killer.await.unwrap();
     assert!(killed.load(Ordering::SeqCst));
     let _ = host.wait();
@@ -153,7 +120,7 @@ async fn sigkill_mid_delivery_then_restart_delivers_every_message_exactly_once()
     // Restart on the same data; Kaltura redelivers what was not acknowledged.
     host = spawn_host(dir, port, &standin);
     wait_healthy(&base).await;
-    let still = post_all(&url, unacknowledged).await;
+    let still = post_notifications(std::slice::from_ref(&url), unacknowledged, notification).await;
     assert!(still.is_empty(), "the restarted host refused {still:?}");
 
     // Wait for the restarted host to finish: every event processed, every message's result

@@ -248,14 +248,7 @@ pub async fn start_host_with(
                 let pg = kdhost::store::postgres::PostgresStore::connect(url)
                     .await
                     .unwrap();
-                let entry = kdhost::store::NewAuditEntry {
-                    guild_id: id.clone(),
-                    actor: "operator".into(),
-                    action: "config.import".into(),
-                    outcome: "ok".into(),
-                    ..Default::default()
-                };
-                pg.put_guild_config(id, Some(cfg), entry).await.unwrap();
+                pg.import_guild_config(id, cfg).await.unwrap();
             }
             None => std::fs::write(
                 dir.join(format!("config/guilds/{id}.json")),

@@ -71,30 +71,17 @@ pub fn print_schema() -> Result<ExitCode> {
 /// host checks them, put into the shared database (audited as the operator's); every
 /// instance applies them within a second.
 pub async fn import(dir: &Path, database_url: Option<String>) -> Result<ExitCode> {
-    use crate::store::NewAuditEntry;
     use crate::store::postgres::PostgresStore;
-    let Some(url) = database_url.filter(|u| !u.trim().is_empty()) else {
-        anyhow::bail!(
-            "no database: set KD_DATABASE_URL (or --database-url) to postgres://user:password@host:5432/db"
-        );
-    };
+    let url = super::db::required_url(database_url)?;
     // Everything is checked before anything is stored.
     let guilds = GuildConfigs::load(dir)
         .map_err(|e| anyhow::anyhow!("{}: not imported:\n{e}", dir.display()))?;
     let store = PostgresStore::connect(&url).await?;
     let ids = guilds.guild_ids();
     for id in &ids {
-        let body = guilds.guild_override(id);
-        let entry = NewAuditEntry {
-            guild_id: id.clone(),
-            actor: "operator".into(),
-            action: "config.import".into(),
-            target: "$".into(),
-            before: None,
-            after: Some(body.clone()),
-            outcome: "ok".into(),
-        };
-        let version = store.put_guild_config(id, Some(&body), entry).await?;
+        let version = store
+            .import_guild_config(id, &guilds.guild_override(id))
+            .await?;
         println!("imported guild {id} (version {version})");
     }
     println!(

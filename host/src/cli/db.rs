@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 
 use crate::store::postgres::{PostgresStore, import, migrations};
 
-fn url(database_url: Option<String>) -> Result<String> {
+/// `KD_DATABASE_URL` (or `--database-url`), or an error saying how to set it.
+pub fn required_url(database_url: Option<String>) -> Result<String> {
     match database_url.filter(|u| !u.trim().is_empty()) {
         Some(u) => Ok(u),
         None => bail!(
@@ -19,7 +20,7 @@ fn url(database_url: Option<String>) -> Result<String> {
 
 /// Applies the migrations the database lacks and says which ran.
 pub async fn migrate(database_url: Option<String>) -> Result<ExitCode> {
-    let store = PostgresStore::connect_only(&url(database_url)?)?;
+    let store = PostgresStore::connect_only(&required_url(database_url)?)?;
     let applied = migrations::apply(&store).await?;
     if applied.is_empty() {
         println!(
@@ -41,7 +42,7 @@ pub async fn migrate(database_url: Option<String>) -> Result<ExitCode> {
 
 /// Moves `sqlite_dir/kdhost.sqlite3` into the (empty) PostgreSQL database.
 pub async fn import(database_url: Option<String>, sqlite_dir: &Path) -> Result<ExitCode> {
-    let store = PostgresStore::connect(&url(database_url)?).await?;
+    let store = PostgresStore::connect(&required_url(database_url)?).await?;
     println!(
         "importing {} into {} (one transaction: all or nothing)",
         sqlite_dir.join("kdhost.sqlite3").display(),

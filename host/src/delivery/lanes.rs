@@ -92,23 +92,19 @@ impl Outbox {
         let valid_until = asked + LANE_LEASE - SAFETY_MARGIN;
         let mut held = self.held.lock().unwrap();
         for lease in leases {
-            let start = match held.get_mut(&lease.lane) {
+            match held.get_mut(&lease.lane) {
                 // Its task runs: the claim only extended the lease.
-                Some(h) if h.lease.epoch == lease.epoch => {
-                    h.valid_until = valid_until;
-                    false
+                Some(h) if h.lease.epoch == lease.epoch => h.valid_until = valid_until,
+                _ => {
+                    held.insert(
+                        lease.lane.clone(),
+                        Held {
+                            lease: lease.clone(),
+                            valid_until,
+                        },
+                    );
+                    tokio::spawn(self.clone().run_lane(lease));
                 }
-                _ => true,
-            };
-            if start {
-                held.insert(
-                    lease.lane.clone(),
-                    Held {
-                        lease: lease.clone(),
-                        valid_until,
-                    },
-                );
-                tokio::spawn(self.clone().run_lane(lease));
             }
         }
     }

@@ -229,42 +229,46 @@ impl Gateway {
         Some(Connection { manager, task })
     }
 
-    /// Connects what `plan` says and keeps it running until the process ends.
+    /// Connects what `plan` says (each connection runs on a task of its own).
     pub async fn run(
         self,
         plan: super::shards::ShardPlan,
         assign: Option<crate::cluster::shards::Assignment>,
     ) {
         use super::shards::ShardPlan;
-        let held = match plan {
-            ShardPlan::Single => self.connect(None, 1).await.into_iter().collect::<Vec<_>>(),
+        match plan {
+            ShardPlan::Single => {
+                self.connect(None, 1).await;
+            }
             ShardPlan::Range { first, last, total } => {
-                let max_concurrency = self.max_concurrency().await;
-                let mut held = Vec::new();
-                for id in first..=last {
-                    held.extend(self.connect(Some((id, total)), max_concurrency).await);
-                }
-                held
+                let (_, max_concurrency) = self.recommended().await;
+                self.connect_all(first..=last, total, max_concurrency).await;
             }
             ShardPlan::Auto { total } => {
                 let (recommended, max_concurrency) = self.recommended().await;
                 let total = total.unwrap_or(recommended);
                 match assign {
                     // Several instances: leases decide who connects which shard.
-                    Some(assign) => return assign.run(self, total, max_concurrency).await,
+                    Some(assign) => assign.run(self, total, max_concurrency).await,
                     None => {
-                        let mut held = Vec::new();
-                        for id in 0..total {
-                            held.extend(self.connect(Some((id, total)), max_concurrency).await);
-                        }
-                        held
+                        self.connect_all(0..=total - 1, total, max_concurrency)
+                            .await
                     }
                 }
             }
-        };
-        // The connections run on their own tasks; this one keeps them.
-        std::future::pending::<()>().await;
-        drop(held);
+        }
+    }
+
+    /// Connects the shards `ids` of `total`, one after another.
+    async fn connect_all(
+        &self,
+        ids: std::ops::RangeInclusive<u32>,
+        total: u32,
+        max_concurrency: u32,
+    ) {
+        for id in ids {
+            self.connect(Some((id, total)), max_concurrency).await;
+        }
     }
 
     /// Discord's recommended shard count and IDENTIFY concurrency (`GET /gateway/bot`);
@@ -283,10 +287,6 @@ impl Gateway {
                 (1, 1)
             }
         }
-    }
-
-    async fn max_concurrency(&self) -> u32 {
-        self.recommended().await.1
     }
 }
 

@@ -212,14 +212,7 @@ impl Host {
                 // import` puts them).
                 Some(url) => {
                     let pg = kdhost::store::postgres::PostgresStore::connect(url).await?;
-                    let entry = kdhost::store::NewAuditEntry {
-                        guild_id: id.clone(),
-                        actor: "operator".into(),
-                        action: "config.import".into(),
-                        outcome: "ok".into(),
-                        ..Default::default()
-                    };
-                    pg.put_guild_config(id, Some(cfg), entry).await?;
+                    pg.import_guild_config(id, cfg).await?;
                 }
                 None => std::fs::write(config.join(format!("guilds/{id}.json")), cfg.to_string())
                     .unwrap(),
@@ -453,6 +446,16 @@ impl Host {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /readyz`'s body.
+    pub async fn ready(&self) -> Value {
+        reqwest::get(format!("{}/readyz", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Stops serving and waits until the host has stopped.

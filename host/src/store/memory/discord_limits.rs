@@ -26,8 +26,8 @@ pub struct MemoryDiscordLimits {
     /// Each guild's share, made at the first call (the share is the operator's setting).
     guilds: std::sync::OnceLock<governor::DefaultKeyedRateLimiter<String>>,
     guild_calls: std::sync::atomic::AtomicU64,
-    /// When each IDENTIFY bucket may identify again.
-    identify_at: tokio::sync::Mutex<HashMap<u32, Instant>>,
+    /// When each IDENTIFY bucket's next slot begins.
+    identify_at: Mutex<HashMap<u32, Instant>>,
     global_until: Mutex<Option<Instant>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     started: Instant,
@@ -43,7 +43,7 @@ impl MemoryDiscordLimits {
             global: RateLimiter::direct(Quota::per_second(n)),
             guilds: std::sync::OnceLock::new(),
             guild_calls: std::sync::atomic::AtomicU64::new(0),
-            identify_at: tokio::sync::Mutex::new(HashMap::new()),
+            identify_at: Mutex::new(HashMap::new()),
             global_until: Mutex::new(None),
             buckets: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -92,15 +92,19 @@ impl DiscordLimits for MemoryDiscordLimits {
     }
 
     async fn until_identify(&self, bucket: u32) {
-        // Held while waiting: the next shard of the bucket queues behind this one.
-        let mut at = self.identify_at.lock().await;
-        if let Some(t) = at.get(&bucket).filter(|t| **t > Instant::now()) {
-            tokio::time::sleep_until((*t).into()).await;
-        }
-        at.insert(
-            bucket,
-            Instant::now() + crate::store::discord_limits::IDENTIFY_EVERY,
-        );
+        // Reserve the bucket's next slot, then wait for it: shards of one bucket queue in
+        // turn, other buckets do not wait behind them.
+        let slot = {
+            let mut at = self.identify_at.lock().unwrap();
+            let next = at
+                .get(&bucket)
+                .copied()
+                .unwrap_or_else(Instant::now)
+                .max(Instant::now());
+            at.insert(bucket, next + crate::store::discord_limits::IDENTIFY_EVERY);
+            next
+        };
+        tokio::time::sleep_until(slot.into()).await;
     }
 
     async fn learn_bucket(&self, route: &str, remaining: u32, reset_after: Duration) {

@@ -7,27 +7,35 @@ use super::PostgresStore;
 use crate::store::audit::{AuditEntry, AuditLog, NewAuditEntry};
 use crate::store::now_ms;
 
+/// Records an entry on `c` (a connection, or the transaction of the change it audits);
+/// returns its id.
+pub(super) async fn insert(
+    c: &impl deadpool_postgres::GenericClient,
+    e: &NewAuditEntry,
+) -> Result<i64> {
+    let row = c
+        .query_one(
+            "INSERT INTO audit (at, guild_id, actor, action, target, before, after, outcome)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[
+                &now_ms(),
+                &e.guild_id,
+                &e.actor,
+                &e.action,
+                &e.target,
+                &e.before,
+                &e.after,
+                &e.outcome,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 #[async_trait]
 impl AuditLog for PostgresStore {
     async fn add(&self, e: NewAuditEntry) -> Result<i64> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "INSERT INTO audit (at, guild_id, actor, action, target, before, after, outcome)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[
-                    &now_ms(),
-                    &e.guild_id,
-                    &e.actor,
-                    &e.action,
-                    &e.target,
-                    &e.before,
-                    &e.after,
-                    &e.outcome,
-                ],
-            )
-            .await?;
-        Ok(row.get(0))
+        insert(&self.client().await?, &e).await
     }
 
     async fn list(

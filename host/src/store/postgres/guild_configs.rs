@@ -46,25 +46,26 @@ impl PostgresStore {
             )
             .await?
             .get(0);
-        tx.execute(
-            "INSERT INTO audit (at, guild_id, actor, action, target, before, after, outcome)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &now_ms(),
-                &audit.guild_id,
-                &audit.actor,
-                &audit.action,
-                &audit.target,
-                &audit.before,
-                &audit.after,
-                &audit.outcome,
-            ],
-        )
-        .await?;
+        super::audit::insert(&tx, &audit).await?;
         tx.execute(&format!("NOTIFY {CHANGES}, 'guild_config'"), &[])
             .await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// Puts a guild's override from the operator's files (`kdhost config import`), audited
+    /// as theirs.
+    pub async fn import_guild_config(&self, guild_id: &str, body: &Value) -> Result<i64> {
+        let entry = NewAuditEntry {
+            guild_id: guild_id.to_string(),
+            actor: "operator".into(),
+            action: "config.import".into(),
+            target: "$".into(),
+            before: None,
+            after: Some(body.clone()),
+            outcome: "ok".into(),
+        };
+        self.put_guild_config(guild_id, Some(body), entry).await
     }
 
     /// Every override changed after `version`, oldest first.

@@ -31,11 +31,33 @@ const RETRY: Duration = Duration::from_millis(250);
 const SLOT_SECS: u64 = 10;
 const SLOTS: u64 = 60;
 
-/// KEYS: pause, bucket, global log. ARGV: bot_auth (0/1), per_second, window ms, a
-/// unique member. Returns 0 (go: the grant is recorded) or the milliseconds to wait.
-const GRANT: &str = r#"
+/// What every script here starts with: Redis's clock (`now`, ms), and a sliding log of
+/// grants: `log_grant` records one in `key` unless it holds `limit` within `window` ms, and
+/// answers 0 (granted) or the milliseconds to wait.
+macro_rules! prelude {
+    () => {
+        r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function log_grant(key, limit, window, member)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    if redis.call('ZCARD', key) >= limit then
+        local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+        return math.max(1, tonumber(oldest[2]) + window - now)
+    end
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+    return 0
+end
+"#
+    };
+}
+
+/// KEYS: pause, bucket, global log. ARGV: bot_auth (0/1), per_second, window ms, a
+/// unique member. Returns 0 (go: the grant is recorded) or the milliseconds to wait.
+const GRANT: &str = concat!(
+    prelude!(),
+    r#"
 local bot = ARGV[1] == '1'
 if bot then
     local pause = redis.call('PTTL', KEYS[1])
@@ -47,44 +69,30 @@ if remaining then
     if tonumber(remaining) <= 0 and reset_at > now then return reset_at - now end
 end
 if bot then
-    local window = tonumber(ARGV[3])
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-    if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[2]) then
-        local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-        return math.max(1, tonumber(oldest[2]) + window - now)
-    end
-    redis.call('ZADD', KEYS[3], now, ARGV[4])
-    redis.call('PEXPIRE', KEYS[3], window)
+    local wait = log_grant(KEYS[3], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+    if wait > 0 then return wait end
 end
 if remaining and tonumber(remaining) > 0 then redis.call('HINCRBY', KEYS[2], 'remaining', -1) end
 return 0
-"#;
+"#
+);
 
-/// A sliding log of grants (`KEYS[1]`): at most `ARGV[1]` within `ARGV[2]` ms; `ARGV[3]`
-/// names this grant. Returns 0 (granted) or the milliseconds to wait.
-const SHARE: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return math.max(1, tonumber(oldest[2]) + window - now)
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
-return 0
-"#;
+/// A guild's share: KEYS[1] its log; ARGV: per second, window ms, a unique member.
+const SHARE: &str = concat!(
+    prelude!(),
+    "return log_grant(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3])"
+);
 
 /// KEYS: bucket. ARGV: remaining, reset_after ms.
-const LEARN: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const LEARN: &str = concat!(
+    prelude!(),
+    r#"
 local after = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'reset_at', now + after)
 redis.call('PEXPIRE', KEYS[1], after + 1000)
 return 0
-"#;
+"#
+);
 
 pub struct RedisDiscordLimits {
     redis: Redis,

@@ -11,6 +11,9 @@ use crate::store::tokens::{Held, InteractionTokens, TOKEN_LIFETIME};
 pub struct RedisTokens {
     redis: Redis,
     local: MemoryTokens,
+    /// Marks a token answered, only if it is still held (a hash is never made for a
+    /// missing one). Made once: every interaction's answer runs it.
+    mark: redis::Script,
 }
 
 impl RedisTokens {
@@ -18,6 +21,9 @@ impl RedisTokens {
         Self {
             redis,
             local: MemoryTokens::default(),
+            mark: redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'answered', '1') end return 0",
+            ),
         }
     }
 }
@@ -46,11 +52,8 @@ impl InteractionTokens for RedisTokens {
 
     async fn mark_answered(&self, interaction_id: &str) {
         self.local.mark_answered(interaction_id).await;
-        // Only a token still held is marked (a hash is never made for a missing one).
-        let script = redis::Script::new(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'answered', '1') end return 0",
-        );
-        let r: redis::RedisResult<i64> = script
+        let r: redis::RedisResult<i64> = self
+            .mark
             .key(key(interaction_id))
             .invoke_async(&mut self.redis.conn())
             .await;
