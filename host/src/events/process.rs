@@ -22,11 +22,14 @@ use crate::plugins::registry::Registry;
 use crate::plugins::runtime::Call;
 use crate::plugins::state::CallScope;
 use crate::scripts::Rules;
-use crate::store::{Inbox, NewMessage};
+use crate::store::{Inbox, InboxRow, NewMessage, Processed};
 use crate::telemetry::METRICS;
 
 /// How many inbox rows one pass takes.
 const BATCH: usize = 256;
+/// How many processed events are queued in one transaction: enough to spread a commit's
+/// cost, few enough that the first event's messages do not wait long for the others.
+const CHUNK: usize = 32;
 /// How long an instance's claim on an event lasts: if it dies while processing, another
 /// instance takes the event after this.
 const CLAIM: Duration = Duration::from_secs(30);
@@ -84,7 +87,9 @@ impl EventProcessor {
         });
     }
 
-    /// Processes up to one batch; returns how many events it took.
+    /// Processes up to one batch; returns how many events it took. The events' messages
+    /// are queued in chunks, each in one transaction, so a busy inbox costs one commit per
+    /// chunk instead of one per event.
     pub async fn run_batch(self: &Arc<Self>) -> usize {
         let claim_ms = CLAIM.as_millis() as i64;
         let rows = match self.inbox.claim(self.outbox.owner(), BATCH, claim_ms).await {
@@ -95,69 +100,92 @@ impl EventProcessor {
             }
         };
         let n = rows.len();
-        for row in rows {
-            if row.attempts > MAX_ATTEMPTS {
-                tracing::error!(
-                    seq = row.seq,
-                    attempts = row.attempts - 1,
-                    "inbox: an event whose processing never finished is given up"
-                );
-                METRICS.events_abandoned.inc();
-                self.give_up(row.seq).await;
-                continue;
+        for chunk in rows.chunks(CHUNK) {
+            let mut done = Vec::with_capacity(chunk.len());
+            let mut events = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let (event, messages) = match self.prepare(row) {
+                    Some(event) => {
+                        let messages = match &event {
+                            Incoming::Kaltura(ev) => self.messages_for(ev).await,
+                            Incoming::Discord(ev) => self.discord_messages(ev).await,
+                        };
+                        (Some(event), messages)
+                    }
+                    // Given up: marked done with nothing queued and no plugin told.
+                    None => (None, Vec::new()),
+                };
+                done.push(Processed {
+                    seq: row.seq,
+                    messages,
+                });
+                events.push(event);
             }
-            let event = match row.source.as_str() {
-                "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
-                _ => serde_json::from_str(&row.event).map(Incoming::Kaltura),
-            };
-            let event = match event {
-                Ok(e) => e,
-                Err(e) => {
-                    // Written by this host, so only a bug gets here; mark it done to move on.
-                    tracing::error!(seq = row.seq, error = %e, "inbox: unreadable event skipped");
-                    self.give_up(row.seq).await;
-                    continue;
-                }
-            };
-            let messages = match &event {
-                Incoming::Kaltura(ev) => self.messages_for(ev).await,
-                Incoming::Discord(ev) => self.discord_messages(ev).await,
-            };
-            match self
+            let answers = match self
                 .inbox
-                .complete(row.seq, &messages, self.outbox.guild_quota())
+                .complete_all(&done, self.outbox.guild_quota())
                 .await
             {
-                Ok(Some(ids)) if !ids.is_empty() => self.outbox.wake(),
-                Ok(Some(_)) => {}
-                // Another instance finished it first (its claim ran out while it worked, or
-                // ours did): its messages and its plugin calls are that instance's.
-                Ok(None) => continue,
+                Ok(a) => a,
                 Err(e) => {
-                    tracing::error!(seq = row.seq, error = %e, "inbox: cannot queue an event's messages; will retry");
+                    tracing::error!(error = %e, "inbox: cannot queue events' messages; will retry");
                     return 0;
                 }
-            }
-            let (topic, guilds, payload) = match &event {
-                Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience(), ev.to_json()),
-                Incoming::Discord(ev) => (
-                    ev.topic().to_string(),
-                    BTreeSet::from([ev.guild_id.clone()]),
-                    ev.payload.clone(),
-                ),
             };
-            // On a task of its own: a slow plugin must not hold up the next events.
-            let me = self.clone();
-            tokio::spawn(async move { me.notify_plugins(&topic, &guilds, &payload).await });
+            if answers.iter().flatten().any(|q| !q.is_empty()) {
+                self.outbox.wake();
+            }
+            for (answer, event) in answers.into_iter().zip(events) {
+                // `None`: another instance finished it first (its claim ran out while it
+                // worked, or ours did): its messages and its plugin calls are that
+                // instance's.
+                if let (Some(_), Some(event)) = (answer, event) {
+                    self.tell_plugins(event);
+                }
+            }
         }
         n
     }
 
-    /// Marks an event processed without queueing anything (nothing to queue, so no quota).
-    async fn give_up(&self, seq: i64) {
-        if let Err(e) = self.inbox.complete(seq, &[], 0).await {
-            tracing::error!(seq, error = %e, "inbox: cannot mark an event done; will retry");
+    /// The event of an inbox row, or `None` when it is to be given up (processing never
+    /// finished too often, or it cannot be read).
+    fn prepare(&self, row: &InboxRow) -> Option<Incoming> {
+        if row.attempts > MAX_ATTEMPTS {
+            tracing::error!(
+                seq = row.seq,
+                attempts = row.attempts - 1,
+                "inbox: an event whose processing never finished is given up"
+            );
+            METRICS.events_abandoned.inc();
+            return None;
         }
+        let event = match row.source.as_str() {
+            "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
+            _ => serde_json::from_str(&row.event).map(Incoming::Kaltura),
+        };
+        match event {
+            Ok(e) => Some(e),
+            Err(e) => {
+                // Written by this host, so only a bug gets here; mark it done to move on.
+                tracing::error!(seq = row.seq, error = %e, "inbox: unreadable event skipped");
+                None
+            }
+        }
+    }
+
+    /// Subscribed plugins hear about a processed event, on a task of its own: a slow
+    /// plugin must not hold up the next events.
+    fn tell_plugins(self: &Arc<Self>, event: Incoming) {
+        let (topic, guilds, payload) = match event {
+            Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience(), ev.to_json()),
+            Incoming::Discord(ev) => (
+                ev.topic().to_string(),
+                BTreeSet::from([ev.guild_id.clone()]),
+                ev.payload,
+            ),
+        };
+        let me = self.clone();
+        tokio::spawn(async move { me.notify_plugins(&topic, &guilds, &payload).await });
     }
 
     /// Persists a Discord gateway event (deduplicated) for processing; `false` for a

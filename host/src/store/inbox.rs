@@ -20,6 +20,13 @@ pub struct InboxRow {
     pub attempts: u32,
 }
 
+/// An event processed, with the messages it queues.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub seq: i64,
+    pub messages: Vec<NewMessage>,
+}
+
 #[async_trait]
 pub trait Inbox: Send + Sync {
     /// Records an event unless its key was seen before. `Some(seq)` when new, `None` for a
@@ -46,7 +53,21 @@ pub trait Inbox: Send + Sync {
         seq: i64,
         messages: &[NewMessage],
         guild_quota: u64,
-    ) -> Result<Option<Vec<Queued>>>;
+    ) -> Result<Option<Vec<Queued>>> {
+        let done = [Processed {
+            seq,
+            messages: messages.to_vec(),
+        }];
+        Ok(self.complete_all(&done, guild_quota).await?.pop().flatten())
+    }
+
+    /// [`Inbox::complete`] for a batch of events in one transaction (all or none): one
+    /// answer per event, in the order given, which is the order their messages queue in.
+    async fn complete_all(
+        &self,
+        done: &[Processed],
+        guild_quota: u64,
+    ) -> Result<Vec<Option<Vec<Queued>>>>;
 
     /// Forgets processed events older than `age_ms` (their keys no longer dedupe).
     async fn prune(&self, age_ms: i64) -> Result<usize>;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{KvError, LaneLease, NewAuditEntry, NewMessage, OutboxCounts, Recorded, Stores};
+use super::{
+    KvError, LaneLease, NewAuditEntry, NewMessage, OutboxCounts, Processed, Recorded, Stores,
+};
 
 mod shared;
 
@@ -60,6 +62,7 @@ backends!(
     kv_concurrent_increments_add_up_exactly,
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
+    inbox_completes_a_batch_in_order_and_once,
     outbox_guild_over_quota_gets_dead_letters,
     outbox_lanes_hand_out_their_oldest_message,
     outbox_leases_fence_results_after_a_takeover,
@@ -242,6 +245,55 @@ async fn inbox_claims_are_exclusive_until_they_run_out(s: Stores) {
     }
     assert!(s.inbox.claim("A", 10, 60_000).await.unwrap().is_empty());
     assert!(!s.inbox.pending().await.unwrap());
+}
+
+async fn inbox_completes_a_batch_in_order_and_once(s: Stores) {
+    let mut seqs = Vec::new();
+    for k in ["a", "b", "c"] {
+        seqs.push(s.inbox.insert("kaltura", k, "{}").await.unwrap().unwrap());
+    }
+    // "b" was finished elsewhere already: the batch queues nothing for it.
+    assert!(s.inbox.complete(seqs[1], &[], 0).await.unwrap().is_some());
+    let batch = [
+        Processed {
+            seq: seqs[0],
+            messages: vec![message("1", "x", 1), message("1", "x", 2)],
+        },
+        Processed {
+            seq: seqs[1],
+            messages: vec![message("1", "x", 3)],
+        },
+        Processed {
+            seq: seqs[2],
+            messages: vec![message("1", "x", 4), message("2", "y", 5)],
+        },
+    ];
+    // The guild quota counts over the whole batch: guild 1's third message is refused.
+    let answers = s.inbox.complete_all(&batch, 2).await.unwrap();
+    let sizes: Vec<Option<usize>> = answers.iter().map(|a| a.as_ref().map(Vec::len)).collect();
+    assert_eq!(sizes, vec![Some(2), None, Some(2)]);
+    let third = &answers[2].as_ref().unwrap();
+    assert!(third[0].refused.is_some() && third[1].refused.is_none());
+    // The lane hands out the batch's messages in the order given.
+    let first = &answers[0].as_ref().unwrap();
+    assert!(first[0].id < first[1].id && first[1].id < third[0].id);
+    assert_eq!(s.outbox.head("1/x").await.unwrap().unwrap().id, first[0].id);
+    assert_eq!(
+        s.outbox.head("1/x").await.unwrap().unwrap().body,
+        json!({"content": "1"})
+    );
+    assert_eq!(s.outbox.head("2/y").await.unwrap().unwrap().id, third[1].id);
+    // Done is done: the same batch again queues nothing.
+    let again = s.inbox.complete_all(&batch, 2).await.unwrap();
+    assert!(again.iter().all(Option::is_none));
+    assert!(!s.inbox.pending().await.unwrap());
+    assert_eq!(
+        s.outbox.counts().await.unwrap(),
+        OutboxCounts {
+            pending: 3,
+            dead: 1
+        }
+    );
 }
 
 async fn outbox_guild_over_quota_gets_dead_letters(s: Stores) {

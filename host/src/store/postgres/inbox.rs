@@ -2,12 +2,14 @@
 //! inserter processes), claims taken with `FOR UPDATE SKIP LOCKED` so instances never wait
 //! on each other's events, completion and the event's messages in one transaction.
 
+use std::collections::HashSet;
+
 use anyhow::Result;
 use async_trait::async_trait;
 
 use super::outbox::push_in;
 use super::{NOW_MS, PostgresStore};
-use crate::store::inbox::{Inbox, InboxRow};
+use crate::store::inbox::{Inbox, InboxRow, Processed};
 use crate::store::now_ms;
 use crate::store::outbox::{NewMessage, Queued};
 
@@ -69,27 +71,39 @@ impl Inbox for PostgresStore {
         .is_some())
     }
 
-    async fn complete(
+    async fn complete_all(
         &self,
-        seq: i64,
-        messages: &[NewMessage],
+        done: &[Processed],
         guild_quota: u64,
-    ) -> Result<Option<Vec<Queued>>> {
+    ) -> Result<Vec<Option<Vec<Queued>>>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let open = tx
-            .query_opt(
+        let seqs: Vec<i64> = done.iter().map(|d| d.seq).collect();
+        let open: HashSet<i64> = tx
+            .query(
                 "UPDATE inbox SET processed_at = $2, claimed_by = NULL, claimed_until = NULL
-                 WHERE seq = $1 AND processed_at IS NULL RETURNING seq",
-                &[&seq, &now_ms()],
+                 WHERE seq = ANY($1) AND processed_at IS NULL RETURNING seq",
+                &[&seqs, &now_ms()],
             )
-            .await?;
-        if open.is_none() {
-            return Ok(None);
-        }
-        let queued = push_in(&tx, messages, guild_quota).await?;
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // One push for the whole batch (one lock and count per guild), split back by event.
+        let messages: Vec<NewMessage> = done
+            .iter()
+            .filter(|d| open.contains(&d.seq))
+            .flat_map(|d| d.messages.iter().cloned())
+            .collect();
+        let mut queued = push_in(&tx, &messages, guild_quota).await?.into_iter();
         tx.commit().await?;
-        Ok(Some(queued))
+        Ok(done
+            .iter()
+            .map(|d| {
+                open.contains(&d.seq)
+                    .then(|| queued.by_ref().take(d.messages.len()).collect())
+            })
+            .collect())
     }
 
     async fn prune(&self, age_ms: i64) -> Result<usize> {

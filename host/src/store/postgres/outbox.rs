@@ -52,6 +52,9 @@ pub(super) async fn push_in(
     messages: &[NewMessage],
     quota: u64,
 ) -> Result<Vec<Queued>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = now_ms();
     // Locks taken in one order, so two pushes cannot wait on each other.
     let guilds: BTreeSet<&str> = messages.iter().map(|m| m.guild_id.as_str()).collect();
@@ -71,61 +74,95 @@ pub(super) async fn push_in(
             .get(0);
         waiting.insert(g, count as u64);
     }
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO outbox (guild_id, channel, lane, body, source, created_at, next_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    // Ids drawn first and handed out in ascending order: a lane is delivered in id order,
+    // and a set-based insert alone promises no order of its ids.
+    let mut ids: Vec<i64> = tx
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, $1::bigint)",
+            &[&(messages.len() as i64)],
         )
-        .await?;
-    let refuse = tx
-        .prepare_cached(
-            "INSERT INTO outbox (guild_id, channel, lane, body, source, created_at, next_at,
-                                 state, last_error, done_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 'dead', $7, $6) RETURNING id",
-        )
-        .await?;
-    let lane_row = tx
-        .prepare_cached("INSERT INTO outbox_lanes (lane) VALUES ($1) ON CONFLICT DO NOTHING")
-        .await?;
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ids.sort_unstable();
+    let mut rows = Rows::default();
     let mut queued = Vec::with_capacity(messages.len());
-    for m in messages {
+    for (m, id) in messages.iter().zip(ids) {
         let n = waiting.get_mut(m.guild_id.as_str()).expect("counted above");
-        let lane = NewMessage::lane(&m.guild_id, &m.channel);
-        let (id, refused) = if *n >= quota {
-            let why = over_quota(&m.guild_id, quota);
-            let row = tx
-                .query_one(
-                    &refuse,
-                    &[
-                        &m.guild_id,
-                        &m.channel,
-                        &lane,
-                        &m.body,
-                        &m.source,
-                        &now,
-                        &why,
-                    ],
-                )
-                .await?;
+        let refused = if *n >= quota {
             crate::telemetry::METRICS
                 .deliveries
                 .with_label_values(&["over_quota"])
                 .inc();
-            (row.get(0), Some(why))
+            Some(over_quota(&m.guild_id, quota))
         } else {
-            let row = tx
-                .query_one(
-                    &insert,
-                    &[&m.guild_id, &m.channel, &lane, &m.body, &m.source, &now],
-                )
-                .await?;
-            tx.execute(&lane_row, &[&lane]).await?;
             *n += 1;
-            (row.get(0), None)
+            None
         };
+        rows.add(id, m, refused.clone());
         queued.push(Queued { id, refused });
     }
+    tx.execute(
+        "INSERT INTO outbox (id, guild_id, channel, lane, body, source, created_at, next_at,
+                             state, last_error, done_at)
+         SELECT id, guild_id, channel, lane, body::jsonb, source, $8::bigint, $8::bigint,
+                CASE WHEN last_error IS NULL THEN 'pending' ELSE 'dead' END, last_error,
+                CASE WHEN last_error IS NULL THEN NULL ELSE $8::bigint END
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[]) AS m(id, guild_id, channel, lane, body, source, last_error)",
+        &[
+            &rows.id,
+            &rows.guild_id,
+            &rows.channel,
+            &rows.lane,
+            &rows.body,
+            &rows.source,
+            &rows.last_error,
+            &now,
+        ],
+    )
+    .await?;
+    let lanes: BTreeSet<&String> = rows
+        .lane
+        .iter()
+        .zip(&rows.last_error)
+        .filter(|(_, refused)| refused.is_none())
+        .map(|(lane, _)| lane)
+        .collect();
+    if !lanes.is_empty() {
+        let lanes: Vec<&String> = lanes.into_iter().collect();
+        tx.execute(
+            "INSERT INTO outbox_lanes (lane) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+            &[&lanes],
+        )
+        .await?;
+    }
     Ok(queued)
+}
+
+/// Messages as columns, for one `unnest` insert.
+#[derive(Default)]
+struct Rows {
+    id: Vec<i64>,
+    guild_id: Vec<String>,
+    channel: Vec<String>,
+    lane: Vec<String>,
+    body: Vec<String>,
+    source: Vec<String>,
+    last_error: Vec<Option<String>>,
+}
+
+impl Rows {
+    fn add(&mut self, id: i64, m: &NewMessage, refused: Option<String>) {
+        self.id.push(id);
+        self.guild_id.push(m.guild_id.clone());
+        self.channel.push(m.channel.clone());
+        self.lane.push(NewMessage::lane(&m.guild_id, &m.channel));
+        self.body.push(m.body.to_string());
+        self.source.push(m.source.clone());
+        self.last_error.push(refused);
+    }
 }
 
 impl PostgresStore {

@@ -7,9 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::outbox::push_in;
-use crate::store::inbox::{Inbox, InboxRow};
+use crate::store::inbox::{Inbox, InboxRow, Processed};
 use crate::store::now_ms;
-use crate::store::outbox::{NewMessage, Queued};
+use crate::store::outbox::Queued;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbox (
@@ -50,30 +50,28 @@ fn claim(conn: &Connection, owner: &str, limit: usize, claim_ms: i64) -> Result<
     Ok(rows)
 }
 
-fn complete(
+fn complete_all(
     conn: &mut Connection,
-    seq: i64,
-    messages: &[NewMessage],
+    done: &[Processed],
     guild_quota: u64,
-) -> Result<Option<Vec<Queued>>> {
+) -> Result<Vec<Option<Vec<Queued>>>> {
     let tx = conn.transaction()?;
-    let open: Option<i64> = tx
-        .query_row(
-            "SELECT seq FROM inbox WHERE seq = ?1 AND processed_at IS NULL",
-            params![seq],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if open.is_none() {
-        return Ok(None);
+    let mut answers = Vec::with_capacity(done.len());
+    for d in done {
+        let open = tx
+            .prepare_cached("SELECT 1 FROM inbox WHERE seq = ?1 AND processed_at IS NULL")?
+            .exists(params![d.seq])?;
+        if !open {
+            answers.push(None);
+            continue;
+        }
+        let queued = push_in(&tx, &d.messages, guild_quota)?;
+        tx.prepare_cached("UPDATE inbox SET processed_at = ?2 WHERE seq = ?1")?
+            .execute(params![d.seq, now_ms()])?;
+        answers.push(Some(queued));
     }
-    let queued = push_in(&tx, messages, guild_quota)?;
-    tx.execute(
-        "UPDATE inbox SET processed_at = ?2 WHERE seq = ?1",
-        params![seq, now_ms()],
-    )?;
     tx.commit()?;
-    Ok(Some(queued))
+    Ok(answers)
 }
 
 #[async_trait]
@@ -120,14 +118,13 @@ impl Inbox for SqliteStore {
         .await
     }
 
-    async fn complete(
+    async fn complete_all(
         &self,
-        seq: i64,
-        messages: &[NewMessage],
+        done: &[Processed],
         guild_quota: u64,
-    ) -> Result<Option<Vec<Queued>>> {
-        let messages = messages.to_vec();
-        self.call(move |c| complete(c, seq, &messages, guild_quota))
+    ) -> Result<Vec<Option<Vec<Queued>>>> {
+        let done = done.to_vec();
+        self.call(move |c| complete_all(c, &done, guild_quota))
             .await
     }
 
