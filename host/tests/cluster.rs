@@ -442,3 +442,212 @@ async fn config_import_puts_checked_guild_files_in_the_database_and_refuses_a_ba
         "#a"
     );
 }
+
+const NEWS: &str = "910000000000000002";
+const ADMIN: &str = "700000000000000077";
+const ADMIN_ROLE: &str = "800000000000000077";
+const NEWS_RULE: &str = r##"
+fn on_kaltura_event(ev) {
+    if ev.kind == "entry_ready" {
+        notify("#news", #{ content: template("Rule: {{id}}", ev) });
+    }
+}
+"##;
+
+/// A guild administrator's API token, taken from `host`.
+async fn admin_token(host: &Host) -> String {
+    host.standin.set_guild(
+        GUILD,
+        "700000000000000099",
+        &[(ADMIN_ROLE, "Config team", 32)],
+    );
+    host.standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
+    host.standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
+    host.api_token("oauth-admin").await
+}
+
+/// `METHOD /api/v1/guilds/GUILD/scripts/FILE` on `host`: status and answer.
+async fn script_call(
+    host: &Host,
+    token: &str,
+    method: &str,
+    file: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(
+            method.parse().unwrap(),
+            format!("{}/api/v1/guilds/{GUILD}/scripts/{file}", host.base),
+        )
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.header("content-type", "text/plain").body(b.to_string());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn a_rule_uploaded_on_one_instance_runs_for_events_at_another_and_a_bad_one_changes_nothing()
+{
+    let url = database().await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let a = instance(&url, Some(&redis), None).await;
+    let b = instance(&url, Some(&redis), Some(a.standin.clone())).await;
+    a.standin
+        .set_channels(GUILD, &[(RECORDINGS, "recordings"), (NEWS, "news")]);
+    let token = admin_token(&a).await;
+    let name = format!("guilds/{GUILD}/ready.rhai");
+    let has_rule = |h: &Host| h.rules.source(GUILD, "ready.rhai");
+
+    let (status, info) = script_call(&a, &token, "PUT", "ready.rhai", Some(NEWS_RULE)).await;
+    assert_eq!(status, 200, "{info}");
+    let uploaded = std::time::Instant::now();
+    assert_eq!(
+        has_rule(&a).as_deref(),
+        Some(NEWS_RULE),
+        "in force where it was made"
+    );
+    eventually("the rule on the other instance", || has_rule(&b)).await;
+    eprintln!(
+        "rule in force on the other instance after {:?}",
+        uploaded.elapsed()
+    );
+    // An event arriving at the other instance runs it.
+    let k = a.kaltura.as_ref().unwrap();
+    let entry = k.ready_entry_ids()[0].clone();
+    let n = k
+        .entry_ready_notification(&entry, 1, BodyFormat::Json, "sha256")
+        .unwrap();
+    let (status, body) = k.deliver_notification(&webhook(&b), &n).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let msgs = b.messages(NEWS, 1).await;
+    assert_eq!(msgs[0]["content"], "Rule: job:1");
+
+    // A bad upload is refused where it is made (file:line:col), and nothing changes
+    // anywhere: not the database, not either instance.
+    let (status, refused) =
+        script_call(&a, &token, "PUT", "ready.rhai", Some("fn on_schedule( {")).await;
+    assert_eq!(status, 400, "{refused}");
+    let why = refused["error"]["message"].as_str().unwrap();
+    assert!(why.starts_with(&format!("{name}:1:")), "{why}");
+    let pg = kdhost::store::postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    let rows = pg.rules_since(0).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].source.as_deref(), Some(NEWS_RULE));
+    for h in [&a, &b] {
+        assert_eq!(has_rule(h).as_deref(), Some(NEWS_RULE));
+    }
+    let audit = b.stores.audit.list(GUILD, 10, None).await.unwrap();
+    let outcomes: Vec<&str> = audit.iter().map(|e| e.outcome.as_str()).collect();
+    assert!(
+        outcomes[0].starts_with("invalid") && outcomes[1] == "ok",
+        "{outcomes:?}"
+    );
+
+    // Deleted on the other instance: gone from both.
+    let (status, _) = script_call(&b, &token, "DELETE", "ready.rhai", None).await;
+    assert_eq!(status, 204);
+    eventually("the rule gone everywhere", || {
+        (has_rule(&a).is_none() && has_rule(&b).is_none()).then_some(())
+    })
+    .await;
+    let (status, _) = script_call(&a, &token, "DELETE", "ready.rhai", None).await;
+    assert_eq!(status, 404);
+    for h in [a, b] {
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_published_while_instances_run_is_loaded_by_every_one_and_a_refused_one_by_none() {
+    let url = database().await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let grants = |s: &mut Setup| {
+        s.plugins_json = Some(json!({"plugins": {"poll": {"grants": ["kv"]}}}).to_string());
+    };
+    let a = try_instance_with(&url, Some(&redis), None, grants)
+        .await
+        .unwrap();
+    let b = try_instance_with(&url, Some(&redis), Some(a.standin.clone()), grants)
+        .await
+        .unwrap();
+    let kdhost = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(["plugin"])
+            .args(args)
+            .env("KD_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let loaded = |h: &Host| h.app_registry.snapshot().get("poll").is_some();
+    assert!(!loaded(&a) && !loaded(&b));
+
+    // Something that is not a component is refused before anything is stored.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), b"not a component").unwrap();
+    let out = kdhost(&["publish", junk.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("refused, not published"),
+        "{text}"
+    );
+    let pg = kdhost::store::postgres::PostgresStore::connect(&url)
+        .await
+        .unwrap();
+    assert!(pg.plugins_since(0).await.unwrap().is_empty());
+
+    let poll = guest("kd_plugin_rust_poll");
+    let out = kdhost(&["publish", poll.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("published poll"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for h in [&a, &b] {
+        eventually("the plugin loaded on every instance", || {
+            loaded(h).then_some(())
+        })
+        .await;
+    }
+    let (status, body) = b
+        .command(
+            "poll",
+            json!([{"name": "question", "type": 3, "value": "Lunch?"},
+                   {"name": "options", "type": 3, "value": "Pizza, Sushi"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Two options and "Close poll": the plugin answered on the instance that did not publish.
+    assert_eq!(button_ids(&body).len(), 3, "{body}");
+
+    let out = kdhost(&["unpublish", "poll"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for h in [&a, &b] {
+        eventually("the plugin unloaded on every instance", || {
+            (!loaded(h)).then_some(())
+        })
+        .await;
+    }
+    let out = kdhost(&["unpublish", "poll"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("no plugin named `poll`"),
+        "{text}"
+    );
+    for h in [a, b] {
+        h.stop().await;
+    }
+}

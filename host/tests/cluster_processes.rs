@@ -65,6 +65,22 @@ struct Instance {
     base: String,
 }
 
+/// Runs `kdhost ARGS DIR` against the shared database; it must succeed.
+fn operator(args: &[&str], dir: &std::path::Path, database_url: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(args)
+        .arg(dir)
+        .env("KD_DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kdhost {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Cluster {
     async fn start(n: usize) -> Cluster {
         Self::start_with(n, Options::default()).await
@@ -127,18 +143,12 @@ impl Cluster {
             )
             .unwrap();
         }
-        // The guild overrides go into the shared database, as an operator moving in would.
-        let import = Command::new(env!("CARGO_BIN_EXE_kdhost"))
-            .args(["config", "import"])
-            .arg(dir.join("config"))
-            .env("KD_DATABASE_URL", &database_url)
-            .output()
-            .unwrap();
-        assert!(
-            import.status.success(),
-            "kdhost config import: {}",
-            String::from_utf8_lossy(&import.stderr)
-        );
+        // The guild overrides and rules go into the shared database, as an operator moving
+        // in would.
+        operator(&["config", "import"], &dir.join("config"), &database_url);
+        if !options.rules.is_empty() {
+            operator(&["script", "import"], &dir.join("scripts"), &database_url);
+        }
         let mut cluster = Cluster {
             _serial: serial,
             _tmp: tmp,

@@ -262,6 +262,15 @@ pub async fn start_host_with(
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, src).unwrap();
     }
+    // On PostgreSQL rules and plugins are rows too (as an operator moving in puts them).
+    if let Some(url) = &database_url {
+        let pg = kdhost::store::postgres::PostgresStore::connect(url)
+            .await
+            .unwrap();
+        kdhost::cli::db::import_folders(&pg, &dir.join("scripts"), &dir.join("plugins"))
+            .await
+            .unwrap();
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let opts = ServeOptions {

@@ -12,12 +12,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::auth::{Authenticated, Claims, SubjectKind};
 use super::error::ApiError;
 use super::{ApiState, ErrorBody, check_snowflake, err, query};
-use crate::config::admin::{Change, ChangeError};
+use crate::config::admin::ChangeError;
 use crate::discord::model::Member;
 use crate::kaltura::identity::KalturaRole;
 use crate::scripts::rules::RuleInfo;
@@ -341,41 +341,17 @@ pub async fn put_script(
             )
         })?
     };
-    let r = s.rules.clone();
-    let before = r.source(&guild, &name).map(Value::String);
-    let (g, n, src) = (guild.clone(), name.clone(), source.clone());
-    let result = tokio::task::spawn_blocking(move || r.put(&g, &n, &src))
+    crate::scripts::admin::put(&s.rules, &s.admin, &guild, &who, &name, &source)
         .await
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    // A rule that is applied is kept whole; a refused upload only by its digest, size and
-    // first lines (the audit log must not grow by every junk upload's full text).
-    let after = match &result {
-        Ok(_) => json!(source),
-        Err(_) => {
-            use sha2::Digest;
-            let start: String = source.chars().take(512).collect();
-            json!({"sha256": hex::encode(sha2::Sha256::digest(source.as_bytes())),
-                   "bytes": source.len(), "start": start})
-        }
-    };
-    let change = Change {
-        guild: &guild,
-        who: &who,
-        action: "script.put",
-        target: &name,
-        before,
-        after: Some(after),
-    };
-    match result {
-        Ok(info) => {
-            s.admin.audit(&change, "ok").await;
-            Ok(Json(info))
-        }
-        Err(e) => {
-            s.admin.audit(&change, &format!("invalid: {e}")).await;
-            Err(err(StatusCode::BAD_REQUEST, "invalid_rule", e))
-        }
-    }
+        .map(Json)
+        .map_err(|e| match e {
+            ChangeError::Invalid(m) => err(StatusCode::BAD_REQUEST, "invalid_rule", m),
+            other => err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage",
+                other.to_string(),
+            ),
+        })
 }
 
 #[utoipa::path(delete, path = "/api/v1/guilds/{id}/scripts/{name}", tag = "guilds",
@@ -390,26 +366,17 @@ pub async fn delete_script(
     let who = s
         .admin_writer(&claims, &guild, "script.delete", &name)
         .await?;
-    let r = &s.rules;
-    let before = r.source(&guild, &name).map(Value::String);
-    match r.delete(&guild, &name) {
-        Ok(true) => {
-            let change = Change {
-                guild: &guild,
-                who: &who,
-                action: "script.delete",
-                target: &name,
-                before,
-                after: None,
-            };
-            s.admin.audit(&change, "ok").await;
-            Ok(StatusCode::NO_CONTENT)
-        }
+    match crate::scripts::admin::delete(&s.rules, &s.admin, &guild, &who, &name).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(err(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("this server has no rule `{name}`"),
         )),
-        Err(e) => Err(err(StatusCode::INTERNAL_SERVER_ERROR, "storage", e)),
+        Err(e) => Err(err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            e.to_string(),
+        )),
     }
 }

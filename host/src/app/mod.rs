@@ -64,7 +64,7 @@ impl App {
         settings.check().map_err(anyhow::Error::msg)?;
         let storage = storage::storage(opts, &settings).await?;
         let conn = connections::connections(&settings, &storage).await?;
-        let rules = rules::rules(opts, &storage, &conn)?;
+        let rules = rules::rules(opts, &storage, &conn).await?;
         let plugins = plugins::serve(opts, &settings, &storage, &conn).await?;
         let hot_reload = reload::reload(opts, &storage, &conn, &plugins.registry, &rules);
         let events = events::events(&settings, &storage, &conn, &plugins.registry, &rules);
@@ -77,7 +77,7 @@ impl App {
         if let (crate::store::backend::Durable::Postgres(pg), Some(follower)) =
             (&storage.durable, &storage.follower)
         {
-            admin = admin.in_database(crate::config::admin::SharedOverrides {
+            admin = admin.in_database(crate::config::admin::SharedDatabase {
                 store: pg.clone(),
                 follower: follower.clone(),
             });

@@ -9,11 +9,14 @@ use arc_swap::ArcSwap;
 
 use super::connections::Connections;
 use super::storage::Storage;
+use crate::cluster::changes::PluginChanges;
 use crate::config::settings::{ServeOptions, Settings};
 use crate::plugins::caps::{Capabilities, DiscordCap};
 use crate::plugins::grants::GrantsConfig;
 use crate::plugins::registry::LoadFailure;
+use crate::plugins::registry::wasm_files;
 use crate::plugins::{Registry, Runtime, builtin};
+use crate::store::backend::Durable;
 
 /// What a registry is made of.
 pub struct PluginWiring {
@@ -35,7 +38,8 @@ pub fn plugins(w: PluginWiring) -> Result<Arc<Registry>> {
     Ok(Arc::new(Registry::new(runtime, w.grants, catalog, w.cache)))
 }
 
-/// The serving host's plugins: the built-ins and every file in the plugins folder.
+/// The serving host's plugins: the built-ins and every file in the plugins folder (on a
+/// shared database: every plugin published there).
 pub struct Served {
     pub caps: Arc<Capabilities>,
     pub registry: Arc<Registry>,
@@ -70,7 +74,33 @@ pub async fn serve(
     })?;
     std::fs::create_dir_all(&opts.plugins)
         .with_context(|| format!("creating the plugins folder {}", opts.plugins.display()))?;
-    let load_failures = registry.load_all(builtin::all(), Some(&opts.plugins)).await;
+    let load_failures = match (&storage.durable, &storage.follower) {
+        // On a shared database the published plugins are rows there, followed by every
+        // instance (failures are logged as they are loaded).
+        (Durable::Postgres(pg), Some(follower)) => {
+            let files = wasm_files(&opts.plugins).len();
+            if files > 0 {
+                tracing::warn!(
+                    folder = %opts.plugins.display(),
+                    files,
+                    "on PostgreSQL the plugins come from the database, not this folder: `kdhost plugin publish FILE.wasm` puts one there"
+                );
+            }
+            let mut failures = registry.load_all(builtin::all(), None).await;
+            let changes = Arc::new(PluginChanges::new(
+                pg.clone(),
+                registry.clone(),
+                opts.data.join("published"),
+            ));
+            follower
+                .follow(changes.clone())
+                .await
+                .context("reading the published plugins from the database")?;
+            failures.extend(changes.take_failures());
+            failures
+        }
+        _ => registry.load_all(builtin::all(), Some(&opts.plugins)).await,
+    };
     Ok(Served {
         caps,
         registry,

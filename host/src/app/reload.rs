@@ -1,5 +1,5 @@
 //! Step 5, reload: one watcher over the plugins folder, the operator's grants, the rules
-//! and the guild config files; `None` (logged) when the folders cannot be watched.
+//! and the guild config files (on a shared database, the operator's files only); `None` (logged) when the folders cannot be watched.
 
 use std::sync::Arc;
 
@@ -22,16 +22,24 @@ pub fn reload(
     rules: &Arc<Rules>,
 ) -> Option<HotReload> {
     // The first that claims a changed file gets it: plugins.json before the guild files.
-    let things: Vec<Arc<dyn Reloadable>> = vec![
-        Arc::new(PluginFolder::new(registry.clone(), &opts.plugins)),
-        Arc::new(GrantsReload::new(
-            registry.clone(),
-            conn.kaltura.clone(),
-            &opts.config,
-        )),
-        Arc::new(RuleFolder::new(rules.clone())),
-        Arc::new(GuildFiles::new(storage.guilds.clone(), &opts.config)),
-    ];
+    let mut things: Vec<Arc<dyn Reloadable>> = vec![Arc::new(GrantsReload::new(
+        registry.clone(),
+        conn.kaltura.clone(),
+        &opts.config,
+    ))];
+    // On a shared database, plugins, rules and guild overrides are rows there (followed by
+    // every instance); the operator's files stay files.
+    if storage.follower.is_none() {
+        things.insert(
+            0,
+            Arc::new(PluginFolder::new(registry.clone(), &opts.plugins)),
+        );
+        things.push(Arc::new(RuleFolder::new(rules.clone())));
+    }
+    things.push(Arc::new(GuildFiles::new(
+        storage.guilds.clone(),
+        &opts.config,
+    )));
     reload::start(things)
         .inspect_err(
             |e| tracing::warn!(error = %e, "hot reload is off: the folders cannot be watched"),

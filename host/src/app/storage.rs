@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
-use crate::cluster::changes::ConfigFollower;
+use crate::cluster::changes::{ChangeFollower, GuildConfigChanges};
 use crate::cluster::{Leadership, Membership};
 use crate::config::guild::GuildConfigs;
 use crate::config::settings::{ServeOptions, Settings};
@@ -29,8 +29,9 @@ pub struct Storage {
     pub membership: Option<Membership>,
     /// Whether this instance runs what happens once per cluster.
     pub leadership: Leadership,
-    /// Guild config changes other instances make, applied here (PostgreSQL only).
-    pub follower: Option<Arc<ConfigFollower>>,
+    /// Changes other instances make to what they share (guild configs, rules, plugins),
+    /// applied here (PostgreSQL only).
+    pub follower: Option<Arc<ChangeFollower>>,
 }
 
 pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage> {
@@ -45,12 +46,16 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
     );
     let follower = match &durable {
         Durable::Postgres(pg) => {
-            let follower = ConfigFollower::new(pg.clone(), guilds.clone());
+            let follower = ChangeFollower::new();
+            let configs = GuildConfigChanges {
+                store: pg.clone(),
+                guilds: guilds.clone(),
+            };
             follower
-                .catch_up()
+                .follow(Arc::new(configs))
                 .await
                 .context("reading the guild configuration from the database")?;
-            follower.start();
+            follower.start(pg.clone());
             Some(follower)
         }
         Durable::Sqlite { .. } => None,

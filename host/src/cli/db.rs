@@ -61,3 +61,19 @@ pub async fn import(database_url: Option<String>, sqlite_dir: &Path) -> Result<E
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// Puts a single instance's rules folder and plugin components into the shared database
+/// (as `kdhost script import` and `kdhost plugin publish` do): every rule checked first,
+/// every component checked as the host loads it; the first refusal stops the import.
+pub async fn import_folders(store: &PostgresStore, scripts: &Path, plugins: &Path) -> Result<()> {
+    if scripts.is_dir() {
+        super::script::import_rules(store, scripts).await?;
+    }
+    for path in crate::plugins::registry::wasm_files(plugins) {
+        let bytes = std::fs::read(&path)?;
+        super::plugin::publish::publish_component(store, bytes, &path)
+            .await?
+            .map_err(|r| anyhow::anyhow!("{}: not published: {r}", path.display()))?;
+    }
+    Ok(())
+}

@@ -91,6 +91,19 @@ enum PluginCommand {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Publish a component to the shared database (checked first): every instance loads it
+    /// within a second.
+    Publish {
+        file: PathBuf,
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+    /// Unpublish a plugin from the shared database: every instance unloads it.
+    Unpublish {
+        name: String,
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
     /// Run one command of a component in the real sandbox against in-process Discord and
     /// Kaltura stand-ins; print the response and every host call it made.
     Test {
@@ -175,6 +188,14 @@ enum ScriptCommand {
         /// Configuration folder for the guild's config.
         #[arg(long, default_value = "config")]
         config: PathBuf,
+    },
+    /// Put the rules of DIR/global and DIR/guilds/<id> into the shared database (checked
+    /// first: nothing is stored unless every rule is valid).
+    Import {
+        #[arg(default_value = "scripts")]
+        dir: PathBuf,
+        #[arg(long, env = "KD_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -290,6 +311,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             plugin::check::check(&file, json).await
         }
         Command::Plugin(PluginCommand::Build { dir }) => plugin::build::build(&dir).await,
+        Command::Plugin(PluginCommand::Publish { file, database_url }) => {
+            plugin::publish::publish(&file, database_url).await
+        }
+        Command::Plugin(PluginCommand::Unpublish { name, database_url }) => {
+            plugin::publish::unpublish(&name, database_url).await
+        }
         Command::Plugin(PluginCommand::Test {
             file,
             command,
@@ -329,6 +356,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             guild,
             config,
         }) => script::test(&file, &event, &guild, &config).await,
+        Command::Script(ScriptCommand::Import { dir, database_url }) => {
+            script::import(&dir, database_url).await
+        }
         Command::Kaltura(KalturaCommand::Ks {
             user,
             session_type,

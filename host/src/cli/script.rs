@@ -200,3 +200,60 @@ pub async fn test(
         ExitCode::FAILURE
     })
 }
+
+/// `kdhost script import [DIR]`: every rule under `DIR/global` and `DIR/guilds/<id>`,
+/// compiled and checked as the host loads them, put into the shared database (audited as
+/// the operator's); every instance runs them within a second. Nothing is stored unless
+/// every rule is valid; rules already in the database and not in `DIR` stay.
+pub async fn import(dir: &Path, database_url: Option<String>) -> Result<ExitCode> {
+    use crate::store::postgres::PostgresStore;
+    let url = super::db::required_url(database_url)?;
+    if !dir.is_dir() {
+        anyhow::bail!("{}: no such folder", dir.display());
+    }
+    let store = PostgresStore::connect(&url).await?;
+    let imported = import_rules(&store, dir).await?;
+    for (name, version) in &imported {
+        println!("imported {name} (version {version})");
+    }
+    println!(
+        "{} rule(s) in {}; instances run them at once",
+        imported.len(),
+        store.target()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the rules of a rules folder into the shared database if every one is valid;
+/// returns each rule's name and new version.
+pub async fn import_rules(
+    store: &crate::store::postgres::PostgresStore,
+    dir: &Path,
+) -> Result<Vec<(String, i64)>> {
+    use crate::store::audit::{NewAuditEntry, OPERATOR_WIDE};
+    let rules = Rules::new(dir, Limits::default(), None, None);
+    let problems = rules.load_all();
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{}: not imported: {} rule(s) invalid:\n{}",
+            dir.display(),
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+    let mut imported = Vec::new();
+    for rule in rules.all() {
+        let guild = rule.guild.as_deref().unwrap_or(OPERATOR_WIDE);
+        let entry = NewAuditEntry::by_operator(
+            guild,
+            "script.import",
+            &rule.name,
+            Some(Value::String(rule.source.clone())),
+        );
+        let version = store
+            .put_rule(&rule.name, rule.guild.as_deref(), Some(&rule.source), entry)
+            .await?;
+        imported.push((rule.name.clone(), version));
+    }
+    Ok(imported)
+}

@@ -56,18 +56,18 @@ pub struct ConfigAdmin {
     audit: Arc<dyn AuditLog>,
     directory: Arc<GuildDirectory>,
     /// Where overrides are kept when instances share a database (else: files in `dir`).
-    database: Option<SharedOverrides>,
+    database: Option<SharedDatabase>,
 }
 
-/// Overrides in the shared database: written with their audit entry, then applied here by
-/// catching up (in version order, as every other instance applies them).
-pub struct SharedOverrides {
+/// Overrides and rules in the shared database: written with their audit entry, then
+/// applied here by catching up (in version order, as every other instance applies them).
+pub struct SharedDatabase {
     pub store: Arc<crate::store::postgres::PostgresStore>,
-    pub follower: Arc<crate::cluster::changes::ConfigFollower>,
+    pub follower: Arc<crate::cluster::changes::ChangeFollower>,
 }
 
 /// The audit record of a change.
-fn entry(c: &Change<'_>, outcome: &str) -> NewAuditEntry {
+pub fn audit_entry(c: &Change<'_>, outcome: &str) -> NewAuditEntry {
     NewAuditEntry {
         guild_id: c.guild.to_string(),
         actor: actor_label(c.who),
@@ -105,9 +105,14 @@ impl ConfigAdmin {
     }
 
     /// Keeps overrides in the shared database instead of files.
-    pub fn in_database(mut self, shared: SharedOverrides) -> Self {
+    pub fn in_database(mut self, shared: SharedDatabase) -> Self {
         self.database = Some(shared);
         self
+    }
+
+    /// The shared database changes are written to, when instances share one.
+    pub fn database(&self) -> Option<&SharedDatabase> {
+        self.database.as_ref()
     }
 
     pub fn audit_log(&self) -> &Arc<dyn AuditLog> {
@@ -162,7 +167,7 @@ impl ConfigAdmin {
 
     /// Writes one audit record (a failure to write is logged, not fatal).
     pub async fn audit(&self, c: &Change<'_>, outcome: &str) {
-        if let Err(e) = self.audit.add(entry(c, outcome)).await {
+        if let Err(e) = self.audit.add(audit_entry(c, outcome)).await {
             tracing::error!(error = %e, guild = c.guild, action = c.action, "audit record could not be written");
         }
     }
@@ -214,7 +219,7 @@ impl ConfigAdmin {
             Some(db) => {
                 let storage = |e: anyhow::Error| ChangeError::Storage(format!("{e:#}"));
                 db.store
-                    .put_guild_config(c.guild, checked.raw(), entry(&c, "ok"))
+                    .put_guild_config(c.guild, checked.raw(), audit_entry(&c, "ok"))
                     .await
                     .map_err(storage)?;
                 db.follower.catch_up().await.map_err(storage)?;

@@ -15,6 +15,11 @@ static PLUGIN_NAME: LazyLock<Regex> =
 static EVENT_KIND: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9._-]{0,63}$").unwrap());
 
+/// Whether `name` may name a plugin (it also names its file when published).
+pub fn valid_plugin_name(name: &str) -> bool {
+    PLUGIN_NAME.is_match(name)
+}
+
 fn chars(s: &str) -> usize {
     s.chars().count()
 }

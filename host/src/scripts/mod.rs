@@ -5,6 +5,7 @@
 //! (`command(...)`) and schedules (`schedule("*/15 * * * *")`). Runs return effects that
 //! the host carries out; see `sandbox` for the limits and `api` for what a rule can call.
 
+pub mod admin;
 pub mod api;
 pub mod effects;
 pub mod rules;

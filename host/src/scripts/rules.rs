@@ -185,6 +185,14 @@ fn rule_name(dir: &Path, path: &Path) -> Option<(String, Option<String>)> {
     }
 }
 
+/// A rule changed: `(name, guild, source)`; no source: removed; an error: unreadable.
+type ChangedRule = (String, Option<String>, Option<Result<String, String>>);
+
+/// The name of a guild's rule file: `guilds/<id>/<file>`.
+pub fn rule_key(guild: &str, file: &str) -> String {
+    format!("guilds/{guild}/{file}")
+}
+
 /// A rule's file name: 1-64 lower-case letters, digits, `-` or `_`, then `.rhai`.
 pub fn valid_file_name(name: &str) -> bool {
     name.strip_suffix(".rhai").is_some_and(|stem| {
@@ -253,6 +261,11 @@ impl Rules {
         let files = rule_files(&self.dir);
         // The first load is not a change: the command sync reads the rules when it starts.
         self.load_files(&files)
+    }
+
+    /// How many rule files the rules folder holds.
+    pub fn file_count(&self) -> usize {
+        rule_files(&self.dir).len()
     }
 
     /// Compiles a rule and runs its top level to read its declarations. Errors say
@@ -333,21 +346,49 @@ impl Rules {
     }
 
     fn load_files(&self, paths: &[PathBuf]) -> Vec<String> {
+        let changes = paths
+            .iter()
+            .filter_map(|path| {
+                let (name, guild) = rule_name(&self.dir, path)?;
+                let source = path
+                    .exists()
+                    .then(|| std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}")));
+                Some((name, guild, source))
+            })
+            .collect();
+        self.apply_changed(changes)
+    }
+
+    /// Applies rules changed elsewhere (the shared database): `(name, guild, source)`, a
+    /// source of `None` removing the rule, each as a file change would be. Returns the
+    /// problems.
+    pub fn apply_sources(
+        &self,
+        changes: Vec<(String, Option<String>, Option<String>)>,
+    ) -> Vec<String> {
+        let changes = changes
+            .into_iter()
+            .map(|(name, guild, source)| (name, guild, source.map(Ok)))
+            .collect();
+        let problems = self.apply_changed(changes);
+        self.changed.notify_one();
+        problems
+    }
+
+    /// A valid source replaces its rule, a removed one goes, an invalid one (or one that
+    /// could not be read) keeps its last good version.
+    fn apply_changed(&self, changes: Vec<ChangedRule>) -> Vec<String> {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut set: BTreeMap<String, Arc<Rule>> = self.current.load().rules.clone();
         let mut problems = Vec::new();
-        for path in paths {
-            let Some((name, guild)) = rule_name(&self.dir, path) else {
-                continue;
-            };
-            if !path.exists() {
+        for (name, guild, source) in changes {
+            let Some(source) = source else {
                 set.remove(&name);
                 self.problems.lock().unwrap().remove(&name);
                 tracing::info!(rule = %name, "rule removed");
                 continue;
-            }
-            let result = std::fs::read_to_string(path)
-                .map_err(|e| format!("{name}: {e}"))
+            };
+            let result = source
                 .and_then(|src| self.compile(&name, guild.clone(), &src))
                 .and_then(|rule| {
                     self.check_quota(&set, &rule)?;
@@ -413,15 +454,33 @@ impl Rules {
         Ok(())
     }
 
-    /// Validates, dry-run-compiles, writes atomically and activates a guild's rule.
-    pub fn put(&self, guild: &str, file: &str, source: &str) -> Result<RuleInfo, String> {
+    /// Checks a guild's rule as [`Rules::put`] would (its file name, compiling it, the
+    /// guild's quotas against the rules loaded now) without keeping it; returns its name.
+    pub fn check(
+        &self,
+        guild: &str,
+        file: &str,
+        source: &str,
+    ) -> Result<(String, RuleInfo), String> {
+        let (name, rule) = self.checked(guild, file, source)?;
+        self.check_quota(&self.current.load().rules, &rule)?;
+        Ok((name, rule.info(None)))
+    }
+
+    fn checked(&self, guild: &str, file: &str, source: &str) -> Result<(String, Rule), String> {
         if !valid_file_name(file) {
             return Err(format!(
                 "`{file}` is not a rule file name: 1-64 lower-case letters, digits, - or _, ending in .rhai"
             ));
         }
-        let name = format!("guilds/{guild}/{file}");
+        let name = rule_key(guild, file);
         let rule = self.compile(&name, Some(guild.to_string()), source)?;
+        Ok((name, rule))
+    }
+
+    /// Validates, dry-run-compiles, writes atomically and activates a guild's rule.
+    pub fn put(&self, guild: &str, file: &str, source: &str) -> Result<RuleInfo, String> {
+        let (name, rule) = self.checked(guild, file, source)?;
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut set = self.current.load().rules.clone();
         self.check_quota(&set, &rule)?;
@@ -440,7 +499,7 @@ impl Rules {
         if !valid_file_name(file) {
             return Ok(false);
         }
-        let name = format!("guilds/{guild}/{file}");
+        let name = rule_key(guild, file);
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let path = self.dir.join("guilds").join(guild).join(file);
         match std::fs::remove_file(&path) {
@@ -485,7 +544,7 @@ impl Rules {
         self.current
             .load()
             .rules
-            .get(&format!("guilds/{guild}/{file}"))
+            .get(&rule_key(guild, file))
             .map(|r| r.source.clone())
     }
 
@@ -503,6 +562,11 @@ impl Rules {
     }
 
     /// Guilds that have rules of their own.
+    /// Every rule loaded, by name.
+    pub fn all(&self) -> Vec<Arc<Rule>> {
+        self.current.load().rules.values().cloned().collect()
+    }
+
     pub fn guild_ids(&self) -> BTreeSet<String> {
         self.current
             .load()

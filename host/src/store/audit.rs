@@ -24,6 +24,9 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+/// The guild of operator-wide changes in the audit log (global rules, published plugins).
+pub const OPERATOR_WIDE: &str = "*";
+
 /// An entry to record (the log stamps its id and time).
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEntry {
@@ -34,6 +37,22 @@ pub struct NewAuditEntry {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub outcome: String,
+}
+
+impl NewAuditEntry {
+    /// A change the operator made with a `kdhost` verb (`config.import`, `script.import`,
+    /// `plugin.publish`...).
+    pub fn by_operator(guild_id: &str, action: &str, target: &str, after: Option<Value>) -> Self {
+        Self {
+            guild_id: guild_id.to_string(),
+            actor: "operator".into(),
+            action: action.into(),
+            target: target.into(),
+            before: None,
+            after,
+            outcome: "ok".into(),
+        }
+    }
 }
 
 #[async_trait]

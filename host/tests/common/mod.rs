@@ -229,6 +229,12 @@ impl Host {
         for (file, path) in &setup.plugin_files {
             std::fs::copy(path, plugins.join(file)).unwrap();
         }
+        // On a shared database rules and plugins are rows there (as `kdhost script import`
+        // and `kdhost plugin publish` put them).
+        if let Some(url) = &setup.database_url {
+            let pg = kdhost::store::postgres::PostgresStore::connect(url).await?;
+            kdhost::cli::db::import_folders(&pg, &dir.join("scripts"), &plugins).await?;
+        }
         let standin = match setup.standin {
             Some(s) => s,
             None => {

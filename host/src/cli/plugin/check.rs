@@ -13,18 +13,28 @@ use crate::app::plugins::{PluginWiring, plugins};
 use crate::discord::commands;
 use crate::plugins::caps::Capabilities;
 use crate::plugins::grants::{CapabilityName, GrantsConfig};
+use crate::plugins::loader::{LoadedPlugin, Refused};
 
-/// Loads and validates one component, then prints what it is.
-pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    // What the operator will grant is theirs to decide: checking assumes everything.
+/// Loads a component (the bytes of `file`) with the host's runtime and checks, without
+/// serving it. What the operator will grant is theirs to decide: checking assumes
+/// everything.
+pub async fn load_checked(
+    bytes: Vec<u8>,
+    file: &Path,
+) -> Result<std::result::Result<Arc<LoadedPlugin>, Refused>> {
     let registry = plugins(PluginWiring {
         caps: Capabilities::offline(),
         grants: Arc::new(ArcSwap::from_pointee(GrantsConfig::everything(&[]))),
         memory_mib: None,
         cache: None,
     })?;
-    let p = match registry.try_load(bytes, file).await {
+    Ok(registry.try_load(bytes, file).await)
+}
+
+/// Loads and validates one component, then prints what it is.
+pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let p = match load_checked(bytes, file).await? {
         Ok(p) => p,
         Err(reason) => {
             if as_json {

@@ -1,4 +1,5 @@
-//! `kdhost plugin new|build|check|test`: a plugin author's tools, from scaffold to debugger.
+//! `kdhost plugin new|build|check|test|publish`: a plugin author's tools, from scaffold to
+//! debugger, and publishing to instances that share a database.
 
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use anyhow::{Result, bail};
 pub mod build;
 pub mod check;
 pub mod new;
+pub mod publish;
 pub mod templates;
 pub mod test;
 

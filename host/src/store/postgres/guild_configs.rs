@@ -1,7 +1,6 @@
 //! Guild config overrides in PostgreSQL: one row per guild with its version (from one
 //! sequence) and content digest. A change is written with its audit entry in one
-//! transaction, and a notice (`NOTIFY kd_changes, 'guild_config'`, sent on commit) tells
-//! every instance to catch up.
+//! transaction, and a change notice (sent on commit) tells every instance to catch up.
 
 use anyhow::Result;
 use serde_json::Value;
@@ -10,9 +9,6 @@ use sha2::{Digest, Sha256};
 use super::PostgresStore;
 use crate::store::audit::NewAuditEntry;
 use crate::store::now_ms;
-
-/// The channel change notices go to.
-pub const CHANGES: &str = "kd_changes";
 
 /// A guild's override at a version (`None`: removed).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +43,7 @@ impl PostgresStore {
             .await?
             .get(0);
         super::audit::insert(&tx, &audit).await?;
-        tx.execute(&format!("NOTIFY {CHANGES}, 'guild_config'"), &[])
-            .await?;
+        super::changes::announce(&tx, "guild_config").await?;
         tx.commit().await?;
         Ok(version)
     }
@@ -56,15 +51,7 @@ impl PostgresStore {
     /// Puts a guild's override from the operator's files (`kdhost config import`), audited
     /// as theirs.
     pub async fn import_guild_config(&self, guild_id: &str, body: &Value) -> Result<i64> {
-        let entry = NewAuditEntry {
-            guild_id: guild_id.to_string(),
-            actor: "operator".into(),
-            action: "config.import".into(),
-            target: "$".into(),
-            before: None,
-            after: Some(body.clone()),
-            outcome: "ok".into(),
-        };
+        let entry = NewAuditEntry::by_operator(guild_id, "config.import", "$", Some(body.clone()));
         self.put_guild_config(guild_id, Some(body), entry).await
     }
 
@@ -86,33 +73,5 @@ impl PostgresStore {
                 version: r.get(2),
             })
             .collect())
-    }
-
-    /// Waits for change notices on a connection of its own: calls `notice` for each, and
-    /// returns when the connection ends (the caller reconnects and catches up).
-    pub async fn listen(&self, mut notice: impl FnMut(&str)) -> Result<()> {
-        use futures::StreamExt;
-        let (client, mut connection) = self.config.connect(tokio_postgres::NoTls).await?;
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
-        // The connection is driven by the stream; LISTEN goes out meanwhile.
-        let sql = format!("LISTEN {CHANGES}");
-        let listen = client.batch_execute(&sql);
-        tokio::pin!(listen);
-        let mut listening = false;
-        loop {
-            tokio::select! {
-                r = &mut listen, if !listening => {
-                    r?;
-                    listening = true;
-                    notice("listening");
-                }
-                m = messages.next() => match m {
-                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => notice(n.payload()),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                    None => return Ok(()),
-                },
-            }
-        }
     }
 }

@@ -7,7 +7,10 @@ use anyhow::{Context, Result};
 use super::PostgresStore;
 
 /// (version, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "durable stores", V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "durable stores", V1),
+    (2, "rules and plugin components", V2),
+];
 
 /// Serialises migrations across instances (any constant; this one spells "kdhost").
 const LOCK_KEY: i64 = 0x6b64_686f_7374;
@@ -147,6 +150,36 @@ CREATE TABLE guild_configs (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX guild_configs_version ON guild_configs (version);
+"#;
+
+const V2: &str = r#"
+-- Guild rules when instances share a database: one row per rule name (`global/x.rhai`,
+-- `guilds/<id>/x.rhai`), versioned from the same sequence as guild configs; a removal
+-- keeps its row with no source.
+CREATE TABLE rules (
+    name       TEXT PRIMARY KEY,
+    guild_id   TEXT,
+    source     TEXT,
+    digest     TEXT,
+    version    BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX rules_version ON rules (version);
+
+-- Plugin components: the bytes once per content digest, and which digest each plugin
+-- name serves (none: unpublished).
+CREATE TABLE plugin_blobs (
+    digest     TEXT PRIMARY KEY,
+    bytes      BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE plugins (
+    name       TEXT PRIMARY KEY,
+    digest     TEXT REFERENCES plugin_blobs (digest),
+    version    BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX plugins_version ON plugins (version);
 "#;
 
 /// A migration that ran.

@@ -8,6 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 mod audit;
+pub mod changes;
 pub mod guild_configs;
 pub mod import;
 mod inbox;
@@ -17,6 +18,8 @@ pub mod leases;
 mod meta;
 pub mod migrations;
 mod outbox;
+pub mod plugins;
+pub mod rules;
 
 /// How long a caller waits for a pooled connection (or a new one) before the call fails.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
