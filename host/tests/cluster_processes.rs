@@ -1,7 +1,8 @@
 //! Three `kdhost serve` processes on private PostgreSQL and Redis servers with the Discord
 //! stand-in: one killed with SIGKILL mid-delivery, Redis stopped and restarted, PostgreSQL
 //! restarted. Every message reaches the stand-in exactly once, in each channel's queue
-//! order, and the stand-in never sees more than the bot's 50 requests in a second.
+//! order, and the stand-in never sees more than the bot's 50 requests in a second. An
+//! Activity room spans instances and outlives its owner.
 
 mod common;
 
@@ -11,6 +12,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::processes::{free_port, post_notifications, serve_command, wait_healthy};
+use common::sync_socket::{Ws, connect, next, send};
 use kdhost::store::postgres::PostgresStore;
 use kdhost::store::{Inbox, OutboxStore};
 use serde_json::{Value, json};
@@ -552,4 +554,113 @@ async fn four_shards_over_three_instances_each_connected_once_and_taken_over_whe
             "guild {guild}"
         );
     }
+}
+
+/// An Activity host token for `user` from the instance at `base` (the real sign-in
+/// against the stand-in's OAuth2).
+async fn activity_token(cluster: &Cluster, base: &str, user: &str, name: &str) -> String {
+    let (code, at) = (format!("code-{user}"), format!("at-{user}"));
+    cluster.standin.add_oauth_user(&at, user, name);
+    cluster.standin.add_oauth_code(&code, &at);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/activity/token"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    v["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {v}"))
+        .to_string()
+}
+
+/// The next state message whose playback satisfies `want` (earlier ones are skipped).
+async fn state_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let s = next(ws, "state").await;
+        assert!(s.get("close").is_none() && s.get("ended").is_none(), "{s}");
+        if want(&s["state"]) {
+            return s;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_room_spans_instances_and_lives_on_with_host_and_position_when_its_owner_dies()
+{
+    const ANN: &str = "700000000000000011";
+    const BOB: &str = "700000000000000012";
+    const ROOM: &str = "i-cluster-room";
+    let mut cluster = Cluster::start_with(
+        2,
+        Options {
+            env: vec![
+                ("KD_ACTIVITY_DEV", "true".into()),
+                (
+                    "JWT_SECRET",
+                    "cluster-test-jwt-secret-of-enough-length".into(),
+                ),
+                ("DISCORD_CLIENT_SECRET", "standin-client-secret".into()),
+                // Far longer than any reconnect here: the verdict never races the clock.
+                ("KD_ACTIVITY_GRACE_MS", "120000".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (a, b) = (
+        cluster.instances[0].base.clone(),
+        cluster.instances[1].base.clone(),
+    );
+    let ann = activity_token(&cluster, &a, ANN, "Ann").await;
+    let bob = activity_token(&cluster, &b, BOB, "Bob").await;
+    // Ann opens the room at A (A owns it); Bob joins through B (relayed to A).
+    let mut host = connect(&a, ROOM, &ann).await;
+    assert_eq!(next(&mut host, "welcome").await["host"], ANN);
+    let mut follower = connect(&b, ROOM, &bob).await;
+    let w = next(&mut follower, "welcome").await;
+    assert_eq!(
+        (w["you"].as_str(), w["host"].as_str()),
+        (Some(BOB), Some(ANN)),
+        "{w}"
+    );
+    // The host drives; the follower on the other instance follows.
+    send(&mut host, json!({"type": "load", "entry_id": "1_abcdefgh"})).await;
+    send(&mut host, json!({"type": "play", "position": 30.0})).await;
+    let playing = state_where(&mut follower, |s| s["playing"] == true).await;
+    assert_eq!(playing["by"], ANN);
+    let before = playing["state"].clone();
+    assert_eq!(
+        (before["entry_id"].as_str(), before["position"].as_f64()),
+        (Some("1_abcdefgh"), Some(30.0))
+    );
+    // A follower may not drive, through the relay too.
+    send(&mut follower, json!({"type": "pause", "position": 1.0})).await;
+    assert_eq!(next(&mut follower, "error").await["code"], "not_host");
+
+    // A dies. Its room lives on at B: the follower gets a fresh welcome on the socket it
+    // has, with the host and the playback (entry, position, when it was true) kept.
+    let pid = cluster.instances[0].child.id() as i32;
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = cluster.instances[0].child.wait();
+    let killed = Instant::now();
+    let w = next(&mut follower, "welcome").await;
+    let resynced = killed.elapsed();
+    assert_eq!(w["host"], ANN, "{w}");
+    assert_eq!(w["state"], before, "{w}");
+    // The host's page reconnects (its socket died with A) and still hosts.
+    let mut host = connect(&b, ROOM, &ann).await;
+    let w = next(&mut host, "welcome").await;
+    assert_eq!(
+        (w["host"].as_str(), &w["state"]),
+        (Some(ANN), &before),
+        "{w}"
+    );
+    send(&mut host, json!({"type": "seek", "position": 90.0})).await;
+    let seeked = state_where(&mut follower, |s| s["position"] == 90.0).await;
+    assert_eq!(seeked["by"], ANN);
+    eprintln!("the follower was back in sync {resynced:?} after the room's owner died");
+    drop(cluster);
 }

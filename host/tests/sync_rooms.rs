@@ -3,13 +3,11 @@
 
 mod common;
 
+use common::sync_socket::{self, Ws, next, send};
 use common::*;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const ANN: &str = "700000000000000011";
 const BOB: &str = "700000000000000012";
@@ -33,50 +31,12 @@ async fn token_with_avatar(host: &Host, user: &str, name: &str, avatar: Option<&
 }
 
 async fn connect(host: &Host, instance: &str, token: &str) -> Ws {
-    connect_offering(host, instance, &format!("kd-sync, {token}")).await
+    sync_socket::connect(&host.base, instance, token).await
 }
 
 /// Connects offering these subprotocols (the page offers `kd-sync, <token>`).
 async fn connect_offering(host: &Host, instance: &str, protocols: &str) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!(
-        "{}/api/v1/activity/sync?instance_id={instance}",
-        host.base.replace("http://", "ws://")
-    )
-    .into_client_request()
-    .unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", protocols.parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
-/// The next JSON message of a type (others are skipped), or the close frame as
-/// `{"close": code, "reason": ...}`.
-async fn next(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let msg = tokio::time::timeout(HANG, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no `{kind}` after {HANG:?}"))
-            .expect("the socket ended")
-            .unwrap();
-        match msg {
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if v["type"] == kind {
-                    return v;
-                }
-            }
-            Message::Close(f) => {
-                let f = f.unwrap();
-                return json!({"close": u16::from(f.code), "reason": f.reason.to_string()});
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    sync_socket::connect_offering(&host.base, instance, protocols).await
 }
 
 async fn start() -> Host {

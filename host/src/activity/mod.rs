@@ -3,8 +3,10 @@
 
 pub mod media;
 pub mod protocol;
+pub mod relay;
 pub mod room;
 pub mod signin;
+pub mod socket;
 pub mod sync;
 
 use std::path::Path;

@@ -2,17 +2,19 @@
 //! playback state stamped with the server's clock. Pure logic, no I/O: the socket layer
 //! (`sync.rs`) feeds it and broadcasts what changed.
 
+use serde::{Deserialize, Serialize};
+
 use super::protocol::{ClientMessage, Participant, PlaybackState, Presence, Quality};
 
 /// The host role: who holds it and how they got it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Host {
     id: String,
     /// Handed over explicitly: the launcher arriving later does not take it back.
     by_transfer: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Member {
     id: String,
     name: String,
@@ -57,6 +59,9 @@ impl Refusal {
     }
 }
 
+/// A room is its own snapshot (serialized whole after every change when instances share
+/// rooms, so the next owner resumes it).
+#[derive(Serialize, Deserialize)]
 pub struct Room {
     pub instance_id: String,
     /// Who pressed Watch Together (host when they join, unless the role was handed over).
@@ -67,6 +72,7 @@ pub struct Room {
     state: PlaybackState,
     seq: u64,
     /// Reported positions changed since the last participants broadcast.
+    #[serde(skip)]
     positions_dirty: bool,
 }
 
@@ -99,6 +105,23 @@ impl Room {
             seq: 0,
             positions_dirty: false,
         }
+    }
+
+    /// The room as its snapshot.
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string(self).expect("rooms serialize")
+    }
+
+    /// A room resumed from its snapshot by a new owner at server time `now`: everyone's
+    /// connection was to the old owner, so everyone is away (their seats, and the host
+    /// role, kept for the grace period) until they connect again.
+    pub fn resume(snapshot: &str, now: i64) -> Option<Room> {
+        let mut room: Room = serde_json::from_str(snapshot).ok()?;
+        for m in &mut room.members {
+            m.presence = Presence::Away;
+            m.away_since = Some(now);
+        }
+        Some(room)
     }
 
     pub fn host(&self) -> Option<&str> {
@@ -421,6 +444,31 @@ mod tests {
         assert_eq!(r.host(), Some("B"));
         r.leave("B");
         assert!(r.is_empty() && r.host().is_none());
+    }
+
+    #[test]
+    fn a_resumed_room_keeps_host_entry_and_position_and_seats_everyone_away() {
+        let mut r = room();
+        r.join("B", "Bob", None);
+        r.apply("A", &ClientMessage::Play { position: 30.0 }, 1000)
+            .unwrap();
+        let resumed = Room::resume(&r.snapshot(), 5000).unwrap();
+        assert_eq!(resumed.host(), Some("A"));
+        assert_eq!(resumed.state(), r.state());
+        assert_eq!(resumed.seq(), r.seq());
+        assert_eq!(resumed.state().position_at(5000), 34.0);
+        assert!(
+            resumed
+                .participants()
+                .iter()
+                .all(|p| p.presence == Presence::Away)
+        );
+        // Back within the grace period: still host; the others go after it.
+        let mut resumed = resumed;
+        resumed.join("A", "Ann", None);
+        assert_eq!(resumed.expire(9000, 4000), vec!["B".to_string()]);
+        assert_eq!(resumed.host(), Some("A"));
+        assert!(Room::resume("not a room", 0).is_none());
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! `error` and, past a limit, the connection is closed with 4008. The server pings; a client
 //! silent for 20 s is closed (4010). A dropped connection keeps its seat (and the host role)
 //! for the grace period, so a reconnect resumes; after it the room moves on.
+//!
+//! Where instances share rooms (Redis), one instance owns each room: it renews the room's
+//! claim every second and snapshots the room after every change. A client that connects to
+//! another instance is relayed to the owner (`relay.rs`); when the owner dies, an instance
+//! with clients in the room takes it over from the snapshot (same host, entry and
+//! position) and every client gets a fresh welcome.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -16,12 +22,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::WebSocket;
 use governor::{Quota, RateLimiter};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use super::protocol::{self, ClientMessage, ServerMessage, close};
+use super::relay::{Opened, RelayEnd, Relayed, Relays};
 use super::room::{Change, Room};
+use super::socket::{Incoming, SyncSocket};
 use crate::discord::rest::{Call, DiscordRest};
 use crate::store::SharedState;
 use crate::store::launches::Launches;
@@ -33,8 +41,10 @@ const MAX_STRIKES: u32 = 20;
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(20);
 const SERVER_PING: Duration = Duration::from_secs(5);
 const INSTANCE_CACHE: Duration = Duration::from_secs(10);
-/// How often reported positions (for everyone's sync status) are broadcast.
-const POSITIONS_EVERY: Duration = Duration::from_secs(2);
+/// How often an open room's claim is renewed, and its away seats looked at.
+const ROOM_TICK: Duration = Duration::from_secs(1);
+/// How often reported positions (for everyone's sync status) are broadcast, in ticks.
+const POSITIONS_EVERY_TICKS: u32 = 2;
 
 /// Who may be in an instance, from Discord (bot token), cached briefly.
 pub struct InstanceCheck {
@@ -100,6 +110,11 @@ struct RoomHandle {
     tx: broadcast::Sender<Arc<str>>,
     /// The live connection of each user (a newer one replaces an older one).
     conns: Mutex<HashMap<String, (u64, Arc<Notify>)>>,
+    /// Where rooms are shared: changes in order, each snapshot saved before the messages
+    /// that announce it go out (a new owner never resumes from less than a client saw).
+    pump: Option<mpsc::UnboundedSender<Pumped>>,
+    /// Set when another instance took the room: every connection here closes (4012).
+    moved: watch::Sender<bool>,
 }
 
 impl RoomHandle {
@@ -118,7 +133,22 @@ impl RoomHandle {
         let text: Arc<str> = serde_json::to_string(msg)
             .expect("messages serialize")
             .into();
-        let _ = self.tx.send(text);
+        match &self.pump {
+            None => {
+                let _ = self.tx.send(text);
+            }
+            Some(pump) => {
+                let _ = pump.send(Pumped::Message(text));
+            }
+        }
+    }
+
+    /// The room changed: its snapshot is kept for the next owner (call before sending the
+    /// messages that announce the change).
+    fn changed(&self, room: &Room) {
+        if let Some(pump) = &self.pump {
+            let _ = pump.send(Pumped::Snapshot(room.snapshot().into()));
+        }
     }
 
     /// Seats the caller (a newer connection replaces an older one of theirs) and says
@@ -152,12 +182,20 @@ impl RoomHandle {
         }
     }
 
+    /// Everyone hears who is here (once the snapshot has it).
     fn participants(&self, room: &Room) {
+        self.changed(room);
         self.send(&ServerMessage::Participants {
             host: room.host().map(String::from),
             participants: room.participants(),
         });
     }
+}
+
+/// What a shared room's pump carries, in order.
+enum Pumped {
+    Snapshot(Arc<str>),
+    Message(Arc<str>),
 }
 
 pub struct SyncRooms {
@@ -166,6 +204,8 @@ pub struct SyncRooms {
     /// Who owns each room (one writer per room), and this instance's name there.
     claims: Arc<dyn RoomClaims>,
     owner: String,
+    /// Clients relayed between instances (`None` where every room is owned here).
+    relays: Option<Arc<Relays>>,
     /// `None` in dev mode or without a bot token: membership is not checked with Discord.
     check: Option<InstanceCheck>,
     grace: Duration,
@@ -181,66 +221,178 @@ pub struct Caller {
 }
 
 impl SyncRooms {
-    pub fn new(shared: &SharedState, check: Option<InstanceCheck>, grace: Duration) -> Self {
-        Self {
+    /// The rooms; where instances share them, this instance also starts serving clients
+    /// relayed from the others.
+    pub fn new(shared: &SharedState, check: Option<InstanceCheck>, grace: Duration) -> Arc<Self> {
+        let claims = shared.rooms.clone();
+        let relays = claims
+            .relay()
+            .map(|relay| Relays::new(relay, &shared.instance_id));
+        let rooms = Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
             launches: shared.launches.clone(),
-            claims: shared.rooms.clone(),
+            claims,
             owner: shared.instance_id.clone(),
+            relays: relays.clone(),
             check,
             grace,
             next_conn: AtomicU64::new(1),
+        });
+        if let Some(relays) = relays {
+            let weak = Arc::downgrade(&rooms);
+            relays.start(move |opened| {
+                if let Some(rooms) = weak.upgrade() {
+                    tokio::spawn(rooms.serve_relayed(opened));
+                }
+            });
         }
+        rooms
     }
 
-    /// The room of an Activity instance, opened here if no instance owns it yet;
-    /// `Err(owner)` when another instance does.
-    async fn room(&self, instance: &str, channel: Option<&str>) -> Result<Arc<RoomHandle>, String> {
+    /// The room of an Activity instance, opened here if no instance owns it yet (resumed
+    /// from its snapshot when its last owner is gone); `Err(owner)` when another instance
+    /// owns it.
+    async fn room(
+        self: &Arc<Self>,
+        instance: &str,
+        channel: Option<&str>,
+    ) -> Result<Arc<RoomHandle>, String> {
         // Claimed on every connection, so a room opened again after a release is owned.
-        if let Claim::Elsewhere { owner } = self.claims.claim(instance, &self.owner).await {
-            return Err(owner);
-        }
+        let epoch = match self.claims.claim(instance, &self.owner).await {
+            Claim::Elsewhere { owner } => return Err(owner),
+            Claim::Owned { epoch } => epoch,
+            Claim::Unreachable => 0,
+        };
         if let Some(h) = self.rooms.lock().unwrap().get(instance) {
             return Ok(h.clone());
         }
-        // The launcher (who pressed Watch Together in this channel) hosts, and the room
-        // opens on what they launched.
-        let launch = match channel {
-            Some(c) => self.launches.latest_in(c).await,
+        let snapshot = match self.relays {
+            Some(_) => self.claims.snapshot(instance).await,
             None => None,
+        };
+        // A new room: the launcher (who pressed Watch Together in this channel) hosts, and
+        // it opens on what they launched.
+        let launch = match (&snapshot, channel) {
+            (None, Some(c)) => self.launches.latest_in(c).await,
+            _ => None,
         };
         let mut rooms = self.rooms.lock().unwrap();
         if let Some(h) = rooms.get(instance) {
             return Ok(h.clone()); // opened meanwhile by another connection
         }
-        let handle = {
+        let resumed = snapshot.and_then(|s| Room::resume(&s, now_ms()));
+        if resumed.is_some() {
+            tracing::info!(
+                instance,
+                epoch,
+                "activity room taken over from its snapshot"
+            );
+        }
+        let room = resumed.unwrap_or_else(|| {
             let entry = launch.as_ref().and_then(|(_, l)| {
                 l.custom_id
                     .split_once(":watch:")
                     .map(|(_, e)| e.to_string())
             });
             let launcher = launch.map(|(u, _)| u);
-            Arc::new(RoomHandle {
-                room: Mutex::new(Room::new(instance, launcher, entry, now_ms())),
-                tx: broadcast::channel(256).0,
-                conns: Mutex::new(HashMap::new()),
-            })
-        };
+            Room::new(instance, launcher, entry, now_ms())
+        });
+        let tx = broadcast::channel(256).0;
+        let pump = self
+            .relays
+            .as_ref()
+            .map(|_| self.pump(instance, epoch, tx.clone()));
+        let handle = Arc::new(RoomHandle {
+            room: Mutex::new(room),
+            tx,
+            conns: Mutex::new(HashMap::new()),
+            pump,
+            moved: watch::channel(false).0,
+        });
         rooms.insert(instance.to_string(), handle.clone());
-        // Positions reach everyone every few seconds, for as long as the room exists.
-        let weak = Arc::downgrade(&handle);
+        self.tend(instance, &handle);
+        Ok(handle)
+    }
+
+    /// A shared room's changes, in order: whatever is queued is taken at once, its latest
+    /// snapshot saved (under the claim's epoch), then its messages sent. Ends with the room.
+    fn pump(
+        &self,
+        instance: &str,
+        epoch: u64,
+        tx: broadcast::Sender<Arc<str>>,
+    ) -> mpsc::UnboundedSender<Pumped> {
+        let (pump, mut rx) = mpsc::unbounded_channel();
+        let (claims, owner, instance) = (
+            self.claims.clone(),
+            self.owner.clone(),
+            instance.to_string(),
+        );
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(POSITIONS_EVERY);
-            loop {
-                every.tick().await;
-                let Some(h) = weak.upgrade() else { break };
-                let mut room = h.room.lock().unwrap();
-                if room.take_positions_dirty() {
-                    h.participants(&room);
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 256).await > 0 {
+                let latest = batch.iter().rev().find_map(|p| match p {
+                    Pumped::Snapshot(s) => Some(s.clone()),
+                    Pumped::Message(_) => None,
+                });
+                if let Some(snapshot) = latest {
+                    claims.save(&instance, &owner, epoch, &snapshot).await;
+                }
+                for p in batch.drain(..) {
+                    if let Pumped::Message(text) = p {
+                        let _ = tx.send(text);
+                    }
                 }
             }
         });
-        Ok(handle)
+        pump
+    }
+
+    /// For as long as the room is open here: its claim renewed every second (a room
+    /// another instance took closes here), seats away past the grace period given up,
+    /// reported positions broadcast every few seconds.
+    fn tend(self: &Arc<Self>, instance: &str, handle: &Arc<RoomHandle>) {
+        let weak = Arc::downgrade(handle);
+        let (me, instance) = (self.clone(), instance.to_string());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(ROOM_TICK);
+            for tick in 1u32.. {
+                every.tick().await;
+                let Some(h) = weak.upgrade() else { break };
+                if !me.is_open(&instance, &h) {
+                    break;
+                }
+                if let Claim::Elsewhere { owner } = me.claims.claim(&instance, &me.owner).await {
+                    tracing::warn!(
+                        instance,
+                        owner,
+                        "activity room was taken by another instance; its clients here reconnect"
+                    );
+                    me.rooms.lock().unwrap().remove(&instance);
+                    h.moved.send_replace(true);
+                    break;
+                }
+                {
+                    let mut room = h.room.lock().unwrap();
+                    let grace = me.grace.as_millis() as i64;
+                    let expired = !room.expire(now_ms(), grace).is_empty();
+                    if expired || (tick % POSITIONS_EVERY_TICKS == 0 && room.take_positions_dirty())
+                    {
+                        h.participants(&room);
+                    }
+                }
+                me.drop_if_empty(&instance, &h).await;
+            }
+        });
+    }
+
+    /// Whether `handle` is the room open here for `instance`.
+    fn is_open(&self, instance: &str, handle: &Arc<RoomHandle>) -> bool {
+        self.rooms
+            .lock()
+            .unwrap()
+            .get(instance)
+            .is_some_and(|h| Arc::ptr_eq(h, handle))
     }
 
     /// Runs one connection until it ends. `caller` is `Err(reason)` when the token was
@@ -254,34 +406,89 @@ impl SyncRooms {
     ) {
         let caller = match caller {
             Ok(c) => c,
-            Err(why) => return close_with(&mut ws, close::UNAUTHORIZED, &why).await,
+            Err(why) => return ws.close(close::UNAUTHORIZED, &why).await,
         };
         let channel = match self.admit(&caller, &instance, channel).await {
             Ok(channel) => channel,
-            Err((code, why)) => return close_with(&mut ws, code, why).await,
+            Err((code, why)) => return ws.close(code, why).await,
         };
-        let handle = match self.room(&instance, channel.as_deref()).await {
-            Ok(h) => h,
-            Err(owner) => {
+        loop {
+            let owner = match self.room(&instance, channel.as_deref()).await {
+                Ok(handle) => return self.serve_in(handle, &mut ws, &caller, &instance).await,
+                Err(owner) => owner,
+            };
+            let Some(relays) = &self.relays else {
                 tracing::info!(
                     instance,
                     owner,
                     "activity room is served by another instance"
                 );
                 let why = "this room is served by another server: reconnect";
-                return close_with(&mut ws, close::ELSEWHERE, why).await;
+                return ws.close(close::ELSEWHERE, why).await;
+            };
+            let who = Relayed {
+                user_id: &caller.user_id,
+                name: &caller.name,
+                avatar: caller.avatar.as_deref(),
+                room: &instance,
+                channel: channel.as_deref(),
+            };
+            let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+            match relays
+                .relay_client(&mut ws, &*self.claims, &who, conn, owner)
+                .await
+            {
+                RelayEnd::Done => return,
+                // The owner is gone: this instance holds the room now (from its snapshot).
+                RelayEnd::Owned => continue,
             }
+        }
+    }
+
+    /// A client relayed from another instance, to a room owned here.
+    async fn serve_relayed(self: Arc<Self>, opened: Opened) {
+        let Opened {
+            room: instance,
+            user_id,
+            name,
+            avatar,
+            channel,
+            mut socket,
+            ..
+        } = opened;
+        let caller = Caller {
+            user_id,
+            name,
+            avatar,
         };
+        match self.room(&instance, channel.as_deref()).await {
+            Ok(handle) => self.serve_in(handle, &mut socket, &caller, &instance).await,
+            // Taken meanwhile by another instance: its relay follows (it asks every second).
+            Err(_) => {
+                let why = "this room moved to another server: reconnect";
+                socket.close(close::ELSEWHERE, why).await
+            }
+        }
+    }
+
+    /// Seats the caller in a room open here and runs the connection until it ends.
+    async fn serve_in<S: SyncSocket>(
+        self: &Arc<Self>,
+        handle: Arc<RoomHandle>,
+        socket: &mut S,
+        caller: &Caller,
+        instance: &str,
+    ) {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let replaced = Arc::new(Notify::new());
         let mut rx = handle.tx.subscribe();
-        let welcome = handle.join(&caller, &instance, conn, &replaced);
+        let welcome = handle.join(caller, instance, conn, &replaced);
         // First on the wire; broadcasts queued meanwhile follow (clients keep the newest
         // `seq`).
-        if !send_to(&mut ws, &welcome).await {
+        if !send_to(socket, &welcome).await {
             handle.room.lock().unwrap().away(&caller.user_id, now_ms());
         }
-        let ended = connection(&mut ws, &handle, &caller, &mut rx, &replaced).await;
+        let ended = connection(socket, &handle, caller, &mut rx, &replaced).await;
         if !handle.is_current(&caller.user_id, conn, false) {
             return; // a newer connection of this user took over
         }
@@ -293,9 +500,13 @@ impl SyncRooms {
                     room.leave(&caller.user_id);
                     handle.participants(&room);
                 }
-                self.drop_if_empty(&instance, &handle).await;
+                self.drop_if_empty(instance, &handle).await;
             }
-            Ended::Lost => self.keep_seat(handle, caller.user_id, conn, instance),
+            Ended::Lost => {
+                self.clone()
+                    .keep_seat(handle, caller.user_id.clone(), conn, instance.to_string())
+            }
+            Ended::Moved => {}
         }
     }
 
@@ -377,44 +588,17 @@ impl SyncRooms {
     }
 }
 
-/// How a connection ended: a goodbye (leave now) or a loss (keep the seat a while).
+/// How a connection ended: a goodbye (leave now), a loss (keep the seat a while), or the
+/// room moved to another instance (nothing to do here).
 enum Ended {
     Left,
     Lost,
+    Moved,
 }
 
-/// Sends a close frame and finishes the closing handshake: what the client sent meanwhile
-/// is read and dropped until its own close (at most [`CLOSING_WAIT`]), so the connection
-/// ends cleanly and the client reads the code instead of a reset.
-async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
-    // A close frame's reason holds at most 123 bytes.
-    let mut cut = reason.len().min(123);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: reason[..cut].to_string().into(),
-    };
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSING_WAIT, async {
-        while let Some(Ok(m)) = ws.recv().await {
-            if matches!(m, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-/// How long a closing connection waits for the client's close frame.
-const CLOSING_WAIT: Duration = Duration::from_secs(5);
-
-async fn send_to(ws: &mut WebSocket, msg: &ServerMessage) -> bool {
+async fn send_to<S: SyncSocket>(ws: &mut S, msg: &ServerMessage) -> bool {
     let text = serde_json::to_string(msg).expect("messages serialize");
-    ws.send(Message::Text(text.into())).await.is_ok()
+    ws.send_text(&text).await
 }
 
 fn error(code: &str, message: impl Into<String>) -> ServerMessage {
@@ -425,9 +609,10 @@ fn error(code: &str, message: impl Into<String>) -> ServerMessage {
 }
 
 /// One connection's loop: broadcasts out, messages in (limited, answered), heartbeats,
-/// replacement by a newer connection. Long because it is one `select!` over those four.
-async fn connection(
-    ws: &mut WebSocket,
+/// replacement by a newer connection, the room moving away. Long because it is one
+/// `select!` over those five.
+async fn connection<S: SyncSocket>(
+    ws: &mut S,
     handle: &RoomHandle,
     caller: &Caller,
     rx: &mut broadcast::Receiver<Arc<str>>,
@@ -437,27 +622,33 @@ async fn connection(
         Quota::per_second(NonZeroU32::new(20).expect("nonzero"))
             .allow_burst(NonZeroU32::new(40).expect("nonzero")),
     );
+    let mut moved = handle.moved.subscribe();
     let mut strikes = 0u32;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(SERVER_PING);
     loop {
         tokio::select! {
             _ = replaced.notified() => {
-                close_with(ws, close::REPLACED, "you connected again elsewhere").await;
+                ws.close(close::REPLACED, "you connected again elsewhere").await;
                 return Ended::Lost;
+            }
+            // It only ever changes to "moved".
+            Ok(()) = moved.changed() => {
+                ws.close(close::ELSEWHERE, "this room moved to another server: reconnect").await;
+                return Ended::Moved;
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > HEARTBEAT_TIMEOUT {
-                    close_with(ws, close::TIMEOUT, "no heartbeat").await;
+                    ws.close(close::TIMEOUT, "no heartbeat").await;
                     return Ended::Lost;
                 }
-                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !ws.ping().await {
                     return Ended::Lost;
                 }
             }
             out = rx.recv() => match out {
                 Ok(text) => {
-                    if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
+                    if !ws.send_text(&text).await {
                         return Ended::Lost;
                     }
                 }
@@ -475,13 +666,13 @@ async fn connection(
                 Err(broadcast::error::RecvError::Closed) => return Ended::Lost,
             },
             incoming = ws.recv() => {
-                let Some(Ok(frame)) = incoming else { return Ended::Lost };
                 last_heard = Instant::now();
-                let text = match frame {
-                    Message::Text(t) => t,
-                    Message::Close(_) => return Ended::Left,
-                    Message::Ping(_) | Message::Pong(_) => continue,
-                    Message::Binary(_) => {
+                let text = match incoming {
+                    Incoming::Text(t) => t,
+                    Incoming::Closed => return Ended::Left,
+                    Incoming::Lost => return Ended::Lost,
+                    Incoming::Alive => continue,
+                    Incoming::Binary => {
                         strikes += 1;
                         if !send_to(ws, &error("bad_message", "send JSON text frames")).await {
                             return Ended::Lost;
@@ -490,7 +681,7 @@ async fn connection(
                     }
                 };
                 if text.len() > protocol::MAX_MESSAGE_BYTES {
-                    close_with(ws, close::TOO_BIG, "message too large").await;
+                    ws.close(close::TOO_BIG, "message too large").await;
                     return Ended::Left;
                 }
                 let reply = if limiter.check().is_err() {
@@ -517,7 +708,7 @@ async fn connection(
                     }
                 }
                 if strikes > MAX_STRIKES {
-                    close_with(ws, close::POLICY, "too many refused messages").await;
+                    ws.close(close::POLICY, "too many refused messages").await;
                     return Ended::Left;
                 }
             }
@@ -535,6 +726,7 @@ fn handle_message(
     let mut room = handle.room.lock().unwrap();
     match room.apply(&caller.user_id, msg, now_ms()) {
         Ok(Change::State { force }) => {
+            handle.changed(&room);
             handle.send(&ServerMessage::State {
                 state: room.state().clone(),
                 by: Some(caller.user_id.clone()),

@@ -97,10 +97,11 @@ impl SharedState {
                 limits.per_user_per_minute,
                 limits.per_guild_per_minute,
             )),
-            discord_limits: Arc::new(redis::RedisDiscordLimits::new(redis, discord_per_second)),
-            // Rooms move between instances with [scale] 7; until then each instance owns
-            // the rooms its clients open.
-            rooms: Arc::new(memory::MemoryRoomClaims::default()),
+            discord_limits: Arc::new(redis::RedisDiscordLimits::new(
+                redis.clone(),
+                discord_per_second,
+            )),
+            rooms: Arc::new(redis::RedisRoomClaims::new(redis)),
             instance_id: uuid::Uuid::new_v4().to_string(),
         }
     }

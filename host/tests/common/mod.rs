@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod processes;
+pub mod sync_socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -28,6 +28,24 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     }
 }
 
+/// Polls an async `check` until it answers; only a hang (two minutes) fails.
+pub async fn eventually_async<T, F>(what: &str, mut check: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A fresh, empty PostgreSQL database with the schema applied.
 pub async fn postgres() -> (Stores, String) {
     let url = tokio::task::spawn_blocking(testkit::servers::fresh_database)

@@ -8,7 +8,10 @@ use std::time::Duration;
 use crate::store::discord_limits::DiscordLimits;
 use crate::store::launches::Launches;
 use crate::store::rates::{CommandRates, Limited};
-use crate::store::redis::{Redis, RedisCommandRates, RedisDiscordLimits, RedisTokens};
+use crate::store::redis::{
+    Redis, RedisCommandRates, RedisDiscordLimits, RedisRoomClaims, RedisTokens,
+};
+use crate::store::rooms::{Claim, RoomClaims};
 use crate::store::tokens::InteractionTokens;
 use crate::store::voice::VoiceStates;
 
@@ -47,6 +50,8 @@ backends! {
         crate::store::memory::MemoryLaunches::default(), crate::store::redis::RedisLaunches::new;
     voice_states_are_unknown_until_described_then_followed:
         crate::store::memory::MemoryVoice::default(), crate::store::redis::RedisVoice::new;
+    rooms_have_one_owner_and_keep_only_their_owners_snapshots:
+        crate::store::memory::MemoryRoomClaims::default(), crate::store::redis::RedisRoomClaims::new;
     command_allowances_are_spent_together:
         crate::store::memory::MemoryCommandRates::with_clock(2, 3, governor::clock::FakeRelativeClock::default()),
         |r| crate::store::redis::RedisCommandRates::frozen(r, 2, 3);
@@ -100,6 +105,75 @@ async fn voice_states_are_unknown_until_described_then_followed(
     // A new description replaces the old one.
     a.replace_guild("g", vec![]).await;
     assert_eq!(b.in_voice("g", "u2").await, Some(false));
+}
+
+async fn rooms_have_one_owner_and_keep_only_their_owners_snapshots(
+    a: Arc<impl RoomClaims>,
+    b: Arc<impl RoomClaims>,
+) {
+    let Claim::Owned { epoch } = a.claim("r", "A").await else {
+        panic!("a free room is claimed")
+    };
+    assert_eq!(a.claim("r", "A").await, Claim::Owned { epoch }, "renewed");
+    assert_eq!(
+        b.claim("r", "B").await,
+        Claim::Elsewhere { owner: "A".into() }
+    );
+    // Only the owner, at its epoch, keeps a snapshot.
+    a.save("r", "A", epoch, "one").await;
+    b.save("r", "B", epoch, "not B's").await;
+    a.save("r", "A", epoch + 1, "not this epoch's").await;
+    assert_eq!(b.snapshot("r").await.as_deref(), Some("one"));
+    // Given up: the next owner has a higher epoch, and no stale snapshot.
+    b.release("r", "B").await;
+    assert!(matches!(b.claim("r", "B").await, Claim::Elsewhere { .. }));
+    a.release("r", "A").await;
+    assert_eq!(b.snapshot("r").await, None);
+    match b.claim("r", "B").await {
+        Claim::Owned { epoch: next } => assert!(next > epoch),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_room_whose_owner_stops_renewing_passes_to_another_with_its_snapshot() {
+    let (_server, a, b) = redis().await;
+    let (a, b) = (RedisRoomClaims::new(a), RedisRoomClaims::new(b));
+    let Claim::Owned { epoch } = a.claim("r", "A").await else {
+        panic!("a free room is claimed")
+    };
+    a.save("r", "A", epoch, "state").await;
+    // A dies (it renews no more): its claim runs out and B takes the room, epoch bumped.
+    let next = crate::store::conformance::eventually_async("the claim to run out", || async {
+        match b.claim("r", "B").await {
+            Claim::Owned { epoch } => Some(epoch),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(next > epoch);
+    assert_eq!(b.snapshot("r").await.as_deref(), Some("state"));
+    // A stale owner writes nothing any more.
+    a.save("r", "A", epoch, "stale").await;
+    assert_eq!(b.snapshot("r").await.as_deref(), Some("state"));
+}
+
+#[tokio::test]
+async fn the_relay_carries_envelopes_to_the_instance_they_are_addressed_to() {
+    let (_server, a, b) = redis().await;
+    let (a, b) = (RedisRoomClaims::new(a), RedisRoomClaims::new(b));
+    let (to_a, to_b) = (a.relay().unwrap(), b.relay().unwrap());
+    let mut inbox_b = to_b.inbox("B");
+    // Subscribing takes a moment: sent until someone listens.
+    crate::store::conformance::eventually_async("B to listen", || async {
+        to_a.send("B", "hello".into()).await.then_some(())
+    })
+    .await;
+    let got = tokio::time::timeout(Duration::from_secs(120), inbox_b.recv())
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("hello"));
+    assert!(!to_a.send("nobody", "lost".into()).await, "nobody listens");
 }
 
 async fn command_allowances_are_spent_together(

@@ -1,5 +1,6 @@
 //! Room claims in this process: one owner per room; epochs come from one counter, so a
-//! room claimed again after a release always gets a higher one.
+//! room claimed again after a release always gets a higher one. Snapshots are kept too
+//! (nobody else resumes from them, but the contract is the same).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ pub struct MemoryRoomClaims {
 struct Inner {
     /// room → (owner, epoch); released rooms are forgotten (bounded memory).
     rooms: HashMap<String, (String, u64)>,
+    snapshots: HashMap<String, String>,
     last_epoch: u64,
 }
 
@@ -43,7 +45,21 @@ impl RoomClaims for MemoryRoomClaims {
         let mut inner = self.inner.lock().unwrap();
         if inner.rooms.get(room).is_some_and(|(o, _)| o == owner) {
             inner.rooms.remove(room);
+            inner.snapshots.remove(room);
         }
+    }
+
+    async fn save(&self, room: &str, owner: &str, epoch: u64, snapshot: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.rooms.get(room) == Some(&(owner.to_string(), epoch)) {
+            inner
+                .snapshots
+                .insert(room.to_string(), snapshot.to_string());
+        }
+    }
+
+    async fn snapshot(&self, room: &str) -> Option<String> {
+        self.inner.lock().unwrap().snapshots.get(room).cloned()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Redis for the runtime state instances share (`KD_REDIS_URL`): the Discord limits of the
-//! one bot token, command allowances, interaction tokens, pending Activity launches and
-//! voice states. Redis is coordination, not the truth: each kind keeps working when Redis
+//! one bot token, command allowances, interaction tokens, pending Activity launches,
+//! voice states, Activity room claims and snapshots, and the relay between instances.
+//! Redis is coordination, not the truth: each kind keeps working when Redis
 //! is away, in the way that is safe for it (see each file), and uses Redis again as soon
 //! as it answers (the connection manager reconnects by itself).
 //!
@@ -15,12 +16,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 mod discord_limits;
 mod launches;
 mod rates;
+mod rooms;
 mod tokens;
 mod voice;
 
 pub use discord_limits::RedisDiscordLimits;
 pub use launches::RedisLaunches;
 pub use rates::RedisCommandRates;
+pub use rooms::RedisRoomClaims;
 pub use tokens::RedisTokens;
 pub use voice::RedisVoice;
 
@@ -32,6 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Redis {
     conn: ConnectionManager,
+    /// For connections of their own (pub/sub).
+    client: redis::Client,
     target: String,
 }
 
@@ -47,10 +52,14 @@ impl Redis {
             // Reconnect attempts never give up for good; each call fails fast meanwhile.
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .with_context(|| format!("Redis at {target} is not reachable"))?;
-        Ok(Self { conn, target })
+        Ok(Self {
+            conn,
+            client,
+            target,
+        })
     }
 
     /// `redis://host:port` (never a password).
