@@ -6,7 +6,13 @@
 //! Baseline, same process and clients: a bare axum WebSocket fan-out (each room a tokio
 //! broadcast, messages relayed verbatim: no token, no JSON, no room logic).
 //!
-//! `cargo bench -p kdhost --bench activity` (env BENCH_CLIENTS="1000,5000" to change sizes).
+//! Then across instances ([scale]): two hosts sharing a private Redis server (Debian's
+//! `redis-server`; skipped with a note when it is not installed), each room's host on one
+//! and its followers on the other (relayed to the room's owner), next to the same rooms
+//! with everyone on one of them.
+//!
+//! `cargo bench -p kdhost --bench activity` (env BENCH_CLIENTS="1000,5000" to change sizes,
+//! BENCH_CLUSTER_CLIENTS="1000" for the instances' run).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -92,41 +98,90 @@ async fn main() {
         },
         ..Default::default()
     };
-    let host = support::start_host_with(&discord, HostFiles::default(), settings).await;
+    let host = support::start_host_with(&discord, HostFiles::default(), settings.clone()).await;
     let jwt = Jwt::new(&Secret::new(JWT_SECRET), Duration::from_secs(3600));
     let bare = bare_fanout().await;
     for (run, &n) in sizes.iter().enumerate() {
         let addr = host.addr.to_string();
-        let url = |room: usize, user: &str| {
-            let (token, _) = jwt
-                .issue_for(
-                    Audience::Activity,
-                    user,
-                    SubjectKind::Discord,
-                    "bench",
-                    None,
-                    Duration::from_secs(3600),
-                )
-                .unwrap();
-            // The token rides in the subprotocol, as the page sends it.
-            let mut req =
-                format!("ws://{addr}/api/v1/activity/sync?instance_id=bench-{run}-{room}")
-                    .into_client_request()
-                    .unwrap();
-            req.headers_mut().insert(
-                "sec-websocket-protocol",
-                format!("kd-sync, {token}").parse().unwrap(),
-            );
-            req
-        };
+        let url =
+            |room: usize, _seat: usize, user: &str| sync_request(&jwt, &addr, run, room, user);
         run_size("activity", &url, n, run).await;
-        let url = |room: usize, _: &str| {
+        let url = |room: usize, _seat: usize, _: &str| {
             format!("ws://{bare}/ws/{run}-{room}")
                 .into_client_request()
                 .unwrap()
         };
         run_size("baseline_bare_fanout", &url, n, run).await;
     }
+    across_instances(&discord, &jwt, settings, sizes.len()).await;
+}
+
+/// A seat's request to a host's sync endpoint, with its token in the subprotocol (as the
+/// page sends it).
+fn sync_request(jwt: &Jwt, addr: &str, run: usize, room: usize, user: &str) -> Request {
+    let (token, _) = jwt
+        .issue_for(
+            Audience::Activity,
+            user,
+            SubjectKind::Discord,
+            "bench",
+            None,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let mut req = format!("ws://{addr}/api/v1/activity/sync?instance_id=bench-{run}-{room}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("kd-sync, {token}").parse().unwrap(),
+    );
+    req
+}
+
+/// Two instances sharing rooms through Redis: hosts on A and followers on B, next to
+/// everyone on A (same process, same clients, same Redis).
+async fn across_instances(
+    discord: &DiscordStandIn,
+    jwt: &Jwt,
+    settings: Settings,
+    first_run: usize,
+) {
+    let n: usize = std::env::var("BENCH_CLUSTER_CLIENTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1000);
+    let redis = match testkit::servers::RedisServer::start() {
+        Ok(r) => r,
+        Err(e) => {
+            println!(
+                "{}",
+                json!({"skipped": "activity across instances", "why": format!("{e:#}")})
+            );
+            return;
+        }
+    };
+    let files = || HostFiles {
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    };
+    let a = support::start_host_with(discord, files(), settings.clone()).await;
+    let b = support::start_host_with(discord, files(), settings).await;
+    let (a, b) = (a.addr.to_string(), b.addr.to_string());
+    let run = first_run;
+    let same = |room: usize, _seat: usize, user: &str| sync_request(jwt, &a, run, room, user);
+    let same_run = run_size("activity_same_instance", &same, n, run).await;
+    let run = first_run + 1;
+    let across = |room: usize, seat: usize, user: &str| {
+        let at = if seat == 0 { &a } else { &b };
+        sync_request(jwt, at, run, room, user)
+    };
+    let across_run = run_size("activity_across_instances", &across, n, run).await;
+    support::ratio(
+        "activity_across_instances_vs_same_instance",
+        &across_run,
+        &same_run,
+    );
 }
 
 /// The baseline server: `/ws/{room}`, a welcome, then every text relayed to the room.
@@ -178,7 +233,13 @@ async fn bare_fanout() -> std::net::SocketAddr {
 }
 
 /// One size against one server; `url(room, user)` is where a seat connects.
-async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> Request, n: usize, run: usize) {
+/// Returns the latency stats.
+async fn run_size(
+    name: &str,
+    url: &dyn Fn(usize, usize, &str) -> Request,
+    n: usize,
+    run: usize,
+) -> Value {
     let rooms = n / ROOM_SIZE;
     let rss_before = support::rss_kib();
     let heap_before = LIVE_HEAP.load(Ordering::Relaxed);
@@ -195,12 +256,15 @@ async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> Request, n: usize, ru
             let small = WebSocketConfig::default()
                 .read_buffer_size(8 * 1024)
                 .write_buffer_size(8 * 1024);
-            let (ws, _) =
-                tokio_tungstenite::connect_async_with_config(url(room, &user), Some(small), false)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("{name}: connection {} of {n}: {e}", room * ROOM_SIZE + seat)
-                    });
+            let (ws, _) = tokio_tungstenite::connect_async_with_config(
+                url(room, seat, &user),
+                Some(small),
+                false,
+            )
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{name}: connection {} of {n}: {e}", room * ROOM_SIZE + seat)
+            });
             let (sink, mut stream) = ws.split();
             // Welcome first: the first in the room hosts.
             loop {
@@ -262,7 +326,7 @@ async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> Request, n: usize, ru
     }
     let lat = latencies.lock().unwrap().clone();
     let got = lat.len();
-    stats(
+    let latency = stats(
         &format!("{name}_host_action_to_follower_{n}_clients"),
         lat,
         started.elapsed(),
@@ -280,4 +344,5 @@ async fn run_size(name: &str, url: &dyn Fn(usize, &str) -> Request, n: usize, ru
         let _ = c.close().await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    latency
 }

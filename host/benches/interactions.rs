@@ -3,7 +3,12 @@
 //! 1. signed interaction → trivial plugin → response on loopback, concurrency 32, next to a
 //!    bare axum handler returning the same JSON in the same run (same client, same signing);
 //! 2. instantiate + call of a trivial plugin, in process;
-//! 3. host RSS with 10 plugins loaded.
+//! 3. host RSS with 10 plugins loaded;
+//! 4. ([scale]) signed interactions at concurrency 32 round-robin over three instances
+//!    sharing a private PostgreSQL and Redis (Debian's packages; skipped with a note when
+//!    not installed), next to all of them sent to one of those instances. All in this
+//!    process on this machine's cores: the ratio is the cost of the shared state, not the
+//!    gain of more machines.
 //!
 //! `cargo bench -p kdhost --bench interactions` (env BENCH_REQUESTS to change the count).
 
@@ -17,12 +22,21 @@ use serde_json::json;
 use testkit::{DiscordStandIn, StandInOptions};
 
 mod support;
-use support::{Signed, drive, post_signed, sign_all, stats};
+use support::{Signed, drive, post_signed_round_robin, sign_all, stats};
 
 const CONCURRENCY: usize = 32;
 
 /// Sends pre-signed interactions with 32 in flight; returns per-request latencies.
 async fn load(url: &str, bodies: Signed, expect: &'static str) -> (Vec<Duration>, Duration) {
+    load_over(&[url.to_string()], bodies, expect).await
+}
+
+/// [`load`] round-robin over several instances.
+async fn load_over(
+    urls: &[String],
+    bodies: Signed,
+    expect: &'static str,
+) -> (Vec<Duration>, Duration) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
@@ -30,7 +44,7 @@ async fn load(url: &str, bodies: Signed, expect: &'static str) -> (Vec<Duration>
     drive(
         bodies.len(),
         CONCURRENCY,
-        post_signed(&client, url, bodies, expect),
+        post_signed_round_robin(&client, urls.to_vec(), bodies, expect),
     )
     .await
 }
@@ -201,4 +215,60 @@ async fn main() {
         "{}",
         json!({"bench": "rss_with_10_plugins", "plugins": loaded.len(), "process_rss_kib": support::rss_kib(), "added_by_10_plugins_kib": support::rss_kib().saturating_sub(before)})
     );
+    drop(loaded);
+
+    // ---------------------------------------------------------------- 4. three instances vs one
+    three_instances_vs_one(n, wasm("kd_fixture_swap_a")).await;
+}
+
+async fn three_instances_vs_one(n: usize, swap: Vec<u8>) {
+    let servers = testkit::servers::PostgresServer::start()
+        .and_then(|pg| Ok((testkit::servers::RedisServer::start()?, pg)));
+    let (redis, pg) = match servers {
+        Ok(s) => s,
+        Err(e) => {
+            println!(
+                "{}",
+                json!({"skipped": "three instances", "why": format!("{e:#}")})
+            );
+            return;
+        }
+    };
+    let database_url = pg.create_database("bench").unwrap();
+    let standin = DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), StandInOptions::default())
+        .await
+        .unwrap();
+    let plugins = [("swap.wasm", swap)];
+    let mut hosts = Vec::new();
+    for _ in 0..3 {
+        let files = support::HostFiles {
+            plugins: &plugins,
+            database_url: Some(database_url.clone()),
+            redis_url: Some(redis.url()),
+            ..Default::default()
+        };
+        hosts.push(support::start_host_with(&standin, files, Default::default()).await);
+    }
+    let urls: Vec<String> = hosts.iter().map(|h| h.interactions_url()).collect();
+    let sign = |count: usize| {
+        sign_all(
+            &standin,
+            (0..count).map(|_| standin.command("swap", json!([]), "1", "2", &[])),
+        )
+    };
+    load_over(&urls, sign(2000), "version A").await;
+    let (lat, wall) = load_over(&urls[..1], sign(n / 2), "version A").await;
+    let one = stats(
+        "signed_interaction_c32_one_instance_of_the_cluster",
+        lat,
+        wall,
+    );
+    let (lat, wall) = load_over(&urls, sign(n / 2), "version A").await;
+    let three = stats(
+        "signed_interaction_c32_round_robin_three_instances",
+        lat,
+        wall,
+    );
+    support::ratio("three_instances_vs_one", &three, &one);
+    drop(hosts);
 }

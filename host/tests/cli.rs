@@ -458,6 +458,54 @@ fn demo_sends_real_interactions_and_prints_the_answers() {
 }
 
 #[test]
+fn demo_with_three_instances_answers_on_each_and_handles_a_webhook_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args([
+            "demo",
+            "--instances",
+            "3",
+            "--once",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..3 {
+        assert!(
+            stdout.contains(&format!("→ /about on instance {i}\n  ← HTTP 200")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout.matches("\"status\":\"duplicate\"").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("#recordings has 1 message(s)"), "{stdout}");
+    // Asked for one instance, or for too many: told what it takes.
+    let out = Command::new(env!("CARGO_BIN_EXE_kdhost"))
+        .args(["demo", "--instances", "9", "--once"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--instances takes 2 to 8"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn kaltura_ks_signs_locally_and_ks_info_reads_it_back() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |args: &[&str], secret: Option<&str>| {

@@ -123,9 +123,21 @@ pub fn post_signed(
     bodies: Signed,
     expect: &'static str,
 ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
-    let (client, url) = (client.clone(), url.to_string());
+    post_signed_round_robin(client, vec![url.to_string()], bodies, expect)
+}
+
+/// [`post_signed`] with the i-th body sent to `urls[i % urls.len()]` (instances behind a
+/// round-robin load balancer).
+pub fn post_signed_round_robin(
+    client: &reqwest::Client,
+    urls: Vec<String>,
+    bodies: Signed,
+    expect: &'static str,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
+    let client = client.clone();
     move |i| {
-        let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        let url = urls[i % urls.len()].clone();
+        let (client, bodies) = (client.clone(), bodies.clone());
         Box::pin(async move {
             let (body, ts, sig) = &bodies[i];
             let text = client
@@ -207,6 +219,8 @@ pub struct HostFiles<'a> {
     pub bot_token: bool,
     /// `KD_DATABASE_URL` (PostgreSQL); SQLite in the data folder when `None`.
     pub database_url: Option<String>,
+    /// `KD_REDIS_URL`: runtime state (and Activity rooms) shared with other instances.
+    pub redis_url: Option<String>,
 }
 
 pub async fn start_host_with(
@@ -221,6 +235,7 @@ pub async fn start_host_with(
         rules,
         bot_token,
         database_url,
+        redis_url,
     } = files;
     use kdhost::config::settings::{DiscordSettings, ServeOptions};
     let tmp = tempfile::tempdir().unwrap();
@@ -281,7 +296,7 @@ pub async fn start_host_with(
         activity: dir.join("activity"),
         data: dir.join("data"),
         database_url,
-        redis_url: None,
+        redis_url,
         public_url: None,
         log_format: kdhost::telemetry::LogFormat::Text,
     };

@@ -73,21 +73,34 @@ pub fn print_schema() -> Result<ExitCode> {
 pub async fn import(dir: &Path, database_url: Option<String>) -> Result<ExitCode> {
     use crate::store::postgres::PostgresStore;
     let url = super::db::required_url(database_url)?;
-    // Everything is checked before anything is stored.
-    let guilds = GuildConfigs::load(dir)
-        .map_err(|e| anyhow::anyhow!("{}: not imported:\n{e}", dir.display()))?;
     let store = PostgresStore::connect(&url).await?;
-    let ids = guilds.guild_ids();
-    for id in &ids {
-        let version = store
-            .import_guild_config(id, &guilds.guild_override(id))
-            .await?;
+    let imported = import_guild_configs(&store, dir).await?;
+    for (id, version) in &imported {
         println!("imported guild {id} (version {version})");
     }
     println!(
         "{} guild configurations in {}; instances apply them at once",
-        ids.len(),
+        imported.len(),
         store.target()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the guild overrides of a configuration folder into the shared database if every
+/// file is valid; returns each guild and its new version.
+pub async fn import_guild_configs(
+    store: &crate::store::postgres::PostgresStore,
+    dir: &Path,
+) -> Result<Vec<(String, i64)>> {
+    // Everything is checked before anything is stored.
+    let guilds = GuildConfigs::load(dir)
+        .map_err(|e| anyhow::anyhow!("{}: not imported:\n{e}", dir.display()))?;
+    let mut imported = Vec::new();
+    for id in guilds.guild_ids() {
+        let version = store
+            .import_guild_config(&id, &guilds.guild_override(&id))
+            .await?;
+        imported.push((id, version));
+    }
+    Ok(imported)
 }

@@ -43,6 +43,10 @@ enum Command {
         /// Exit after the scripted interactions instead of serving on.
         #[arg(long)]
         once: bool,
+        /// Run this many instances (2-8) on private PostgreSQL and Redis servers (Debian's
+        /// `postgresql` and `redis-server`), on consecutive ports from --listen's.
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Plugin authoring: scaffold and inspect plugins.
     #[command(subcommand)]
@@ -303,7 +307,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
             serve::run(opts, settings).await
         }
-        Command::Demo { listen, once } => demo::run(listen, once).await,
+        Command::Demo {
+            listen,
+            once,
+            instances: 1,
+        } => demo::run(listen, once).await,
+        Command::Demo {
+            listen,
+            once,
+            instances,
+        } => demo::run_instances(listen, instances, once).await,
         Command::Plugin(PluginCommand::New { name, dir, lang }) => {
             plugin::new::new(&name, dir, lang)
         }

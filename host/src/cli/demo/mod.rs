@@ -1,5 +1,7 @@
 //! `kdhost demo`: the host and the Discord stand-in on one machine, a few real signed
 //! interactions with their answers printed, then serving on for a person to try more.
+//! `kdhost demo --instances 3`: the same with several instances on private PostgreSQL and
+//! Redis servers (`instances.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +10,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
+
+mod instances;
+
+pub use instances::run_instances;
 
 use super::standin::{DEMO_SEED, kaltura_settings};
 
@@ -19,12 +25,13 @@ use crate::telemetry::LogFormat;
 const DEMO_GUILD: &str = "600000000000000001";
 const DEMO_RECORDINGS: &str = "910000000000000001";
 
-/// Kaltura says a recording is ready (signed, as Kaltura's batch sends it); the guild's rule
-/// posts it to #recordings through the outbox; the stand-in shows the message.
+/// Kaltura says a recording is ready (signed, as Kaltura's batch sends it, the same
+/// notification to each address in `addrs`); the guild's rule posts it to #recordings
+/// through the outbox; the stand-in shows the message.
 async fn webhook_demo(
     standin: &DiscordStandIn,
     kaltura: &KalturaStandIn,
-    addr: &str,
+    addrs: &[String],
 ) -> anyhow::Result<()> {
     use testkit::kaltura::notify::{encode, http_notification};
     println!("-- Kaltura webhook → guild rule → Discord channel --\n");
@@ -48,13 +55,15 @@ async fn webhook_demo(
         kaltura.admin_secret(),
         "sha256",
     );
-    let (status, body) = kaltura
-        .deliver_notification(&format!("http://{addr}/webhooks/kaltura"), &n)
-        .await?;
-    println!(
-        "→ POST /webhooks/kaltura (data=…, X-KALTURA-HASH-ALGO sha256): recording of {:?} ready\n  ← HTTP {status}: {body}",
-        object["name"].as_str().unwrap_or_default()
-    );
+    for addr in addrs {
+        let (status, body) = kaltura
+            .deliver_notification(&format!("http://{addr}/webhooks/kaltura"), &n)
+            .await?;
+        println!(
+            "→ POST http://{addr}/webhooks/kaltura (data=…, X-KALTURA-HASH-ALGO sha256): recording of {:?} ready\n  ← HTTP {status}: {body}",
+            object["name"].as_str().unwrap_or_default()
+        );
+    }
     for _ in 0..100 {
         if let Some(m) = standin.channel_messages(DEMO_RECORDINGS).last() {
             println!(
@@ -95,11 +104,11 @@ fn demo_config(root: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir.join("guilds"))?;
     std::fs::write(
         dir.join("default.json"),
-        include_str!("../../../config/default.json"),
+        include_str!("../../../../config/default.json"),
     )?;
     std::fs::write(
         dir.join("plugins.json"),
-        include_str!("../../../config/plugins.json"),
+        include_str!("../../../../config/plugins.json"),
     )?;
     Ok(dir)
 }
@@ -195,7 +204,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         kaltura.partner_id()
     );
     tour.kaltura().await?;
-    webhook_demo(&standin, &kaltura, &addr.to_string()).await?;
+    webhook_demo(&standin, &kaltura, &[addr.to_string()]).await?;
     show_command_sync(&standin).await;
     if once {
         return Ok(ExitCode::SUCCESS);
@@ -230,7 +239,7 @@ fn prepare_files(root: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&rules)?;
     std::fs::write(
         rules.join("recording-ready.rhai"),
-        include_str!("../../../examples/rules/recording-ready.rhai"),
+        include_str!("../../../../examples/rules/recording-ready.rhai"),
     )?;
     Ok(plugins)
 }
