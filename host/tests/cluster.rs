@@ -456,13 +456,7 @@ fn on_kaltura_event(ev) {
 
 /// A guild administrator's API token, taken from `host`.
 async fn admin_token(host: &Host) -> String {
-    host.standin.set_guild(
-        GUILD,
-        "700000000000000099",
-        &[(ADMIN_ROLE, "Config team", 32)],
-    );
-    host.standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
-    host.standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
+    host.add_guild_admin(ADMIN, ADMIN_ROLE, "oauth-admin");
     host.api_token("oauth-admin").await
 }
 

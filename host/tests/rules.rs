@@ -501,14 +501,8 @@ impl Api<'_> {
 #[tokio::test]
 async fn the_guild_api_changes_config_and_rules_for_admins_only() {
     let host = start(vec![], json!({})).await;
-    host.standin.set_guild(
-        GUILD,
-        "700000000000000099",
-        &[(ADMIN_ROLE, "Config team", 32)],
-    );
-    host.standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
+    host.add_guild_admin(ADMIN, ADMIN_ROLE, "oauth-admin");
     host.standin.set_member(GUILD, USER, &[]);
-    host.standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
     host.standin.add_oauth_user("oauth-user", USER, "Ann");
     let api = Api {
         host: &host,
@@ -952,13 +946,7 @@ async fn rules_read_kaltura_only_with_the_operators_grant() {
 #[tokio::test]
 async fn guild_admins_cannot_widen_kaltura_sessions_by_discord_or_api() {
     let host = start(vec![], json!({})).await;
-    host.standin.set_guild(
-        GUILD,
-        "700000000000000099",
-        &[(ADMIN_ROLE, "Config team", 32)],
-    );
-    host.standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
-    host.standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
+    host.add_guild_admin(ADMIN, ADMIN_ROLE, "oauth-admin");
     let before = host.guilds.guild_override(GUILD);
     for value in [
         "disableentitlement,sview:*,edit:*,setrole:5",

@@ -24,15 +24,7 @@ use crate::store::rooms::{Claim, RoomClaims, RoomRelay};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Envelope {
     /// A client connected at `from` joins `room` (owned by the addressee).
-    Open {
-        from: String,
-        conn: u64,
-        room: String,
-        user_id: String,
-        name: String,
-        avatar: Option<String>,
-        channel: Option<String>,
-    },
+    Open(Opening),
     /// A relayed client's text frame.
     Up {
         from: String,
@@ -59,19 +51,23 @@ impl Envelope {
     }
 }
 
+/// A relayed client joining a room: who, where from, and which room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Opening {
+    /// The instance the client is connected to.
+    pub from: String,
+    pub conn: u64,
+    pub room: String,
+    pub user_id: String,
+    pub name: String,
+    pub avatar: Option<String>,
+    pub channel: Option<String>,
+}
+
 /// What a relayed client's room sends it.
 enum Downward {
     Text(String),
     Close(u16, String),
-}
-
-/// Who connects through this instance: the caller, from a verified host JWT.
-pub struct Relayed<'a> {
-    pub user_id: &'a str,
-    pub name: &'a str,
-    pub avatar: Option<&'a str>,
-    pub room: &'a str,
-    pub channel: Option<&'a str>,
 }
 
 /// How relaying a client ended.
@@ -103,13 +99,7 @@ pub struct Relays {
 
 /// A relayed client opening at this instance's room: serve it (see [`Relays::start`]).
 pub struct Opened {
-    pub from: String,
-    pub conn: u64,
-    pub room: String,
-    pub user_id: String,
-    pub name: String,
-    pub avatar: Option<String>,
-    pub channel: Option<String>,
+    pub opening: Opening,
     pub socket: VirtualSocket,
 }
 
@@ -153,16 +143,8 @@ impl Relays {
             }
         };
         match e {
-            Envelope::Open {
-                from,
-                conn,
-                room,
-                user_id,
-                name,
-                avatar,
-                channel,
-            } => {
-                let key = (from.clone(), conn);
+            Envelope::Open(opening) => {
+                let key = (opening.from.clone(), opening.conn);
                 let mut virtuals = self.virtuals.lock().unwrap();
                 // Sent again while the first is served (no answer reached the client yet).
                 if virtuals.contains_key(&key) {
@@ -173,20 +155,11 @@ impl Relays {
                 drop(virtuals);
                 let socket = VirtualSocket {
                     relays: self.clone(),
-                    to: from.clone(),
-                    conn,
+                    to: opening.from.clone(),
+                    conn: opening.conn,
                     rx,
                 };
-                open(Opened {
-                    from,
-                    conn,
-                    room,
-                    user_id,
-                    name,
-                    avatar,
-                    channel,
-                    socket,
-                });
+                open(Opened { opening, socket });
             }
             Envelope::Up { from, conn, text } => {
                 to_virtual(from, conn, Incoming::Text(text), false)
@@ -217,28 +190,24 @@ impl Relays {
         self.relay.send(instance, e.text()).await
     }
 
-    /// Relays one client connected here (`conn`) to the room's `owner` until the
+    /// This instance's name on the relay (an [`Opening`]'s `from`).
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// Relays one client connected here (`who.conn`) to the room's `owner` until the
     /// connection ends or this instance takes the room over.
-    #[allow(clippy::too_many_arguments)]
     pub async fn relay_client<S: SyncSocket>(
         &self,
         ws: &mut S,
         claims: &dyn RoomClaims,
-        who: &Relayed<'_>,
-        conn: u64,
+        who: Opening,
         mut owner: String,
     ) -> RelayEnd {
+        let (conn, room) = (who.conn, who.room.clone());
         let (tx, mut rx) = mpsc::channel(256);
         self.relayed.lock().unwrap().insert(conn, tx);
-        let open = Envelope::Open {
-            from: self.me.clone(),
-            conn,
-            room: who.room.to_string(),
-            user_id: who.user_id.to_string(),
-            name: who.name.to_string(),
-            avatar: who.avatar.map(String::from),
-            channel: who.channel.map(String::from),
-        };
+        let open = Envelope::Open(who);
         self.send(&owner, &open).await;
         let (mut opened_at, mut heard_owner) = (Instant::now(), false);
         let mut last_heard = Instant::now();
@@ -298,12 +267,12 @@ impl Relays {
                     self.send(&owner, &Envelope::Beat { from: self.me.clone(), conn }).await;
                 }
                 _ = check.tick() => {
-                    match claims.claim(who.room, &self.me).await {
+                    match claims.claim(&room, &self.me).await {
                         // The owner is gone (its claim ran out): the room is this
                         // instance's now.
                         Claim::Owned { .. } => break RelayEnd::Owned,
                         Claim::Elsewhere { owner: now } if now != owner => {
-                            tracing::info!(room = who.room, from = owner, to = now, "activity room moved; its relayed client follows");
+                            tracing::info!(room, from = owner, to = now, "activity room moved; its relayed client follows");
                             owner = now;
                             (opened_at, heard_owner) = (Instant::now(), false);
                             self.send(&owner, &open).await;

@@ -27,7 +27,7 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use super::protocol::{self, ClientMessage, ServerMessage, close};
-use super::relay::{Opened, RelayEnd, Relayed, Relays};
+use super::relay::{Opened, Opening, RelayEnd, Relays};
 use super::room::{Change, Room};
 use super::socket::{Incoming, SyncSocket};
 use crate::discord::rest::{Call, DiscordRest};
@@ -426,16 +426,17 @@ impl SyncRooms {
                 let why = "this room is served by another server: reconnect";
                 return ws.close(close::ELSEWHERE, why).await;
             };
-            let who = Relayed {
-                user_id: &caller.user_id,
-                name: &caller.name,
-                avatar: caller.avatar.as_deref(),
-                room: &instance,
-                channel: channel.as_deref(),
+            let who = Opening {
+                from: relays.me().to_string(),
+                conn: self.next_conn.fetch_add(1, Ordering::Relaxed),
+                room: instance.clone(),
+                user_id: caller.user_id.clone(),
+                name: caller.name.clone(),
+                avatar: caller.avatar.clone(),
+                channel: channel.clone(),
             };
-            let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
             match relays
-                .relay_client(&mut ws, &*self.claims, &who, conn, owner)
+                .relay_client(&mut ws, &*self.claims, who, owner)
                 .await
             {
                 RelayEnd::Done => return,
@@ -448,13 +449,16 @@ impl SyncRooms {
     /// A client relayed from another instance, to a room owned here.
     async fn serve_relayed(self: Arc<Self>, opened: Opened) {
         let Opened {
-            room: instance,
-            user_id,
-            name,
-            avatar,
-            channel,
+            opening:
+                Opening {
+                    room: instance,
+                    user_id,
+                    name,
+                    avatar,
+                    channel,
+                    ..
+                },
             mut socket,
-            ..
         } = opened;
         let caller = Caller {
             user_id,

@@ -443,6 +443,15 @@ impl Host {
             .to_string()
     }
 
+    /// Makes `user` a config admin of [`GUILD`] (through a role with Manage Server) who
+    /// signs in to the API with the OAuth2 access token `oauth`.
+    pub fn add_guild_admin(&self, user: &str, role: &str, oauth: &str) {
+        self.standin
+            .set_guild(GUILD, "700000000000000099", &[(role, "Config team", 32)]);
+        self.standin.set_member(GUILD, user, &[role]);
+        self.standin.add_oauth_user(oauth, user, "Ada");
+    }
+
     /// `POST /api/v1/activity/token` (the Activity's sign-in): status and answer.
     pub async fn activity_token(&self, body: Value) -> (u16, Value) {
         let r = reqwest::Client::new()

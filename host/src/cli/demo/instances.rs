@@ -10,9 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use testkit::servers::{PostgresServer, RedisServer};
-use testkit::{DiscordStandIn, KalturaOptions, KalturaStandIn, StandInOptions};
+use testkit::{KalturaOptions, KalturaStandIn};
 
-use super::{DEMO_GUILD, DEMO_RECORDINGS, DEMO_SEED, Tour, demo_config, demo_settings};
+use super::{DEMO_GUILD, DEMO_RECORDINGS, Tour, demo_config, demo_settings};
 use crate::app::App;
 use crate::config::settings::ServeOptions;
 use crate::discord::shards::ShardPlan;
@@ -42,14 +42,7 @@ pub async fn run_instances(listen: SocketAddr, n: usize, once: bool) -> anyhow::
         crate::store::postgres::redact(&database_url),
         redis.url()
     );
-    let standin = DiscordStandIn::start(
-        "127.0.0.1:0".parse()?,
-        StandInOptions {
-            seed: Some(DEMO_SEED),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let standin = super::discord_standin().await?;
     let kaltura = KalturaStandIn::start("127.0.0.1:0".parse()?, KalturaOptions::default()).await?;
 
     // What an operator moving in puts into the database: guild overrides, rules, plugins.

@@ -149,14 +149,7 @@ fn summarize(v: &Value) -> String {
 /// Starts the stand-ins and the host, walks through commands, buttons and a Kaltura
 /// webhook (printing each answer), then serves until Ctrl-C (or stops, with `once`).
 pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
-    let standin = DiscordStandIn::start(
-        "127.0.0.1:0".parse()?,
-        StandInOptions {
-            seed: Some(DEMO_SEED),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let standin = discord_standin().await?;
     let root = PathBuf::from("data/demo");
     let plugins = prepare_files(&root)?;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -224,6 +217,15 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
     );
     server.await??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Discord stand-in with the demo's fixed keys (the same application every run).
+async fn discord_standin() -> anyhow::Result<DiscordStandIn> {
+    let options = StandInOptions {
+        seed: Some(DEMO_SEED),
+        ..Default::default()
+    };
+    DiscordStandIn::start("127.0.0.1:0".parse()?, options).await
 }
 
 /// The demo's plugins folder (with the example plugin, so it hot-reloads) and its guild
