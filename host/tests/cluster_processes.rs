@@ -45,6 +45,10 @@ struct Options {
     rules: Vec<(&'static str, &'static str)>,
     /// Extra guilds: (guild id, its one channel), each with a config file.
     guilds: Vec<(String, String)>,
+    /// More of `config/plugins.json` (top-level keys added to the defaults).
+    grants: Option<Value>,
+    /// Components published with `kdhost plugin publish` before the instances start.
+    plugins: Vec<PathBuf>,
 }
 
 /// Held by the running cluster (see [`Cluster::start_with`]).
@@ -96,11 +100,11 @@ impl Cluster {
         // Operator files: every instance mounts the same ones.
         std::fs::create_dir_all(dir.join("config/guilds")).unwrap();
         std::fs::create_dir_all(dir.join("plugins")).unwrap();
-        std::fs::write(
-            dir.join("config/plugins.json"),
-            json!({"kaltura": {"partner_events": [GUILD]}}).to_string(),
-        )
-        .unwrap();
+        let mut grants = json!({"kaltura": {"partner_events": [GUILD]}});
+        for (k, v) in options.grants.iter().flat_map(|g| g.as_object()).flatten() {
+            grants[k] = v.clone();
+        }
+        std::fs::write(dir.join("config/plugins.json"), grants.to_string()).unwrap();
         let routes: Vec<Value> = CHANNELS
             .iter()
             .enumerate()
@@ -150,6 +154,9 @@ impl Cluster {
         operator(&["config", "import"], &dir.join("config"), &database_url);
         if !options.rules.is_empty() {
             operator(&["script", "import"], &dir.join("scripts"), &database_url);
+        }
+        for component in &options.plugins {
+            operator(&["plugin", "publish"], component, &database_url);
         }
         let mut cluster = Cluster {
             _serial: serial,
@@ -462,6 +469,7 @@ async fn four_shards_over_three_instances_each_connected_once_and_taken_over_whe
                 "fn on_member_join(member) { notify(\"#welcome\", `hi ${member.id}`); }",
             )],
             guilds: guilds.clone(),
+            ..Default::default()
         },
     )
     .await;
@@ -663,4 +671,197 @@ async fn an_activity_room_spans_instances_and_lives_on_with_host_and_position_wh
     assert_eq!(seeked["by"], ANN);
     eprintln!("the follower was back in sync {resynced:?} after the room's owner died");
     drop(cluster);
+}
+
+/// `METHOD PATH` on an instance's API with a bearer token: status and answer.
+async fn api_call(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<(&str, String)>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some((content_type, b)) = body {
+        req = req.header("content-type", content_type).body(b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactions_config_and_rules_through_three_processes_are_one_bot() {
+    const ADMIN: &str = "700000000000000077";
+    const ADMIN_ROLE: &str = "800000000000000077";
+    let poll = common::guest("kd_plugin_rust_poll");
+    let cluster = Cluster::start_with(
+        3,
+        Options {
+            env: vec![
+                ("JWT_SECRET", "cluster-test-jwt-secret-of-enough-length".into()),
+                // The test polls the API until a change shows: no per-minute cap on that.
+                ("KD_API_PER_MINUTE", "1000000".into()),
+            ],
+            // Many people vote at once: the operator raises the allowances (with Redis they
+            // are one for every instance) and the plugin's calls in flight.
+            grants: Some(json!({"plugins": {"poll": {"grants": ["kv"]}},
+                                "limits": {"concurrency": 256},
+                                "rate_limits": {"per_user_per_minute": 1000, "per_guild_per_minute": 100000}})),
+            plugins: vec![poll],
+            ..Default::default()
+        },
+    )
+    .await;
+    let bases: Vec<String> = cluster.instances.iter().map(|i| i.base.clone()).collect();
+    let urls: Vec<String> = bases.iter().map(|b| format!("{b}/interactions")).collect();
+    let standin = &cluster.standin;
+
+    // A poll opened on one instance; 90 people vote at once, round-robin over all three.
+    let payload = standin.command(
+        "poll",
+        json!([{"name": "question", "type": 3, "value": "Lunch?"},
+               {"name": "options", "type": 3, "value": "Pizza, Sushi, Salad"}]),
+        GUILD,
+        "700000000000000001",
+        &[],
+    );
+    let (status, opened) = standin.send_interaction(&urls[0], &payload).await.unwrap();
+    assert_eq!(status, 200, "{opened}");
+    let ids = common::button_ids(&opened);
+    const VOTERS: usize = 90;
+    let presses = (0..VOTERS).map(|i| {
+        let payload = standin.button(&ids[i % 3], GUILD, &format!("70000000000000{i:04}"));
+        let url = urls[i % 3].clone();
+        async move { standin.send_interaction(&url, &payload).await.unwrap() }
+    });
+    for (status, body) in futures::future::join_all(presses).await {
+        assert_eq!((status, body["type"].as_u64()), (200, Some(7)), "{body}");
+    }
+    // Every increment counted once, whichever instance took it.
+    let db = cluster.database().await;
+    let poll_id = ids[0].split(':').nth(2).unwrap().to_string();
+    for option in 0..3 {
+        let key = format!("poll:{poll_id}:count:{option}");
+        let count = kdhost::store::KvStore::get(&db, "poll", GUILD, &key)
+            .await
+            .unwrap();
+        assert_eq!(count.as_deref(), Some(&b"30"[..]), "option {option}");
+    }
+
+    // A guild admin changes the config through the API of one instance: the others have it.
+    standin.set_guild(
+        GUILD,
+        "700000000000000099",
+        &[(ADMIN_ROLE, "Config team", 32)],
+    );
+    standin.set_member(GUILD, ADMIN, &[ADMIN_ROLE]);
+    standin.add_oauth_user("oauth-admin", ADMIN, "Ada");
+    let token = {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/token", bases[1]))
+            .json(&json!({"discord_access_token": "oauth-admin"}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_string()
+    };
+    let config = format!("/api/v1/guilds/{GUILD}/config");
+    let patch = json!({"notifications": {"templates": {"entry_ready": "Ready: {{id}}"}}});
+    let (status, v) = api_call(
+        &bases[1],
+        &token,
+        "PATCH",
+        &config,
+        Some(("application/merge-patch+json", patch.to_string())),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let changed = Instant::now();
+    for base in [&bases[0], &bases[2]] {
+        loop {
+            let (_, v) = api_call(base, &token, "GET", &config, None).await;
+            if v["effective"]["notifications"]["templates"]["entry_ready"] == "Ready: {{id}}" {
+                break;
+            }
+            assert!(changed.elapsed() < HANG, "{v}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    eprintln!(
+        "config change through the API in force on the other instances after {:?}",
+        changed.elapsed()
+    );
+    // A bad one is refused, and nothing changes anywhere.
+    let (_, good) = api_call(&bases[0], &token, "GET", &config, None).await;
+    let bad = json!({"notifications": {"enabled": "maybe"}});
+    let (status, v) = api_call(
+        &bases[2],
+        &token,
+        "PATCH",
+        &config,
+        Some(("application/merge-patch+json", bad.to_string())),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    for base in &bases {
+        let (_, v) = api_call(base, &token, "GET", &config, None).await;
+        assert_eq!(v["effective"], good["effective"]);
+    }
+
+    // A rule uploaded through one instance runs for an event arriving at another.
+    let rule = format!(
+        "fn on_kaltura_event(ev) {{ if ev.kind == \"entry_ready\" {{ notify(\"{}\", `rule saw ${{ev.id}}`); }} }}",
+        CHANNELS[0]
+    );
+    let script = format!("/api/v1/guilds/{GUILD}/scripts/seen.rhai");
+    let (status, v) = api_call(
+        &bases[2],
+        &token,
+        "PUT",
+        &script,
+        Some(("text/plain", rule)),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    for base in &bases {
+        loop {
+            let (_, v) = api_call(base, &token, "GET", &script, None).await;
+            if v.as_str().is_some_and(|s| s.contains("rule saw")) {
+                break;
+            }
+            assert!(changed.elapsed() < HANG, "{v}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let (status, v) = api_call(
+        &bases[1],
+        &token,
+        "PUT",
+        &script,
+        Some(("text/plain", "fn on_schedule( {".into())),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    post_until_acknowledged(vec![cluster.webhook(0)], vec![4]).await;
+    cluster.settled(2).await;
+    let texts: Vec<String> = cluster
+        .standin
+        .channel_messages(CHANNELS[0])
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts.contains(&"Ready: job:4".to_string()), "{texts:?}");
+    assert!(texts.contains(&"rule saw job:4".to_string()), "{texts:?}");
 }
