@@ -355,7 +355,10 @@ impl SyncRooms {
         let weak = Arc::downgrade(handle);
         let (me, instance) = (self.clone(), instance.to_string());
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(ROOM_TICK);
+            // The first tick a second from now: the connection that opened the room joins it
+            // meanwhile.
+            let start = tokio::time::Instant::now() + ROOM_TICK;
+            let mut every = tokio::time::interval_at(start, ROOM_TICK);
             for tick in 1u32.. {
                 every.tick().await;
                 let Some(h) = weak.upgrade() else { break };
@@ -372,7 +375,7 @@ impl SyncRooms {
                     h.moved.send_replace(true);
                     break;
                 }
-                {
+                let expired = {
                     let mut room = h.room.lock().unwrap();
                     let grace = me.grace.as_millis() as i64;
                     let expired = !room.expire(now_ms(), grace).is_empty();
@@ -380,8 +383,13 @@ impl SyncRooms {
                     {
                         h.participants(&room);
                     }
+                    expired
+                };
+                // Seats given up here (a resumed room's members who never came back) may
+                // leave it empty; leaving and lost connections close rooms themselves.
+                if expired {
+                    me.drop_if_empty(&instance, &h).await;
                 }
-                me.drop_if_empty(&instance, &h).await;
             }
         });
     }
