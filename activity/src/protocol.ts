@@ -14,6 +14,8 @@ export const CLOSE = {
   REPLACED: 4011,
   /** Another server instance owns the room: reconnect. */
   ELSEWHERE: 4012,
+  /** The server is restarting (a rolling update): reconnect; the room goes on elsewhere. */
+  RESTARTING: 4013,
 } as const;
 
 /** `position` (seconds) was true at `set_at` (server ms); while playing it advances at `rate`. */

@@ -3,7 +3,7 @@
 //! "slowloris" holding connections open gets nothing); at most [`MAX_CONNECTIONS`] are open
 //! at once (past that new ones are closed at once); each request knows its peer address
 //! (`ConnectInfo`, for the per-IP limits). On shutdown the listener stops accepting and open
-//! connections get a few seconds to finish.
+//! connections get the shutdown timeout to finish.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,13 +20,13 @@ use tower::ServiceExt;
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// Time a client has to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time open connections get to finish after shutdown begins.
-const DRAIN: Duration = Duration::from_secs(5);
-
+/// Serves until `shutdown` resolves; then the listener closes and open requests get
+/// `drain` to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -69,7 +69,12 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still open at shutdown were cut off");
+    }
     Ok(())
 }
 
@@ -83,7 +88,13 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
-        tokio::spawn(super::serve(listener, router, std::future::pending()));
+        let drain = std::time::Duration::from_secs(5);
+        tokio::spawn(super::serve(
+            listener,
+            router,
+            std::future::pending(),
+            drain,
+        ));
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
             .await

@@ -865,3 +865,160 @@ async fn interactions_config_and_rules_through_three_processes_are_one_bot() {
     assert!(texts.contains(&"Ready: job:4".to_string()), "{texts:?}");
     assert!(texts.contains(&"rule saw job:4".to_string()), "{texts:?}");
 }
+
+/// Rows in the shared database still held by `owner`, by what holds them: outbox lanes
+/// with a live lease, leases (leader, shards), unfinished event claims.
+async fn held_by(database_url: &str, owner: &str) -> Vec<(String, i64)> {
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let now = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+    let mut held = Vec::new();
+    for (what, sql) in [
+        (
+            "outbox lanes",
+            format!("SELECT count(*) FROM outbox_lanes WHERE owner = $1 AND expires_at > {now}"),
+        ),
+        (
+            "leases",
+            format!("SELECT count(*) FROM leases WHERE owner = $1 AND expires_at > {now}"),
+        ),
+        (
+            "event claims",
+            "SELECT count(*) FROM inbox WHERE claimed_by = $1 AND processed_at IS NULL".to_string(),
+        ),
+        (
+            "registration",
+            "SELECT count(*) FROM instances WHERE id = $1".to_string(),
+        ),
+    ] {
+        let n: i64 = client.query_one(&sql, &[&owner]).await.unwrap().get(0);
+        held.push((what.to_string(), n));
+    }
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_fails_no_interaction_loses_nothing_and_hands_everything_over() {
+    const EVENTS: u64 = 300;
+    const ANN: &str = "700000000000000021";
+    const BOB: &str = "700000000000000022";
+    const ROOM: &str = "i-rolling-update";
+    let mut cluster = Cluster::start_with(
+        2,
+        Options {
+            env: vec![
+                // Far longer than the test's load balancer takes to notice (it asks before
+                // every request): the verdict never races the clock.
+                ("KD_SHUTDOWN_DELAY_MS", "10000".into()),
+                ("KD_ACTIVITY_DEV", "true".into()),
+                (
+                    "JWT_SECRET",
+                    "cluster-test-jwt-secret-of-enough-length".into(),
+                ),
+                ("DISCORD_CLIENT_SECRET", "standin-client-secret".into()),
+                ("KD_ACTIVITY_GRACE_MS", "120000".into()),
+                ("DISCORD_SHARDS", "auto".into()),
+            ],
+            gateway: Some((2, 1)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let bases: Vec<String> = cluster.instances.iter().map(|i| i.base.clone()).collect();
+    let urls: Vec<String> = (0..2).map(|i| cluster.webhook(i)).collect();
+    let pid = cluster.instances[0].child.id() as i32;
+    let db = cluster.database().await;
+    let leaving = db
+        .instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.pid == pid)
+        .expect("instance 0 is registered")
+        .id;
+
+    // An Activity room owned by instance 0, with a follower relayed through instance 1.
+    let ann = activity_token(&cluster, &bases[0], ANN, "Ann").await;
+    let bob = activity_token(&cluster, &bases[1], BOB, "Bob").await;
+    let mut host = connect(&bases[0], ROOM, &ann).await;
+    next(&mut host, "welcome").await;
+    let mut follower = connect(&bases[1], ROOM, &bob).await;
+    next(&mut follower, "welcome").await;
+    send(&mut host, json!({"type": "load", "entry_id": "1_abcdefgh"})).await;
+    send(&mut host, json!({"type": "play", "position": 12.0})).await;
+    let playing = state_where(&mut follower, |s| s["playing"] == true).await["state"].clone();
+
+    // Interactions stream through a load balancer that asks each instance's /readyz before
+    // every request (as a Service's endpoints follow readiness).
+    let stop_stream = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = {
+        let (standin, bases, stop) = (cluster.standin.clone(), bases.clone(), stop_stream.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut answered, mut failed) = (0usize, Vec::new());
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                i += 1;
+                let mut ready = Vec::new();
+                for base in &bases {
+                    let up = http.get(format!("{base}/readyz")).send().await;
+                    if up.is_ok_and(|r| r.status() == 200) {
+                        ready.push(base.clone());
+                    }
+                }
+                let Some(base) = ready.get(i % ready.len().max(1)) else {
+                    continue;
+                };
+                let payload = standin.command("help", json!([]), GUILD, "700000000000000001", &[]);
+                match standin
+                    .send_interaction(&format!("{base}/interactions"), &payload)
+                    .await
+                {
+                    Ok((200, _)) => answered += 1,
+                    other => failed.push(format!("{base}: {other:?}")),
+                }
+            }
+            (answered, failed)
+        })
+    };
+    // Deliveries in flight when the stop comes.
+    let first = post_notifications(&urls, (1..=EVENTS / 2).collect(), notification).await;
+    assert!(first.is_empty(), "{first:?}");
+
+    // SIGTERM to instance 0 (a rolling update).
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let rest = post_notifications(
+        &urls[1..],
+        (EVENTS / 2 + 1..=EVENTS).collect(),
+        notification,
+    )
+    .await;
+    assert!(rest.is_empty(), "{rest:?}");
+    // The room's host is told "server restarting" and reconnects (here, to the survivor):
+    // the room resumed there with its host and playback.
+    let closed = next(&mut host, "welcome").await;
+    assert_eq!(closed["close"], 4013, "{closed}");
+    let mut host = connect(&bases[1], ROOM, &ann).await;
+    let w = next(&mut host, "welcome").await;
+    assert_eq!(
+        (w["host"].as_str(), &w["state"]),
+        (Some(ANN), &playing),
+        "{w}"
+    );
+    // It exits cleanly, having given back everything it held.
+    let status = cluster.instances[0].child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let held = held_by(&cluster.database_url, &leaving).await;
+    assert!(held.iter().all(|(_, n)| *n == 0), "{held:?}");
+
+    stop_stream.store(true, std::sync::atomic::Ordering::Release);
+    let (answered, failed) = stream.await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(answered > 0);
+    cluster.settled(EVENTS as usize).await;
+    cluster.check_delivered(1..=EVENTS);
+    eprintln!("{answered} interactions answered across the stop, none failed");
+}

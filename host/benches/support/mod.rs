@@ -318,6 +318,9 @@ pub async fn start_host_with(
         shards: Default::default(),
     };
     let app = kdhost::app::App::build(&opts, settings).await.unwrap();
-    tokio::spawn(app.serve(listener, std::future::pending()));
+    tokio::spawn(app.serve(
+        listener,
+        std::future::pending::<kdhost::app::stopping::Stop>(),
+    ));
     BenchHost { addr, _tmp: tmp }
 }

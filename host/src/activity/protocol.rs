@@ -28,6 +28,8 @@ pub mod close {
     /// Another server instance owns this room: reconnect (the load balancer may send the
     /// next connection to it).
     pub const ELSEWHERE: u16 = 4012;
+    /// The server is restarting (a rolling update): reconnect, the room goes on elsewhere.
+    pub const RESTARTING: u16 = 4013;
 }
 
 /// What everyone in a room sees of the playback. `position` was true at `set_at` (server

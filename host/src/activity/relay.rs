@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::protocol::{ServerMessage, close};
 use super::socket::{Incoming, SyncSocket};
+use crate::app::stopping::Stopping;
 use crate::store::rooms::{Claim, RoomClaims, RoomRelay};
 
 /// What instances tell each other about relayed clients.
@@ -201,6 +202,7 @@ impl Relays {
         &self,
         ws: &mut S,
         claims: &dyn RoomClaims,
+        stopping: &Stopping,
         who: Opening,
         mut owner: String,
     ) -> RelayEnd {
@@ -220,6 +222,13 @@ impl Relays {
         };
         let end = loop {
             tokio::select! {
+                // This instance is stopping: the client reconnects to another (its seat is
+                // kept meanwhile).
+                _ = stopping.wait() => {
+                    ws.close(close::RESTARTING, "server restarting: reconnect").await;
+                    self.send(&owner, &gone(false)).await;
+                    break RelayEnd::Done;
+                }
                 down = rx.recv() => match down {
                     Some(Downward::Text(text)) => {
                         heard_owner = true;

@@ -30,6 +30,7 @@ use super::protocol::{self, ClientMessage, ServerMessage, close};
 use super::relay::{Opened, Opening, RelayEnd, Relays};
 use super::room::{Change, Room};
 use super::socket::{Incoming, SyncSocket};
+use crate::app::stopping::Stopping;
 use crate::discord::rest::{Call, DiscordRest};
 use crate::store::SharedState;
 use crate::store::launches::Launches;
@@ -113,8 +114,9 @@ struct RoomHandle {
     /// Where rooms are shared: changes in order, each snapshot saved before the messages
     /// that announce it go out (a new owner never resumes from less than a client saw).
     pump: Option<mpsc::UnboundedSender<Pumped>>,
-    /// Set when another instance took the room: every connection here closes (4012).
-    moved: watch::Sender<bool>,
+    /// Set when the room closes here while people are in it (another instance took it:
+    /// 4012; this one is stopping: 4013): every connection here closes with that code.
+    closing: watch::Sender<Option<(u16, &'static str)>>,
 }
 
 impl RoomHandle {
@@ -210,6 +212,8 @@ pub struct SyncRooms {
     check: Option<InstanceCheck>,
     grace: Duration,
     next_conn: AtomicU64,
+    /// Relayed clients here are sent away (4013) when the host stops.
+    stopping: Stopping,
 }
 
 /// Who is connecting (from a verified host JWT).
@@ -223,7 +227,12 @@ pub struct Caller {
 impl SyncRooms {
     /// The rooms; where instances share them, this instance also starts serving clients
     /// relayed from the others.
-    pub fn new(shared: &SharedState, check: Option<InstanceCheck>, grace: Duration) -> Arc<Self> {
+    pub fn new(
+        shared: &SharedState,
+        check: Option<InstanceCheck>,
+        grace: Duration,
+        stopping: Stopping,
+    ) -> Arc<Self> {
         let claims = shared.rooms.clone();
         let relays = claims
             .relay()
@@ -237,6 +246,7 @@ impl SyncRooms {
             check,
             grace,
             next_conn: AtomicU64::new(1),
+            stopping,
         });
         if let Some(relays) = relays {
             let weak = Arc::downgrade(&rooms);
@@ -307,7 +317,7 @@ impl SyncRooms {
             tx,
             conns: Mutex::new(HashMap::new()),
             pump,
-            moved: watch::channel(false).0,
+            closing: watch::channel(None).0,
         });
         rooms.insert(instance.to_string(), handle.clone());
         self.tend(instance, &handle);
@@ -372,7 +382,8 @@ impl SyncRooms {
                         "activity room was taken by another instance; its clients here reconnect"
                     );
                     me.rooms.lock().unwrap().remove(&instance);
-                    h.moved.send_replace(true);
+                    let why = "this room moved to another server: reconnect";
+                    h.closing.send_replace(Some((close::ELSEWHERE, why)));
                     break;
                 }
                 let expired = {
@@ -392,6 +403,18 @@ impl SyncRooms {
                 }
             }
         });
+    }
+
+    /// The host is stopping: every room open here is handed over (its claim given up, its
+    /// snapshot kept) and its connections closed with 4013; the clients reconnect, reach
+    /// another instance, and the room resumes there.
+    pub async fn hand_over_all(&self) {
+        let rooms: Vec<(String, Arc<RoomHandle>)> = self.rooms.lock().unwrap().drain().collect();
+        for (instance, h) in rooms {
+            self.claims.hand_over(&instance, &self.owner).await;
+            h.closing
+                .send_replace(Some((close::RESTARTING, "server restarting: reconnect")));
+        }
     }
 
     /// Whether `handle` is the room open here for `instance`.
@@ -444,7 +467,7 @@ impl SyncRooms {
                 channel: channel.clone(),
             };
             match relays
-                .relay_client(&mut ws, &*self.claims, who, owner)
+                .relay_client(&mut ws, &*self.claims, &self.stopping, who, owner)
                 .await
             {
                 RelayEnd::Done => return,
@@ -634,7 +657,7 @@ async fn connection<S: SyncSocket>(
         Quota::per_second(NonZeroU32::new(20).expect("nonzero"))
             .allow_burst(NonZeroU32::new(40).expect("nonzero")),
     );
-    let mut moved = handle.moved.subscribe();
+    let mut closing = handle.closing.subscribe();
     let mut strikes = 0u32;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(SERVER_PING);
@@ -644,9 +667,10 @@ async fn connection<S: SyncSocket>(
                 ws.close(close::REPLACED, "you connected again elsewhere").await;
                 return Ended::Lost;
             }
-            // It only ever changes to "moved".
-            Ok(()) = moved.changed() => {
-                ws.close(close::ELSEWHERE, "this room moved to another server: reconnect").await;
+            // It only ever changes once, to closing.
+            Ok(()) = closing.changed() => {
+                let (code, why) = (*closing.borrow()).unwrap_or((close::ELSEWHERE, "reconnect"));
+                ws.close(code, why).await;
                 return Ended::Moved;
             }
             _ = ping.tick() => {

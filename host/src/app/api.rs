@@ -49,6 +49,6 @@ pub fn api(
         rules: rules.clone(),
         client_secret: settings.discord.client_secret.clone(),
         activity_dev: settings.activity.dev_mode,
-        rooms: SyncRooms::new(&storage.shared, check, grace),
+        rooms: SyncRooms::new(&storage.shared, check, grace, storage.stopping.clone()),
     }))
 }

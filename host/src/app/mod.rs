@@ -28,6 +28,7 @@ mod reload;
 mod routes;
 mod rules;
 pub mod status;
+pub mod stopping;
 mod storage;
 mod tasks;
 
@@ -55,6 +56,12 @@ pub struct App {
     durable: crate::store::backend::Durable,
     settings: DiscordSettings,
     rest: Option<Arc<DiscordRest>>,
+    /// The graceful stop: its signal, what parts watch, and `/readyz`'s flag.
+    stop: tokio::sync::watch::Sender<bool>,
+    stopping: stopping::Stopping,
+    draining: stopping::Draining,
+    shutdown: crate::config::settings::ShutdownSettings,
+    rooms: Arc<crate::activity::sync::SyncRooms>,
 }
 
 impl App {
@@ -93,6 +100,8 @@ impl App {
             &admin,
         );
         let api = api::api(opts, &settings, &storage, &conn, &rules, admin)?;
+        let rooms = api.rooms.clone();
+        let draining = stopping::Draining::default();
         tasks::start(&storage.shared, &api.limits);
         let report = status::status_report(
             &settings,
@@ -109,6 +118,7 @@ impl App {
                 registry: plugins.registry.clone(),
                 durable: storage.durable.clone(),
                 redis: storage.redis.clone(),
+                draining: draining.clone(),
             },
             api,
             events.webhooks,
@@ -132,6 +142,11 @@ impl App {
             _hot_reload: hot_reload,
             settings: settings.discord,
             rest: conn.rest,
+            stop: storage.stop,
+            stopping: storage.stopping,
+            draining,
+            shutdown: settings.shutdown,
+            rooms,
         })
     }
 
@@ -151,9 +166,13 @@ impl App {
         );
         // Instances sharing a database share the shards out with leases.
         let assign = match &self.durable {
-            crate::store::backend::Durable::Postgres(pg) => Some(
-                crate::cluster::shards::Assignment::new(pg.clone(), &self.shared.instance_id),
-            ),
+            crate::store::backend::Durable::Postgres(pg) => {
+                Some(crate::cluster::shards::Assignment::new(
+                    pg.clone(),
+                    &self.shared.instance_id,
+                    self.stopping.clone(),
+                ))
+            }
             crate::store::backend::Durable::Sqlite { .. } => None,
         };
         Box::new(move || {
@@ -172,17 +191,42 @@ impl App {
         })
     }
 
-    /// Serves on a bound listener until `shutdown` resolves.
+    /// Serves on a bound listener until `shutdown` resolves, then stops gracefully
+    /// ([`stopping`]): unready at once, serving on for the shutdown delay after SIGTERM,
+    /// rooms handed over, in-flight requests finished, every lease given back.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = stopping::Stop> + Send + 'static,
     ) -> Result<()> {
+        let (draining, delay, rooms) = (
+            self.draining.clone(),
+            self.shutdown.delay,
+            self.rooms.clone(),
+        );
+        let stop_accepting = async move {
+            let how = shutdown.await;
+            draining.set();
+            if how == stopping::Stop::Drain && !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "shutting down: unready now, serving on while traffic moves away"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            // Activity sockets are not requests that finish: their rooms move now.
+            rooms.hand_over_all().await;
+        };
+        let timeout = self.shutdown.timeout;
         // `self` (and with it the hot-reload watcher) lives until serving ends.
-        crate::http_server::serve(listener, self.router.clone(), shutdown).await?;
+        crate::http_server::serve(listener, self.router.clone(), stop_accepting, timeout).await?;
+        // What holds a lease gives it back, for other instances to take at once.
+        self.stop.send_replace(true);
+        tokio::join!(self.outbox.stop(timeout), self.processor.stop(timeout));
         if let Some(m) = self.membership {
             m.leave().await;
         }
+        tracing::info!("stopped cleanly");
         Ok(())
     }
 }

@@ -159,15 +159,20 @@ pub struct Readiness {
     pub registry: Arc<Registry>,
     pub durable: Durable,
     pub redis: Option<Redis>,
+    /// Set from the first moment of a graceful stop.
+    pub draining: super::stopping::Draining,
 }
 
-/// Ready once at least one plugin is loaded and the database answers; the body names each
+/// Ready once at least one plugin is loaded and the database answers, until a graceful stop
+/// begins; the body names each
 /// backend and whether it is reachable. Redis away does not make an instance unready: it
 /// falls back (docs/cluster.md), and taking every instance out would be an outage.
 pub async fn readyz(State(ready): State<Readiness>) -> Response {
     let n = ready.registry.snapshot().plugins.len();
     let database = ready.durable.status().await;
-    let status = if n == 0 {
+    let status = if ready.draining.is_set() {
+        "shutting down"
+    } else if n == 0 {
         "no plugins loaded"
     } else if !database.reachable {
         "database unreachable"

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
+use crate::app::stopping::Stopping;
 use crate::cluster::changes::{ChangeFollower, GuildConfigChanges};
 use crate::cluster::{Leadership, Membership};
 use crate::config::guild::GuildConfigs;
@@ -29,12 +30,16 @@ pub struct Storage {
     pub membership: Option<Membership>,
     /// Whether this instance runs what happens once per cluster.
     pub leadership: Leadership,
+    /// Set when the host stops; what holds a lease watches `stopping`.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub stopping: Stopping,
     /// Changes other instances make to what they share (guild configs, rules, plugins),
     /// applied here (PostgreSQL only).
     pub follower: Option<Arc<ChangeFollower>>,
 }
 
 pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage> {
+    let (stop, stopping) = Stopping::new();
     let (durable, stores) = Durable::open(&opts.data, opts.database_url.as_deref()).await?;
     // On a shared database the guild overrides are rows there, followed by every instance.
     let load = match &durable {
@@ -78,7 +83,7 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
     let (membership, leadership) = match &durable {
         Durable::Postgres(pg) => (
             Some(Membership::join(pg.clone(), &shared.instance_id, redis.is_some()).await?),
-            Leadership::elect(pg.clone(), &shared.instance_id),
+            Leadership::elect(pg.clone(), &shared.instance_id, stopping.clone()),
         ),
         Durable::Sqlite { .. } => (None, Leadership::Alone),
     };
@@ -92,5 +97,7 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
         membership,
         leadership,
         follower,
+        stop,
+        stopping,
     })
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::app::App;
+use crate::app::stopping::Stop;
 use crate::config::settings::{ServeOptions, Settings};
 
 pub async fn run(opts: ServeOptions, settings: Settings) -> anyhow::Result<ExitCode> {
@@ -72,8 +73,8 @@ pub fn print_report(app: &App, addr: &str) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C (stop now) or SIGTERM (drain first: an orchestrator's stop).
+pub async fn shutdown_signal() -> Stop {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -86,9 +87,10 @@ pub async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
+    let how = tokio::select! {
+        _ = ctrl_c => Stop::Now,
+        _ = term => Stop::Drain,
+    };
+    tracing::info!(?how, "shutting down");
+    how
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::app::stopping::Stopping;
 use crate::store::postgres::PostgresStore;
 
 /// How long the lease lasts without renewal.
@@ -28,8 +29,9 @@ pub enum Leadership {
 }
 
 impl Leadership {
-    /// Takes part in the election on the shared database as `owner`.
-    pub fn elect(store: Arc<PostgresStore>, owner: &str) -> Self {
+    /// Takes part in the election on the shared database as `owner`, until the host stops
+    /// (then a held lease is given up at once).
+    pub fn elect(store: Arc<PostgresStore>, owner: &str, stopping: Stopping) -> Self {
         let (tx, rx) = watch::channel(false);
         let owner = owner.to_string();
         tokio::spawn(async move {
@@ -72,7 +74,16 @@ impl Leadership {
                     Some(t) => EVERY.min(t.saturating_duration_since(Instant::now())),
                     None => EVERY,
                 };
-                tokio::time::sleep(next.max(Duration::from_millis(100))).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(next.max(Duration::from_millis(100))) => {}
+                    _ = stopping.wait() => {
+                        let _ = tx.send(false);
+                        if let Err(e) = store.release_lease(NAME, &owner).await {
+                            tracing::warn!(error = %format!("{e:#}"), "leader lease: cannot give it up; it runs out by itself");
+                        }
+                        return;
+                    }
+                }
             }
         });
         Self::Elected(rx)

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::app::stopping::Stopping;
 use crate::discord::gateway::{Connection, Gateway};
 use crate::store::postgres::PostgresStore;
 
@@ -21,6 +22,7 @@ const MARGIN: Duration = Duration::from_secs(3);
 pub struct Assignment {
     store: Arc<PostgresStore>,
     owner: String,
+    stopping: Stopping,
 }
 
 struct Held {
@@ -33,14 +35,17 @@ fn lease(id: u32) -> String {
 }
 
 impl Assignment {
-    pub fn new(store: Arc<PostgresStore>, owner: &str) -> Self {
+    pub fn new(store: Arc<PostgresStore>, owner: &str, stopping: Stopping) -> Self {
         Self {
             store,
             owner: owner.to_string(),
+            stopping,
         }
     }
 
-    /// Keeps this instance's share of the `total` shards connected, until the process ends.
+    /// Keeps this instance's share of the `total` shards connected until the host stops;
+    /// then every shard is closed and its lease given up, for another instance to take at
+    /// once.
     pub async fn run(self, gateway: Gateway, total: u32, max_concurrency: u32) {
         let mut held: BTreeMap<u32, Held> = BTreeMap::new();
         let ttl = TTL.as_millis() as i64;
@@ -104,7 +109,14 @@ impl Assignment {
                 self.take_one(&gateway, &mut held, total, max_concurrency)
                     .await;
             }
-            tokio::time::sleep(EVERY).await;
+            tokio::select! {
+                _ = tokio::time::sleep(EVERY) => {}
+                _ = self.stopping.wait() => break,
+            }
+        }
+        for id in held.keys().copied().collect::<Vec<_>>() {
+            self.drop_shard(&mut held, id, "shutting down").await;
+            let _ = self.store.release_lease(&lease(id), &self.owner).await;
         }
     }
 

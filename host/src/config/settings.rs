@@ -60,6 +60,41 @@ pub struct Settings {
     /// most this (default 2048).
     pub plugin_memory_mib: Option<u32>,
     pub retention: RetentionSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+/// A graceful stop on SIGTERM (a rolling update): unready at once, still serving for
+/// `delay` while the load balancer moves traffic away, then in-flight work gets `timeout`.
+#[derive(Debug, Clone)]
+pub struct ShutdownSettings {
+    /// `KD_SHUTDOWN_DELAY_MS` (default 5000): serving on after SIGTERM, unready. Ctrl-C
+    /// skips it.
+    pub delay: std::time::Duration,
+    /// `KD_SHUTDOWN_TIMEOUT_MS` (default 20000): the most in-flight requests, deliveries and
+    /// event batches get to finish before their leases are released anyway.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            delay: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
+impl ShutdownSettings {
+    pub fn from_env() -> Result<Self, String> {
+        let d = Self::default();
+        let ms = |name, default: std::time::Duration| {
+            whole_number(name, default.as_millis() as u64, 0).map(std::time::Duration::from_millis)
+        };
+        Ok(Self {
+            delay: ms("KD_SHUTDOWN_DELAY_MS", d.delay)?,
+            timeout: ms("KD_SHUTDOWN_TIMEOUT_MS", d.timeout)?,
+        })
+    }
 }
 
 /// How long the host keeps what it stores (days), pruned hourly.
@@ -215,6 +250,7 @@ impl Settings {
                 .transpose()?
                 .map(|n| n.min(u32::MAX as u64) as u32),
             retention: RetentionSettings::from_env()?,
+            shutdown: ShutdownSettings::from_env()?,
         };
         me.check()?;
         Ok(me)

@@ -77,6 +77,9 @@ impl Outbox {
     }
 
     async fn claim_lanes(self: &Arc<Self>) {
+        if self.is_stopping() {
+            return;
+        }
         let asked = Instant::now();
         let leases = match self
             .store
@@ -145,6 +148,36 @@ impl Outbox {
             .is_some_and(|h| h.lease.epoch == lease.epoch && h.valid_until > Instant::now())
     }
 
+    /// Gives a lane back (another instance may take it at once).
+    async fn give_back(&self, lease: &LaneLease) {
+        self.leave(lease);
+        if let Err(e) = self.store.release(lease).await {
+            tracing::warn!(error = %e, lane = %lease.lane, "outbox: cannot release a lane (its lease will run out)");
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The host is stopping: no new lanes; each lane is given back once the attempt in
+    /// flight on it is recorded (at most `timeout`; what is left then runs out by itself).
+    pub async fn stop(&self, timeout: Duration) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        let until = Instant::now() + timeout;
+        while !self.held.lock().unwrap().is_empty() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.held.lock().unwrap().len();
+        if left > 0 {
+            tracing::warn!(
+                lanes = left,
+                "outbox: lanes still busy at shutdown; their leases run out by themselves"
+            );
+        }
+    }
+
     /// The task of `lease` is over: forget it unless a newer lease of the lane runs.
     fn leave(&self, lease: &LaneLease) {
         let mut held = self.held.lock().unwrap();
@@ -162,15 +195,16 @@ impl Outbox {
                 self.leave(&lease);
                 return;
             }
+            if self.is_stopping() {
+                self.give_back(&lease).await;
+                return;
+            }
             let head = match self.store.head(&lease.lane).await {
                 Ok(Some(h)) => h,
                 Ok(None) => {
                     // Give the lane back, then look once more: a message queued before we
                     // left is seen here and claimed again.
-                    self.leave(&lease);
-                    if let Err(e) = self.store.release(&lease).await {
-                        tracing::warn!(error = %e, lane = %lease.lane, "outbox: cannot release a lane (its lease will run out)");
-                    }
+                    self.give_back(&lease).await;
                     if let Ok(Some(_)) = self.store.head(&lease.lane).await {
                         self.wake();
                     }

@@ -52,6 +52,9 @@ pub struct Outbox {
     /// Each guild's share of the global rate (`KD_DELIVERY_GUILD_SHARE`), per second over
     /// every instance: one busy guild leaves room for the others.
     guild_share: u32,
+    /// The host is stopping: no lane is claimed, each lane task gives its lane back after
+    /// the attempt it is making.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A random prefix for this database's message nonces, made once: nonces stay unique even
@@ -90,6 +93,7 @@ impl Outbox {
             wake: Notify::new(),
             held: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -47,6 +47,10 @@ pub struct EventProcessor {
     rules: Arc<Rules>,
     /// Signalled by whoever puts an event into the inbox (the webhook intake, the gateway).
     accepted: Arc<Notify>,
+    /// One pass at a time; a stop waits for the pass in flight.
+    passes: tokio::sync::Mutex<()>,
+    /// The host is stopping: no more passes.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl EventProcessor {
@@ -67,6 +71,8 @@ impl EventProcessor {
             plugins,
             rules,
             accepted,
+            passes: tokio::sync::Mutex::new(()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -91,6 +97,10 @@ impl EventProcessor {
     /// are queued in chunks, each in one transaction, so a busy inbox costs one commit per
     /// chunk instead of one per event.
     pub async fn run_batch(self: &Arc<Self>) -> usize {
+        let _pass = self.passes.lock().await;
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return 0;
+        }
         let claim_ms = CLAIM.as_millis() as i64;
         let rows = match self.inbox.claim(self.outbox.owner(), BATCH, claim_ms).await {
             Ok(r) => r,
@@ -145,6 +155,29 @@ impl EventProcessor {
             }
         }
         n
+    }
+
+    /// The host is stopping: the pass in flight finishes (at most `timeout`), then the
+    /// events this instance claimed and did not finish are given back for another to take.
+    pub async fn stop(&self, timeout: Duration) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        if tokio::time::timeout(timeout, self.passes.lock())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "events: a pass was still running at shutdown; its claims run out by themselves"
+            );
+            return;
+        }
+        match self.inbox.release_claims(self.outbox.owner()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "events: claims given back for another instance"),
+            Err(e) => {
+                tracing::warn!(error = %e, "events: cannot give claims back; they run out by themselves")
+            }
+        }
     }
 
     /// The event of an inbox row, or `None` when it is to be given up (processing never

@@ -42,6 +42,10 @@ pub trait Inbox: Send + Sync {
     /// hang) is recognised instead of being retried forever.
     async fn claim(&self, owner: &str, limit: usize, claim_ms: i64) -> Result<Vec<InboxRow>>;
 
+    /// Gives up `owner`'s claims on events it has not finished (a clean stop), so another
+    /// instance takes them at once; returns how many.
+    async fn release_claims(&self, owner: &str) -> Result<usize>;
+
     /// Whether any event waits to be processed.
     async fn pending(&self) -> Result<bool>;
 

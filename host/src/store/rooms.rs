@@ -30,8 +30,11 @@ pub enum Claim {
 pub trait RoomClaims: Send + Sync {
     /// Claims (or renews) the room for `owner`.
     async fn claim(&self, room: &str, owner: &str) -> Claim;
-    /// Gives the room up (only its current owner can).
+    /// Gives the room up, snapshot and all (only its current owner can): it is closed.
     async fn release(&self, room: &str, owner: &str);
+    /// Gives the room up but keeps its snapshot (the owner is stopping): the next instance
+    /// its clients reach resumes it.
+    async fn hand_over(&self, room: &str, owner: &str);
     /// Keeps the room's latest snapshot, only while `owner` still holds it at `epoch` (an
     /// owner that lost the room writes nothing).
     async fn save(&self, room: &str, owner: &str, epoch: u64, snapshot: &str);

@@ -318,6 +318,7 @@ impl Host {
             },
             plugin_memory_mib: None,
             retention: Default::default(),
+            shutdown: Default::default(),
         };
         let app = App::build(&opts, settings).await?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -331,6 +332,7 @@ impl Host {
         let gateway = app.gateway_starter();
         let served = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
+            kdhost::app::stopping::Stop::Now
         }));
         let url = format!("http://{addr}/interactions");
         standin.set_target(&url);

@@ -94,8 +94,8 @@ pub async fn run_instances(listen: SocketAddr, n: usize, once: bool) -> anyhow::
         let mut stopped = stopped.clone();
         let shutdown = async move {
             tokio::select! {
-                _ = crate::cli::serve::shutdown_signal() => {}
-                _ = stopped.wait_for(|s| *s) => {}
+                how = crate::cli::serve::shutdown_signal() => how,
+                _ = stopped.wait_for(|s| *s) => crate::app::stopping::Stop::Now,
             }
         };
         servers.push(tokio::spawn(app.serve(listener, shutdown)));

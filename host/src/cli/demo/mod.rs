@@ -278,6 +278,7 @@ fn demo_settings(standin: &DiscordStandIn, kaltura: &KalturaStandIn) -> anyhow::
         metrics: Default::default(),
         plugin_memory_mib: None,
         retention: Default::default(),
+        shutdown: Default::default(),
     })
 }
 

@@ -81,6 +81,7 @@ backends!(
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
     inbox_completes_a_batch_in_order_and_once,
+    inbox_claims_given_back_are_taken_at_once,
     outbox_guild_over_quota_gets_dead_letters,
     outbox_lanes_hand_out_their_oldest_message,
     outbox_leases_fence_results_after_a_takeover,
@@ -263,6 +264,21 @@ async fn inbox_claims_are_exclusive_until_they_run_out(s: Stores) {
     }
     assert!(s.inbox.claim("A", 10, 60_000).await.unwrap().is_empty());
     assert!(!s.inbox.pending().await.unwrap());
+}
+
+async fn inbox_claims_given_back_are_taken_at_once(s: Stores) {
+    for k in ["a", "b"] {
+        s.inbox.insert("kaltura", k, "{}").await.unwrap().unwrap();
+    }
+    let held = s.inbox.claim("A", 10, 60_000).await.unwrap();
+    assert_eq!(held.len(), 2);
+    assert!(s.inbox.claim("B", 10, 60_000).await.unwrap().is_empty());
+    // A stops cleanly: B takes its events at once, not when the claims run out.
+    assert_eq!(s.inbox.release_claims("A").await.unwrap(), 2);
+    assert_eq!(s.inbox.claim("B", 10, 60_000).await.unwrap().len(), 2);
+    // Finished events are never handed back.
+    s.inbox.complete(held[0].seq, &[], 0).await.unwrap();
+    assert_eq!(s.inbox.release_claims("B").await.unwrap(), 1);
 }
 
 async fn inbox_completes_a_batch_in_order_and_once(s: Stores) {

@@ -49,6 +49,13 @@ impl RoomClaims for MemoryRoomClaims {
         }
     }
 
+    async fn hand_over(&self, room: &str, owner: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.rooms.get(room).is_some_and(|(o, _)| o == owner) {
+            inner.rooms.remove(room);
+        }
+    }
+
     async fn save(&self, room: &str, owner: &str, epoch: u64, snapshot: &str) {
         let mut inner = self.inner.lock().unwrap();
         if inner.rooms.get(room) == Some(&(owner.to_string(), epoch)) {

@@ -61,6 +61,18 @@ impl Inbox for PostgresStore {
         Ok(rows)
     }
 
+    async fn release_claims(&self, owner: &str) -> Result<usize> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL
+                 WHERE claimed_by = $1 AND processed_at IS NULL",
+                &[&owner],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
     async fn pending(&self) -> Result<bool> {
         let c = self.client().await?;
         Ok(c.query_opt(

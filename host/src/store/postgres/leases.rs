@@ -99,17 +99,20 @@ mod tests {
         let url = crate::store::conformance::postgres().await.1;
         let a_store = std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap());
         let b_store = std::sync::Arc::new(PostgresStore::connect(&url).await.unwrap());
-        let a = Leadership::elect(a_store, "a");
+        use crate::app::stopping::Stopping;
+        let (stop_a, stopping_a) = Stopping::new();
+        let a = Leadership::elect(a_store, "a", stopping_a);
         a.until_leader().await;
-        let b = Leadership::elect(b_store.clone(), "b");
+        let b = Leadership::elect(b_store.clone(), "b", Stopping::never());
         // b cannot lead while a holds the lease.
         assert_eq!(b_store.acquire("leader", "c", 60_000).await.unwrap(), None);
         assert!(!b.is_leader() || !a.is_leader());
-        // a goes away (its receiver dropped: the election task gives the lease up).
-        drop(a);
+        // a stops cleanly: it gives the lease up at once and leads no more.
+        stop_a.send_replace(true);
         tokio::time::timeout(std::time::Duration::from_secs(120), b.until_leader())
             .await
             .expect("b leads once a has gone");
         assert!(b.is_leader());
+        assert!(!a.is_leader());
     }
 }

@@ -38,10 +38,11 @@ redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. epoch, 'PX', ARGV[2])
 return {1, tostring(epoch)}
 ";
 
+/// Deletes the claim if `ARGV[1]` holds it, and with it every other key given.
 const RELEASE: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur and string.sub(cur, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', unpack(KEYS))
 end
 return 0
 ";
@@ -68,6 +69,20 @@ impl RedisRoomClaims {
             claim: redis::Script::new(CLAIM),
             release: redis::Script::new(RELEASE),
             save: redis::Script::new(SAVE),
+        }
+    }
+}
+
+impl RedisRoomClaims {
+    /// Deletes `owner`'s claim on the room (and its snapshot too, with `snapshot`).
+    async fn give_up(&self, room: &str, owner: &str, snapshot: bool) {
+        let mut call = self.release.key(lease_key(room));
+        if snapshot {
+            call.key(snapshot_key(room));
+        }
+        let r: redis::RedisResult<i64> = call.arg(owner).invoke_async(&mut self.redis.conn()).await;
+        if let Err(e) = r {
+            unavailable("rooms", &e);
         }
     }
 }
@@ -105,16 +120,11 @@ impl RoomClaims for RedisRoomClaims {
     }
 
     async fn release(&self, room: &str, owner: &str) {
-        let r: redis::RedisResult<i64> = self
-            .release
-            .key(lease_key(room))
-            .key(snapshot_key(room))
-            .arg(owner)
-            .invoke_async(&mut self.redis.conn())
-            .await;
-        if let Err(e) = r {
-            unavailable("rooms", &e);
-        }
+        self.give_up(room, owner, true).await
+    }
+
+    async fn hand_over(&self, room: &str, owner: &str) {
+        self.give_up(room, owner, false).await
     }
 
     async fn save(&self, room: &str, owner: &str, epoch: u64, snapshot: &str) {

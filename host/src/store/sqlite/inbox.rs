@@ -108,6 +108,18 @@ impl Inbox for SqliteStore {
         self.call(move |c| claim(c, &owner, limit, claim_ms)).await
     }
 
+    async fn release_claims(&self, owner: &str) -> Result<usize> {
+        let owner = owner.to_owned();
+        self.call(move |c| {
+            Ok(c.execute(
+                "UPDATE inbox SET claimed_by = NULL, claimed_until = NULL
+                 WHERE claimed_by = ?1 AND processed_at IS NULL",
+                params![owner],
+            )?)
+        })
+        .await
+    }
+
     async fn pending(&self) -> Result<bool> {
         self.call(|c| {
             Ok(
