@@ -21,13 +21,16 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 /// Time a client has to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves until `shutdown` resolves; then the listener closes and open requests get
-/// `drain` to finish.
+/// `drain` to finish. With `tls`, every connection is TLS (its handshake bounded like the
+/// request headers).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -59,12 +62,26 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req.map(axum::body::Body::new))
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            match tls {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(tls) => {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await
+                    else {
+                        return; // no handshake in time, or a failed one: nothing to serve
+                    };
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
             drop(slot);
         });
     }
@@ -94,6 +111,7 @@ mod tests {
             router,
             std::future::pending(),
             drain,
+            None,
         ));
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")

@@ -20,3 +20,4 @@ pub mod reload;
 pub mod scripts;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

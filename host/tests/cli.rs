@@ -831,3 +831,91 @@ fn serve_refuses_a_wrong_setting_and_names_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KD_CLIENT_IP_HEADER"));
 }
+
+#[tokio::test]
+async fn serve_speaks_https_with_its_certificate_and_names_a_bad_file() {
+    use common::processes::{free_port, serve_command};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["kdhost.test".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let standin = testkit::DiscordStandIn::start(
+        "127.0.0.1:0".parse().unwrap(),
+        testkit::StandInOptions::default(),
+    )
+    .await
+    .unwrap();
+    let port = free_port();
+    let mut child = serve_command(dir, &dir.join("data"), port, &standin, "tls-test-secret")
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The certificate's name, resolved to the listener, trusted as the only root.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let https = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+        .resolve("kdhost.test", addr)
+        .build()
+        .unwrap();
+    let until = std::time::Instant::now() + common::HANG;
+    let healthy = loop {
+        match https
+            .get(format!("https://kdhost.test:{port}/healthz"))
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(std::time::Instant::now() < until, "no HTTPS answer: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(healthy.status(), 200);
+    // Plain HTTP to a TLS listener gets no answer.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+    assert!(plain.is_err() || plain.is_ok_and(|r| r.status() != 200));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A key that is not a key, or half the pair: refused at start with the file named.
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = serve_command(
+            dir,
+            &dir.join("data"),
+            free_port(),
+            &standin,
+            "tls-test-secret",
+        )
+        .args(args)
+        .output()
+        .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = run(&[
+        "--tls-cert".as_ref(),
+        cert.as_os_str(),
+        "--tls-key".as_ref(),
+        cert.as_os_str(),
+    ]);
+    assert!(
+        !ok && err.contains("cert.pem: not a PEM private key"),
+        "{err}"
+    );
+    let (ok, err) = run(&["--tls-cert".as_ref(), cert.as_os_str()]);
+    assert!(
+        !ok && err.contains("--tls-key (KD_TLS_KEY) is not"),
+        "{err}"
+    );
+}

@@ -199,6 +199,16 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = stopping::Stop> + Send + 'static,
     ) -> Result<()> {
+        self.serve_with(listener, None, shutdown).await
+    }
+
+    /// [`App::serve`], over TLS when `tls` is given (`kdhost serve --tls-cert/--tls-key`).
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: impl Future<Output = stopping::Stop> + Send + 'static,
+    ) -> Result<()> {
         let (draining, delay, rooms) = (
             self.draining.clone(),
             self.shutdown.delay,
@@ -219,7 +229,8 @@ impl App {
         };
         let timeout = self.shutdown.timeout;
         // `self` (and with it the hot-reload watcher) lives until serving ends.
-        crate::http_server::serve(listener, self.router.clone(), stop_accepting, timeout).await?;
+        crate::http_server::serve(listener, self.router.clone(), stop_accepting, timeout, tls)
+            .await?;
         // What holds a lease gives it back, for other instances to take at once.
         self.stop.send_replace(true);
         tokio::join!(self.outbox.stop(timeout), self.processor.stop(timeout));

@@ -34,7 +34,12 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the host: interactions endpoint, gateway, plugins, hot reload.
-    Serve(ServeOptions),
+    Serve {
+        #[command(flatten)]
+        opts: ServeOptions,
+        #[command(flatten)]
+        tls: crate::tls::TlsOptions,
+    },
     /// Run the whole system on this machine against the Discord stand-in and show it working.
     Demo {
         /// Address for the host.
@@ -271,7 +276,7 @@ fn quiet_broken_pipe() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = match &cli.command {
-        Command::Serve(o) => o.log_format,
+        Command::Serve { opts, .. } => opts.log_format,
         _ => LogFormat::Text,
     };
     match &cli.command {
@@ -280,7 +285,7 @@ pub fn main() -> ExitCode {
     }
     if !matches!(
         cli.command,
-        Command::Serve(_) | Command::Demo { .. } | Command::Standin(_)
+        Command::Serve { .. } | Command::Demo { .. } | Command::Standin(_)
     ) {
         quiet_broken_pipe();
     }
@@ -303,9 +308,9 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(opts) => {
+        Command::Serve { opts, tls } => {
             let settings = Settings::from_env().map_err(anyhow::Error::msg)?;
-            serve::run(opts, settings).await
+            serve::run(opts, tls, settings).await
         }
         Command::Demo {
             listen,

@@ -8,7 +8,13 @@ use crate::app::App;
 use crate::app::stopping::Stop;
 use crate::config::settings::{ServeOptions, Settings};
 
-pub async fn run(opts: ServeOptions, settings: Settings) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    opts: ServeOptions,
+    tls: crate::tls::TlsOptions,
+    settings: Settings,
+) -> anyhow::Result<ExitCode> {
+    // Checked before anything starts: a bad certificate stops the host with the file named.
+    let tls = tls.server_config()?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -21,12 +27,21 @@ pub async fn run(opts: ServeOptions, settings: Settings) -> anyhow::Result<ExitC
         None => None,
     };
     let app = App::build(&opts, settings).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     print_report(&app, &listener.local_addr()?.to_string());
+    tracing::info!(
+        "listening for {scheme}{}",
+        if tls.is_some() {
+            " (TLS on this listener: --tls-cert/--tls-key)"
+        } else {
+            " (terminate TLS at a proxy, or set --tls-cert/--tls-key)"
+        }
+    );
     if let Some(m) = metrics {
         tokio::spawn(crate::app::serve_metrics(m));
     }
     app.start_gateway();
-    app.serve(listener, shutdown_signal()).await?;
+    app.serve_with(listener, tls, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
