@@ -564,6 +564,21 @@ async fn four_shards_over_three_instances_each_connected_once_and_taken_over_whe
     }
 }
 
+/// Settings for the Activity on the stand-in: sign-in (dev mode, the API's JWT secret, the
+/// OAuth2 client secret) and a seat grace far longer than any reconnect here (the verdict
+/// never races the clock).
+fn activity_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("KD_ACTIVITY_DEV", "true".into()),
+        (
+            "JWT_SECRET",
+            "cluster-test-jwt-secret-of-enough-length".into(),
+        ),
+        ("DISCORD_CLIENT_SECRET", "standin-client-secret".into()),
+        ("KD_ACTIVITY_GRACE_MS", "120000".into()),
+    ]
+}
+
 /// An Activity host token for `user` from the instance at `base` (the real sign-in
 /// against the stand-in's OAuth2).
 async fn activity_token(cluster: &Cluster, base: &str, user: &str, name: &str) -> String {
@@ -603,16 +618,7 @@ async fn an_activity_room_spans_instances_and_lives_on_with_host_and_position_wh
     let mut cluster = Cluster::start_with(
         2,
         Options {
-            env: vec![
-                ("KD_ACTIVITY_DEV", "true".into()),
-                (
-                    "JWT_SECRET",
-                    "cluster-test-jwt-secret-of-enough-length".into(),
-                ),
-                ("DISCORD_CLIENT_SECRET", "standin-client-secret".into()),
-                // Far longer than any reconnect here: the verdict never races the clock.
-                ("KD_ACTIVITY_GRACE_MS", "120000".into()),
-            ],
+            env: activity_env(),
             ..Default::default()
         },
     )
@@ -912,15 +918,11 @@ async fn sigterm_mid_stream_fails_no_interaction_loses_nothing_and_hands_everyth
                 // Far longer than the test's load balancer takes to notice (it asks before
                 // every request): the verdict never races the clock.
                 ("KD_SHUTDOWN_DELAY_MS", "10000".into()),
-                ("KD_ACTIVITY_DEV", "true".into()),
-                (
-                    "JWT_SECRET",
-                    "cluster-test-jwt-secret-of-enough-length".into(),
-                ),
-                ("DISCORD_CLIENT_SECRET", "standin-client-secret".into()),
-                ("KD_ACTIVITY_GRACE_MS", "120000".into()),
                 ("DISCORD_SHARDS", "auto".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(activity_env())
+            .collect(),
             gateway: Some((2, 1)),
             ..Default::default()
         },
