@@ -258,7 +258,8 @@ fn serve_without_credentials_starts_and_says_what_is_off() {
         .unwrap()
         .port();
     let metrics_at = format!("127.0.0.1:{metrics_port}");
-    let (_child, addr, seen, _) =
+    // The log stays read: a process writing to a closed pipe dies of it.
+    let (_child, addr, seen, _log) =
         serve_json(tmp.path(), &[("KD_METRICS_LISTEN", metrics_at.as_str())]);
     let all: Vec<&str> = seen.iter().filter_map(|v| v["message"].as_str()).collect();
     let all = all.join("\n");

@@ -28,7 +28,7 @@ pub async fn run(
     };
     let app = App::build(&opts, settings).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    print_report(&app, &listener.local_addr()?.to_string());
+    // Before the report, whose last line tools wait for.
     tracing::info!(
         "listening for {scheme}{}",
         if tls.is_some() {
@@ -37,6 +37,7 @@ pub async fn run(
             " (terminate TLS at a proxy, or set --tls-cert/--tls-key)"
         }
     );
+    print_report(&app, &listener.local_addr()?.to_string());
     if let Some(m) = metrics {
         tokio::spawn(crate::app::serve_metrics(m));
     }
