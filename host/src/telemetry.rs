@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry, TextEncoder,
+    Encoder, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
     histogram_opts, opts,
 };
 
@@ -106,20 +106,104 @@ pub struct Metrics {
     pub redis_errors: IntCounterVec,
     /// Waits of bot-authenticated Discord calls held back while Redis was away.
     pub discord_paused: IntCounter,
+    /// Watch Together rooms this instance serves (owns), and the sockets connected to it
+    /// (relayed ones included).
+    pub activity_rooms: IntGauge,
+    pub activity_sockets: IntGauge,
+    /// 1 while a gateway shard this instance holds is connected, by shard id; and the bot's
+    /// shard count as this instance knows it (0: no gateway here).
+    pub gateway_shard_up: IntGaugeVec,
+    pub gateway_shard_count: IntGauge,
+    /// 1 while a backend answers (`database`, `redis`), checked every few seconds.
+    pub backend_up: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Series with a closed set of labels start at 0, so dashboards and alerts see "none
+    /// yet" rather than "no data" (a vector of counters exports nothing until it has one).
+    fn prime(&self) {
+        for transport in ["http", "gateway"] {
+            self.interactions
+                .with_label_values(&[transport, "accepted"]);
+        }
+        for result in ["sent", "retry", "dead"] {
+            self.deliveries.with_label_values(&[result]);
+        }
+        for result in [
+            "accepted",
+            "duplicate",
+            "bad_signature",
+            "bad_body",
+            "error",
+        ] {
+            self.webhooks.with_label_values(&[result]);
+        }
+        for result in ["ok", "invalid"] {
+            self.config_reloads.with_label_values(&[result]);
+        }
+        for result in ["loaded", "refused"] {
+            self.plugin_loads.with_label_values(&[result]);
+        }
+    }
+
+    /// A loaded plugin's failure counters start at 0 (its traps and kills panels).
+    pub fn prime_plugin(&self, plugin: &str) {
+        self.plugin_traps.with_label_values(&[plugin]);
+        self.plugin_deadline_kills.with_label_values(&[plugin]);
+        self.plugin_memory_kills.with_label_values(&[plugin]);
+        for gate in ["plugin", "pool", "memory"] {
+            self.plugin_busy.with_label_values(&[plugin, gate]);
+        }
+    }
+}
+
+/// Counts one open Activity socket while it lives.
+pub struct SocketOpen(());
+
+impl SocketOpen {
+    pub fn opened() -> Self {
+        METRICS.activity_sockets.inc();
+        Self(())
+    }
+}
+
+impl Drop for SocketOpen {
+    fn drop(&mut self) {
+        METRICS.activity_sockets.dec();
+    }
+}
+
+/// Every metric family the host declares, with its help, so that `/metrics` names even those
+/// with no series yet (a panel or alert naming a metric is checked against this).
+static DECLARED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: &C) {
+    for d in c.desc() {
+        DECLARED
+            .lock()
+            .unwrap()
+            .push((d.fq_name.clone(), d.help.clone()));
+    }
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(opts!(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone()))
-        .expect("metric registered once");
+    register(r, &c);
     c
 }
 
 fn plain_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
-    r.register(Box::new(c.clone()))
-        .expect("metric registered once");
+    register(r, &c);
     c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(opts!(name, help), labels).expect("valid metric");
+    register(r, &g);
+    g
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
@@ -127,22 +211,44 @@ fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Histogram
         0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0,
     ];
     let h = HistogramVec::new(histogram_opts!(name, help, buckets), labels).expect("valid metric");
-    r.register(Box::new(h.clone()))
-        .expect("metric registered once");
+    register(r, &h);
     h
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let r = Registry::new();
     let plugins_loaded = IntGauge::new("kd_plugins_loaded", "Plugins currently loaded").unwrap();
-    r.register(Box::new(plugins_loaded.clone())).unwrap();
+    register(&r, &plugins_loaded);
     let gauge = |name: &str, help: &str| {
         let g = IntGauge::new(name, help).expect("valid metric");
-        r.register(Box::new(g.clone()))
-            .expect("metric registered once");
+        register(&r, &g);
         g
     };
-    Metrics {
+    let metrics = Metrics {
+        activity_rooms: gauge(
+            "kd_activity_rooms",
+            "Watch Together rooms this instance serves",
+        ),
+        activity_sockets: gauge(
+            "kd_activity_sockets",
+            "Activity sockets connected to this instance (relayed ones included)",
+        ),
+        gateway_shard_up: gauge_vec(
+            &r,
+            "kd_gateway_shard_up",
+            "1 while a gateway shard this instance holds is connected",
+            &["shard"],
+        ),
+        gateway_shard_count: gauge(
+            "kd_gateway_shard_count",
+            "The bot's gateway shard count as this instance knows it (0: no gateway here)",
+        ),
+        backend_up: gauge_vec(
+            &r,
+            "kd_backend_up",
+            "1 while a backend (database, redis) answers",
+            &["backend"],
+        ),
         config_reloads: counter(
             &r,
             "kd_config_reloads_total",
@@ -320,16 +426,26 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["result"],
         ),
         registry: r,
-    }
+    };
+    metrics.prime();
+    metrics
 });
 
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
     let mut buf = Vec::new();
+    let families = METRICS.registry.gather();
     TextEncoder::new()
-        .encode(&METRICS.registry.gather(), &mut buf)
+        .encode(&families, &mut buf)
         .expect("text encoding cannot fail");
-    String::from_utf8(buf).expect("prometheus text is utf-8")
+    let mut text = String::from_utf8(buf).expect("prometheus text is utf-8");
+    // Families without a series yet (a vector nothing has touched) are still named.
+    for (name, help) in DECLARED.lock().unwrap().iter() {
+        if !families.iter().any(|f| f.name() == name) {
+            text.push_str(&format!("# HELP {name} {help}\n"));
+        }
+    }
+    text
 }
 
 #[cfg(test)]

@@ -302,6 +302,53 @@ async fn a_pinned_range_connects_exactly_its_shards_and_hears_their_guilds_only(
     host.stop().await;
 }
 
+/// The Kubernetes split: a scaling HTTP side with `DISCORD_SHARDS=none` beside `auto`
+/// instances. The HTTP-only instance connects nothing and does not count in the spread:
+/// with three shards the two `auto` instances take two each at most (a share of
+/// ceil(3/2)), where counting the HTTP one (a share of ceil(3/3) = 1) would leave a shard
+/// unconnected.
+#[tokio::test]
+async fn an_http_only_instance_connects_no_shard_and_the_auto_ones_cover_them_all() {
+    use kdhost::discord::shards::ShardPlan;
+    let url = database().await;
+    let redis = testkit::servers::RedisServer::start().unwrap();
+    let standin =
+        testkit::DiscordStandIn::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+    standin.set_gateway_shards(3, 3);
+    let start = |plan: ShardPlan| {
+        try_instance_with(&url, Some(&redis), Some(standin.clone()), move |s| {
+            s.shards = plan
+        })
+    };
+    let mut http = start(ShardPlan::None).await.unwrap();
+    let mut a = start(ShardPlan::Auto { total: None }).await.unwrap();
+    let mut b = start(ShardPlan::Auto { total: None }).await.unwrap();
+    for host in [&mut http, &mut a, &mut b] {
+        host.start_gateway();
+    }
+    let sessions = eventually("all three shards to connect once", || {
+        let s = standin.gateway_shard_sessions();
+        ((0..3).all(|id| s.get(&id) == Some(&1))).then_some(s)
+    })
+    .await;
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    let identified: Vec<u32> = standin
+        .gateway_identifies()
+        .iter()
+        .map(|(id, _, _)| *id)
+        .collect();
+    assert_eq!(
+        identified.len(),
+        3,
+        "one IDENTIFY per shard: {identified:?}"
+    );
+    for host in [http, a, b] {
+        host.stop().await;
+    }
+}
+
 /// `/kaltura-config-update notifications KEY VALUE` by a guild administrator on `host`.
 async fn config_update(host: &Host, key: &str, value: &str) -> Value {
     let mut p = host.standin.command(

@@ -36,6 +36,7 @@ use crate::store::SharedState;
 use crate::store::launches::Launches;
 use crate::store::now_ms;
 use crate::store::rooms::{Claim, RoomClaims};
+use crate::telemetry::{METRICS, SocketOpen};
 
 /// Messages a client sends that are refused before it is dropped.
 const MAX_STRIKES: u32 = 20;
@@ -320,6 +321,7 @@ impl SyncRooms {
             closing: watch::channel(None).0,
         });
         rooms.insert(instance.to_string(), handle.clone());
+        METRICS.activity_rooms.inc();
         self.tend(instance, &handle);
         Ok(handle)
     }
@@ -381,7 +383,7 @@ impl SyncRooms {
                         owner,
                         "activity room was taken by another instance; its clients here reconnect"
                     );
-                    me.rooms.lock().unwrap().remove(&instance);
+                    closed(me.rooms.lock().unwrap().remove(&instance));
                     let why = "this room moved to another server: reconnect";
                     h.closing.send_replace(Some((close::ELSEWHERE, why)));
                     break;
@@ -410,6 +412,7 @@ impl SyncRooms {
     /// another instance, and the room resumes there.
     pub async fn hand_over_all(&self) {
         let rooms: Vec<(String, Arc<RoomHandle>)> = self.rooms.lock().unwrap().drain().collect();
+        METRICS.activity_rooms.sub(rooms.len() as i64);
         for (instance, h) in rooms {
             self.claims.hand_over(&instance, &self.owner).await;
             h.closing
@@ -435,6 +438,7 @@ impl SyncRooms {
         instance: String,
         channel: Option<String>,
     ) {
+        let _open = SocketOpen::opened();
         let caller = match caller {
             Ok(c) => c,
             Err(why) => return ws.close(close::UNAUTHORIZED, &why).await,
@@ -615,12 +619,20 @@ impl SyncRooms {
             let mut rooms = self.rooms.lock().unwrap();
             let empty = handle.room.lock().unwrap().is_empty()
                 && rooms.get(instance).is_some_and(|h| Arc::ptr_eq(h, handle));
-            empty && rooms.remove(instance).is_some()
+            empty && closed(rooms.remove(instance))
         };
         if dropped {
             self.claims.release(instance, &self.owner).await;
         }
     }
+}
+
+/// A room taken out of this instance's map (counted in `kd_activity_rooms`).
+fn closed(removed: Option<Arc<RoomHandle>>) -> bool {
+    if removed.is_some() {
+        METRICS.activity_rooms.dec();
+    }
+    removed.is_some()
 }
 
 /// How a connection ended: a goodbye (leave now), a loss (keep the seat a while), or the

@@ -57,7 +57,7 @@ pub struct App {
     settings: DiscordSettings,
     rest: Option<Arc<DiscordRest>>,
     /// The graceful stop: its signal, what parts watch, and `/readyz`'s flag.
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: stopping::StopSignal,
     stopping: stopping::Stopping,
     draining: stopping::Draining,
     shutdown: crate::config::settings::ShutdownSettings,
@@ -112,14 +112,16 @@ impl App {
         plugins.caps.host.status.store(Arc::new(report.clone()));
         let media = crate::activity::media::ensure(&opts.data)
             .with_context(|| format!("writing the demo media under {}", opts.data.display()))?;
+        let readiness = status::Readiness {
+            registry: plugins.registry.clone(),
+            durable: storage.durable.clone(),
+            redis: storage.redis.clone(),
+            draining: draining.clone(),
+        };
+        status::watch_backends(&readiness);
         let router = routes::routes(
             discord.endpoint,
-            status::Readiness {
-                registry: plugins.registry.clone(),
-                durable: storage.durable.clone(),
-                redis: storage.redis.clone(),
-                draining: draining.clone(),
-            },
+            readiness,
             api,
             events.webhooks,
             settings.metrics.token.clone(),
@@ -232,8 +234,17 @@ impl App {
         crate::http_server::serve(listener, self.router.clone(), stop_accepting, timeout, tls)
             .await?;
         // What holds a lease gives it back, for other instances to take at once.
-        self.stop.send_replace(true);
-        tokio::join!(self.outbox.stop(timeout), self.processor.stop(timeout));
+        let (all_given_back, _, _) = tokio::join!(
+            self.stop.send_and_wait(timeout),
+            self.outbox.stop(timeout),
+            self.processor.stop(timeout)
+        );
+        if !all_given_back {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis() as u64,
+                "a lease was not given back in time; it runs out by itself"
+            );
+        }
         if let Some(m) = self.membership {
             m.leave().await;
         }

@@ -16,6 +16,7 @@ use crate::plugins::Registry;
 use crate::store::backend::{BackendStatus, Durable};
 use crate::store::redis::Redis;
 use crate::telemetry;
+use crate::telemetry::METRICS;
 
 /// (service, state) lines: what is on, and for what is off, the setting that turns it on.
 // Long by nature: one entry per service, each a short table row.
@@ -67,11 +68,15 @@ pub fn status_report(
         ),
         (
             "discord-gateway".into(),
-            on_off(
-                d.bot_token.is_some() && d.application_id.is_some(),
-                "connecting",
-                "set DISCORD_BOT_TOKEN (and DISCORD_APPLICATION_ID)",
-            ),
+            if d.shards == crate::discord::shards::ShardPlan::None {
+                "off: DISCORD_SHARDS=none (other instances hold the shards)".into()
+            } else {
+                on_off(
+                    d.bot_token.is_some() && d.application_id.is_some(),
+                    "connecting",
+                    "set DISCORD_BOT_TOKEN (and DISCORD_APPLICATION_ID)",
+                )
+            },
         ),
         (
             "command-sync".into(),
@@ -184,9 +189,11 @@ pub async fn readyz(State(ready): State<Readiness>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    set_up("database", database.reachable);
     let mut backends = json!({"database": database});
     if let Some(r) = &ready.redis {
         let answer = r.ping().await;
+        set_up("redis", answer.is_ok());
         backends["redis"] = json!(BackendStatus {
             kind: "redis",
             target: r.target().to_string(),
@@ -196,6 +203,33 @@ pub async fn readyz(State(ready): State<Readiness>) -> Response {
     }
     let body = json!({"status": status, "plugins": n, "backends": backends});
     (code, axum::Json(body)).into_response()
+}
+
+fn set_up(backend: &str, up: bool) {
+    METRICS
+        .backend_up
+        .with_label_values(&[backend])
+        .set(up.into());
+}
+
+/// Keeps `kd_backend_up` current between probes: every 5 s, each backend asked once, until
+/// the host stops or its parts are gone.
+pub fn watch_backends(ready: &Readiness) {
+    let alive = Arc::downgrade(&ready.registry);
+    let (durable, redis, draining) = (
+        ready.durable.clone(),
+        ready.redis.clone(),
+        ready.draining.clone(),
+    );
+    tokio::spawn(async move {
+        while alive.strong_count() > 0 && !draining.is_set() {
+            set_up("database", durable.status().await.reachable);
+            if let Some(r) = &redis {
+                set_up("redis", r.ping().await.is_ok());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    });
 }
 
 /// The Prometheus text.

@@ -31,7 +31,7 @@ pub struct Storage {
     /// Whether this instance runs what happens once per cluster.
     pub leadership: Leadership,
     /// Set when the host stops; what holds a lease watches `stopping`.
-    pub stop: tokio::sync::watch::Sender<bool>,
+    pub stop: super::stopping::StopSignal,
     pub stopping: Stopping,
     /// Changes other instances make to what they share (guild configs, rules, plugins),
     /// applied here (PostgreSQL only).
@@ -82,7 +82,18 @@ pub async fn storage(opts: &ServeOptions, settings: &Settings) -> Result<Storage
     };
     let (membership, leadership) = match &durable {
         Durable::Postgres(pg) => (
-            Some(Membership::join(pg.clone(), &shared.instance_id, redis.is_some()).await?),
+            Some(
+                Membership::join(
+                    pg.clone(),
+                    &shared.instance_id,
+                    redis.is_some(),
+                    matches!(
+                        settings.discord.shards,
+                        crate::discord::shards::ShardPlan::Auto { .. }
+                    ),
+                )
+                .await?,
+            ),
             Leadership::elect(pg.clone(), &shared.instance_id, stopping.clone()),
         ),
         Durable::Sqlite { .. } => (None, Leadership::Alone),

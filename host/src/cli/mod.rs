@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod health;
 pub mod kaltura;
 pub mod plugin;
 pub mod script;
@@ -52,6 +53,16 @@ enum Command {
         /// `postgresql` and `redis-server`), on consecutive ports from --listen's.
         #[arg(long, default_value_t = 1)]
         instances: usize,
+    },
+    /// Ask a running host whether it is alive (`/healthz`) or ready (`/readyz`); exit 0 on
+    /// 200. For a container's HEALTHCHECK: the URL comes from KD_LISTEN and KD_TLS_CERT.
+    Health {
+        /// Ask `/readyz` (serving traffic) instead of `/healthz` (alive).
+        #[arg(long)]
+        ready: bool,
+        /// Another URL to ask instead.
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Plugin authoring: scaffold and inspect plugins.
     #[command(subcommand)]
@@ -322,6 +333,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             once,
             instances,
         } => demo::run_instances(listen, instances, once).await,
+        Command::Health { ready, url } => health::run(url, ready).await,
         Command::Plugin(PluginCommand::New { name, dir, lang }) => {
             plugin::new::new(&name, dir, lang)
         }

@@ -34,7 +34,10 @@ impl Leadership {
     pub fn elect(store: Arc<PostgresStore>, owner: &str, stopping: Stopping) -> Self {
         let (tx, rx) = watch::channel(false);
         let owner = owner.to_string();
+        // The host waits for the lease to be given back before it exits.
+        let releasing = stopping.releasing();
         tokio::spawn(async move {
+            let _releasing = releasing;
             let mut valid_until: Option<Instant> = None;
             loop {
                 if tx.is_closed() {

@@ -19,11 +19,17 @@ pub struct Membership {
 }
 
 impl Membership {
-    /// Registers instance `id` and starts its heartbeat.
-    pub async fn join(store: Arc<PostgresStore>, id: &str, redis: bool) -> Result<Membership> {
+    /// Registers instance `id` and starts its heartbeat; `shares_shards`: it takes a share
+    /// of the gateway shards (`DISCORD_SHARDS=auto`).
+    pub async fn join(
+        store: Arc<PostgresStore>,
+        id: &str,
+        redis: bool,
+        shares_shards: bool,
+    ) -> Result<Membership> {
         let host = hostname();
         store
-            .register(id, &host, redis)
+            .register(id, &host, redis, shares_shards)
             .await
             .context("joining the instances on this database")?;
         tracing::info!(
@@ -45,7 +51,9 @@ impl Membership {
                                 instance = id,
                                 "this instance's registration had lapsed; registering again"
                             );
-                            if let Err(e) = store.register(&id, &hostname(), redis).await {
+                            let host = hostname();
+                            let again = store.register(&id, &host, redis, shares_shards);
+                            if let Err(e) = again.await {
                                 tracing::error!(error = %format!("{e:#}"), "cannot register again");
                             }
                         }

@@ -47,6 +47,8 @@ impl Assignment {
     /// then every shard is closed and its lease given up, for another instance to take at
     /// once.
     pub async fn run(self, gateway: Gateway, total: u32, max_concurrency: u32) {
+        // The host waits for the leases to be given back before it exits.
+        let _releasing = self.stopping.releasing();
         let mut held: BTreeMap<u32, Held> = BTreeMap::new();
         let ttl = TTL.as_millis() as i64;
         loop {
@@ -120,13 +122,13 @@ impl Assignment {
         }
     }
 
-    /// This instance's share: the shards over the live instances, rounded up.
+    /// This instance's share: the shards over the live instances that take shards, rounded up.
     async fn share(&self, total: u32) -> usize {
         let live = self
             .store
             .instances()
             .await
-            .map(|i| i.len())
+            .map(|i| i.iter().filter(|i| i.shares_shards).count())
             .unwrap_or(1)
             .max(1);
         (total as usize).div_ceil(live)

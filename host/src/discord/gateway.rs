@@ -226,6 +226,7 @@ impl Gateway {
             }
         });
         tracing::info!(shard = id, shards = total, "gateway shard connecting");
+        watch_shard(manager.clone(), task.abort_handle(), id, total);
         Some(Connection { manager, task })
     }
 
@@ -237,6 +238,9 @@ impl Gateway {
     ) {
         use super::shards::ShardPlan;
         match plan {
+            ShardPlan::None => {
+                tracing::info!("no gateway connection on this instance (DISCORD_SHARDS=none)");
+            }
             ShardPlan::Single => {
                 self.connect(None, 1).await;
             }
@@ -288,6 +292,40 @@ impl Gateway {
             }
         }
     }
+}
+
+/// `kd_gateway_shard_up{shard}` follows the shard's connection stage every 2 s while its
+/// connection runs; the series goes when the connection ends (here or by a move).
+fn watch_shard(
+    manager: Arc<serenity::gateway::ShardManager>,
+    running: tokio::task::AbortHandle,
+    id: u32,
+    total: u32,
+) {
+    crate::telemetry::METRICS
+        .gateway_shard_count
+        .set(total.into());
+    let label = id.to_string();
+    tokio::spawn(async move {
+        while !running.is_finished() {
+            let connected = manager
+                .runners
+                .lock()
+                .await
+                .get(&serenity::model::id::ShardId(id))
+                .is_some_and(|r| r.stage == serenity::gateway::ConnectionStage::Connected);
+            // Looked up each round: a connection of the same shard that ended here meanwhile
+            // may have removed the series.
+            crate::telemetry::METRICS
+                .gateway_shard_up
+                .with_label_values(&[&label])
+                .set(connected.into());
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        let _ = crate::telemetry::METRICS
+            .gateway_shard_up
+            .remove_label_values(&[&label]);
+    });
 }
 
 fn redact(s: &str, token: &Secret) -> String {

@@ -2,7 +2,8 @@
 //! - unset: one connection, shard 0 of 1 (a bot in up to 2,500 guilds);
 //! - `auto`: the count Discord recommends (`GET /gateway/bot`, or `DISCORD_SHARD_COUNT`),
 //!   spread over the live instances with leases (`cluster/shards.rs`);
-//! - `0-3` (or `5`) with `DISCORD_SHARD_COUNT=8`: exactly that range, for one pod per range.
+//! - `0-3` (or `5`) with `DISCORD_SHARD_COUNT=8`: exactly that range, for one pod per range;
+//! - `none`: no gateway connection here (an HTTP-only instance; others hold the shards).
 
 /// The shards to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,6 +14,8 @@ pub enum ShardPlan {
     Range { first: u32, last: u32, total: u32 },
     /// Spread over the instances; `total` fixed by the operator or recommended by Discord.
     Auto { total: Option<u32> },
+    /// No gateway connection on this instance.
+    None,
 }
 
 impl ShardPlan {
@@ -37,9 +40,12 @@ impl ShardPlan {
         if shards.eq_ignore_ascii_case("auto") {
             return Ok(Self::Auto { total: count });
         }
+        if shards.eq_ignore_ascii_case("none") {
+            return Ok(Self::None);
+        }
         let bad = || {
             format!(
-                "DISCORD_SHARDS must be `auto`, a shard id or a range such as `0-3`, not `{shards}`"
+                "DISCORD_SHARDS must be `auto`, `none`, a shard id or a range such as `0-3`, not `{shards}`"
             )
         };
         let (first, last) = match shards.split_once('-') {
@@ -106,6 +112,7 @@ mod tests {
                 .unwrap_err()
                 .contains("within 0-7")
         );
+        assert_eq!(ShardPlan::parse(Some("none"), None), Ok(ShardPlan::None));
         assert!(ShardPlan::parse(Some("3-1"), Some("8")).is_err());
         assert!(
             ShardPlan::parse(Some("x"), Some("8"))

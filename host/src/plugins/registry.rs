@@ -295,6 +295,9 @@ impl Registry {
         let mut next = (*self.set.load_full()).clone();
         change(&mut next)?;
         METRICS.plugins_loaded.set(next.plugins.len() as i64);
+        for name in next.plugins.keys() {
+            METRICS.prime_plugin(name);
+        }
         self.catalog.store(Arc::new(next.infos()));
         self.set.store(Arc::new(next));
         self.commands_changed.notify_one();

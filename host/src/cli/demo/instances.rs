@@ -77,7 +77,7 @@ pub async fn run_instances(listen: SocketAddr, n: usize, once: bool) -> anyhow::
             // Rules and plugins are rows in the database; each instance's folders stay empty.
             plugins: root.join(format!("instance{i}/plugins")),
             scripts: root.join(format!("instance{i}/scripts")),
-            activity: PathBuf::from("activity/dist"),
+            activity: super::activity_dist(),
             data: root.join(format!("instance{i}")),
             database_url: Some(database_url.clone()),
             redis_url: Some(redis.url()),

@@ -113,6 +113,13 @@ fn demo_config(root: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The Activity's built page: `KD_ACTIVITY` (as in the container image), else `activity/dist`.
+pub(crate) fn activity_dist() -> PathBuf {
+    std::env::var_os("KD_ACTIVITY")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("activity/dist"), PathBuf::from)
+}
+
 fn summarize(v: &Value) -> String {
     let data = &v["data"];
     let mut parts = vec![format!("type {}", v["type"])];
@@ -162,7 +169,7 @@ pub async fn run(listen: SocketAddr, once: bool) -> anyhow::Result<ExitCode> {
         config: demo_config(&root)?,
         plugins: plugins.clone(),
         scripts: root.join("scripts"),
-        activity: PathBuf::from("activity/dist"),
+        activity: activity_dist(),
         data: root.clone(),
         database_url: None,
         redis_url: None,

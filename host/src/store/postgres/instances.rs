@@ -17,6 +17,8 @@ pub struct Instance {
     pub host: String,
     pub pid: i32,
     pub redis: bool,
+    /// Takes a share of the gateway shards (`DISCORD_SHARDS=auto`).
+    pub shares_shards: bool,
     /// How long ago its last heartbeat was (ms).
     pub silent_ms: i64,
 }
@@ -27,7 +29,13 @@ const LOCK_KEY: i64 = 0x6b64_696e_7374;
 impl PostgresStore {
     /// Registers instance `id`; refused when another live instance exists and either of
     /// them shares its state without Redis.
-    pub async fn register(&self, id: &str, host: &str, redis: bool) -> Result<()> {
+    pub async fn register(
+        &self,
+        id: &str,
+        host: &str,
+        redis: bool,
+        shares_shards: bool,
+    ) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
@@ -50,10 +58,16 @@ impl PostgresStore {
         }
         tx.execute(
             &format!(
-                "INSERT INTO instances (id, host, pid, started_at, heartbeat_at, redis)
-                 VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS}, $4)"
+                "INSERT INTO instances (id, host, pid, started_at, heartbeat_at, redis, shares_shards)
+                 VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS}, $4, $5)"
             ),
-            &[&id, &host, &(std::process::id() as i32), &redis],
+            &[
+                &id,
+                &host,
+                &(std::process::id() as i32),
+                &redis,
+                &shares_shards,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -93,7 +107,7 @@ async fn live(c: &impl deadpool_postgres::GenericClient, except: &str) -> Result
     let rows = c
         .query(
             &format!(
-                "SELECT id, host, pid, redis, {NOW_MS} - heartbeat_at FROM instances
+                "SELECT id, host, pid, redis, {NOW_MS} - heartbeat_at, shares_shards FROM instances
                  WHERE id <> $1 AND heartbeat_at >= {NOW_MS} - $2 ORDER BY started_at"
             ),
             &[&except, &ALIVE_MS],
@@ -107,6 +121,7 @@ async fn live(c: &impl deadpool_postgres::GenericClient, except: &str) -> Result
             pid: r.get(2),
             redis: r.get(3),
             silent_ms: r.get(4),
+            shares_shards: r.get(5),
         })
         .collect())
 }

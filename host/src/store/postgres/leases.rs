@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(b_store.acquire("leader", "c", 60_000).await.unwrap(), None);
         assert!(!b.is_leader() || !a.is_leader());
         // a stops cleanly: it gives the lease up at once and leads no more.
-        stop_a.send_replace(true);
+        stop_a.send();
         tokio::time::timeout(std::time::Duration::from_secs(120), b.until_leader())
             .await
             .expect("b leads once a has gone");

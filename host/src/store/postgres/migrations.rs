@@ -10,6 +10,7 @@ use super::PostgresStore;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "durable stores", V1),
     (2, "rules and plugin components", V2),
+    (3, "instances that take no gateway shards", V3),
 ];
 
 /// Serialises migrations across instances (any constant; this one spells "kdhost").
@@ -150,6 +151,11 @@ CREATE TABLE guild_configs (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX guild_configs_version ON guild_configs (version);
+"#;
+
+/// `DISCORD_SHARDS=none` instances (HTTP only) do not count in the shards' spread.
+const V3: &str = r#"
+ALTER TABLE instances ADD COLUMN shares_shards BOOLEAN NOT NULL DEFAULT TRUE;
 "#;
 
 const V2: &str = r#"
