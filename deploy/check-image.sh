@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Builds kdhost's image with Debian's podman and proves it works: /healthz and /readyz answer,
+# the image's HEALTHCHECK passes, one signed interaction from the Discord stand-in (run from
+# the same image) is answered, `kdhost demo --once` runs in it, and SIGTERM ends it cleanly
+# (exit 0, after the graceful stop). Long (a release build): not part of the test command.
+#
+#   sudo deploy/check-image.sh            (from anywhere; KD_IMAGE=name:tag to name the image)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${KD_IMAGE:-localhost/kdhost:check}
+POD=kd-check-$$
+PODMAN=(podman --runtime runc --cgroup-manager cgroupfs)
+RUN_FLAGS=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf '\ncheck-image: FAILED: %s\n' "$*" >&2; exit 1; }
+started=$(date +%s)
+
+command -v podman >/dev/null || fail "podman is missing: apt-get install -y podman runc"
+command -v curl >/dev/null || fail "curl is missing"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HOST_PORT=$(free_port)
+STANDIN_PORT=$(free_port)
+
+cleanup() {
+    "${PODMAN[@]}" pod rm -f "$POD" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# Wait for URL to answer 200 (up to 60 s: only bounds a hang).
+wait_ok() {
+    local url=$1 i
+    for i in $(seq 1 120); do
+        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+step "base images (deploy/base-images.sh: made locally when no registry is reachable)"
+if ! "${PODMAN[@]}" image exists docker.io/library/rust:1.95-bookworm; then
+    deploy/base-images.sh
+else
+    echo "present"
+fi
+
+step "podman build -f deploy/Dockerfile -t $IMAGE ."
+build_started=$(date +%s)
+"${PODMAN[@]}" build --format docker --pull=never --layers -f deploy/Dockerfile -t "$IMAGE" . \
+    || fail "the image did not build"
+echo "built in $(( $(date +%s) - build_started )) s"
+"${PODMAN[@]}" image inspect --format 'size {{.Size}} bytes, user {{.Config.User}}, entrypoint {{.Config.Entrypoint}} {{.Config.Cmd}}, healthcheck {{.Config.Healthcheck.Test}}' "$IMAGE"
+user=$("${PODMAN[@]}" image inspect --format '{{.Config.User}}' "$IMAGE")
+[ "$user" = "10001:10001" ] || fail "the image runs as '$user', not the non-root kdhost user"
+
+step "the CLI verbs run in it"
+"${PODMAN[@]}" run --rm "${RUN_FLAGS[@]}" "$IMAGE" --version
+"${PODMAN[@]}" run --rm "${RUN_FLAGS[@]}" "$IMAGE" config validate /etc/kdhost/config
+
+step "kdhost demo --once in it"
+"${PODMAN[@]}" run --rm "${RUN_FLAGS[@]}" "$IMAGE" demo --once --listen 127.0.0.1:8080 >/tmp/kd-check-demo.log 2>&1 \
+    || { tail -30 /tmp/kd-check-demo.log; fail "kdhost demo --once failed in the image"; }
+grep -E "^(→|  ←|  rule)" /tmp/kd-check-demo.log | cut -c1-150 | head -24 || true
+grep -q "  rule guilds/" /tmp/kd-check-demo.log || fail "the demo's webhook did not reach its channel through the rule"
+
+step "serve: the Discord stand-in and kdhost in one pod (ports $HOST_PORT → 8080, $STANDIN_PORT → 8090)"
+"${PODMAN[@]}" pod create --name "$POD" -p "127.0.0.1:$HOST_PORT:8080" -p "127.0.0.1:$STANDIN_PORT:8090" >/dev/null
+"${PODMAN[@]}" run -d --pod "$POD" --name "$POD-discord" "${RUN_FLAGS[@]}" "$IMAGE" \
+    standin discord --listen 0.0.0.0:8090 --target http://127.0.0.1:8080/interactions >/dev/null
+wait_ok "http://127.0.0.1:$STANDIN_PORT/_testkit/requests" || fail "the stand-in did not start: $("${PODMAN[@]}" logs "$POD-discord" 2>&1 | tail -5)"
+settings=$("${PODMAN[@]}" logs "$POD-discord" 2>/dev/null)
+public_key=$(sed -n 's/^ *DISCORD_PUBLIC_KEY=//p' <<<"$settings")
+app_id=$(sed -n 's/^ *DISCORD_APPLICATION_ID=//p' <<<"$settings")
+[ -n "$public_key" ] && [ -n "$app_id" ] || fail "the stand-in printed no settings"
+"${PODMAN[@]}" run -d --pod "$POD" --name "$POD-kdhost" "${RUN_FLAGS[@]}" \
+    -e DISCORD_API_BASE=http://127.0.0.1:8090 -e DISCORD_PUBLIC_KEY="$public_key" \
+    -e DISCORD_APPLICATION_ID="$app_id" -e DISCORD_BOT_TOKEN=standin-bot-token \
+    -e KD_SHUTDOWN_DELAY_MS=2000 -e KD_METRICS_LISTEN=0.0.0.0:9090 \
+    "$IMAGE" >/dev/null
+
+step "GET /healthz and /readyz"
+wait_ok "http://127.0.0.1:$HOST_PORT/healthz" || { "${PODMAN[@]}" logs "$POD-kdhost" | tail -20; fail "/healthz never answered 200"; }
+curl -fsS "http://127.0.0.1:$HOST_PORT/healthz"; echo
+wait_ok "http://127.0.0.1:$HOST_PORT/readyz" || { curl -sS "http://127.0.0.1:$HOST_PORT/readyz"; fail "/readyz never answered 200"; }
+curl -fsS "http://127.0.0.1:$HOST_PORT/readyz"; echo
+
+step "the image's HEALTHCHECK (kdhost health)"
+"${PODMAN[@]}" healthcheck run "$POD-kdhost" && echo healthy || fail "the HEALTHCHECK failed"
+
+step "a signed interaction: the stand-in signs /help and posts it to kdhost"
+answer=$(curl -fsS -XPOST "http://127.0.0.1:$STANDIN_PORT/_testkit/send" -H 'content-type: application/json' -d '{"command":"help"}') \
+    || fail "the stand-in could not deliver the interaction"
+python3 - "$answer" <<'PY' || fail "the interaction's answer is wrong: $answer"
+import json, sys
+a = json.loads(sys.argv[1])
+assert a["status"] == 200, a
+r = a["response"]
+assert r["type"] == 4, r
+content = json.dumps(r["data"])
+assert "kaltura" in content.lower(), content
+print("HTTP", a["status"], "type", r["type"], "-", (r["data"].get("content") or r["data"]["embeds"][0].get("title", ""))[:80])
+PY
+
+step "memory (for the manifests' requests and limits): RSS idle, then after 2,000 signed interactions, 16 at a time"
+rss() { "${PODMAN[@]}" exec "$POD-kdhost" sh -c 'grep -E "VmRSS|VmHWM" /proc/1/status' | tr -s ' \t' ' ' | tr '\n' ' '; }
+echo "idle: $(rss)"
+load_started=$(date +%s%N)
+seq 2000 | xargs -P16 -I{} curl -fsS -o /dev/null -XPOST "http://127.0.0.1:$STANDIN_PORT/_testkit/send" \
+    -H 'content-type: application/json' -d '{"command":"help"}' || fail "an interaction under load failed"
+echo "2,000 interactions in $(( ($(date +%s%N) - load_started) / 1000000 )) ms (curl per request: a bound, not a benchmark)"
+echo "after: $(rss)"
+"${PODMAN[@]}" healthcheck run "$POD-kdhost" >/dev/null && echo "still healthy"
+
+step "SIGTERM: a graceful stop, exit 0"
+stop_started=$(date +%s%N)
+"${PODMAN[@]}" stop -t 60 "$POD-kdhost" >/dev/null
+code=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$POD-kdhost")
+echo "exited $code after $(( ($(date +%s%N) - stop_started) / 1000000 )) ms"
+"${PODMAN[@]}" logs "$POD-kdhost" 2>&1 | grep -iE "stop|drain|shutting" | tail -5
+[ "$code" = 0 ] || { "${PODMAN[@]}" logs "$POD-kdhost" | tail -20; fail "kdhost exited $code on SIGTERM"; }
+
+step "image OK ($IMAGE) in $(( $(date +%s) - started )) s"
