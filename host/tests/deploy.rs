@@ -327,6 +327,16 @@ fn the_kubernetes_overlays_render_and_match_what_kdhost_serve_reads() {
         );
         let hpa = named(&docs, "HorizontalPodAutoscaler", "kdhost");
         assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "kdhost");
+        // The HTTP side starts at the HPA's floor; the gateway keeps its own count (a patch
+        // meant for one must not reach the other).
+        let replicas = |name: &str| named(&docs, "Deployment", name)["spec"]["replicas"].clone();
+        assert_eq!(replicas("kdhost"), hpa["spec"]["minReplicas"], "{overlay}");
+        let gateway = if overlay == "prod" { 2 } else { 1 };
+        assert_eq!(
+            replicas("kdhost-gateway"),
+            gateway,
+            "{overlay}: kdhost-gateway replicas"
+        );
         for pdb in docs.iter().filter(|d| d["kind"] == "PodDisruptionBudget") {
             assert_eq!(
                 pods_of(&pdb["spec"]["selector"]["matchLabels"]),
