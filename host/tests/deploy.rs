@@ -557,6 +557,28 @@ async fn every_metric_the_dashboard_and_the_alerts_name_is_exported_by_a_live_ho
 }
 
 #[test]
+fn the_compose_file_and_the_ci_workflow_follow_their_published_schemas() {
+    for (schema, file) in [
+        ("vendor.compose-spec", "deploy/compose.yaml"),
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+    ] {
+        let out = Command::new("check-jsonschema")
+            .args(["--builtin-schema", schema])
+            .arg(root().join(file))
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("check-jsonschema is needed (pip install -r testkit/python/requirements.txt): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "{file} against {schema}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn promtool_accepts_the_alert_rules_and_their_unit_tests_pass() {
     for args in [
         ["check", "rules", "alerts.yml"],
