@@ -98,26 +98,35 @@ fn names_the_host_reads() -> BTreeSet<String> {
     names
 }
 
+/// Runs a tool the deployment files are checked with; fails naming how to install it when
+/// it is missing, and with its output when it refuses; its standard output otherwise.
+fn run_tool(command: &mut Command, what: &str, install: &str) -> String {
+    let program = command.get_program().to_string_lossy().to_string();
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed ({install}): {e}"));
+    assert!(
+        out.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn port_of(addr: &str) -> u64 {
     addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 fn render(overlay: &str) -> Vec<Value> {
-    let out = Command::new("kubectl")
-        .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
-        .arg(root().join("deploy/k8s/overlays").join(overlay))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "kubectl is needed to render deploy/k8s (apt-get install -y kubernetes-client): {e}"
-            )
-        });
-    assert!(
-        out.status.success(),
-        "kubectl kustomize deploy/k8s/overlays/{overlay} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_tool(
+        Command::new("kubectl")
+            .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+            .arg(root().join("deploy/k8s/overlays").join(overlay)),
+        &format!("kubectl kustomize deploy/k8s/overlays/{overlay}"),
+        "the machine's kubectl, or a kubectl of 1.27 or later",
     );
-    yaml_documents(&String::from_utf8(out.stdout).unwrap(), overlay)
+    yaml_documents(&text, overlay)
 }
 
 fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -562,18 +571,12 @@ fn the_compose_file_and_the_ci_workflow_follow_their_published_schemas() {
         ("vendor.compose-spec", "deploy/compose.yaml"),
         ("vendor.github-workflows", ".github/workflows/ci.yml"),
     ] {
-        let out = Command::new("check-jsonschema")
-            .args(["--builtin-schema", schema])
-            .arg(root().join(file))
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("check-jsonschema is needed (pip install -r testkit/python/requirements.txt): {e}")
-            });
-        assert!(
-            out.status.success(),
-            "{file} against {schema}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_tool(
+            Command::new("check-jsonschema")
+                .args(["--builtin-schema", schema])
+                .arg(root().join(file)),
+            &format!("{file} against {schema}"),
+            "pip install -r testkit/python/requirements.txt",
         );
     }
 }
@@ -584,19 +587,12 @@ fn promtool_accepts_the_alert_rules_and_their_unit_tests_pass() {
         ["check", "rules", "alerts.yml"],
         ["test", "rules", "alerts.test.yml"],
     ] {
-        let out = Command::new("promtool")
-            .args(args)
-            .current_dir(root().join("deploy/observability"))
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("promtool is needed (Debian's prometheus package: apt-get install -y prometheus): {e}")
-            });
-        assert!(
-            out.status.success(),
-            "promtool {}:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_tool(
+            Command::new("promtool")
+                .args(args)
+                .current_dir(root().join("deploy/observability")),
+            &format!("promtool {}", args.join(" ")),
+            "Debian's prometheus package: apt-get install -y prometheus",
         );
     }
 }
