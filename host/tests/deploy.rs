@@ -529,13 +529,26 @@ async fn every_metric_the_dashboard_and_the_alerts_name_is_exported_by_a_live_ho
     let host = common::Host::start(common::Setup::default()).await;
     host.command("help", serde_json::json!([])).await;
     let text = host.metrics().await;
-    // The image's HEALTHCHECK verb says yes to a live host.
-    let health = tokio::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
-        .args(["health", "--url", &format!("{}/readyz", host.base)])
-        .output()
-        .await
-        .unwrap();
-    assert!(health.status.success(), "{health:?}");
+    // The image's HEALTHCHECK verb says yes to a live host, found as `serve` finds its
+    // address (KD_LISTEN), or at a URL given.
+    let listen = host.base.trim_start_matches("http://");
+    for args in [
+        vec!["health", "--ready"],
+        vec!["health", "--url", &format!("{}/readyz", host.base)],
+    ] {
+        let health = tokio::process::Command::new(env!("CARGO_BIN_EXE_kdhost"))
+            .args(&args)
+            .env("KD_LISTEN", listen)
+            .env_remove("KD_TLS_CERT")
+            .output()
+            .await
+            .unwrap();
+        assert!(health.status.success(), "{args:?}: {health:?}");
+        assert!(
+            String::from_utf8_lossy(&health.stdout).contains("/readyz: 200"),
+            "{health:?}"
+        );
+    }
     host.stop().await;
     let mut exported = BTreeSet::new();
     for line in text.lines() {

@@ -1,39 +1,27 @@
 //! `kdhost health [--ready] [--url URL]`: asks a running host whether it is alive (or ready),
 //! for a container's HEALTHCHECK or a script, where no curl is at hand. Exit 0 on 200.
+//! The address comes from `KD_LISTEN` and `KD_TLS_CERT`, read by clap as `serve` reads them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The URL of this host's own probe: `KD_LISTEN` (an unspecified address becomes loopback),
-/// `https` when `KD_TLS_CERT` is set.
-pub fn own_url(listen: Option<&str>, tls: bool, ready: bool) -> Result<String, String> {
-    let listen = listen.unwrap_or("127.0.0.1:8080");
-    let mut addr: SocketAddr = listen
-        .parse()
-        .map_err(|_| format!("KD_LISTEN must be an address like 0.0.0.0:8080, not `{listen}`"))?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr.ip() {
+/// The URL of this host's own probe: its listener (an unspecified address is asked on
+/// loopback), `https` when it serves TLS itself.
+pub fn own_url(mut listen: SocketAddr, tls: bool, ready: bool) -> String {
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
     let scheme = if tls { "https" } else { "http" };
     let path = if ready { "readyz" } else { "healthz" };
-    Ok(format!("{scheme}://{addr}/{path}"))
+    format!("{scheme}://{listen}/{path}")
 }
 
-pub async fn run(url: Option<String>, ready: bool) -> anyhow::Result<ExitCode> {
-    let url = match url {
-        Some(u) => u,
-        None => own_url(
-            std::env::var("KD_LISTEN").ok().as_deref(),
-            std::env::var_os("KD_TLS_CERT").is_some_and(|v| !v.is_empty()),
-            ready,
-        )
-        .map_err(anyhow::Error::msg)?,
-    };
-    let loopback = reqwest::Url::parse(&url)?
+pub async fn run(url: &str) -> anyhow::Result<ExitCode> {
+    let loopback = reqwest::Url::parse(url)?
         .host_str()
         .is_some_and(|h| h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()));
     let client = reqwest::Client::builder()
@@ -41,7 +29,7 @@ pub async fn run(url: Option<String>, ready: bool) -> anyhow::Result<ExitCode> {
         // Our own listener on loopback: its certificate names the public host, not 127.0.0.1.
         .danger_accept_invalid_certs(loopback)
         .build()?;
-    let answer = match client.get(&url).send().await {
+    let answer = match client.get(url).send().await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{url}: no answer: {e}");
@@ -72,22 +60,18 @@ mod tests {
 
     #[test]
     fn the_own_url_is_loopback_for_an_unspecified_address_and_https_with_a_certificate() {
+        let at = |a: &str| a.parse().unwrap();
         assert_eq!(
-            own_url(Some("0.0.0.0:8080"), false, false).unwrap(),
+            own_url(at("0.0.0.0:8080"), false, false),
             "http://127.0.0.1:8080/healthz"
         );
         assert_eq!(
-            own_url(Some("[::]:8443"), true, true).unwrap(),
+            own_url(at("[::]:8443"), true, true),
             "https://[::1]:8443/readyz"
         );
         assert_eq!(
-            own_url(None, false, true).unwrap(),
-            "http://127.0.0.1:8080/readyz"
-        );
-        assert!(
-            own_url(Some("port 80"), false, false)
-                .unwrap_err()
-                .contains("KD_LISTEN")
+            own_url(at("10.1.2.3:80"), false, true),
+            "http://10.1.2.3:80/readyz"
         );
     }
 }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::settings::{DiscordSettings, ServeOptions, Settings, load_dotenv};
+use crate::config::settings::{
+    DEFAULT_LISTEN, DiscordSettings, ServeOptions, Settings, load_dotenv,
+};
 use crate::telemetry::{self, LogFormat};
 
 pub mod commands;
@@ -44,7 +46,7 @@ enum Command {
     /// Run the whole system on this machine against the Discord stand-in and show it working.
     Demo {
         /// Address for the host.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Exit after the scripted interactions instead of serving on.
         #[arg(long)]
@@ -63,6 +65,13 @@ enum Command {
         /// Another URL to ask instead.
         #[arg(long)]
         url: Option<String>,
+        /// The host's address, as `kdhost serve` reads it (an unspecified one is asked on
+        /// loopback).
+        #[arg(long, env = "KD_LISTEN", default_value = DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Set when the host serves HTTPS itself (`kdhost serve --tls-cert`).
+        #[arg(long, env = "KD_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
     },
     /// Plugin authoring: scaffold and inspect plugins.
     #[command(subcommand)]
@@ -333,7 +342,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             once,
             instances,
         } => demo::run_instances(listen, instances, once).await,
-        Command::Health { ready, url } => health::run(url, ready).await,
+        Command::Health {
+            ready,
+            url,
+            listen,
+            tls_cert,
+        } => {
+            let url = url.unwrap_or_else(|| health::own_url(listen, tls_cert.is_some(), ready));
+            health::run(&url).await
+        }
         Command::Plugin(PluginCommand::New { name, dir, lang }) => {
             plugin::new::new(&name, dir, lang)
         }

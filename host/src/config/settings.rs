@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use super::secret::Secret;
 use crate::telemetry::LogFormat;
 
+/// Where the host listens unless told otherwise (`KD_LISTEN`, `--listen`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// Where the host listens and keeps its files (`kdhost serve` flags).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeOptions {
     /// Address for the HTTP endpoint.
-    #[arg(long, env = "KD_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "KD_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Configuration folder (plugins.json, default.json, guilds/).
     #[arg(long, env = "KD_CONFIG", default_value = "config")]
