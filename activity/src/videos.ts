@@ -41,7 +41,7 @@ export class HostApi {
   }
 
   async search(query: string, limit = 8): Promise<Video[]> {
-    const r = await this.call<{ videos: Video[] }>("GET", "/api/v1/videos", { q: query, limit: String(limit) });
+    const r = await this.call<{ videos: Video[] }>("GET", "/api/v2/videos", { q: query, limit: String(limit) });
     return r.videos;
   }
 

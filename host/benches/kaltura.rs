@@ -5,7 +5,8 @@
 //!    plugin → Kaltura stand-in → reply, at concurrency 1 and 32, next to a bare axum
 //!    handler returning the same JSON (same client, same signing) in the same run;
 //! 3. `GET /api/v1/videos?q=` at concurrency 32 (zero stand-in latency), next to the
-//!    stand-in's own eSearch answering the same searches directly.
+//!    stand-in's own eSearch answering the same searches directly; `/api/v2/videos` with
+//!    the same searches, and its second page by cursor next to v1's `page=2`.
 //!
 //! `cargo bench -p kdhost --bench kaltura` (env BENCH_REQUESTS to change the count).
 
@@ -99,7 +100,13 @@ async fn main() {
         ..Default::default()
     };
     let kaltura_on = json!({"kaltura": {"enabled": true}});
-    let host = support::start_host(&discord, &[], Some(kaltura_on), settings).await;
+    // With the bot token: the API checks the caller's membership with Discord (cached).
+    let files = support::HostFiles {
+        default_config: Some(kaltura_on),
+        bot_token: true,
+        ..Default::default()
+    };
+    let host = support::start_host_with(&discord, files, settings).await;
     let addr = host.addr;
     let host_url = host.interactions_url();
     let client = reqwest::Client::builder()
@@ -174,21 +181,26 @@ async fn main() {
     let (token, _) = jwt
         .issue("700000000000000001", SubjectKind::Discord, "bench")
         .unwrap();
-    let api_url = format!("http://{addr}/api/v1/videos");
     // Videos are read in a server the caller belongs to (checked, then cached, per call).
     discord.set_member(BENCH_GUILD, "700000000000000001", &[]);
-    let search = {
-        let (client, api_url, token) = (client.clone(), api_url.clone(), token.clone());
+    // `path` with `params`, plus one of QUERIES as `q` when `text`.
+    let api_get = |path: &str, params: Vec<(&'static str, String)>, text: bool| {
+        let (client, url, token) = (
+            client.clone(),
+            format!("http://{addr}{path}"),
+            token.clone(),
+        );
         move |i: usize| {
-            let (client, api_url, token) = (client.clone(), api_url.clone(), token.clone());
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            let mut params = params.clone();
+            params.push(("guild_id", BENCH_GUILD.to_string()));
+            if text {
+                params.push(("q", QUERIES[i % QUERIES.len()].to_string()));
+            }
             async move {
                 let r = client
-                    .get(&api_url)
-                    .query(&[
-                        ("q", QUERIES[i % QUERIES.len()]),
-                        ("limit", "10"),
-                        ("guild_id", BENCH_GUILD),
-                    ])
+                    .get(&url)
+                    .query(&params)
                     .bearer_auth(&token)
                     .send()
                     .await
@@ -199,6 +211,30 @@ async fn main() {
             }
         }
     };
+    let ten = || vec![("limit", "10".to_string())];
+    let search = api_get("/api/v1/videos", ten(), true);
+    let search_v2 = api_get("/api/v2/videos", ten(), true);
+    // The newest videos' second page: v1 by page number, v2 by the first page's cursor.
+    let v1_page2 = api_get(
+        "/api/v1/videos",
+        vec![("limit", "10".into()), ("page", "2".into())],
+        false,
+    );
+    let first: Value = client
+        .get(format!("http://{addr}/api/v2/videos"))
+        .query(&[("limit", "10"), ("guild_id", BENCH_GUILD)])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no second page: {first}"))
+        .to_string();
+    let v2_page2 = api_get("/api/v2/videos", vec![("cursor", cursor)], false);
     // Baseline: the stand-in's eSearch, asked directly with the same searches.
     let admin_ks = KsRequest {
         partner_id: kaltura.partner_id(),
@@ -264,6 +300,18 @@ async fn main() {
         );
         let (lat, wall) = drive(n, 32, search.clone()).await;
         let subject = stats(&format!("api_v1_videos_search_c32_round{round}"), lat, wall);
+        let (lat, wall) = drive(n, 32, search_v2.clone()).await;
+        let v2 = stats(&format!("api_v2_videos_search_c32_round{round}"), lat, wall);
+        ratio(&format!("api_v2_vs_v1_search_round{round}"), &v2, &subject);
+        let (lat, wall) = drive(n, 32, v1_page2.clone()).await;
+        let page = stats(&format!("api_v1_videos_page2_c32_round{round}"), lat, wall);
+        let (lat, wall) = drive(n, 32, v2_page2.clone()).await;
+        let cursor = stats(&format!("api_v2_videos_cursor_c32_round{round}"), lat, wall);
+        ratio(
+            &format!("api_v2_cursor_vs_v1_page_round{round}"),
+            &cursor,
+            &page,
+        );
         ratio(
             &format!("api_videos_vs_standin_direct_round{round}"),
             &subject,

@@ -1,6 +1,7 @@
 //! Every code block in `docs/plugins.md` is checked: Rust blocks are doctests of
 //! `kd-plugin` (`plugin-api/src/lib.rs` includes the guide), shell blocks must be `kdhost`
 //! command lines its argument parser accepts, JSON blocks must be valid `plugins.json`.
+//! `docs/api.md`'s deprecation table is checked against the host's.
 
 use std::path::Path;
 use std::process::Command;
@@ -140,5 +141,31 @@ fn the_activity_guides_protocol_examples_parse() {
     for line in lines(&json[1]) {
         serde_json::from_str::<ServerMessage>(&line)
             .unwrap_or_else(|e| panic!("docs/activity.md: not a server message: {e}\n{line}"));
+    }
+}
+
+/// `docs/api.md`'s table of deprecations is the host's: every route in it with its dates
+/// and successor, and no row the host does not have.
+#[test]
+fn the_api_guide_lists_the_deprecations_in_force() {
+    use kdhost::api::deprecation::DEPRECATED;
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api.md");
+    let text = std::fs::read_to_string(&guide).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("| Route | Deprecated | Sunset |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(rows.len(), DEPRECATED.len(), "docs/api.md: {rows:?}");
+    for d in DEPRECATED {
+        let row = format!(
+            "| `{} {}` | {} | {} | `{} {}` |",
+            d.method, d.path, d.since, d.sunset, d.method, d.successor
+        );
+        assert!(
+            rows.iter().any(|r| r.starts_with(&row)),
+            "docs/api.md has no row starting {row}"
+        );
     }
 }

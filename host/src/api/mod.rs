@@ -1,9 +1,11 @@
-//! The JSON API, `/api/v1` (spec at `/api/v1/openapi.json`). Every route but
+//! The JSON API, `/api/v1` and `/api/v2` beside it (one spec, at `/api/v1/openapi.json` and
+//! `/api/v2/openapi.json`; the versioning policy is in `docs/api.md`). Every route but
 //! `POST /auth/token` needs a host JWT; what a caller may do is computed per request from
 //! Discord's data (membership, roles, permissions) and the guild's config, as for commands.
 
 mod activity;
 pub mod auth;
+pub mod deprecation;
 pub mod error;
 mod guilds;
 pub mod limits;
@@ -19,6 +21,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use self::auth::{Claims, Jwt, ServiceAccount, SubjectKind};
+use self::deprecation::InSpec as DeprecatedInSpec;
 use self::error::ApiError;
 use crate::config::guild::GuildConfigs;
 use crate::config::policy::Policy;
@@ -256,14 +259,14 @@ impl ApiState {
     paths(
         auth::issue_token,
         meetings::list, meetings::create, meetings::get_one, meetings::end, meetings::join,
-        videos::search, videos::get_one, videos::play,
+        videos::search, videos::get_one, videos::play, videos::list_v2,
         activity::launch, activity::token, activity::sync, activity::config,
         guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
         guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
         guilds::delete_script,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth, &StandardErrors),
+    modifiers(&BearerAuth, &StandardErrors, &DeprecatedInSpec),
     tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity"), (name = "guilds")),
 )]
 pub struct ApiDoc;
@@ -440,6 +443,18 @@ async fn body_first(
     .await
 }
 
+async fn spec() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+async fn no_route() -> ApiError {
+    err(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API route: see /api/v1/openapi.json",
+    )
+}
+
 pub fn router(state: Arc<ApiState>) -> Router {
     // The routes that need no token: one quota per client IP.
     let per_ip = axum::middleware::from_fn_with_state(state.limits.clone(), limits::per_ip);
@@ -460,6 +475,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/videos", get(videos::search))
         .route("/api/v1/videos/{id}", get(videos::get_one))
         .route("/api/v1/videos/{id}/play", post(videos::play))
+        .route("/api/v2/videos", get(videos::list_v2))
         .route("/api/v1/activity/launch", get(activity::launch))
         .route(
             "/api/v1/activity/token",
@@ -482,20 +498,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .put(guilds::put_script)
                 .delete(guilds::delete_script),
         )
-        .route(
-            "/api/v1/openapi.json",
-            get(|| async { axum::Json(ApiDoc::openapi()) }),
-        )
-        .route(
-            "/api/v1/{*rest}",
-            axum::routing::any(|| async {
-                err(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such API route: see /api/v1/openapi.json",
-                )
-            }),
-        )
+        .route("/api/v1/openapi.json", get(spec))
+        .route("/api/v2/openapi.json", get(spec))
+        // Deprecation headers (or 410 after the sunset) on the routes of its table.
+        .route_layer(axum::middleware::from_fn(deprecation::announce))
+        .route("/api/v1/{*rest}", axum::routing::any(no_route))
+        .route("/api/v2/{*rest}", axum::routing::any(no_route))
         .with_state(state)
         .layer(axum::middleware::from_fn(errors_as_json))
         .layer(axum::middleware::from_fn(body_first))

@@ -17,7 +17,7 @@ use super::admin::Admin;
 use super::client::{Client, Idempotent, SubRequest};
 use super::error::KalturaError;
 use super::identity::{self, KalturaRole};
-use super::media::{self, Category, SearchResult, Video};
+use super::media::{self, Category, Position, SearchResult, Video};
 use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
 use super::privileges::{self, OperatorKaltura};
 use super::sessions::{Sessions, SignedKs, now};
@@ -300,8 +300,8 @@ impl Kaltura {
         Ok(())
     }
 
-    /// Free-text search over ready media; eSearch first, `media.list` with `freeText` when
-    /// the account has no eSearch.
+    /// Free-text search over ready media, one page; eSearch first, `media.list` with
+    /// `freeText` when the account has no eSearch.
     pub async fn search(
         &self,
         c: &Caller,
@@ -309,10 +309,33 @@ impl Kaltura {
         limit: u32,
         page: u32,
     ) -> Result<SearchResult, KalturaError> {
+        let at = Position::Page {
+            p: page.clamp(1, MAX_PAGE),
+        };
+        Ok(self.search_from(c, query, limit, Some(at)).await?.0)
+    }
+
+    /// A listing from `at` (the start when `None`) and where the next one goes on from
+    /// (`None` after the last). Text goes to eSearch, ranked, in pages; no text, or an
+    /// account without eSearch, lists newest first, by keyset unless `at` is a page.
+    pub async fn search_from(
+        &self,
+        c: &Caller,
+        query: &str,
+        limit: u32,
+        at: Option<Position>,
+    ) -> Result<(SearchResult, Option<Position>), KalturaError> {
         let q = media::clean_query(query);
-        let (limit, page) = (limit.clamp(1, 50), page.clamp(1, 1000));
+        let limit = limit.clamp(1, 50);
         let admin = self.reader(c);
-        if !q.is_empty() && now() >= self.esearch_off_until.load(Ordering::Relaxed) {
+        let esearch_page = match &at {
+            None => Some(1),
+            Some(Position::Page { p }) => Some(*p),
+            Some(Position::Before { .. }) => None,
+        };
+        if let Some(page) = esearch_page
+            .filter(|_| !q.is_empty() && now() >= self.esearch_off_until.load(Ordering::Relaxed))
+        {
             match admin
                 .call(
                     "elasticsearch_esearch",
@@ -322,7 +345,11 @@ impl Kaltura {
                 )
                 .await
             {
-                Ok(v) => return media::parse_list(v, "esearch").map(ready_only),
+                Ok(v) => {
+                    let r = media::parse_list(v, "esearch").map(ready_only)?;
+                    let next = next_page(page, limit, r.total);
+                    return Ok((r, next));
+                }
                 Err(e) if e.is_forbidden_service() => {
                     tracing::info!(error = %e, "eSearch is not available on this account; using media.list");
                     self.esearch_off_until
@@ -335,11 +362,17 @@ impl Kaltura {
             .call(
                 "media",
                 "list",
-                media::list_params(&q, limit, page),
+                media::list_params(&q, limit, at.as_ref()),
                 Idempotent::Read,
             )
             .await?;
-        media::parse_list(v, "media.list").map(ready_only)
+        let r = media::parse_list(v, "media.list").map(ready_only)?;
+        let next = match &at {
+            Some(Position::Page { p }) => next_page(*p, limit, r.total),
+            _ if r.videos.len() < limit as usize => None,
+            _ => Position::before_last(at.as_ref(), &r.videos),
+        };
+        Ok((r, next))
     }
 
     pub async fn entry(&self, c: &Caller, entry_id: &str) -> Result<Video, KalturaError> {
@@ -549,6 +582,15 @@ impl Kaltura {
 }
 
 /// Search results people see: ready entries only (eSearch finds entries still processing).
+/// The deepest page a listing by page index reaches (Kaltura's own limit is 10,000 results).
+pub const MAX_PAGE: u32 = 1000;
+
+/// The page after `page` when there is one.
+fn next_page(page: u32, limit: u32, total: u32) -> Option<Position> {
+    (page < MAX_PAGE && u64::from(page) * u64::from(limit) < u64::from(total))
+        .then_some(Position::Page { p: page + 1 })
+}
+
 fn ready_only(mut r: SearchResult) -> SearchResult {
     r.videos.retain(Video::is_ready);
     r

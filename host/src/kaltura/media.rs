@@ -148,12 +148,59 @@ pub fn esearch_params(query: &str, page_size: u32, page: u32) -> Value {
     })
 }
 
-/// `media.list` parameters: ready entries matching the free text, newest first.
-pub fn list_params(query: &str, page_size: u32, page: u32) -> Value {
+/// Where a listing goes on from (the v2 API's cursors carry one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Position {
+    /// A page of a relevance-ranked listing (eSearch), from 1.
+    Page { p: u32 },
+    /// Newest first (`media.list`): entries created at or before `t`, less those at `t`
+    /// already listed. Unlike a page index this does not shift when videos are added.
+    Before { t: i64, seen: Vec<String> },
+}
+
+/// The most entries sharing one creation second a `Before` position remembers; past this
+/// (a bulk import) a listing may show an entry twice, never skip one.
+pub const MAX_SEEN: usize = 100;
+
+impl Position {
+    /// After a page of `-createdAt` results: before the oldest one shown.
+    pub fn before_last(from: Option<&Position>, videos: &[Video]) -> Option<Position> {
+        let t = videos.iter().map(|v| v.created_at).min()?;
+        let mut seen: Vec<String> = match from {
+            Some(Position::Before { t: was, seen }) if *was == t => seen.clone(),
+            _ => Vec::new(),
+        };
+        seen.extend(
+            videos
+                .iter()
+                .filter(|v| v.created_at == t)
+                .map(|v| v.id.clone()),
+        );
+        let skip = seen.len().saturating_sub(MAX_SEEN);
+        seen.drain(..skip);
+        Some(Position::Before { t, seen })
+    }
+}
+
+/// `media.list` parameters: ready entries matching the free text, newest first, from
+/// `at` (a page index, or keyset: `createdAtLessThanOrEqual` + `idNotIn`).
+pub fn list_params(query: &str, page_size: u32, at: Option<&Position>) -> Value {
     let mut filter =
         json!({"objectType": "KalturaMediaEntryFilter", "statusEqual": 2, "orderBy": "-createdAt"});
     if !query.is_empty() {
         filter["freeText"] = json!(query);
+    }
+    let mut page = 1;
+    match at {
+        Some(Position::Page { p }) => page = *p,
+        Some(Position::Before { t, seen }) => {
+            filter["createdAtLessThanOrEqual"] = json!(t);
+            if !seen.is_empty() {
+                filter["idNotIn"] = json!(seen.join(","));
+            }
+        }
+        None => {}
     }
     json!({
         "filter": filter,
@@ -204,6 +251,45 @@ mod tests {
         let long = "é\"☕".repeat(1000);
         let q = clean_query(&long);
         assert_eq!(q.chars().count(), MAX_QUERY_CHARS);
-        assert_eq!(list_params(&q, 5, 1)["filter"]["freeText"], q);
+        assert_eq!(list_params(&q, 5, None)["filter"]["freeText"], q);
+    }
+
+    fn video(id: &str, created_at: i64) -> Video {
+        Video::from_wire(json!({"id": id, "createdAt": created_at})).unwrap()
+    }
+
+    #[test]
+    fn keyset_positions_skip_what_was_shown_at_the_oldest_second() {
+        let page = [video("0_a", 30), video("0_b", 20), video("0_c", 20)];
+        let at = Position::before_last(None, &page).unwrap();
+        assert_eq!(
+            at,
+            Position::Before {
+                t: 20,
+                seen: vec!["0_b".into(), "0_c".into()]
+            }
+        );
+        let p = list_params("", 3, Some(&at));
+        assert_eq!(p["filter"]["createdAtLessThanOrEqual"], 20);
+        assert_eq!(p["filter"]["idNotIn"], "0_b,0_c");
+        assert_eq!(p["pager"]["pageIndex"], 1);
+        // A next page still at second 20 adds to what was seen there; an older one starts over.
+        let same = Position::before_last(Some(&at), &[video("0_d", 20)]).unwrap();
+        assert!(matches!(&same, Position::Before { t: 20, seen } if seen.len() == 3));
+        let older = Position::before_last(Some(&at), &[video("0_e", 10)]).unwrap();
+        assert!(matches!(&older, Position::Before { t: 10, seen } if seen == &["0_e"]));
+        let many: Vec<Video> = (0..150).map(|i| video(&format!("0_{i}"), 5)).collect();
+        let capped = Position::before_last(None, &many).unwrap();
+        assert!(
+            matches!(&capped, Position::Before { seen, .. } if seen.len() == MAX_SEEN && seen[0] == "0_50")
+        );
+        assert_eq!(Position::before_last(None, &[]), None);
+    }
+
+    #[test]
+    fn a_page_position_pages() {
+        let p = list_params("x", 10, Some(&Position::Page { p: 4 }));
+        assert_eq!(p["pager"]["pageIndex"], 4);
+        assert!(p["filter"]["createdAtLessThanOrEqual"].is_null());
     }
 }

@@ -1,4 +1,5 @@
-//! Media entries and categories: `media.get`, `media.list` (filter + pager + orderBy),
+//! Media entries and categories: `media.get`, `media.list` (filter + pager + orderBy;
+//! `createdAt…OrEqual` and `idNotIn` for keyset paging as Kaltura advises past 10,000),
 //! `elasticsearch_esearch.searchEntry` and `category.list`, with Kaltura's entitlement: a
 //! category with a privacy context shows its entries only to its members when the session
 //! enforces entitlement (a USER session, or an ADMIN one with `enableentitlement`; never
@@ -72,10 +73,7 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
         .iter()
         .filter_map(|u| Some((text(&u["id"])?, u.clone())))
         .collect();
-    let lowered = entries
-        .iter()
-        .map(|e| SEARCHED.map(|f| text(&e[f]).unwrap_or_default().to_lowercase()))
-        .collect();
+    let lowered = entries.iter().map(searched_text).collect();
     Data {
         entries,
         lowered,
@@ -84,6 +82,19 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
         events: Default::default(),
         next_event_id: 1001,
     }
+}
+
+/// Adds an entry as a finished upload leaves it: ready and created now unless it says
+/// otherwise.
+pub fn push(data: &mut Data, mut e: Value) {
+    for (field, default) in [("status", json!(2)), ("createdAt", json!(super::now()))] {
+        if e[field].is_null() {
+            e[field] = default;
+        }
+    }
+    e["objectType"] = json!("KalturaMediaEntry");
+    data.lowered.push(searched_text(&e));
+    data.entries.push(e);
 }
 
 /// What a session may see of the entries.
@@ -158,6 +169,11 @@ pub fn get(data: &Data, p: &Value, who: &Entitlement) -> ApiResult {
 /// The fields free text and eSearch look at.
 const SEARCHED: [&str; 3] = ["name", "description", "tags"];
 
+/// The fields searches look at, lower-cased.
+fn searched_text(e: &Value) -> [String; 3] {
+    SEARCHED.map(|f| text(&e[f]).unwrap_or_default().to_lowercase())
+}
+
 fn csv(v: &Value) -> Vec<String> {
     text(v)
         .map(|s| {
@@ -199,6 +215,13 @@ fn matches_filter(e: &Value, lowered: &[String; 3], f: &Value) -> bool {
         let ids = csv(&f["idIn"]);
         ids.iter().any(|i| e["id"] == i.as_str())
     });
+    let id_not_in = (!f["idNotIn"].is_null()).then(|| {
+        let ids = csv(&f["idNotIn"]);
+        !ids.iter().any(|i| e["id"] == i.as_str())
+    });
+    let created = int(&e["createdAt"]).unwrap_or(0);
+    let created_le = int(&f["createdAtLessThanOrEqual"]).map(|t| created <= t);
+    let created_ge = int(&f["createdAtGreaterThanOrEqual"]).map(|t| created >= t);
     let media_type = int(&f["mediaTypeEqual"]).map(|m| int(&e["mediaType"]) == Some(m));
     let user = text(&f["userIdEqual"]).map(|u| e["userId"] == u.as_str());
     let categories = (!f["categoriesIdsMatchOr"].is_null()).then(|| {
@@ -207,7 +230,8 @@ fn matches_filter(e: &Value, lowered: &[String; 3], f: &Value) -> bool {
     });
     status_ok
         && [
-            free, name_like, tags_like, id_in, media_type, user, categories,
+            free, name_like, tags_like, id_in, id_not_in, created_le, created_ge, media_type, user,
+            categories,
         ]
         .into_iter()
         .all(|c| c.unwrap_or(true))

@@ -308,6 +308,14 @@ impl KalturaStandIn {
         self.inner.data.lock().unwrap().users.get(id).cloned()
     }
 
+    /// Adds a media entry (`id`, `name`, ...) as if it had just been uploaded.
+    pub fn add_entry(&self, entry: Value) {
+        let mut data = self.inner.data.lock().unwrap();
+        let mut entry = entry;
+        entry["partnerId"] = serde_json::json!(self.inner.opts.partner_id);
+        media::push(&mut data, entry);
+    }
+
     /// The ids of the READY entries, in fixture order.
     pub fn ready_entry_ids(&self) -> Vec<String> {
         self.inner
