@@ -31,7 +31,7 @@ pub mod voice;
 
 pub use audit::{AuditEntry, AuditLog, NewAuditEntry};
 pub use inbox::{Inbox, InboxRow, Processed};
-pub use kv::{KvError, KvStore};
+pub use kv::{KvError, KvRow, KvStore};
 pub use meta::Meta;
 pub use outbox::{Delivery, LaneLease, NewMessage, OutboxCounts, OutboxStore, Queued, Recorded};
 

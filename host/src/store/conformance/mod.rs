@@ -78,6 +78,8 @@ backends!(
     kv_lists_keys_by_prefix_sorted,
     kv_counters_add_and_refuse_what_is_not_a_counter,
     kv_concurrent_increments_add_up_exactly,
+    kv_user_scopes_count_in_their_guild_and_are_exported_and_erased,
+    kv_personal_values_are_pruned_by_age_and_the_rest_kept,
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
     inbox_completes_a_batch_in_order_and_once,
@@ -98,6 +100,79 @@ async fn kv_is_namespaced_by_plugin_and_scope(s: Stores) {
     assert!(s.kv.delete("a", "g1", "k").await.unwrap());
     assert!(!s.kv.delete("a", "g1", "k").await.unwrap());
     assert_eq!(s.kv.get("a", "g1", "k").await.unwrap(), None);
+}
+
+async fn kv_user_scopes_count_in_their_guild_and_are_exported_and_erased(s: Stores) {
+    use super::kv::user_scope;
+    let (ann_g1, ann_g2, bob_g1) = (
+        user_scope(Some("g1"), "71"),
+        user_scope(Some("g2"), "71"),
+        user_scope(Some("g1"), "72"),
+    );
+    s.kv.set("p", "g1", "shared", b"12", 20).await.unwrap(); // 8 bytes
+    s.kv.set("p", &ann_g1, "pick", b"1234", 20).await.unwrap(); // 8 bytes
+    // Ann's scope counts in g1's quota: Bob's write would take it past 20.
+    assert_eq!(s.kv.used("p", "g1").await.unwrap(), 16);
+    assert_eq!(s.kv.used("p", &bob_g1).await.unwrap(), 16);
+    let err =
+        s.kv.set("p", &bob_g1, "pick", b"12345", 20)
+            .await
+            .unwrap_err();
+    assert!(matches!(err, KvError::Quota { used: 16, .. }), "{err}");
+    s.kv.increment("p", &bob_g1, "n", 5, 20).await.unwrap(); // 2 bytes
+    s.kv.set("q", &ann_g2, "x", b"y", 20).await.unwrap();
+    s.kv.set("q", "dm:71", "d", b"m", 20).await.unwrap();
+    // Someone whose id ends like Ann's is not Ann.
+    s.kv.set("q", &user_scope(Some("g1"), "171"), "x", b"y", 20)
+        .await
+        .unwrap();
+
+    let everywhere = s.kv.user_rows("71", None).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> = everywhere
+        .iter()
+        .map(|r| (r.plugin.as_str(), r.scope.as_str(), r.key.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("p", "g1/u/71", "pick"),
+            ("q", "dm:71", "d"),
+            ("q", "g2/u/71", "x")
+        ]
+    );
+    assert_eq!(everywhere[0].value, b"1234");
+    assert!(everywhere.iter().all(|r| r.updated_at > 0));
+    let in_g2 = s.kv.user_rows("71", Some("g2")).await.unwrap();
+    assert_eq!(in_g2.len(), 1);
+
+    // Erasing in g2 leaves g1 and the DMs; erasing everywhere takes the rest, totals follow.
+    assert_eq!(s.kv.erase_user("71", Some("g2")).await.unwrap(), 1);
+    assert_eq!(s.kv.user_rows("71", None).await.unwrap().len(), 2);
+    assert_eq!(s.kv.erase_user("71", None).await.unwrap(), 2);
+    assert!(s.kv.user_rows("71", None).await.unwrap().is_empty());
+    assert_eq!(s.kv.used("p", "g1").await.unwrap(), 8 + 2);
+    assert_eq!(s.kv.used("q", "dm:71").await.unwrap(), 0);
+    assert_eq!(s.kv.get("p", "g1", "shared").await.unwrap().unwrap(), b"12");
+    assert_eq!(s.kv.user_rows("72", None).await.unwrap().len(), 1);
+    assert_eq!(s.kv.user_rows("171", None).await.unwrap().len(), 1);
+    assert_eq!(s.kv.erase_user("71", None).await.unwrap(), 0);
+}
+
+async fn kv_personal_values_are_pruned_by_age_and_the_rest_kept(s: Stores) {
+    use super::kv::user_scope;
+    s.kv.set("p", "g1", "guild", b"1", 100).await.unwrap();
+    s.kv.set("p", &user_scope(Some("g1"), "71"), "a", b"1", 100)
+        .await
+        .unwrap();
+    s.kv.set("p", "dm:71", "b", b"1", 100).await.unwrap();
+    // Written just now: a day's retention keeps them.
+    assert_eq!(s.kv.prune_personal(86_400_000).await.unwrap(), 0);
+    // Anything written before the cut-off (a negative age puts it in the future) goes, but
+    // only from personal scopes.
+    assert_eq!(s.kv.prune_personal(-60_000).await.unwrap(), 2);
+    assert_eq!(s.kv.get("p", "g1", "guild").await.unwrap().unwrap(), b"1");
+    assert_eq!(s.kv.used("p", "g1").await.unwrap(), 6);
+    assert_eq!(s.kv.used("p", "dm:71").await.unwrap(), 0);
 }
 
 async fn kv_quota_counts_keys_and_values_and_overwrites(s: Stores) {

@@ -88,6 +88,7 @@ const TABLES: [Table; 5] = [
             ("scope", Col::Text),
             ("key", Col::Text),
             ("value", Col::Blob),
+            ("updated_at", Col::Int),
         ],
         chunk_by: None,
         filter: "TRUE",

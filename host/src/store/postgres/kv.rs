@@ -7,7 +7,12 @@ use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
 
 use super::PostgresStore;
-use crate::store::kv::{KvError, KvStore};
+use crate::store::kv::{KvError, KvRow, KvStore, UserScopes, quota_scope};
+use crate::store::now_ms;
+
+/// The rows of a person's scopes (`$1` exact, or ending in `$2`).
+const USER_ROWS: &str =
+    "scope = $1 OR ($2::text IS NOT NULL AND right(scope, length($2::text)) = $2::text)";
 
 fn backend(e: impl Into<anyhow::Error>) -> KvError {
     KvError::Backend(e.into())
@@ -24,7 +29,7 @@ async fn within_quota(
     let row = tx
         .query_one(
             "SELECT bytes, last_delta FROM kv_usage WHERE plugin = $1 AND scope = $2",
-            &[&plugin, &scope],
+            &[&plugin, &quota_scope(scope)],
         )
         .await
         .map_err(backend)?;
@@ -64,9 +69,10 @@ impl KvStore for PostgresStore {
         let mut c = self.client().await.map_err(KvError::Backend)?;
         let tx = c.transaction().await.map_err(backend)?;
         tx.execute(
-            "INSERT INTO kv (plugin, scope, key, value) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (plugin, scope, key) DO UPDATE SET value = EXCLUDED.value",
-            &[&plugin, &scope, &key, &value],
+            "INSERT INTO kv (plugin, scope, key, value, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (plugin, scope, key) DO UPDATE
+                 SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+            &[&plugin, &scope, &key, &value, &now_ms()],
         )
         .await
         .map_err(backend)?;
@@ -86,12 +92,13 @@ impl KvStore for PostgresStore {
         let tx = c.transaction().await.map_err(backend)?;
         let new = tx
             .query_one(
-                "INSERT INTO kv AS k (plugin, scope, key, value)
-                 VALUES ($1, $2, $3, convert_to($4::bigint::text, 'UTF8'))
+                "INSERT INTO kv AS k (plugin, scope, key, value, updated_at)
+                 VALUES ($1, $2, $3, convert_to($4::bigint::text, 'UTF8'), $5)
                  ON CONFLICT (plugin, scope, key) DO UPDATE SET value =
-                     convert_to((convert_from(k.value, 'UTF8')::bigint + $4::bigint)::text, 'UTF8')
+                     convert_to((convert_from(k.value, 'UTF8')::bigint + $4::bigint)::text, 'UTF8'),
+                     updated_at = EXCLUDED.updated_at
                  RETURNING convert_from(k.value, 'UTF8')::bigint",
-                &[&plugin, &scope, &key, &delta],
+                &[&plugin, &scope, &key, &delta, &now_ms()],
             )
             .await
             .map_err(|e| match e.code() {
@@ -126,7 +133,7 @@ impl KvStore for PostgresStore {
         let row = c
             .query_opt(
                 "SELECT bytes FROM kv_usage WHERE plugin = $1 AND scope = $2",
-                &[&plugin, &scope],
+                &[&plugin, &quota_scope(scope)],
             )
             .await
             .map_err(backend)?;
@@ -151,5 +158,57 @@ impl KvStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn user_rows(&self, user: &str, guild: Option<&str>) -> Result<Vec<KvRow>, KvError> {
+        let who = UserScopes::of(user, guild);
+        let c = self.client().await.map_err(KvError::Backend)?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT plugin, scope, key, value, updated_at FROM kv WHERE {USER_ROWS}
+                     ORDER BY plugin, scope, key"
+                ),
+                &[&who.exact, &who.suffix],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|r| KvRow {
+                plugin: r.get(0),
+                scope: r.get(1),
+                key: r.get(2),
+                value: r.get(3),
+                updated_at: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize, KvError> {
+        let who = UserScopes::of(user, guild);
+        let c = self.client().await.map_err(KvError::Backend)?;
+        // One statement: the trigger moves the totals in its transaction.
+        let n = c
+            .execute(
+                &format!("DELETE FROM kv WHERE {USER_ROWS}"),
+                &[&who.exact, &who.suffix],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n as usize)
+    }
+
+    async fn prune_personal(&self, age_ms: i64) -> Result<usize, KvError> {
+        let c = self.client().await.map_err(KvError::Backend)?;
+        let n = c
+            .execute(
+                "DELETE FROM kv WHERE updated_at < $1
+                 AND (starts_with(scope, 'dm:') OR strpos(scope, '/u/') > 0)",
+                &[&now_ms().saturating_sub(age_ms)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(n as usize)
     }
 }

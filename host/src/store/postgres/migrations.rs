@@ -11,6 +11,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "durable stores", V1),
     (2, "rules and plugin components", V2),
     (3, "instances that take no gateway shards", V3),
+    (
+        4,
+        "personal kv scopes: counted in their guild's quota, with write times",
+        V4,
+    ),
 ];
 
 /// Serialises migrations across instances (any constant; this one spells "kdhost").
@@ -156,6 +161,37 @@ CREATE INDEX guild_configs_version ON guild_configs (version);
 /// `DISCORD_SHARDS=none` instances (HTTP only) do not count in the shards' spread.
 const V3: &str = r#"
 ALTER TABLE instances ADD COLUMN shares_shards BOOLEAN NOT NULL DEFAULT TRUE;
+"#;
+
+/// A user scope (`<guild>/u/<user>`) counts in its guild's quota; values get their write
+/// time (what is there now counts as written at the upgrade) for the retention of
+/// personal values.
+const V4: &str = r#"
+ALTER TABLE kv ADD COLUMN updated_at BIGINT NOT NULL
+    DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
+ALTER TABLE kv ALTER COLUMN updated_at SET DEFAULT 0;
+CREATE OR REPLACE FUNCTION kv_track_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d BIGINT;
+    p TEXT;
+    s TEXT;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        d := -(octet_length(OLD.key) + octet_length(OLD.value));
+        p := OLD.plugin; s := OLD.scope;
+    ELSIF TG_OP = 'UPDATE' THEN
+        d := octet_length(NEW.key) + octet_length(NEW.value)
+             - octet_length(OLD.key) - octet_length(OLD.value);
+        p := NEW.plugin; s := NEW.scope;
+    ELSE
+        d := octet_length(NEW.key) + octet_length(NEW.value);
+        p := NEW.plugin; s := NEW.scope;
+    END IF;
+    s := split_part(s, '/u/', 1);
+    INSERT INTO kv_usage AS u (plugin, scope, bytes, last_delta) VALUES (p, s, d, d)
+        ON CONFLICT (plugin, scope) DO UPDATE SET bytes = u.bytes + d, last_delta = d;
+    RETURN NULL;
+END $$;
 "#;
 
 const V2: &str = r#"

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::kv::{KvError, KvStore};
+use crate::store::kv::{KvError, KvRow, KvStore, UserScopes, quota_scope};
+use crate::store::now_ms;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -29,14 +30,67 @@ impl From<rusqlite::Error> for KvError {
     }
 }
 
-/// Moves the running total of a plugin's space in a scope by `delta` bytes.
+/// Moves the running total of a plugin's space in a scope's quota by `delta` bytes.
 fn add_usage(conn: &Connection, plugin: &str, scope: &str, delta: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO kv_usage (plugin, scope, bytes) VALUES (?1, ?2, ?3)
          ON CONFLICT (plugin, scope) DO UPDATE SET bytes = bytes + excluded.bytes",
-        params![plugin, scope, delta],
+        params![plugin, quota_scope(scope), delta],
     )?;
     Ok(())
+}
+
+/// A database from before write times: its values count as written now (so the
+/// retention of personal values starts from the upgrade, not from 1970).
+pub(super) fn stamp_write_times(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE kv SET updated_at = ?1 WHERE updated_at = 0",
+        [now_ms()],
+    )?;
+    Ok(())
+}
+
+/// The rows of a person's scopes (`?1` exact, or ending in `?2`).
+const USER_ROWS: &str = "scope = ?1 OR (?2 IS NOT NULL AND substr(scope, -length(?2)) = ?2)";
+
+fn user_rows(conn: &Connection, who: &UserScopes) -> Result<Vec<KvRow>, KvError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT plugin, scope, key, value, updated_at FROM kv WHERE {USER_ROWS}
+         ORDER BY plugin, scope, key"
+    ))?;
+    let rows = stmt
+        .query_map(params![who.exact, who.suffix], |r| {
+            Ok(KvRow {
+                plugin: r.get(0)?,
+                scope: r.get(1)?,
+                key: r.get(2)?,
+                value: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Deletes the rows `filter` picks (with `args`), the running totals moved in the same
+/// transaction; how many.
+fn delete_where(
+    conn: &mut Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<usize, KvError> {
+    let tx = conn.transaction()?;
+    let gone: Vec<(String, String, i64)> = tx
+        .prepare(&format!(
+            "DELETE FROM kv WHERE {filter} RETURNING plugin, scope, LENGTH(key) + LENGTH(value)"
+        ))?
+        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (plugin, scope, n) in &gone {
+        add_usage(&tx, plugin, scope, -n)?;
+    }
+    tx.commit()?;
+    Ok(gone.len())
 }
 
 /// Upserts one value if the plugin's space in this scope stays within `quota` bytes.
@@ -53,7 +107,7 @@ fn write_within_quota(
     let used: u64 = tx
         .query_row(
             "SELECT bytes FROM kv_usage WHERE plugin = ?1 AND scope = ?2",
-            params![plugin, scope],
+            params![plugin, quota_scope(scope)],
             |r| r.get::<_, i64>(0),
         )
         .optional()?
@@ -75,9 +129,10 @@ fn write_within_quota(
         });
     }
     tx.execute(
-        "INSERT INTO kv (plugin, scope, key, value) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (plugin, scope, key) DO UPDATE SET value = excluded.value",
-        params![plugin, scope, key, value],
+        "INSERT INTO kv (plugin, scope, key, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (plugin, scope, key) DO UPDATE
+             SET value = excluded.value, updated_at = excluded.updated_at",
+        params![plugin, scope, key, value, now_ms()],
     )?;
     add_usage(tx, plugin, scope, new as i64 - old as i64)?;
     Ok(())
@@ -143,20 +198,8 @@ fn increment(
 }
 
 fn delete(conn: &mut Connection, plugin: &str, scope: &str, key: &str) -> Result<bool, KvError> {
-    let tx = conn.transaction()?;
-    let size: Option<i64> = tx
-        .query_row(
-            "DELETE FROM kv WHERE plugin = ?1 AND scope = ?2 AND key = ?3
-             RETURNING LENGTH(key) + LENGTH(value)",
-            params![plugin, scope, key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(n) = size {
-        add_usage(&tx, plugin, scope, -n)?;
-    }
-    tx.commit()?;
-    Ok(size.is_some())
+    let filter = "plugin = ?1 AND scope = ?2 AND key = ?3";
+    Ok(delete_where(conn, filter, params![plugin, scope, key])? > 0)
 }
 
 fn list(
@@ -230,7 +273,7 @@ impl KvStore for SqliteStore {
             let bytes: Option<i64> = c
                 .query_row(
                     "SELECT bytes FROM kv_usage WHERE plugin = ?1 AND scope = ?2",
-                    params![p, s],
+                    params![p, quota_scope(&s)],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -248,5 +291,28 @@ impl KvStore for SqliteStore {
     ) -> Result<Vec<String>, KvError> {
         let (p, s, x) = (plugin.to_owned(), scope.to_owned(), prefix.to_owned());
         self.call(move |c| list(c, &p, &s, &x, limit)).await
+    }
+
+    async fn user_rows(&self, user: &str, guild: Option<&str>) -> Result<Vec<KvRow>, KvError> {
+        let who = UserScopes::of(user, guild);
+        self.call(move |c| user_rows(c, &who)).await
+    }
+
+    async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize, KvError> {
+        let who = UserScopes::of(user, guild);
+        self.call(move |c| delete_where(c, USER_ROWS, params![who.exact, who.suffix]))
+            .await
+    }
+
+    async fn prune_personal(&self, age_ms: i64) -> Result<usize, KvError> {
+        let before = now_ms().saturating_sub(age_ms);
+        self.call(move |c| {
+            delete_where(
+                c,
+                "updated_at < ?1 AND (scope LIKE 'dm:%' OR instr(scope, '/u/') > 0)",
+                [before],
+            )
+        })
+        .await
     }
 }

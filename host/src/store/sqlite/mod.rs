@@ -75,6 +75,8 @@ impl SqliteStore {
             .and_then(|_| outbox::lanes_once(&conn))
             .and_then(|_| forget_claims(&conn))
             .and_then(|_| kv::count_usage_once(&conn))
+            .and_then(|_| add_column(&conn, "kv", "updated_at", "INTEGER NOT NULL DEFAULT 0"))
+            .and_then(|_| kv::stamp_write_times(&conn))
             .context("initialising the database schema")?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
