@@ -42,6 +42,7 @@ pub fn events(
         inbox: stores.inbox.clone(),
         outbox: stores.outbox.clone(),
         audit: stores.audit.clone(),
+        kv: stores.kv.clone(),
         settings: settings.retention.clone(),
     }
     .start(storage.leadership.clone());

@@ -111,6 +111,9 @@ pub struct RetentionSettings {
     pub dead_days: u64,
     /// `KD_RETENTION_AUDIT_DAYS`: the guild audit log.
     pub audit_days: u64,
+    /// `KD_RETENTION_PERSONAL_DAYS`: what plugins keep for one person (their kv scopes),
+    /// counted from its last write.
+    pub personal_days: u64,
 }
 
 impl Default for RetentionSettings {
@@ -120,6 +123,7 @@ impl Default for RetentionSettings {
             sent_days: 30,
             dead_days: 30,
             audit_days: 365,
+            personal_days: 365,
         }
     }
 }
@@ -132,6 +136,7 @@ impl RetentionSettings {
             sent_days: whole_number("KD_RETENTION_SENT_DAYS", d.sent_days, 1)?,
             dead_days: whole_number("KD_RETENTION_DEAD_DAYS", d.dead_days, 1)?,
             audit_days: whole_number("KD_RETENTION_AUDIT_DAYS", d.audit_days, 1)?,
+            personal_days: whole_number("KD_RETENTION_PERSONAL_DAYS", d.personal_days, 1)?,
         })
     }
 }

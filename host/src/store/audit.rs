@@ -24,6 +24,9 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+/// The actor of entries whose person asked to be erased.
+pub const ERASED_ACTOR: &str = "erased";
+
 /// The guild of operator-wide changes in the audit log (global rules, published plugins).
 pub const OPERATOR_WIDE: &str = "*";
 
@@ -70,4 +73,16 @@ pub trait AuditLog: Send + Sync {
 
     /// Forgets entries older than `age_ms`.
     async fn prune(&self, age_ms: i64) -> Result<usize>;
+
+    /// The entries `actor` caused, in one guild or everywhere, oldest first.
+    async fn by_actor(&self, actor: &str, guild: Option<&str>) -> Result<Vec<AuditEntry>>;
+
+    /// Puts `tombstone` in place of `actor` in those entries (what was done stays, who
+    /// did it goes); how many.
+    async fn tombstone_actor(
+        &self,
+        actor: &str,
+        guild: Option<&str>,
+        tombstone: &str,
+    ) -> Result<usize>;
 }

@@ -1,10 +1,11 @@
 //! Forgets history past the operator's retention (`KD_RETENTION_*_DAYS`), once an hour:
-//! processed events (their dedupe keys), sent messages, dead letters, audit entries.
+//! processed events (their dedupe keys), sent messages, dead letters, audit entries, and
+//! what plugins keep for one person that nobody wrote for the personal retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{AuditLog, Inbox, OutboxStore};
+use super::{AuditLog, Inbox, KvStore, OutboxStore};
 use crate::cluster::Leadership;
 use crate::config::settings::RetentionSettings;
 
@@ -14,6 +15,7 @@ pub struct Retention {
     pub inbox: Arc<dyn Inbox>,
     pub outbox: Arc<dyn OutboxStore>,
     pub audit: Arc<dyn AuditLog>,
+    pub kv: Arc<dyn KvStore>,
     pub settings: RetentionSettings,
 }
 
@@ -28,13 +30,24 @@ impl Retention {
             .prune(days(r.sent_days), days(r.dead_days))
             .await;
         let audit = self.audit.prune(days(r.audit_days)).await;
-        match (events, messages, audit) {
-            (Ok(e), Ok(m), Ok(a)) if e + m + a > 0 => {
-                tracing::info!(events = e, messages = m, audit = a, "old history pruned")
+        let personal = self
+            .kv
+            .prune_personal(days(r.personal_days))
+            .await
+            .map_err(anyhow::Error::from);
+        match (events, messages, audit, personal) {
+            (Ok(e), Ok(m), Ok(a), Ok(p)) if e + m + a + p > 0 => {
+                tracing::info!(
+                    events = e,
+                    messages = m,
+                    audit = a,
+                    personal = p,
+                    "old history pruned"
+                )
             }
-            (Ok(_), Ok(_), Ok(_)) => {}
-            (e, m, a) => {
-                let why = [e.err(), m.err(), a.err()]
+            (Ok(_), Ok(_), Ok(_), Ok(_)) => {}
+            (e, m, a, p) => {
+                let why = [e.err(), m.err(), a.err(), p.err()]
                     .into_iter()
                     .flatten()
                     .map(|e| e.to_string())

@@ -80,6 +80,7 @@ backends!(
     kv_concurrent_increments_add_up_exactly,
     kv_user_scopes_count_in_their_guild_and_are_exported_and_erased,
     kv_personal_values_are_pruned_by_age_and_the_rest_kept,
+    audit_lists_and_tombstones_what_a_person_did,
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
     inbox_completes_a_batch_in_order_and_once,
@@ -451,6 +452,59 @@ async fn outbox_guild_over_quota_gets_dead_letters(s: Stores) {
     );
     assert_eq!(s.audit.prune(60_000).await.unwrap(), 0);
     assert_eq!(s.audit.prune(-60_000).await.unwrap(), 1);
+}
+
+async fn audit_lists_and_tombstones_what_a_person_did(s: Stores) {
+    let by = |guild: &str, actor: &str, target: &str| NewAuditEntry {
+        guild_id: guild.into(),
+        actor: actor.into(),
+        action: "config.update".into(),
+        target: target.into(),
+        outcome: "ok".into(),
+        after: Some(json!(1)),
+        ..Default::default()
+    };
+    s.audit.add(by("g1", "discord:71", "$.a")).await.unwrap();
+    s.audit.add(by("g2", "discord:71", "$.b")).await.unwrap();
+    s.audit.add(by("g1", "discord:72", "$.c")).await.unwrap();
+    s.audit.add(by("g1", "discord:711", "$.d")).await.unwrap();
+    let all = s.audit.by_actor("discord:71", None).await.unwrap();
+    let targets: Vec<&str> = all.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["$.a", "$.b"]);
+    assert_eq!(
+        s.audit
+            .by_actor("discord:71", Some("g2"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Erasing in g1: the entry stays, its actor is the tombstone.
+    assert_eq!(
+        s.audit
+            .tombstone_actor("discord:71", Some("g1"), "erased")
+            .await
+            .unwrap(),
+        1
+    );
+    let g1 = s.audit.list("g1", 10, None).await.unwrap();
+    let actors: Vec<&str> = g1.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["discord:711", "discord:72", "erased"]);
+    assert_eq!(g1[2].after, Some(json!(1)));
+    assert_eq!(
+        s.audit
+            .tombstone_actor("discord:71", None, "erased")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.audit
+            .by_actor("discord:71", None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// The one lease a claim gave.

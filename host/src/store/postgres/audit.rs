@@ -32,6 +32,23 @@ pub(super) async fn insert(
     Ok(row.get(0))
 }
 
+fn entry(r: &tokio_postgres::Row) -> AuditEntry {
+    AuditEntry {
+        id: r.get(0),
+        at: r.get(1),
+        guild_id: r.get(2),
+        actor: r.get(3),
+        action: r.get(4),
+        target: r.get(5),
+        before: r.get(6),
+        after: r.get(7),
+        outcome: r.get(8),
+    }
+}
+
+/// An actor's entries, in one guild (`$2`) or everywhere (`$2` NULL).
+const BY_ACTOR: &str = "actor = $1 AND ($2::text IS NULL OR guild_id = $2::text)";
+
 #[async_trait]
 impl AuditLog for PostgresStore {
     async fn add(&self, e: NewAuditEntry) -> Result<i64> {
@@ -52,26 +69,43 @@ impl AuditLog for PostgresStore {
                 &[&guild_id, &before_id.unwrap_or(i64::MAX), &(limit as i64)],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                id: r.get(0),
-                at: r.get(1),
-                guild_id: r.get(2),
-                actor: r.get(3),
-                action: r.get(4),
-                target: r.get(5),
-                before: r.get(6),
-                after: r.get(7),
-                outcome: r.get(8),
-            })
-            .collect())
+        Ok(rows.iter().map(entry).collect())
     }
 
     async fn prune(&self, age_ms: i64) -> Result<usize> {
         let c = self.client().await?;
         let n = c
             .execute("DELETE FROM audit WHERE at < $1", &[&(now_ms() - age_ms)])
+            .await?;
+        Ok(n as usize)
+    }
+
+    async fn by_actor(&self, actor: &str, guild: Option<&str>) -> Result<Vec<AuditEntry>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT id, at, guild_id, actor, action, target, before, after, outcome
+                     FROM audit WHERE {BY_ACTOR} ORDER BY id"
+                ),
+                &[&actor, &guild],
+            )
+            .await?;
+        Ok(rows.iter().map(entry).collect())
+    }
+
+    async fn tombstone_actor(
+        &self,
+        actor: &str,
+        guild: Option<&str>,
+        tombstone: &str,
+    ) -> Result<usize> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                &format!("UPDATE audit SET actor = $3 WHERE {BY_ACTOR}"),
+                &[&actor, &guild, &tombstone],
+            )
             .await?;
         Ok(n as usize)
     }

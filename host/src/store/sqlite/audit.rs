@@ -24,37 +24,38 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_guild ON audit (guild_id, id);
 ";
 
-fn list(
+/// Entries `filter` picks (with `args`), in the order `order` says.
+fn select(
     conn: &Connection,
-    guild_id: &str,
-    limit: usize,
-    before_id: Option<i64>,
+    filter: &str,
+    order: &str,
+    args: impl rusqlite::Params,
 ) -> Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, at, guild_id, actor, action, target, before, after, outcome FROM audit
-         WHERE guild_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
+         WHERE {filter} ORDER BY {order}"
+    ))?;
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt
-        .query_map(
-            params![guild_id, before_id.unwrap_or(i64::MAX), limit as i64],
-            |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    guild_id: r.get(2)?,
-                    actor: r.get(3)?,
-                    action: r.get(4)?,
-                    target: r.get(5)?,
-                    before: json(r.get(6)?),
-                    after: json(r.get(7)?),
-                    outcome: r.get(8)?,
-                })
-            },
-        )?
+        .query_map(args, |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                guild_id: r.get(2)?,
+                actor: r.get(3)?,
+                action: r.get(4)?,
+                target: r.get(5)?,
+                before: json(r.get(6)?),
+                after: json(r.get(7)?),
+                outcome: r.get(8)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// An actor's entries, in one guild (`?2`) or everywhere (`?2` NULL).
+const BY_ACTOR: &str = "actor = ?1 AND (?2 IS NULL OR guild_id = ?2)";
 
 #[async_trait]
 impl AuditLog for SqliteStore {
@@ -86,8 +87,15 @@ impl AuditLog for SqliteStore {
         before_id: Option<i64>,
     ) -> Result<Vec<AuditEntry>> {
         let guild_id = guild_id.to_owned();
-        self.call(move |c| list(c, &guild_id, limit, before_id))
-            .await
+        self.call(move |c| {
+            select(
+                c,
+                "guild_id = ?1 AND id < ?2",
+                "id DESC LIMIT ?3",
+                params![guild_id, before_id.unwrap_or(i64::MAX), limit as i64],
+            )
+        })
+        .await
     }
 
     async fn prune(&self, age_ms: i64) -> Result<usize> {
@@ -95,6 +103,32 @@ impl AuditLog for SqliteStore {
             Ok(c.execute(
                 "DELETE FROM audit WHERE at < ?1",
                 params![now_ms() - age_ms],
+            )?)
+        })
+        .await
+    }
+
+    async fn by_actor(&self, actor: &str, guild: Option<&str>) -> Result<Vec<AuditEntry>> {
+        let (actor, guild) = (actor.to_owned(), guild.map(str::to_owned));
+        self.call(move |c| select(c, BY_ACTOR, "id", params![actor, guild]))
+            .await
+    }
+
+    async fn tombstone_actor(
+        &self,
+        actor: &str,
+        guild: Option<&str>,
+        tombstone: &str,
+    ) -> Result<usize> {
+        let (actor, guild, tomb) = (
+            actor.to_owned(),
+            guild.map(str::to_owned),
+            tombstone.to_owned(),
+        );
+        self.call(move |c| {
+            Ok(c.execute(
+                &format!("UPDATE audit SET actor = ?3 WHERE {BY_ACTOR}"),
+                params![actor, guild, tomb],
             )?)
         })
         .await
