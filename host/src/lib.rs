@@ -16,6 +16,7 @@ pub mod events;
 pub mod http_server;
 pub mod kaltura;
 pub mod plugins;
+pub mod privacy;
 pub mod reload;
 pub mod scripts;
 pub mod store;

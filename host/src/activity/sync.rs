@@ -85,6 +85,7 @@ impl InstanceCheck {
                 path: format!("/applications/{app}/activity-instances/{instance}"),
                 body: None,
                 bot_auth: true,
+                files: &[],
             })
             .await
             .map_err(|e| e.to_string())?;

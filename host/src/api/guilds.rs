@@ -221,6 +221,33 @@ pub async fn audit(
     Ok(Json(AuditList { entries }))
 }
 
+/// Erases what the host keeps about a member in this guild (guild admins; audited).
+#[utoipa::path(delete, path = "/api/v1/guilds/{id}/members/{user}/data", tag = "privacy",
+    params(("id" = String, Path), ("user" = String, Path, description = "The member's Discord id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = crate::privacy::Erased), (status = 403, body = ErrorBody)))]
+pub async fn erase_member(
+    State(s): State<Arc<ApiState>>,
+    Authenticated(claims): Authenticated,
+    Path((guild, user)): Path<(String, String)>,
+) -> Result<Json<crate::privacy::Erased>, ApiError> {
+    check_snowflake("user id", &user)?;
+    let who = s.acting_member(&claims, &guild).await?;
+    s.admin
+        .authorize(&guild, &who, "privacy.erase", "a member's data")
+        .await
+        .map_err(change_error)?;
+    s.privacy
+        .erase(
+            &user,
+            Some(&guild),
+            crate::privacy::Requester::GuildAdmin(&who.user_id),
+        )
+        .await
+        .map(Json)
+        .map_err(super::me::storage)
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     deliveries: Vec<Delivery>,

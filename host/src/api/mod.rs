@@ -9,6 +9,7 @@ pub mod deprecation;
 pub mod error;
 mod guilds;
 pub mod limits;
+mod me;
 mod meetings;
 mod videos;
 
@@ -43,6 +44,8 @@ pub struct ApiState {
     pub launches: Arc<dyn crate::store::launches::Launches>,
     /// Guild configuration changes and the audit log.
     pub admin: Arc<crate::config::admin::ConfigAdmin>,
+    /// A person's own data (`/api/v1/me/data`).
+    pub privacy: Arc<crate::privacy::Privacy>,
     /// Guilds' deliveries (the outbox, dead letters included).
     pub deliveries: Arc<dyn crate::store::OutboxStore>,
     pub rules: Arc<crate::scripts::Rules>,
@@ -263,11 +266,12 @@ impl ApiState {
         activity::launch, activity::token, activity::sync, activity::config,
         guilds::get_config, guilds::put_config, guilds::patch_config, guilds::audit,
         guilds::deliveries, guilds::list_scripts, guilds::get_script, guilds::put_script,
-        guilds::delete_script,
+        guilds::delete_script, guilds::erase_member,
+        me::export, me::erase,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth, &StandardErrors, &DeprecatedInSpec),
-    tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity"), (name = "guilds")),
+    tags((name = "auth"), (name = "meetings"), (name = "videos"), (name = "activity"), (name = "guilds"), (name = "privacy")),
 )]
 pub struct ApiDoc;
 
@@ -490,6 +494,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .patch(guilds::patch_config),
         )
         .route("/api/v1/guilds/{id}/audit", get(guilds::audit))
+        .route(
+            "/api/v1/guilds/{id}/members/{user}/data",
+            axum::routing::delete(guilds::erase_member),
+        )
+        .route("/api/v1/me/data", get(me::export).delete(me::erase))
         .route("/api/v1/guilds/{id}/deliveries", get(guilds::deliveries))
         .route("/api/v1/guilds/{id}/scripts", get(guilds::list_scripts))
         .route(

@@ -23,6 +23,7 @@ pub fn api(
     conn: &Connections,
     rules: &Arc<Rules>,
     admin: Arc<ConfigAdmin>,
+    privacy: Arc<crate::privacy::Privacy>,
 ) -> Result<Arc<ApiState>> {
     // Discord says who is in an Activity instance (bot token); dev mode runs on the mock.
     let check = conn
@@ -45,6 +46,7 @@ pub fn api(
         service_accounts: ServiceAccounts::load(&opts.config.join("api.json"))?,
         launches: storage.shared.launches.clone(),
         admin,
+        privacy,
         deliveries: storage.stores.outbox.clone(),
         rules: rules.clone(),
         client_secret: settings.discord.client_secret.clone(),

@@ -19,15 +19,26 @@ pub struct Discord {
     pub endpoint: Arc<InteractionsEndpoint>,
 }
 
+/// What the host's own commands act on: guild rules, configuration, personal data.
+pub struct Owned<'a> {
+    pub rules: &'a Arc<Rules>,
+    pub admin: &'a Arc<ConfigAdmin>,
+    pub privacy: &'a Arc<crate::privacy::Privacy>,
+}
+
 pub fn discord(
     opts: &ServeOptions,
     settings: &Settings,
     storage: &Storage,
     conn: &Connections,
     registry: &Arc<Registry>,
-    rules: &Arc<Rules>,
-    admin: &Arc<ConfigAdmin>,
+    owned: Owned<'_>,
 ) -> Discord {
+    let Owned {
+        rules,
+        admin,
+        privacy,
+    } = owned;
     let activity = ActivityLaunch {
         enabled: settings.discord.activities,
         public_url: opts
@@ -39,6 +50,7 @@ pub fn discord(
         admin: admin.clone(),
         rules: rules.clone(),
         outbox: conn.outbox.clone(),
+        privacy: privacy.clone(),
     });
     let dispatcher = Arc::new(Dispatcher::new(
         registry.clone(),

@@ -90,16 +90,25 @@ impl App {
             });
         }
         let admin = Arc::new(admin);
+        let privacy = Arc::new(crate::privacy::Privacy {
+            kv: storage.stores.kv.clone(),
+            audit: storage.stores.audit.clone(),
+            kaltura: conn.kaltura.clone(),
+            notices: events.processor.clone(),
+        });
         let discord = discord::discord(
             opts,
             &settings,
             &storage,
             &conn,
             &plugins.registry,
-            &rules,
-            &admin,
+            discord::Owned {
+                rules: &rules,
+                admin: &admin,
+                privacy: &privacy,
+            },
         );
-        let api = api::api(opts, &settings, &storage, &conn, &rules, admin)?;
+        let api = api::api(opts, &settings, &storage, &conn, &rules, admin, privacy)?;
         let rooms = api.rooms.clone();
         let draining = stopping::Draining::default();
         tasks::start(&storage.shared, &api.limits);

@@ -140,7 +140,10 @@ impl Dispatcher {
             }
             let mut call = host.run(ix.clone());
             return tokio::select! {
-                done = &mut call => done,
+                done = &mut call => match done {
+                    Callback::Files { .. } => self.files_after_ack(ix, done, acked),
+                    done => done,
+                },
                 _ = tokio::time::sleep(self.defer_after) => self.defer(ix, answering, "rules".into(), call, acked),
             };
         }
@@ -277,6 +280,32 @@ impl Dispatcher {
         policy::may_go(self.rates.as_ref(), user, ix.guild_id.as_deref()).await
     }
 
+    /// A message with files: acknowledged now (ephemeral as the message is), sent as a
+    /// follow-up once the acknowledgement is out.
+    fn files_after_ack(&self, ix: Interaction, answer: Callback, acked: Acked) -> Callback {
+        let ephemeral = matches!(&answer, Callback::Files { data, .. } if is_ephemeral(data));
+        let Some(rest) = self.rest.clone() else {
+            return response::error_reply(
+                Answering::Command,
+                "Files cannot be sent: this host has no Discord application configured.",
+            );
+        };
+        tokio::spawn(
+            async move {
+                let _ = acked.await;
+                if let Err(e) =
+                    deliver_late(&rest, &ix.token, Answering::Command, "host", answer).await
+                {
+                    tracing::warn!(error = %e, "could not send a message with files");
+                }
+            }
+            .in_current_span(),
+        );
+        Callback::DeferMessage {
+            ephemeral: Some(ephemeral),
+        }
+    }
+
     /// The guest is still running: acknowledge now and deliver its answer when it comes.
     fn defer(
         self: &Arc<Self>,
@@ -373,6 +402,13 @@ async fn deliver_late(
         }
         (Callback::UpdateMessage(data), _) => {
             rest.edit_original(token, &data).await?;
+        }
+        (Callback::Files { data, files }, answering) => {
+            // Files go as a follow-up (the deferral may have been public: it makes way).
+            if answering == Answering::Command {
+                rest.delete_original(token).await?;
+            }
+            rest.follow_up_with_files(token, &data, &files).await?;
         }
         // The plugin itself deferred; it follows up on its own.
         (Callback::DeferMessage { .. } | Callback::DeferUpdate, _) => {}

@@ -105,6 +105,7 @@ impl GuildDirectory {
                 path: path.clone(),
                 body: None,
                 bot_auth: true,
+                files: &[],
             })
             .await;
         if let Err(RestError::Api {

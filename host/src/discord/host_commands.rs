@@ -24,6 +24,8 @@ pub struct HostCommands {
     pub admin: Arc<ConfigAdmin>,
     pub rules: Arc<Rules>,
     pub outbox: Arc<Outbox>,
+    /// `/kaltura-privacy` and `/kaltura-privacy-member`.
+    pub privacy: Arc<crate::privacy::Privacy>,
 }
 
 fn section_choices(with_all: bool) -> Value {
@@ -47,7 +49,7 @@ pub fn definitions() -> Vec<Value> {
             "default_member_permissions": managers, "contexts": [0],
             "integration_types": [0], "nsfw": false, "options": options})
     };
-    vec![
+    let mut defs = vec![
         base(
             "kaltura-config-view",
             "Show this server's kaltura-discord configuration",
@@ -70,7 +72,9 @@ pub fn definitions() -> Vec<Value> {
                 {"type": 5, "name": "confirm", "description": "Really reset", "required": true}
             ]),
         ),
-    ]
+    ];
+    defs.extend(crate::privacy::commands::definitions());
+    defs
 }
 
 /// A rule's command as Discord's JSON.
@@ -144,7 +148,9 @@ fn option<'a>(ix: &'a Interaction, name: &str) -> Option<&'a Value> {
 impl HostCommands {
     /// Whether the host answers this command in this guild (plugins come first).
     pub fn owns(&self, guild: Option<&str>, name: &str) -> bool {
-        name.starts_with("kaltura-config-") && definitions().iter().any(|d| d["name"] == name)
+        crate::privacy::commands::owns(name)
+            || name.starts_with("kaltura-config-")
+                && definitions().iter().any(|d| d["name"] == name)
             || guild.is_some_and(|g| self.rules.command_owner(g, name).is_some())
     }
 
@@ -153,6 +159,10 @@ impl HostCommands {
     pub fn run(self: &Arc<Self>, ix: Interaction) -> HostCall {
         let me = self.clone();
         Box::pin(async move {
+            let name = ix.command_name().unwrap_or_default();
+            if crate::privacy::commands::owns(name) {
+                return me.privacy.command(&ix, &me.admin).await;
+            }
             let Some(guild) = ix.guild_id.clone() else {
                 return reply("This command works in a server, not in direct messages.");
             };

@@ -382,6 +382,13 @@ pub enum Callback {
     Modal(Value),
     /// 12: open the app's Activity.
     LaunchActivity,
+    /// A message with files. Discord takes files only as multipart, so the dispatcher
+    /// acknowledges with a deferral and sends this as a follow-up; on the wire it is never
+    /// seen (serialized, it is its message without the files).
+    Files {
+        data: Value,
+        files: Vec<super::rest::Upload>,
+    },
 }
 
 impl Callback {
@@ -394,7 +401,7 @@ impl Callback {
     pub fn kind(&self) -> u8 {
         match self {
             Callback::Pong => 1,
-            Callback::Message(_) => 4,
+            Callback::Message(_) | Callback::Files { .. } => 4,
             Callback::DeferMessage { .. } => 5,
             Callback::DeferUpdate => 6,
             Callback::UpdateMessage(_) => 7,
@@ -428,6 +435,7 @@ impl serde::Serialize for Callback {
         }
         let data = match self {
             Callback::Message(d)
+            | Callback::Files { data: d, .. }
             | Callback::UpdateMessage(d)
             | Callback::Choices(d)
             | Callback::Modal(d) => Some(Cow::Borrowed(d)),

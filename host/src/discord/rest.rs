@@ -65,6 +65,36 @@ pub struct Call<'a> {
     pub body: Option<&'a Value>,
     /// Interaction and webhook-token routes carry their own auth and skip the global limit.
     pub bot_auth: bool,
+    /// Files sent with the message: the body goes as `payload_json` of a multipart form.
+    pub files: &'a [Upload],
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A message with files, as Discord takes it: the message as `payload_json` (its
+/// `attachments` naming each file by its index) and each file as `files[n]`.
+fn multipart(body: Option<&Value>, files: &[Upload]) -> reqwest::multipart::Form {
+    let mut payload = body.cloned().unwrap_or_else(|| serde_json::json!({}));
+    payload["attachments"] = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| serde_json::json!({"id": i, "filename": f.filename}))
+        .collect();
+    let mut form = reqwest::multipart::Form::new().text("payload_json", payload.to_string());
+    for (i, f) in files.iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(f.bytes.clone())
+            .file_name(f.filename.clone())
+            .mime_str(&f.content_type)
+            .unwrap_or_else(|_| reqwest::multipart::Part::bytes(f.bytes.clone()));
+        form = form.part(format!("files[{i}]"), part);
+    }
+    form
 }
 
 impl DiscordRest {
@@ -152,7 +182,9 @@ impl DiscordRest {
                 let token = self.bot_token.as_ref().expect("checked above");
                 req = req.header("Authorization", format!("Bot {}", token.expose()));
             }
-            if let Some(b) = call.body {
+            if !call.files.is_empty() {
+                req = req.multipart(multipart(call.body, call.files));
+            } else if let Some(b) = call.body {
                 req = req.json(b);
             }
             let resp = match req.send().await {
@@ -310,6 +342,7 @@ impl DiscordRest {
             path: "/gateway/bot".into(),
             body: None,
             bot_auth: true,
+            files: &[],
         })
         .await
     }
@@ -342,6 +375,7 @@ impl DiscordRest {
             path,
             body: Some(commands),
             bot_auth: true,
+            files: &[],
         })
         .await
     }
@@ -359,22 +393,34 @@ impl DiscordRest {
             path: format!("/interactions/{id}/{token}/callback"),
             body: Some(body),
             bot_auth: false,
+            files: &[],
         })
         .await
     }
 
     pub async fn edit_original(&self, token: &str, data: &Value) -> Result<Value, RestError> {
-        self.webhook(Method::PATCH, token, "/messages/@original", Some(data))
+        self.webhook(Method::PATCH, token, "/messages/@original", Some(data), &[])
             .await
     }
 
     pub async fn delete_original(&self, token: &str) -> Result<Value, RestError> {
-        self.webhook(Method::DELETE, token, "/messages/@original", None)
+        self.webhook(Method::DELETE, token, "/messages/@original", None, &[])
             .await
     }
 
     pub async fn follow_up(&self, token: &str, data: &Value) -> Result<Value, RestError> {
-        self.webhook(Method::POST, token, "", Some(data)).await
+        self.webhook(Method::POST, token, "", Some(data), &[]).await
+    }
+
+    /// A follow-up message with files attached.
+    pub async fn follow_up_with_files(
+        &self,
+        token: &str,
+        data: &Value,
+        files: &[Upload],
+    ) -> Result<Value, RestError> {
+        self.webhook(Method::POST, token, "", Some(data), files)
+            .await
     }
 
     async fn webhook(
@@ -383,6 +429,7 @@ impl DiscordRest {
         token: &str,
         tail: &str,
         body: Option<&Value>,
+        files: &[Upload],
     ) -> Result<Value, RestError> {
         let app = &self.application_id;
         self.send(Call {
@@ -391,6 +438,7 @@ impl DiscordRest {
             method,
             body,
             bot_auth: false,
+            files,
         })
         .await
     }
@@ -413,6 +461,7 @@ impl DiscordRest {
                 path: format!("/channels/{channel}/messages"),
                 body: Some(data),
                 bot_auth: true,
+                files: &[],
             },
             attempts,
         )
@@ -431,6 +480,7 @@ impl DiscordRest {
             path: format!("/channels/{channel}/messages/{message}"),
             body: Some(data),
             bot_auth: true,
+            files: &[],
         })
         .await
     }
@@ -448,6 +498,7 @@ impl DiscordRest {
             path: format!("/channels/{channel}/messages/{message}/reactions/{emoji}/@me"),
             body: None,
             bot_auth: true,
+            files: &[],
         })
         .await
     }

@@ -249,6 +249,29 @@ impl DiscordEvent {
     }
 }
 
+/// A person's data was erased (`privacy.erase`): plugins that keep data of their own drop
+/// it. `guild` is the server it was erased in; `None` is everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyErase {
+    pub user: String,
+    pub guild: Option<String>,
+    /// Tells two erasures of the same person apart (the inbox deduplicates by it).
+    pub id: String,
+}
+
+impl PrivacyErase {
+    pub const TOPIC: &str = "privacy.erase";
+
+    pub fn dedupe_key(&self) -> String {
+        format!("privacy:erase:{}", self.id)
+    }
+
+    /// What a plugin's `handle-event` reads.
+    pub fn payload(&self) -> Value {
+        json!({"user": self.user, "guild": self.guild})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::template::{render, truncate};
-use super::{DiscordEvent, KalturaEvent, KalturaEventKind};
+use super::{DiscordEvent, KalturaEvent, KalturaEventKind, PrivacyErase};
 use crate::config::guild::{GuildConfigs, GuildEntry};
 use crate::config::policy::Policy;
 use crate::delivery::Outbox;
@@ -119,6 +119,7 @@ impl EventProcessor {
                         let messages = match &event {
                             Incoming::Kaltura(ev) => self.messages_for(ev).await,
                             Incoming::Discord(ev) => self.discord_messages(ev).await,
+                            Incoming::Privacy(_) => Vec::new(),
                         };
                         (Some(event), messages)
                     }
@@ -194,6 +195,7 @@ impl EventProcessor {
         }
         let event = match row.source.as_str() {
             "discord" => serde_json::from_str(&row.event).map(Incoming::Discord),
+            "privacy" => serde_json::from_str(&row.event).map(Incoming::Privacy),
             _ => serde_json::from_str(&row.event).map(Incoming::Kaltura),
         };
         match event {
@@ -209,6 +211,11 @@ impl EventProcessor {
     /// Subscribed plugins hear about a processed event, on a task of its own: a slow
     /// plugin must not hold up the next events.
     fn tell_plugins(self: &Arc<Self>, event: Incoming) {
+        if let Incoming::Privacy(erase) = event {
+            let me = self.clone();
+            tokio::spawn(async move { me.tell_erasure(&erase).await });
+            return;
+        }
         let (topic, guilds, payload) = match event {
             Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience(), ev.to_json()),
             Incoming::Discord(ev) => (
@@ -216,6 +223,7 @@ impl EventProcessor {
                 BTreeSet::from([ev.guild_id.clone()]),
                 ev.payload,
             ),
+            Incoming::Privacy(_) => return,
         };
         let me = self.clone();
         tokio::spawn(async move { me.notify_plugins(&topic, &guilds, &payload).await });
@@ -234,6 +242,44 @@ impl EventProcessor {
             Err(e) => {
                 tracing::error!(error = %e, "a Discord event could not be stored");
                 false
+            }
+        }
+    }
+
+    /// Persists a person's erasure for the plugins that subscribe to `privacy.erase`
+    /// (told once the event is processed, across restarts).
+    pub async fn accept_privacy(&self, ev: &PrivacyErase) -> anyhow::Result<()> {
+        let text = serde_json::to_string(ev).expect("events serialize");
+        self.inbox
+            .insert("privacy", &ev.dedupe_key(), &text)
+            .await?;
+        self.accepted.notify_one();
+        Ok(())
+    }
+
+    /// Every plugin subscribed to `privacy.erase` hears of it, whatever the guild's
+    /// policy says about events: a plugin switched off in a guild may still keep data of
+    /// someone who asked for it to go. The call runs as that person, in that guild.
+    async fn tell_erasure(&self, ev: &PrivacyErase) {
+        let set = self.plugins.snapshot();
+        let payload = ev.payload().to_string();
+        for p in set
+            .plugins
+            .values()
+            .filter(|p| p.manifest.events.iter().any(|e| e == PrivacyErase::TOPIC))
+        {
+            let scope = CallScope {
+                guild_id: ev.guild.clone(),
+                user_id: Some(ev.user.clone()),
+                ..Default::default()
+            };
+            let call = Call::Event(GuestEvent {
+                kind: PrivacyErase::TOPIC.to_string(),
+                guild_id: ev.guild.clone(),
+                payload: payload.clone(),
+            });
+            if let Err(e) = p.call(&self.plugins.runtime, scope, call).await {
+                tracing::warn!(plugin = %p.name, error = %e, "a plugin's privacy.erase handler failed");
             }
         }
     }
@@ -410,4 +456,5 @@ impl EventProcessor {
 enum Incoming {
     Kaltura(KalturaEvent),
     Discord(DiscordEvent),
+    Privacy(PrivacyErase),
 }

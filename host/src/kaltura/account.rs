@@ -262,6 +262,45 @@ impl Kaltura {
         )
     }
 
+    /// The Kaltura user the host made for a Discord user (`discord_<id>`), as a person's
+    /// export shows it; `None` if there is none.
+    pub async fn user_record(&self, discord_id: &str) -> Result<Option<Value>, KalturaError> {
+        let id = identity::kaltura_user_id(discord_id);
+        let admin = Admin::new(&self.client, &self.sessions, &id, String::new());
+        match admin
+            .call("user", "get", json!({"userId": id}), Idempotent::Read)
+            .await
+        {
+            Ok(u) => {
+                let mut out = serde_json::Map::new();
+                for field in [
+                    "id",
+                    "screenName",
+                    "fullName",
+                    "email",
+                    "externalId",
+                    "createdAt",
+                    "status",
+                ] {
+                    if !u[field].is_null() {
+                        out.insert(field.into(), u[field].clone());
+                    }
+                }
+                Ok(Some(Value::Object(out)))
+            }
+            Err(e) if e.code() == Some("INVALID_USER_ID") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets that a Kaltura user was made (after an erasure: made again on next use).
+    pub fn forget_user(&self, discord_id: &str) {
+        self.ensured
+            .lock()
+            .unwrap()
+            .remove(&identity::kaltura_user_id(discord_id));
+    }
+
     /// Makes sure `discord_<id>` exists in Kaltura: `user.get`, then `user.add` if it is
     /// missing, in one multirequest round trip; remembered for the life of the process.
     pub async fn ensure_user(&self, c: &Caller) -> Result<(), KalturaError> {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{Bucket, Inner, Recorded, applications, channels, control, discord_error, guilds};
-use super::{interactions, not_found, now_secs, oauth};
+use super::{attachments, interactions, not_found, now_secs, oauth};
 use std::sync::Arc;
 
 type Extra = Vec<(&'static str, String)>;
@@ -46,8 +46,29 @@ pub(super) async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    if method == Method::GET
+        && let Some(file) = path.strip_prefix("/attachments/")
+    {
+        return match attachments::serve(&s, file) {
+            Some((ctype, bytes)) => ([("content-type", ctype)], bytes).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let body_json: Value = if body.is_empty() {
         Value::Null
+    } else if content_type.starts_with("multipart/form-data") {
+        match attachments::read(&s, &content_type, body).await {
+            Ok(v) => v,
+            Err(why) => {
+                let (st, b) = super::discord_error(StatusCode::BAD_REQUEST, 50035, &why);
+                return (st, axum::Json(b)).into_response();
+            }
+        }
     } else {
         serde_json::from_slice(&body)
             .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()))

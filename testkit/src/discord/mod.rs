@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::signing::InteractionSigner;
 
 mod applications;
+mod attachments;
 mod channels;
 mod control;
 mod guilds;
@@ -139,6 +140,8 @@ struct Inner {
     nonces: Mutex<HashMap<String, (Instant, Value)>>,
     /// The current one-second window of the global limit: (start, requests).
     global_window: Mutex<(Instant, u32)>,
+    /// Files sent with messages, by `<attachment id>/<filename>`.
+    files: Mutex<attachments::Files>,
 }
 
 /// A running stand-in.
@@ -200,6 +203,7 @@ impl DiscordStandIn {
             codes: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
             guilds: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         });
         let app = Router::new()
             .route(
