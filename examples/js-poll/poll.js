@@ -1,8 +1,10 @@
 // Example plugin `poll` (JavaScript): `/poll question options` posts a poll with one button
-// per option; votes are kept in `kv` (one vote per person, changeable), counted with the
-// atomic `kv.increment`; the results embed updates on every vote, and the poll's author can
-// close it. The same plugin exists in Rust and Python.
-import * as kv from 'kaltura-discord:plugin/kv@0.1.1';
+// per option; votes are counted in `kv` with the atomic `kv.increment`, and each person's
+// own vote is kept in their own scope (`kv.userGet`/`userSet`, contract 0.1.2: in their
+// export, gone when they delete their data). The results embed updates on every vote, and
+// the poll's author can close it. On `privacy.erase` the plugin forgets the erased person
+// as the author of its polls in that server. The same plugin exists in Rust and Python.
+import * as kv from 'kaltura-discord:plugin/kv@0.1.2';
 
 const MAX_OPTIONS = 10;
 const BAR = 12;
@@ -61,14 +63,14 @@ function counts(id, n) {
 // One vote per person: moving a vote counts one more "moved away" for the old option.
 // (Both counters only grow: componentize-js 0.23 traps when a negative s64 is passed to
 // the host, so this plugin never calls `kv.increment` with a negative delta.)
-function vote(id, user, choice) {
-  const mine = `poll:${id}:voter:${user}`;
-  const raw = hostCall(() => kv.get(mine));
+function vote(id, choice) {
+  const mine = `poll:${id}:vote`;
+  const raw = hostCall(() => kv.userGet(mine));
   const previous = raw === undefined ? undefined : Number(decoder.decode(raw));
   if (previous === choice) return;
   if (previous !== undefined) hostCall(() => kv.increment(`poll:${id}:moved:${previous}`, 1n));
   hostCall(() => kv.increment(`poll:${id}:count:${choice}`, 1n));
-  hostCall(() => kv.set(mine, encoder.encode(String(choice))));
+  hostCall(() => kv.userSet(mine, encoder.encode(String(choice))));
 }
 
 function render(id, poll, votes) {
@@ -124,7 +126,7 @@ export function manifest() {
       dm: false,
       nsfw: false,
     }],
-    events: [],
+    events: ['privacy.erase'],
     capabilities: ['kv'],
   };
 }
@@ -158,7 +160,7 @@ export function handleComponent(input) {
   } else {
     const choice = Number(choiceText);
     if (!Number.isInteger(choice) || choice < 0 || choice >= poll.options.length) throw 'bad option';
-    vote(id, user, choice);
+    vote(id, choice);
   }
   return { tag: 'update-message', val: render(id, poll, counts(id, poll.options.length)) };
 }
@@ -171,4 +173,18 @@ export function handleModal(input) {
   throw `modal \`${input.customId}\` is not handled`;
 }
 
-export function handleEvent(_ev) {}
+// `privacy.erase`: the host already deleted the person's own scope; what this plugin keeps
+// elsewhere about them is the author of each poll in the server's scope.
+export function handleEvent(ev) {
+  if (ev.kind !== 'privacy.erase' || ev.guildId === undefined) return;
+  const { user } = JSON.parse(ev.payload);
+  for (const key of hostCall(() => kv.listKeys('poll:'))) {
+    if (key.split(':').length !== 2) continue; // counters, not polls
+    const id = key.slice('poll:'.length);
+    const poll = load(id);
+    if (poll !== undefined && poll.owner === user) {
+      poll.owner = null;
+      save(id, poll);
+    }
+  }
+}

@@ -1,7 +1,9 @@
 """Example plugin `poll` (Python): `/poll question options` posts a poll with one button
-per option; votes are kept in `kv` (one vote per person, changeable), counted with the
-atomic `kv.increment`; the results embed updates on every vote, and the poll's author can
-close it. The same plugin exists in Rust and JavaScript.
+per option; votes are counted in `kv` with the atomic `kv.increment`, and each person's own
+vote is kept in their own scope (`kv.user_get`/`user_set`, contract 0.1.2: in their export,
+gone when they delete their data). The results embed updates on every vote, and the poll's
+author can close it. On `privacy.erase` the plugin forgets the erased person as the author
+of its polls in that server. The same plugin exists in Rust and JavaScript.
 
 Build: `kdhost plugin build .` (needs `pip install -r requirements.txt`).
 """
@@ -66,17 +68,18 @@ def counts(poll_id, n):
     return [counter(f"poll:{poll_id}:count:{i}") for i in range(n)]
 
 
-def vote(poll_id, user, choice):
-    """One vote per person: moving a vote decrements the old option's counter."""
-    mine = f"poll:{poll_id}:voter:{user}"
-    raw = host_call(kv.get, mine)
+def vote(poll_id, choice):
+    """One vote per person (in their own scope): moving a vote decrements the old option's
+    counter."""
+    mine = f"poll:{poll_id}:vote"
+    raw = host_call(kv.user_get, mine)
     previous = None if raw is None else int(raw.decode())
     if previous == choice:
         return
     if previous is not None:
         host_call(kv.increment, f"poll:{poll_id}:count:{previous}", -1)
     host_call(kv.increment, f"poll:{poll_id}:count:{choice}", 1)
-    host_call(kv.set, mine, str(choice).encode())
+    host_call(kv.user_set, mine, str(choice).encode())
 
 
 def render(poll_id, poll, votes):
@@ -106,7 +109,7 @@ class WitWorld(WitWorld):
             option("question", "What to ask", 1, 200),
             option("options", "Choices, separated by commas (2-10)", 3, 500),
         ], [], None, False, False)
-        return Manifest("poll", "0.1.0", "Quick polls with buttons", [command], [], [Capability.KV])
+        return Manifest("poll", "0.1.0", "Quick polls with buttons", [command], ["privacy.erase"], [Capability.KV])
 
     def handle_command(self, cmd):
         question = (text(cmd, "question") or "").strip()
@@ -139,7 +142,7 @@ class WitWorld(WitWorld):
             choice = int(parts[2])
             if not 0 <= choice < len(poll["options"]):
                 raise Err("bad option")
-            vote(poll_id, user, choice)
+            vote(poll_id, choice)
         return Response_UpdateMessage(render(poll_id, poll, counts(poll_id, len(poll["options"]))))
 
     def handle_autocomplete(self, cmd):
@@ -149,4 +152,17 @@ class WitWorld(WitWorld):
         raise Err(f"modal `{inp.custom_id}` is not handled")
 
     def handle_event(self, ev):
+        """`privacy.erase`: the host already deleted the person's own scope; what this
+        plugin keeps elsewhere about them is the author of each poll in the server's scope."""
+        if ev.kind != "privacy.erase" or ev.guild_id is None:
+            return None
+        user = json.loads(ev.payload)["user"]
+        for key in host_call(kv.list_keys, "poll:"):
+            if key.count(":") != 1:
+                continue  # counters, not polls
+            poll_id = key[len("poll:"):]
+            poll = load(poll_id)
+            if poll is not None and poll["owner"] == user:
+                poll["owner"] = None
+                save(poll_id, poll)
         return None

@@ -41,7 +41,7 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "hello");
     assert_eq!(v["version"], "0.1.0");
-    assert_eq!(v["contract"], "kaltura-discord:plugin@0.1.1");
+    assert_eq!(v["contract"], "kaltura-discord:plugin@0.1.2");
     assert_eq!(v["commands"][0]["name"], "hello");
     assert_eq!(v["commands"][0]["options"][0]["type"], 6);
 
@@ -92,7 +92,7 @@ fn plugin_check_prints_the_manifest_and_refuses_with_a_reason() {
     );
     assert_eq!(code, 1);
     assert!(
-        err.contains("built for contract kaltura-discord:plugin@0.2.0, a different major version; this host serves kaltura-discord:plugin@0.1.0 to 0.1.1"),
+        err.contains("built for contract kaltura-discord:plugin@0.2.0, a different major version; this host serves kaltura-discord:plugin@0.1.0 to 0.1.2"),
         "{err}"
     );
     // With --json the refusal says its kind, for scripts to decide on.
@@ -130,7 +130,7 @@ fn commands_sync_dry_run_prints_the_diff_and_sends_nothing() {
     let (code, out, err) = kdhost(&["commands", "sync", "--dry-run"], tmp.path());
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("12 commands (global), changes since the last sync:"),
+        out.contains("14 commands (global), changes since the last sync:"),
         "{out}"
     );
     for line in [
@@ -444,7 +444,7 @@ fn demo_sends_real_interactions_and_prints_the_answers() {
         "button \"Wave back\" → hello:wave",
         "waves back",
         "/nope is not available right now",
-        "PUT /api/v10/applications/100000000000000001/commands → 200 (12 commands)",
+        "PUT /api/v10/applications/100000000000000001/commands → 200 (14 commands)",
         "embed \"Security awareness 2026\"",
         "button \"Open the player\"",
         "embed \"Demo stand-up\"",

@@ -1,4 +1,7 @@
-//! The example plugins end to end: signed interactions against the stand-in.
+//! The example plugins end to end: signed interactions against the stand-in; the polls
+//! keep each person's vote in their own kv scope, so a person's export shows it, deleting
+//! their data (through Discord or the API) removes it, and the plugins hear
+//! `privacy.erase` (they forget the person as a poll's author).
 
 mod common;
 
@@ -112,7 +115,128 @@ async fn exercise_poll(file: &'static str, component: PathBuf) {
         is_ephemeral(&bad) && text_of(&bad).contains("2 to 10 options"),
         "{bad}"
     );
+    let poll_id = ids[0].split(':').nth(2).unwrap().to_string();
+    votes_are_personal_data(&host, &poll_id).await;
     host.stop().await;
+}
+
+/// The file a `/kaltura-privacy export` sent as a follow-up (the host defers, then posts
+/// the JSON as an attachment), downloaded from the stand-in's CDN.
+async fn exported_file(host: &Host, token: &str) -> Value {
+    let url = eventually("the export's follow-up with its file", || {
+        host.standin.requests().into_iter().find_map(|r| {
+            (r.method == "POST" && r.path.ends_with(token))
+                .then(|| r.body["attachments"][0]["url"].as_str().map(String::from))
+                .flatten()
+        })
+    })
+    .await;
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+fn votes_in(export: &Value) -> Vec<(String, String, String)> {
+    export["plugin_data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plugin_data: {export}"))
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("plugin"), s("key"), s("value"))
+        })
+        .collect()
+}
+
+async fn votes_are_personal_data(host: &Host, poll_id: &str) {
+    let vote_key = format!("poll:{poll_id}:vote");
+    // Through Discord: an ephemeral deferral, then the file.
+    let p = host.standin.command(
+        "kaltura-privacy",
+        json!([{"type": 1, "name": "export", "options": []}]),
+        GUILD,
+        USER,
+        &[],
+    );
+    let token = p["token"].as_str().unwrap().to_string();
+    let (status, ack) = host.standin.send_interaction(&host.url, &p).await.unwrap();
+    assert_eq!((status, ack["type"].as_u64()), (200, Some(5)), "{ack}");
+    assert_eq!(ack["data"]["flags"], 64, "only the person sees it: {ack}");
+    let export = exported_file(host, &token).await;
+    assert_eq!(export["user"], USER);
+    assert_eq!(
+        votes_in(&export),
+        [("poll".to_string(), vote_key.clone(), "1".to_string())],
+        "{export}"
+    );
+
+    // Through the API, for the other voter.
+    host.standin.add_oauth_user("oauth-other", OTHER, "Bob");
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/api/v1/auth/token", host.base))
+        .json(&json!({"discord_access_token": "oauth-other"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["token"].as_str().unwrap().to_string();
+    let me = |method: reqwest::Method| {
+        http.request(method, format!("{}/api/v1/me/data", host.base))
+            .bearer_auth(&bearer)
+    };
+    let theirs: Value = me(reqwest::Method::GET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(votes_in(&theirs)[0].1, vote_key, "{theirs}");
+
+    // USER deletes through Discord: their vote goes, the counts stay, and the plugin hears
+    // `privacy.erase` in the server where they had data and forgets them as the author.
+    let (_, done) = host
+        .command(
+            "kaltura-privacy",
+            json!([{"type": 1, "name": "delete", "options": [{"name": "confirm", "type": 5, "value": true}]}]),
+        )
+        .await;
+    assert!(is_ephemeral(&done), "{done}");
+    assert!(text_of(&done).contains("Deleted: 1 value(s)"), "{done}");
+    let kv = &host.stores.kv;
+    let poll_key = format!("poll:{poll_id}");
+    eventually_async("the plugin forgetting the erased author", || async {
+        let raw = kv.get("poll", GUILD, &poll_key).await.unwrap()?;
+        let poll: Value = serde_json::from_slice(&raw).unwrap();
+        poll["owner"].is_null().then_some(())
+    })
+    .await;
+    assert!(kv.user_rows(USER, None).await.unwrap().is_empty());
+    let count = kv
+        .get("poll", GUILD, &format!("poll:{poll_id}:count:1"))
+        .await
+        .unwrap();
+    assert_eq!(count.as_deref(), Some(&b"2"[..]), "the tally stays");
+
+    // OTHER deletes through the API; their export is empty after.
+    let erased: Value = me(reqwest::Method::DELETE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erased["plugin_values"], 1, "{erased}");
+    assert_eq!(erased["plugins_told"], true, "{erased}");
+    let after: Value = me(reqwest::Method::GET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(votes_in(&after).is_empty(), "{after}");
 }
 
 #[tokio::test]

@@ -194,6 +194,8 @@ async fn command_sync_registers_once_and_only_on_change() {
             "kaltura-get-ks",
             "kaltura-join",
             "kaltura-list",
+            "kaltura-privacy",
+            "kaltura-privacy-member",
             "kaltura-start",
             "kaltura-video-search"
         ]

@@ -86,7 +86,7 @@ pub mod log {
 }
 
 /// The contract version this SDK builds against.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// Everything a plugin usually needs.
 pub mod prelude {

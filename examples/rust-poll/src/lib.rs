@@ -1,7 +1,10 @@
 //! Example plugin `poll` (Rust): `/poll question options` posts a poll with one button per
-//! option; votes are kept in `kv` (one vote per person, changeable), counted with the
-//! atomic `kv.increment` (contract 0.1.1); the results embed updates on every vote, and the
-//! poll's author can close it. The same plugin exists in JavaScript and Python.
+//! option; votes are counted in `kv` with the atomic `kv.increment` (contract 0.1.1), and
+//! each person's own vote is kept in their own scope (`kv.user-*`, contract 0.1.2: it is in
+//! their export and goes when they delete their data). The results embed updates on every
+//! vote, and the poll's author can close it. On `privacy.erase` the plugin forgets the
+//! erased person as the author of its polls in that server. The same plugin exists in
+//! JavaScript and Python.
 
 use kd_plugin::prelude::*;
 use serde_json::{Value, json};
@@ -31,8 +34,33 @@ impl Plugin for Poll {
                         .length(3, 500),
                 ),
         )
+        .event("privacy.erase")
         .capability(Capability::Kv)
         .build()
+    }
+
+    /// `privacy.erase`: the host already deleted the person's own scope; what this plugin
+    /// keeps elsewhere about them is the author of each poll in the server's scope.
+    fn on_event(event: Event) -> Result<(), String> {
+        if event.kind != "privacy.erase" || event.guild_id.is_none() {
+            return Ok(());
+        }
+        let who: Value = serde_json::from_str(&event.payload).map_err(|e| e.to_string())?;
+        let err = |e: CapError| e.message().to_string();
+        for key in kv::list_keys("poll:").map_err(err)? {
+            if key.matches(':').count() != 1 {
+                continue; // counters, not polls
+            }
+            let Some(raw) = kv::get(&key).map_err(err)? else {
+                continue;
+            };
+            let mut poll: Value = serde_json::from_slice(&raw).map_err(|e| e.to_string())?;
+            if poll["owner"] == who["user"] {
+                poll["owner"] = Value::Null;
+                kv::set(&key, poll.to_string().as_bytes()).map_err(err)?;
+            }
+        }
+        Ok(())
     }
 
     fn on_command(cmd: CommandInput) -> Result<Response, String> {
@@ -85,16 +113,18 @@ impl Plugin for Poll {
             if choice >= n {
                 return Err("bad option".into());
             }
-            vote(id, user, choice).map_err(|e| e.message().to_string())?;
+            vote(id, choice).map_err(|e| e.message().to_string())?;
         }
         Ok(render(id, &poll, &counts(id, n)?).into_update())
     }
 }
 
-/// One vote per person: moving a vote decrements the old option's counter.
-fn vote(id: &str, user: &str, choice: usize) -> Result<(), CapError> {
-    let mine = format!("poll:{id}:voter:{user}");
-    let previous = kv::get(&mine)?.and_then(|v| String::from_utf8(v).ok()?.parse::<usize>().ok());
+/// One vote per person (kept in their own scope): moving a vote decrements the old
+/// option's counter.
+fn vote(id: &str, choice: usize) -> Result<(), CapError> {
+    let mine = format!("poll:{id}:vote");
+    let previous =
+        kv::user_get(&mine)?.and_then(|v| String::from_utf8(v).ok()?.parse::<usize>().ok());
     if previous == Some(choice) {
         return Ok(());
     }
@@ -102,7 +132,7 @@ fn vote(id: &str, user: &str, choice: usize) -> Result<(), CapError> {
         kv::increment(&format!("poll:{id}:count:{p}"), -1)?;
     }
     kv::increment(&format!("poll:{id}:count:{choice}"), 1)?;
-    kv::set(&mine, choice.to_string().as_bytes())
+    kv::user_set(&mine, choice.to_string().as_bytes())
 }
 
 fn counts(id: &str, n: usize) -> Result<Vec<i64>, String> {

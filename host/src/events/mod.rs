@@ -255,6 +255,10 @@ impl DiscordEvent {
 pub struct PrivacyErase {
     pub user: String,
     pub guild: Option<String>,
+    /// For an erasure everywhere: the servers where the person had data, so plugins are
+    /// told in each (their server scopes may hold more about the person).
+    #[serde(default)]
+    pub guilds: Vec<String>,
     /// Tells two erasures of the same person apart (the inbox deduplicates by it).
     pub id: String,
 }
@@ -266,9 +270,24 @@ impl PrivacyErase {
         format!("privacy:erase:{}", self.id)
     }
 
-    /// What a plugin's `handle-event` reads.
-    pub fn payload(&self) -> Value {
-        json!({"user": self.user, "guild": self.guild})
+    /// Where plugins are told: the erasure's server, or each server the person had data
+    /// in and then outside servers.
+    pub fn calls(&self) -> Vec<Option<String>> {
+        match &self.guild {
+            Some(g) => vec![Some(g.clone())],
+            None => self
+                .guilds
+                .iter()
+                .cloned()
+                .map(Some)
+                .chain([None])
+                .collect(),
+        }
+    }
+
+    /// What a plugin's `handle-event` reads in a call for `guild`.
+    pub fn payload(&self, guild: Option<&str>) -> Value {
+        json!({"user": self.user, "guild": guild})
     }
 }
 

@@ -262,24 +262,25 @@ impl EventProcessor {
     /// someone who asked for it to go. The call runs as that person, in that guild.
     async fn tell_erasure(&self, ev: &PrivacyErase) {
         let set = self.plugins.snapshot();
-        let payload = ev.payload().to_string();
-        for p in set
+        let subscribed = set
             .plugins
             .values()
-            .filter(|p| p.manifest.events.iter().any(|e| e == PrivacyErase::TOPIC))
-        {
-            let scope = CallScope {
-                guild_id: ev.guild.clone(),
-                user_id: Some(ev.user.clone()),
-                ..Default::default()
-            };
-            let call = Call::Event(GuestEvent {
-                kind: PrivacyErase::TOPIC.to_string(),
-                guild_id: ev.guild.clone(),
-                payload: payload.clone(),
-            });
-            if let Err(e) = p.call(&self.plugins.runtime, scope, call).await {
-                tracing::warn!(plugin = %p.name, error = %e, "a plugin's privacy.erase handler failed");
+            .filter(|p| p.manifest.events.iter().any(|e| e == PrivacyErase::TOPIC));
+        for p in subscribed {
+            for guild in ev.calls() {
+                let scope = CallScope {
+                    guild_id: guild.clone(),
+                    user_id: Some(ev.user.clone()),
+                    ..Default::default()
+                };
+                let call = Call::Event(GuestEvent {
+                    kind: PrivacyErase::TOPIC.to_string(),
+                    payload: ev.payload(guild.as_deref()).to_string(),
+                    guild_id: guild,
+                });
+                if let Err(e) = p.call(&self.plugins.runtime, scope, call).await {
+                    tracing::warn!(plugin = %p.name, error = %e, "a plugin's privacy.erase handler failed");
+                }
             }
         }
     }

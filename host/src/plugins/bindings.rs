@@ -14,7 +14,7 @@ pub use kaltura_discord::plugin::types;
 /// The contract package every plugin import is checked against.
 pub const CONTRACT_PACKAGE: &str = "kaltura-discord:plugin";
 /// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The contract's WIT files, for plugin projects in other languages (`kdhost plugin new`
 /// and `plugin build` write them to `wit/deps/kaltura-discord-plugin/`).

@@ -331,11 +331,11 @@ mod tests {
     fn newer_major_and_foreign_imports_are_refused() {
         let e = check_imports(["kaltura-discord:plugin/kv@0.2.0"]).unwrap_err();
         assert!(
-            e.contains("@0.2.0") && e.contains("different major") && e.contains("@0.1.0 to 0.1.1"),
+            e.contains("@0.2.0") && e.contains("different major") && e.contains("@0.1.0 to 0.1.2"),
             "{e}"
         );
-        let e = check_imports(["kaltura-discord:plugin/kv@0.1.2"]).unwrap_err();
-        assert!(e.contains("newer than this host's 0.1.1"), "{e}");
+        let e = check_imports(["kaltura-discord:plugin/kv@0.1.3"]).unwrap_err();
+        assert!(e.contains("newer than this host's 0.1.2"), "{e}");
         let e = check_imports(["kaltura-discord:plugin/kv@1.0.0"]).unwrap_err();
         assert!(e.contains("@1.0.0"), "{e}");
         let e = check_imports(["evil:net/raw@1.0.0"]).unwrap_err();

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::events::PrivacyErase;
 use crate::kaltura::Kaltura;
 use crate::store::audit::{ERASED_ACTOR, OPERATOR_WIDE};
+use crate::store::kv::guild_of;
 use crate::store::{AuditLog, KvStore, NewAuditEntry, now_ms};
 
 /// The export's format name; a new version gets a new number.
@@ -114,7 +115,7 @@ impl Privacy {
         let plugin_data = rows
             .into_iter()
             .map(|r| {
-                let guild = r.scope.split_once("/u/").map(|(g, _)| g.to_string());
+                let guild = guild_of(&r.scope).map(String::from);
                 let (value, encoding) = match String::from_utf8(r.value) {
                     Ok(text) => (text, "utf-8"),
                     Err(e) => (
@@ -158,6 +159,19 @@ impl Privacy {
         guild: Option<&str>,
         by: Requester<'_>,
     ) -> anyhow::Result<Erased> {
+        // Where the person had data, for the plugins to be told in each server.
+        let mut guilds: Vec<String> = match guild {
+            Some(_) => Vec::new(),
+            None => self
+                .kv
+                .user_rows(user, None)
+                .await?
+                .into_iter()
+                .filter_map(|r| guild_of(&r.scope).map(String::from))
+                .collect(),
+        };
+        guilds.sort();
+        guilds.dedup();
         let plugin_values = self.kv.erase_user(user, guild).await?;
         let audit_entries = self
             .audit
@@ -166,6 +180,7 @@ impl Privacy {
         let erase = PrivacyErase {
             user: user.to_string(),
             guild: guild.map(String::from),
+            guilds,
             id: uuid::Uuid::new_v4().to_string(),
         };
         let plugins_told = match self.notices.announce(&erase).await {

@@ -33,7 +33,12 @@ const USER_MARK: &str = "/u/";
 
 /// The scope whose quota a scope's bytes count in: a user scope counts in its guild's.
 pub fn quota_scope(scope: &str) -> &str {
-    scope.split_once(USER_MARK).map_or(scope, |(g, _)| g)
+    guild_of(scope).unwrap_or(scope)
+}
+
+/// The guild of a user scope (`None` for a DM scope or any other).
+pub fn guild_of(scope: &str) -> Option<&str> {
+    scope.split_once(USER_MARK).map(|(g, _)| g)
 }
 
 /// Which scopes hold a person's values: `exact` (their scope in one guild, or their DM

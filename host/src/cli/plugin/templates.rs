@@ -36,8 +36,8 @@ fn world_file(name: &str) -> String {
 // Add an import for each capability you request in the manifest (and only those:
 // the host refuses a component that imports more than it requests).
 world {world} {{
-    import kaltura-discord:plugin/log@0.1.1;
-    include kaltura-discord:plugin/handlers@0.1.1;
+    import kaltura-discord:plugin/log@0.1.2;
+    include kaltura-discord:plugin/handlers@0.1.2;
 }}
 "#,
         world = world_name(name)
@@ -83,7 +83,7 @@ pub fn js(name: &str) -> Vec<(String, String)> {
             "plugin.js".into(),
             format!(
                 r#"// The `{name}` kaltura-discord plugin.
-import {{ log }} from 'kaltura-discord:plugin/log@0.1.1';
+import {{ log }} from 'kaltura-discord:plugin/log@0.1.2';
 
 export function manifest() {{
   return {{
