@@ -92,6 +92,7 @@ impl App {
         let admin = Arc::new(admin);
         let privacy = Arc::new(crate::privacy::Privacy {
             kv: storage.stores.kv.clone(),
+            preferences: storage.stores.preferences.clone(),
             audit: storage.stores.audit.clone(),
             kaltura: conn.kaltura.clone(),
             notices: events.processor.clone(),

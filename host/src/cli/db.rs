@@ -53,8 +53,8 @@ pub async fn import(database_url: Option<String>, sqlite_dir: &Path) -> Result<E
     })
     .await?;
     println!(
-        "imported {} kv values, {} metadata keys, {} events, {} messages, {} audit entries",
-        done.kv, done.meta, done.inbox, done.outbox, done.audit
+        "imported {} kv values, {} metadata keys, {} events, {} messages, {} audit entries, {} notification preferences",
+        done.kv, done.meta, done.inbox, done.outbox, done.audit, done.preferences
     );
     println!(
         "next: start every instance with KD_DATABASE_URL set (the SQLite file is left as it was)"

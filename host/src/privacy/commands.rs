@@ -87,8 +87,9 @@ impl Privacy {
                 }
                 match self.erase(&user, None, Requester::Themselves).await {
                     Ok(e) => reply(&format!(
-                        "🗑️ Deleted: {} value(s) plugins kept for you, in every server and in DMs; your name is gone from {} change(s) in server audit logs (the changes stay, without you); {}. Anything you do from now on is kept again, as before.",
+                        "🗑️ Deleted: {} value(s) plugins kept for you, in every server and in DMs; {} notification subscription(s) and mute(s); your name is gone from {} change(s) in server audit logs (the changes stay, without you); {}. Anything you do from now on is kept again, as before.",
                         e.plugin_values,
+                        e.preferences,
                         e.audit_entries,
                         if e.plugins_told {
                             "the plugins were told to drop what they keep elsewhere"
@@ -125,8 +126,9 @@ impl Privacy {
             ));
         }
         let text = format!(
-            "📦 Everything this bot keeps about you: {} value(s) from plugins, {} change(s) you made in server audit logs{}. `not_stored` in the file lists what it holds only briefly.",
+            "📦 Everything this bot keeps about you: {} value(s) from plugins, {} notification subscription(s), {} change(s) you made in server audit logs{}. `not_stored` in the file lists what it holds only briefly.",
             export.plugin_data.len(),
+            export.notification_preferences.subscriptions.len(),
             export.audit.len(),
             if export.kaltura_user.is_some() {
                 ", and your user in the Kaltura account"
@@ -175,8 +177,8 @@ impl Privacy {
             .await
         {
             Ok(e) => reply(&format!(
-                "🗑️ Erased in this server: {} value(s) plugins kept for <@{member}>, their name in {} audit entr(ies). Their data in other servers is theirs to delete (`/kaltura-privacy delete`).",
-                e.plugin_values, e.audit_entries
+                "🗑️ Erased in this server: {} value(s) plugins kept for <@{member}>, {} notification subscription(s) and mute(s), their name in {} audit entr(ies). Their data in other servers is theirs to delete (`/kaltura-privacy delete`).",
+                e.plugin_values, e.preferences, e.audit_entries
             )),
             Err(e) => {
                 tracing::error!(error = %e, "a member's erasure failed");

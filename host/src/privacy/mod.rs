@@ -16,13 +16,16 @@ use crate::events::PrivacyErase;
 use crate::kaltura::Kaltura;
 use crate::store::audit::{ERASED_ACTOR, OPERATOR_WIDE};
 use crate::store::kv::guild_of;
-use crate::store::{AuditLog, KvStore, NewAuditEntry, now_ms};
+use crate::store::preferences::PersonalPreferences;
+use crate::store::{AuditLog, KvStore, NewAuditEntry, Preferences, now_ms};
 
 /// The export's format name; a new version gets a new number.
 pub const FORMAT: &str = "kdhost-personal-data/1";
 
 pub struct Privacy {
     pub kv: Arc<dyn KvStore>,
+    /// Direct-message notification preferences.
+    pub preferences: Arc<dyn Preferences>,
     pub audit: Arc<dyn AuditLog>,
     /// For the Kaltura user the host made for the person (`discord_<id>`).
     pub kaltura: Option<Arc<Kaltura>>,
@@ -52,6 +55,8 @@ pub struct Export {
     pub user: String,
     /// What plugins keep for the person: their own scope in each server, and in DMs.
     pub plugin_data: Vec<PluginValue>,
+    /// What the person asked to hear about by direct message (`/kaltura-notify`).
+    pub notification_preferences: PersonalPreferences,
     /// Changes the person made (server configuration, rules), from the audit log.
     #[schema(value_type = Vec<Object>)]
     pub audit: Vec<crate::store::AuditEntry>,
@@ -82,6 +87,8 @@ pub struct PluginValue {
 pub struct Erased {
     /// Values plugins kept for the person.
     pub plugin_values: usize,
+    /// Notification subscriptions and mutes.
+    pub preferences: usize,
     /// Audit entries now naming a tombstone instead of the person.
     pub audit_entries: usize,
     /// Whether the plugins subscribed to `privacy.erase` were told.
@@ -133,6 +140,7 @@ impl Privacy {
                 }
             })
             .collect();
+        let notification_preferences = self.preferences.user_rows(user, None).await?;
         let audit = self.audit.by_actor(&discord_actor(user), None).await?;
         let kaltura_user = match &self.kaltura {
             Some(k) => k.user_record(user).await.unwrap_or_else(|e| {
@@ -146,6 +154,7 @@ impl Privacy {
             generated_at: now_ms(),
             user: user.to_string(),
             plugin_data,
+            notification_preferences,
             audit,
             kaltura_user,
             not_stored: NOT_STORED.to_vec(),
@@ -173,6 +182,7 @@ impl Privacy {
         guilds.sort();
         guilds.dedup();
         let plugin_values = self.kv.erase_user(user, guild).await?;
+        let preferences = self.preferences.erase_user(user, guild).await?;
         let audit_entries = self
             .audit
             .tombstone_actor(&discord_actor(user), guild, ERASED_ACTOR)
@@ -195,6 +205,7 @@ impl Privacy {
         }
         let erased = Erased {
             plugin_values,
+            preferences,
             audit_entries,
             plugins_told,
         };
@@ -217,6 +228,7 @@ impl Privacy {
             .await?;
         tracing::info!(
             plugin_values,
+            preferences,
             audit_entries,
             in_guild = guild.is_some(),
             "a person's data was erased"
@@ -245,6 +257,7 @@ mod tests {
     fn privacy(stores: &Stores, heard: Arc<Heard>) -> Privacy {
         Privacy {
             kv: stores.kv.clone(),
+            preferences: stores.preferences.clone(),
             audit: stores.audit.clone(),
             kaltura: None,
             notices: heard,
@@ -263,6 +276,14 @@ mod tests {
             .await
             .unwrap();
         kv.set("poll", "g1", "question", b"?", 1000).await.unwrap();
+        let live = crate::store::preferences::Subscription {
+            guild_id: "g1".into(),
+            user_id: "700000000000000071".into(),
+            topic: crate::store::preferences::Topic::Live,
+            value: String::new(),
+            created_at: 1,
+        };
+        stores.preferences.subscribe(&live, 5).await.unwrap();
         stores
             .audit
             .add(NewAuditEntry {
@@ -298,6 +319,7 @@ mod tests {
             ]
         );
         assert_eq!(e.audit.len(), 1);
+        assert_eq!(e.notification_preferences.subscriptions, [live]);
 
         let erased = p
             .erase("700000000000000071", None, Requester::Themselves)
@@ -307,12 +329,14 @@ mod tests {
             erased,
             Erased {
                 plugin_values: 2,
+                preferences: 1,
                 audit_entries: 1,
                 plugins_told: true
             }
         );
         let after = p.export("700000000000000071").await.unwrap();
         assert!(after.plugin_data.is_empty() && after.audit.is_empty());
+        assert!(after.notification_preferences.subscriptions.is_empty());
         // The guild's own value stays; the erasure is audited under a tombstone, counts only.
         assert!(kv.get("poll", "g1", "question").await.unwrap().is_some());
         let log = stores.audit.list(OPERATOR_WIDE, 10, None).await.unwrap();

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod meta;
 pub mod outbox;
 pub mod postgres;
+pub mod preferences;
 pub mod rates;
 pub mod redis;
 pub mod retention;
@@ -34,6 +35,7 @@ pub use inbox::{Inbox, InboxRow, Processed};
 pub use kv::{KvError, KvRow, KvStore};
 pub use meta::Meta;
 pub use outbox::{Delivery, LaneLease, NewMessage, OutboxCounts, OutboxStore, Queued, Recorded};
+pub use preferences::Preferences;
 
 /// Milliseconds since the Unix epoch (the stored timestamps). The host's one wall clock.
 pub fn now_ms() -> i64 {
@@ -115,6 +117,8 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxStore>,
     pub audit: Arc<dyn AuditLog>,
     pub meta: Arc<dyn Meta>,
+    /// Personal notification preferences.
+    pub preferences: Arc<dyn Preferences>,
 }
 
 impl Stores {
@@ -131,14 +135,15 @@ impl Stores {
     /// Every kind of state from one backend.
     pub fn all_in<B>(backend: Arc<B>) -> Self
     where
-        B: KvStore + Inbox + OutboxStore + AuditLog + Meta + 'static,
+        B: KvStore + Inbox + OutboxStore + AuditLog + Meta + Preferences + 'static,
     {
         Self {
             kv: backend.clone(),
             inbox: backend.clone(),
             outbox: backend.clone(),
             audit: backend.clone(),
-            meta: backend,
+            meta: backend.clone(),
+            preferences: backend,
         }
     }
 }

@@ -81,6 +81,8 @@ backends!(
     kv_user_scopes_count_in_their_guild_and_are_exported_and_erased,
     kv_personal_values_are_pruned_by_age_and_the_rest_kept,
     audit_lists_and_tombstones_what_a_person_did,
+    preferences_subscribe_within_the_limit_and_find_listeners,
+    preferences_mutes_silence_and_a_persons_rows_are_exported_and_erased,
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
     inbox_completes_a_batch_in_order_and_once,
@@ -505,6 +507,123 @@ async fn audit_lists_and_tombstones_what_a_person_did(s: Stores) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn sub(
+    guild: &str,
+    user: &str,
+    topic: super::preferences::Topic,
+    value: &str,
+) -> super::preferences::Subscription {
+    super::preferences::Subscription {
+        guild_id: guild.into(),
+        user_id: user.into(),
+        topic,
+        value: value.into(),
+        created_at: 1,
+    }
+}
+
+async fn preferences_subscribe_within_the_limit_and_find_listeners(s: Stores) {
+    use super::preferences::{Offer, Subscribed, Topic};
+    let p = &s.preferences;
+    let add = |g, u, t, v| async move { p.subscribe(&sub(g, u, t, v), 2).await.unwrap() };
+    assert_eq!(
+        add("g1", "71", Topic::Category, "training").await,
+        Subscribed::Added
+    );
+    assert_eq!(
+        add("g1", "71", Topic::Category, "training").await,
+        Subscribed::Already
+    );
+    assert_eq!(add("g1", "71", Topic::Live, "").await, Subscribed::Added);
+    assert_eq!(
+        add("g1", "71", Topic::Tag, "rust").await,
+        Subscribed::TooMany(2)
+    );
+    // Another guild counts apart.
+    assert_eq!(add("g2", "71", Topic::Tag, "rust").await, Subscribed::Added);
+    assert_eq!(add("g1", "72", Topic::Tag, "rust").await, Subscribed::Added);
+    assert_eq!(
+        add("g1", "73", Topic::Category, "training>security").await,
+        Subscribed::Added
+    );
+
+    let offer = |categories: &[&str], tags: &[&str], live| Offer {
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        live,
+    };
+    let who = |o: Offer| async move { p.listeners("g1", &o, 0).await.unwrap() };
+    assert_eq!(
+        who(offer(&["training", "training>security"], &[], false)).await,
+        ["71", "73"]
+    );
+    assert_eq!(who(offer(&[], &["rust", "go"], false)).await, ["72"]);
+    assert_eq!(who(offer(&[], &["rust"], true)).await, ["71", "72"]);
+    assert!(who(offer(&["other"], &[], false)).await.is_empty());
+    assert_eq!(
+        p.listeners("g2", &offer(&[], &["rust"], false), 0)
+            .await
+            .unwrap(),
+        ["71"]
+    );
+
+    assert!(p.unsubscribe("g1", "71", Topic::Live, "").await.unwrap());
+    assert!(!p.unsubscribe("g1", "71", Topic::Live, "").await.unwrap());
+    let mine = p.list("g1", "71").await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        (mine[0].topic, mine[0].value.as_str()),
+        (Topic::Category, "training")
+    );
+}
+
+async fn preferences_mutes_silence_and_a_persons_rows_are_exported_and_erased(s: Stores) {
+    use super::preferences::{Offer, Topic};
+    let p = &s.preferences;
+    for (g, u) in [("g1", "71"), ("g2", "71"), ("g1", "72")] {
+        p.subscribe(&sub(g, u, Topic::Live, ""), 10).await.unwrap();
+    }
+    let live = Offer {
+        live: true,
+        ..Default::default()
+    };
+    p.mute("g1", "71", 5_000).await.unwrap();
+    assert_eq!(p.muted_until("g1", "71").await.unwrap(), Some(5_000));
+    assert_eq!(p.listeners("g1", &live, 4_999).await.unwrap(), ["72"]);
+    // A mute ends by itself.
+    assert_eq!(p.listeners("g1", &live, 5_000).await.unwrap(), ["71", "72"]);
+    p.mute("g1", "71", 0).await.unwrap();
+    assert_eq!(p.muted_until("g1", "71").await.unwrap(), None);
+    p.mute("g1", "71", 9_000).await.unwrap();
+
+    let all = p.user_rows("71", None).await.unwrap();
+    assert_eq!(all.subscriptions.len(), 2);
+    assert_eq!(all.mutes, [("g1".to_string(), 9_000)]);
+    assert_eq!(
+        p.user_rows("71", Some("g2"))
+            .await
+            .unwrap()
+            .subscriptions
+            .len(),
+        1
+    );
+    // Erasing in g1: the subscription and the mute; g2 stays; then everywhere.
+    assert_eq!(p.erase_user("71", Some("g1")).await.unwrap(), 2);
+    assert_eq!(
+        p.user_rows("71", None).await.unwrap().subscriptions.len(),
+        1
+    );
+    assert_eq!(p.erase_user("71", None).await.unwrap(), 1);
+    assert!(
+        p.user_rows("71", None)
+            .await
+            .unwrap()
+            .subscriptions
+            .is_empty()
+    );
+    assert_eq!(p.list("g1", "72").await.unwrap().len(), 1);
 }
 
 /// The one lease a claim gave.

@@ -23,6 +23,8 @@ pub struct Imported {
     pub inbox: u64,
     pub outbox: u64,
     pub audit: u64,
+    /// Notification subscriptions and mutes.
+    pub preferences: u64,
 }
 
 /// How a column is read from SQLite and written to PostgreSQL.
@@ -80,7 +82,7 @@ struct Table {
     filter: &'static str,
 }
 
-const TABLES: [Table; 5] = [
+const TABLES: [Table; 7] = [
     Table {
         name: "kv",
         columns: &[
@@ -150,6 +152,28 @@ const TABLES: [Table; 5] = [
         chunk_by: Some("id"),
         filter: "TRUE",
     },
+    Table {
+        name: "subscriptions",
+        columns: &[
+            ("guild_id", Col::Text),
+            ("user_id", Col::Text),
+            ("topic", Col::Text),
+            ("value", Col::Text),
+            ("created_at", Col::Int),
+        ],
+        chunk_by: None,
+        filter: "TRUE",
+    },
+    Table {
+        name: "mutes",
+        columns: &[
+            ("guild_id", Col::Text),
+            ("user_id", Col::Text),
+            ("until_ms", Col::Int),
+        ],
+        chunk_by: None,
+        filter: "TRUE",
+    },
 ];
 
 pub async fn import_sqlite(
@@ -195,7 +219,8 @@ pub async fn import_sqlite(
             "meta" => done.meta = n,
             "inbox" => done.inbox = n,
             "outbox" => done.outbox = n,
-            _ => done.audit = n,
+            "audit" => done.audit = n,
+            _ => done.preferences += n,
         }
     }
     // Lanes with pending messages, and new rows numbered after the imported ones.

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "personal kv scopes: counted in their guild's quota, with write times",
         V4,
     ),
+    (5, "personal notification preferences", V5),
 ];
 
 /// Serialises migrations across instances (any constant; this one spells "kdhost").
@@ -192,6 +193,26 @@ BEGIN
         ON CONFLICT (plugin, scope) DO UPDATE SET bytes = u.bytes + d, last_delta = d;
     RETURN NULL;
 END $$;
+"#;
+
+/// What each person asked to hear about by direct message, and their mutes.
+const V5: &str = r#"
+CREATE TABLE subscriptions (
+    guild_id   TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    topic      TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (guild_id, user_id, topic, value)
+);
+CREATE INDEX subscriptions_by_topic ON subscriptions (guild_id, topic, value);
+CREATE INDEX subscriptions_by_user ON subscriptions (user_id);
+CREATE TABLE mutes (
+    guild_id TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
 "#;
 
 const V2: &str = r#"

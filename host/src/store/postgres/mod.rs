@@ -19,6 +19,7 @@ mod meta;
 pub mod migrations;
 mod outbox;
 pub mod plugins;
+mod preferences;
 pub mod rules;
 
 /// How long a caller waits for a pooled connection (or a new one) before the call fails.

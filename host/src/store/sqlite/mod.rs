@@ -14,6 +14,7 @@ mod inbox;
 mod kv;
 mod meta;
 mod outbox;
+mod preferences;
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -69,6 +70,7 @@ impl SqliteStore {
             .and_then(|_| conn.execute_batch(inbox::SCHEMA))
             .and_then(|_| conn.execute_batch(outbox::SCHEMA))
             .and_then(|_| conn.execute_batch(audit::SCHEMA))
+            .and_then(|_| conn.execute_batch(preferences::SCHEMA))
             .and_then(|_| add_column(&conn, "inbox", "attempts", "INTEGER NOT NULL DEFAULT 0"))
             .and_then(|_| add_column(&conn, "inbox", "claimed_by", "TEXT"))
             .and_then(|_| add_column(&conn, "inbox", "claimed_until", "INTEGER"))
