@@ -15,6 +15,7 @@ pub mod discord;
 pub mod events;
 pub mod http_server;
 pub mod kaltura;
+pub mod notify;
 pub mod plugins;
 pub mod privacy;
 pub mod reload;

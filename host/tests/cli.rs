@@ -130,7 +130,7 @@ fn commands_sync_dry_run_prints_the_diff_and_sends_nothing() {
     let (code, out, err) = kdhost(&["commands", "sync", "--dry-run"], tmp.path());
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("14 commands (global), changes since the last sync:"),
+        out.contains("15 commands (global), changes since the last sync:"),
         "{out}"
     );
     for line in [
@@ -444,7 +444,7 @@ fn demo_sends_real_interactions_and_prints_the_answers() {
         "button \"Wave back\" → hello:wave",
         "waves back",
         "/nope is not available right now",
-        "PUT /api/v10/applications/100000000000000001/commands → 200 (14 commands)",
+        "PUT /api/v10/applications/100000000000000001/commands → 200 (15 commands)",
         "embed \"Security awareness 2026\"",
         "button \"Open the player\"",
         "embed \"Demo stand-up\"",

@@ -474,3 +474,191 @@ async fn only_guilds_the_operator_lists_hear_partner_events() {
     host.settled().await;
     assert!(host.standin.channel_messages(THEIRS).is_empty());
 }
+
+/// `/kaltura-notify subscribe` as a member, with the options Discord sends for it.
+fn notify_command(host: &Host, user: &str, sub: &str, options: Value) -> Value {
+    host.standin.command(
+        "kaltura-notify",
+        json!([{"type": 1, "name": sub, "options": options}]),
+        GUILD,
+        user,
+        &[],
+    )
+}
+
+async fn notify(host: &Host, user: &str, sub: &str, options: Value) -> String {
+    let p = notify_command(host, user, sub, options);
+    let (status, body) = host.standin.send_interaction(&host.url, &p).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["flags"], 64, "only the member sees it: {body}");
+    common::text_of(&body)
+}
+
+#[tokio::test]
+async fn subscribers_get_direct_messages_once_and_a_refused_dm_unsubscribes() {
+    const ANN: &str = "700000000000000011";
+    const BOB: &str = "700000000000000012";
+    const CAT: &str = "700000000000000013";
+    let host = start(json!({"notifications": {"channel": "#recordings",
+        "personal": {"enabled": true, "max_subscriptions": 2}}}))
+    .await;
+    let k = host.kaltura.as_ref().unwrap();
+    let entry = k
+        .ready_entry_ids()
+        .into_iter()
+        .find(|id| {
+            k.entry_object(id)
+                .is_some_and(|e| e["tags"].as_str().is_some_and(|t| !t.is_empty()))
+        })
+        .expect("a fixture entry with tags");
+    let object = k.entry_object(&entry).unwrap();
+    let tag = object["tags"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let name = object["name"].as_str().unwrap().to_string();
+
+    // Ann and Bob subscribe to the tag (Bob twice: once is kept); Cat to something else.
+    let tag_opts = json!([{"name": "what", "type": 3, "value": "tag"}, {"name": "name", "type": 3, "value": tag.to_uppercase()}]);
+    assert!(
+        notify(&host, ANN, "subscribe", tag_opts.clone())
+            .await
+            .contains("Subscribed")
+    );
+    assert!(
+        notify(&host, BOB, "subscribe", tag_opts.clone())
+            .await
+            .contains("Subscribed")
+    );
+    assert!(
+        notify(&host, BOB, "subscribe", tag_opts.clone())
+            .await
+            .contains("already")
+    );
+    let other = json!([{"name": "what", "type": 3, "value": "tag"}, {"name": "name", "type": 3, "value": "no-such-tag"}]);
+    notify(&host, CAT, "subscribe", other).await;
+    // The server's limit (2): Ann's third is refused.
+    let live = json!([{"name": "what", "type": 3, "value": "live"}]);
+    notify(&host, ANN, "subscribe", live).await;
+    let third = json!([{"name": "what", "type": 3, "value": "category"}, {"name": "name", "type": 3, "value": "x"}]);
+    assert!(
+        notify(&host, ANN, "subscribe", third)
+            .await
+            .contains("2 subscriptions")
+    );
+    let list = notify(&host, ANN, "list", json!([])).await;
+    assert!(
+        list.contains(&format!("tag **{tag}**")) && list.contains("live events"),
+        "{list}"
+    );
+    // Bob refuses DMs from the bot.
+    host.standin.refuse_dms(BOB);
+
+    let n = k
+        .entry_ready_notification(&entry, 7001, BodyFormat::Json, "sha256")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    // Kaltura redelivers: no second DM.
+    k.deliver_notification(&webhook(&host), &n).await.unwrap();
+    host.settled().await;
+
+    let ann_dm = host
+        .standin
+        .dm_channel_of(ANN)
+        .expect("a DM channel with Ann");
+    let dms = host.standin.channel_messages(&ann_dm);
+    assert_eq!(dms.len(), 1, "one DM, once: {dms:?}");
+    assert!(
+        dms[0]["content"].as_str().unwrap().contains(&name),
+        "{}",
+        dms[0]
+    );
+    assert!(
+        host.standin.dm_channel_of(CAT).is_none(),
+        "Cat did not subscribe to it"
+    );
+    // The channel message went out as before.
+    assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 1);
+
+    // Bob's DM is a dead letter saying why, and he is unsubscribed.
+    let dead = host
+        .stores
+        .outbox
+        .list(GUILD, Some("dead"), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let why = dead[0].last_error.as_deref().unwrap();
+    assert!(
+        why.contains("does not accept direct messages") && why.contains("50007"),
+        "{why}"
+    );
+    assert_eq!(dead[0].attempts, 1, "one attempt, no retry");
+    assert!(
+        host.stores
+            .preferences
+            .list(GUILD, BOB)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Muted: nothing; unsubscribed from the tag: nothing either after the mute lifts.
+    assert!(
+        notify(
+            &host,
+            ANN,
+            "mute",
+            json!([{"name": "duration", "type": 3, "value": "2h"}])
+        )
+        .await
+        .contains("Muted")
+    );
+    let n2 = k
+        .entry_ready_notification(&entry, 7002, BodyFormat::Json, "sha256")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n2).await.unwrap();
+    host.settled().await;
+    assert_eq!(host.standin.channel_messages(&ann_dm).len(), 1, "muted");
+    assert_eq!(host.standin.channel_messages(RECORDINGS).len(), 2);
+    notify(
+        &host,
+        ANN,
+        "mute",
+        json!([{"name": "duration", "type": 3, "value": "off"}]),
+    )
+    .await;
+    let n3 = k
+        .entry_ready_notification(&entry, 7003, BodyFormat::Json, "sha256")
+        .unwrap();
+    k.deliver_notification(&webhook(&host), &n3).await.unwrap();
+    host.settled().await;
+    assert_eq!(host.standin.channel_messages(&ann_dm).len(), 2, "unmuted");
+    assert!(
+        notify(&host, ANN, "unsubscribe", tag_opts)
+            .await
+            .contains("Unsubscribed")
+    );
+    assert_eq!(
+        host.stores
+            .preferences
+            .list(GUILD, ANN)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn personal_notifications_are_off_unless_the_server_turns_them_on() {
+    let host = start(json!({"notifications": {"channel": "#recordings"}})).await;
+    let text = notify(&host, "700000000000000011", "list", json!([])).await;
+    assert!(text.contains("off in this server"), "{text}");
+    host.stop().await;
+}

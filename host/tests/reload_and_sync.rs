@@ -194,6 +194,7 @@ async fn command_sync_registers_once_and_only_on_change() {
             "kaltura-get-ks",
             "kaltura-join",
             "kaltura-list",
+            "kaltura-notify",
             "kaltura-privacy",
             "kaltura-privacy-member",
             "kaltura-start",

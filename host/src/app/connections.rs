@@ -50,6 +50,7 @@ pub async fn connections(settings: &Settings, storage: &Storage) -> Result<Conne
         storage.guilds.clone(),
         settings.delivery.clone(),
     );
+    outbox.unsubscribe_refusals_in(stores.preferences.clone());
     outbox.start();
     Ok(Connections {
         verifier,

@@ -51,6 +51,10 @@ pub fn discord(
         rules: rules.clone(),
         outbox: conn.outbox.clone(),
         privacy: privacy.clone(),
+        notify: crate::notify::commands::NotifyCommand {
+            preferences: storage.stores.preferences.clone(),
+            guilds: storage.guilds.clone(),
+        },
     });
     let dispatcher = Arc::new(Dispatcher::new(
         registry.clone(),

@@ -29,7 +29,7 @@ pub fn events(
     let stores = &storage.stores;
     let accepted = Arc::new(Notify::new());
     let processor = EventProcessor::new(
-        stores.inbox.clone(),
+        stores,
         accepted.clone(),
         storage.guilds.clone(),
         conn.outbox.clone(),

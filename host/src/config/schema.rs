@@ -62,6 +62,29 @@ pub struct Notifications {
     /// The channel per event type.
     pub channels: PerEvent<ChannelRef>,
     pub mentions: Mentions,
+    /// Direct messages to the people who ask for them (`/kaltura-notify`).
+    pub personal: PersonalNotifications,
+}
+
+/// Personal notifications: a member subscribes to a category, a tag or live events and gets
+/// matching Kaltura events by direct message (`docs/configuration.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonalNotifications {
+    /// Members may subscribe in this server (off unless turned on).
+    pub enabled: bool,
+    /// The most subscriptions one member may have here.
+    #[schemars(range(min = 1, max = 50))]
+    pub max_subscriptions: u32,
+}
+
+impl Default for PersonalNotifications {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_subscriptions: 10,
+        }
+    }
 }
 
 impl Default for Notifications {
@@ -73,6 +96,7 @@ impl Default for Notifications {
             channel: None,
             channels: PerEvent::default(),
             mentions: Mentions::default(),
+            personal: PersonalNotifications::default(),
         }
     }
 }

@@ -119,7 +119,10 @@ impl Outbox {
         })?;
         // A guild's messages go to that guild's channels only; a plugin's message outside
         // a guild (no guild id) was checked against its conversation when it was queued.
-        let channel = if row.guild_id.is_empty() {
+        let dm = crate::notify::dm_user(&row.channel);
+        let channel = if let Some(user) = dm {
+            self.dm_channel(rest, user).await?
+        } else if row.guild_id.is_empty() {
             row.channel.clone()
         } else {
             self.directory
@@ -146,13 +149,62 @@ impl Outbox {
             .mentions
             .allowed_mentions();
         body["allowed_mentions"] = clamp_mentions(&body["allowed_mentions"], &policy);
-        let msg = rest
-            .create_message_with(&channel, &body, 1)
-            .await
-            .map_err(classify)?;
+        let msg = match rest.create_message_with(&channel, &body, 1).await {
+            Ok(m) => m,
+            Err(RestError::Api {
+                code: CANNOT_DM,
+                message,
+                ..
+            }) if dm.is_some() => {
+                let user = dm.unwrap_or_default();
+                return Err(Failure::Permanent(
+                    self.refused_dms(&row.guild_id, user, &message).await,
+                ));
+            }
+            Err(e) => return Err(classify(e)),
+        };
         Ok(msg["id"].as_str().unwrap_or_default().to_string())
     }
+
+    /// The DM channel with `user`, opened once per process.
+    async fn dm_channel(
+        &self,
+        rest: &crate::discord::rest::DiscordRest,
+        user: &str,
+    ) -> Result<String, Failure> {
+        if let Some(c) = self.dm_channels.lock().unwrap().get(user) {
+            return Ok(c.clone());
+        }
+        let channel = rest.open_dm(user, 1).await.map_err(classify)?;
+        self.dm_channels
+            .lock()
+            .unwrap()
+            .insert(user.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Discord will not deliver the bot's DMs to this person: their subscriptions in the
+    /// guild end (a retry cannot help, and each try would spend the bot's budget). The
+    /// dead letter's reason says so.
+    async fn refused_dms(&self, guild: &str, user: &str, discord_says: &str) -> String {
+        let dropped = match self.preferences.get() {
+            Some(p) => match p.erase_user(user, Some(guild)).await {
+                Ok(_) => "their notification subscriptions in this server were removed",
+                Err(e) => {
+                    tracing::error!(error = %e, "a person refusing DMs could not be unsubscribed");
+                    "their subscriptions could not be removed (storage error)"
+                }
+            },
+            None => "no subscriptions to remove",
+        };
+        format!(
+            "the person does not accept direct messages from the bot (Discord {CANNOT_DM}: {discord_says}); {dropped}"
+        )
+    }
 }
+
+/// Discord's "Cannot send messages to this user".
+const CANNOT_DM: i64 = 50007;
 
 fn classify(e: RestError) -> Failure {
     match e {

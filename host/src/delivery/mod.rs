@@ -55,6 +55,10 @@ pub struct Outbox {
     /// The host is stopping: no lane is claimed, each lane task gives its lane back after
     /// the attempt it is making.
     stopping: std::sync::atomic::AtomicBool,
+    /// Direct-message channels opened, by user.
+    dm_channels: Mutex<HashMap<String, String>>,
+    /// Where a person who refuses the bot's DMs is unsubscribed (personal notifications).
+    preferences: std::sync::OnceLock<Arc<dyn crate::store::Preferences>>,
 }
 
 /// A random prefix for this database's message nonces, made once: nonces stay unique even
@@ -94,7 +98,14 @@ impl Outbox {
             held: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            dm_channels: Mutex::new(HashMap::new()),
+            preferences: std::sync::OnceLock::new(),
         })
+    }
+
+    /// People who refuse the bot's direct messages are unsubscribed here.
+    pub fn unsubscribe_refusals_in(&self, preferences: Arc<dyn crate::store::Preferences>) {
+        let _ = self.preferences.set(preferences);
     }
 
     /// This instance's name on the lanes and events it claims.

@@ -26,6 +26,8 @@ pub struct HostCommands {
     pub outbox: Arc<Outbox>,
     /// `/kaltura-privacy` and `/kaltura-privacy-member`.
     pub privacy: Arc<crate::privacy::Privacy>,
+    /// `/kaltura-notify`.
+    pub notify: crate::notify::commands::NotifyCommand,
 }
 
 fn section_choices(with_all: bool) -> Value {
@@ -74,6 +76,7 @@ pub fn definitions() -> Vec<Value> {
         ),
     ];
     defs.extend(crate::privacy::commands::definitions());
+    defs.push(crate::notify::commands::definition());
     defs
 }
 
@@ -149,6 +152,7 @@ impl HostCommands {
     /// Whether the host answers this command in this guild (plugins come first).
     pub fn owns(&self, guild: Option<&str>, name: &str) -> bool {
         crate::privacy::commands::owns(name)
+            || name == crate::notify::commands::COMMAND
             || name.starts_with("kaltura-config-")
                 && definitions().iter().any(|d| d["name"] == name)
             || guild.is_some_and(|g| self.rules.command_owner(g, name).is_some())
@@ -169,7 +173,9 @@ impl HostCommands {
             let name = ix.command_name().unwrap_or_default().to_string();
             let cfg = me.admin.guilds.guild(Some(&guild));
             // `plugins.rules` / `plugins.host` switch these off like a plugin's commands.
-            let owner = if name.starts_with("kaltura-config-") {
+            let owner = if name.starts_with("kaltura-config-")
+                || name == crate::notify::commands::COMMAND
+            {
                 "host"
             } else {
                 "rules"
@@ -177,7 +183,9 @@ impl HostCommands {
             if let Err(denied) = Policy::of(&cfg.typed).may_run(owner, Some(&name), ix.roles()) {
                 return reply(&denied.to_string());
             }
-            if name.starts_with("kaltura-config-") {
+            if name == crate::notify::commands::COMMAND {
+                me.notify.run(&ix).await
+            } else if name.starts_with("kaltura-config-") {
                 me.config_command(&guild, &name, &ix).await
             } else {
                 me.rule_command(&guild, &name, &ix).await

@@ -468,6 +468,33 @@ impl DiscordRest {
         .await
     }
 
+    /// The bot's direct-message channel with a user (`POST /users/@me/channels`); Discord
+    /// answers the same channel every time.
+    pub async fn open_dm(&self, user: &str, attempts: u32) -> Result<String, RestError> {
+        let body = serde_json::json!({"recipient_id": user});
+        let channel = self
+            .send_with(
+                Call {
+                    method: Method::POST,
+                    route: "POST users/@me/channels".into(),
+                    path: "/users/@me/channels".into(),
+                    body: Some(&body),
+                    bot_auth: true,
+                    files: &[],
+                },
+                attempts,
+            )
+            .await?;
+        channel["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or(RestError::Api {
+                status: 200,
+                code: 0,
+                message: "Discord answered a DM channel without an id".into(),
+            })
+    }
+
     pub async fn edit_message(
         &self,
         channel: &str,

@@ -45,6 +45,8 @@ pub struct EventProcessor {
     kaltura: Option<KalturaSettings>,
     plugins: Arc<Registry>,
     rules: Arc<Rules>,
+    /// Who asked for matching events by direct message.
+    preferences: Arc<dyn crate::store::Preferences>,
     /// Signalled by whoever puts an event into the inbox (the webhook intake, the gateway).
     accepted: Arc<Notify>,
     /// One pass at a time; a stop waits for the pass in flight.
@@ -54,8 +56,9 @@ pub struct EventProcessor {
 }
 
 impl EventProcessor {
+    /// `stores`: the inbox it works through and the notification preferences it reads.
     pub fn new(
-        inbox: Arc<dyn Inbox>,
+        stores: &crate::store::Stores,
         accepted: Arc<Notify>,
         guilds: Arc<GuildConfigs>,
         outbox: Arc<Outbox>,
@@ -64,7 +67,8 @@ impl EventProcessor {
         rules: Arc<Rules>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            inbox,
+            preferences: stores.preferences.clone(),
+            inbox: stores.inbox.clone(),
             guilds,
             outbox,
             kaltura,
@@ -325,6 +329,7 @@ impl EventProcessor {
                 return out;
             }
             out.extend(self.notifications(&guild_id, &cfg, ev));
+            out.extend(self.personal(&guild_id, &cfg, ev).await);
             if policy.rules_on().is_ok() {
                 let arg = self.vars(ev);
                 out.extend(
@@ -386,6 +391,37 @@ impl EventProcessor {
                 source: format!("notification:{}", ev.kind.key()),
             })
             .collect()
+    }
+
+    /// Direct messages to the guild's members who subscribed to what the event is about
+    /// (when the guild has personal notifications on and the event type is on).
+    async fn personal(
+        &self,
+        guild_id: &str,
+        cfg: &GuildEntry,
+        ev: &KalturaEvent,
+    ) -> Vec<NewMessage> {
+        let n = &cfg.typed.notifications;
+        if !n.personal.enabled || !n.type_enabled(ev.kind) {
+            return Vec::new();
+        }
+        let offer = crate::notify::offer_of(ev);
+        let listeners = match self
+            .preferences
+            .listeners(guild_id, &offer, crate::store::now_ms())
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(guild = %guild_id, error = %e, "subscriptions could not be read: no direct messages for this event");
+                return Vec::new();
+            }
+        };
+        if listeners.is_empty() {
+            return Vec::new();
+        }
+        let body = crate::notify::dm_body(n.template(ev.kind), &self.vars(ev));
+        crate::notify::messages(guild_id, &listeners, &body, ev)
     }
 
     fn notification_body(&self, template: &str, ev: &KalturaEvent) -> Value {

@@ -10,6 +10,19 @@ use super::{Inner, discord_error, not_found};
 pub(super) fn route(s: &Inner, method: &Method, seg: &[&str], body: &Value) -> (StatusCode, Value) {
     match (method.as_str(), seg) {
         ("POST", ["channels", channel, "messages"]) => {
+            let refuses = s
+                .dms
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(user, c)| c == channel && s.dm_refusers.lock().unwrap().contains(user));
+            if refuses {
+                return discord_error(
+                    StatusCode::FORBIDDEN,
+                    50007,
+                    "Cannot send messages to this user",
+                );
+            }
             if body["content"].as_str().is_none_or(str::is_empty)
                 && body["embeds"].as_array().is_none_or(Vec::is_empty)
                 && body["components"].is_null()

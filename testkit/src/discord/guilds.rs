@@ -43,12 +43,35 @@ pub(super) fn partial_guild(id: &str, d: &GuildData, user: &str) -> Value {
            "icon": null, "owner": owner, "permissions": permissions.to_string(), "features": []})
 }
 
-pub(super) fn route(s: &Inner, method: &Method, seg: &[&str], app: &str) -> (StatusCode, Value) {
+pub(super) fn route(
+    s: &Inner,
+    method: &Method,
+    seg: &[&str],
+    body: &Value,
+    app: &str,
+) -> (StatusCode, Value) {
     match (method.as_str(), seg) {
         ("GET", ["users", "@me"]) => (
             StatusCode::OK,
             json!({"id": app, "username": "standin-bot", "bot": true, "discriminator": "0", "global_name": null, "avatar": null}),
         ),
+        ("POST", ["users", "@me", "channels"]) => {
+            let Some(user) = body["recipient_id"].as_str() else {
+                return discord_error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+            };
+            let id = s
+                .dms
+                .lock()
+                .unwrap()
+                .entry(user.to_string())
+                .or_insert_with(|| s.next_snowflake())
+                .clone();
+            (
+                StatusCode::OK,
+                json!({"id": id, "type": 1, "last_message_id": null,
+                    "recipients": [{"id": user, "username": format!("user{user}"), "discriminator": "0", "global_name": null, "avatar": null}]}),
+            )
+        }
         ("GET", ["users", "@me", "guilds"]) => {
             // The bot's guilds: every guild the stand-in knows.
             let guilds = s.guilds.lock().unwrap();

@@ -266,7 +266,7 @@ async fn route(
     app: &str,
 ) -> (StatusCode, Value) {
     match seg.first().copied() {
-        Some("users" | "guilds") => guilds::route(s, method, seg, app),
+        Some("users" | "guilds") => guilds::route(s, method, seg, body, app),
         Some("applications" | "gateway") => applications::route(s, method, seg, body, app),
         Some("interactions" | "webhooks") => interactions::route(s, method, seg, body, app).await,
         Some("channels") => channels::route(s, method, seg, body),

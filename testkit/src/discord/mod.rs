@@ -142,6 +142,9 @@ struct Inner {
     global_window: Mutex<(Instant, u32)>,
     /// Files sent with messages, by `<attachment id>/<filename>`.
     files: Mutex<attachments::Files>,
+    /// The bot's DM channel with each user, and the users who refuse the bot's DMs.
+    dms: Mutex<HashMap<String, String>>,
+    dm_refusers: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A running stand-in.
@@ -204,6 +207,8 @@ impl DiscordStandIn {
             instances: Mutex::new(HashMap::new()),
             guilds: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
+            dms: Mutex::new(HashMap::new()),
+            dm_refusers: Mutex::new(Default::default()),
         });
         let app = Router::new()
             .route(
@@ -474,6 +479,21 @@ impl DiscordStandIn {
     }
 
     /// The messages created in a channel (`POST /channels/{id}/messages`), oldest first.
+    /// The bot's DM channel with `user`, once it was opened.
+    pub fn dm_channel_of(&self, user: &str) -> Option<String> {
+        self.inner.dms.lock().unwrap().get(user).cloned()
+    }
+
+    /// `user` does not accept DMs from the bot: messages to their DM channel are refused
+    /// with Discord's 50007.
+    pub fn refuse_dms(&self, user: &str) {
+        self.inner
+            .dm_refusers
+            .lock()
+            .unwrap()
+            .insert(user.to_string());
+    }
+
     pub fn channel_messages(&self, channel_id: &str) -> Vec<Value> {
         self.inner
             .messages
