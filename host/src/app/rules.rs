@@ -21,15 +21,18 @@ pub async fn rules(
 ) -> Result<Arc<Rules>> {
     std::fs::create_dir_all(&opts.scripts)
         .with_context(|| format!("creating the rules folder {}", opts.scripts.display()))?;
-    let rules = Arc::new(Rules::new(
-        &opts.scripts,
-        Limits::default(),
-        Some(storage.stores.kv.clone()),
-        conn.kaltura.clone().map(|account| RulesKaltura {
-            account,
-            grants: storage.grants.clone(),
-        }),
-    ));
+    let rules = Arc::new(
+        Rules::new(
+            &opts.scripts,
+            Limits::default(),
+            Some(storage.stores.kv.clone()),
+            conn.kaltura.clone().map(|account| RulesKaltura {
+                account,
+                grants: storage.grants.clone(),
+            }),
+        )
+        .reading_subscriptions(storage.stores.preferences.clone()),
+    );
     match (&storage.durable, &storage.follower) {
         (Durable::Postgres(pg), Some(follower)) => {
             let files = rules.file_count();

@@ -10,6 +10,8 @@
 //!   written (operator placeholders unfilled).
 //! - `kaltura_entry(id)`, `kaltura_search(query)`, `kaltura_search(query, limit)`,
 //!   `kaltura_latest(limit)`: Kaltura reads as the guild's rules identity.
+//! - `subscriptions(user_id)`: what a member subscribed to by DM in this guild
+//!   (`[#{what, name}]`), read only.
 //! - top level only: `command(name, description)`, `command(name, description, options)`,
 //!   `schedule(cron)`.
 
@@ -190,6 +192,24 @@ where
     })
 }
 
+/// What a member of this guild subscribed to by DM (`/kaltura-notify`): `[#{what, name}]`,
+/// read only, this guild only.
+fn subscriptions(user_id: &str) -> Res<Array> {
+    current(|run| {
+        let Some(p) = run.preferences.clone() else {
+            return Ok(Array::new());
+        };
+        run.host_call("subscriptions")?;
+        let subs = run
+            .wait("subscriptions", p.list(&run.guild_id, user_id))?
+            .map_err(|e| format!("subscriptions(): {e}"))?;
+        Ok(subs
+            .iter()
+            .map(|s| to_dynamic(&serde_json::json!({"what": s.topic.key(), "name": s.value})))
+            .collect())
+    })
+}
+
 fn kaltura_entry(id: &str) -> Res<Dynamic> {
     let id = id.to_string();
     let v = kaltura_read("kaltura_entry", |k| {
@@ -342,6 +362,7 @@ pub fn register(e: &mut Engine) {
     e.register_fn("template", template);
     e.register_fn("config", config);
     e.register_fn("kaltura_entry", kaltura_entry);
+    e.register_fn("subscriptions", subscriptions);
     e.register_fn("kaltura_search", |q: &str| search(q, 5));
     e.register_fn("kaltura_search", search);
     e.register_fn("kaltura_latest", |n: i64| search("", n));

@@ -120,6 +120,8 @@ pub struct Rules {
     runs: DefaultKeyedRateLimiter<String>,
     kv: Option<Arc<dyn KvStore>>,
     kaltura: Option<RulesKaltura>,
+    /// Members' notification subscriptions, read (never changed) by `subscriptions()`.
+    preferences: Option<Arc<dyn crate::store::Preferences>>,
     writer: Mutex<()>,
     /// Signalled after every change of the rule set (commands may have changed).
     pub changed: tokio::sync::Notify,
@@ -245,10 +247,20 @@ impl Rules {
             problems: Mutex::new(BTreeMap::new()),
             kv,
             kaltura,
+            preferences: None,
             writer: Mutex::new(()),
             changed: tokio::sync::Notify::new(),
             workers: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_RUNS)),
         }
+    }
+
+    /// Rules may read members' notification subscriptions.
+    pub fn reading_subscriptions(
+        mut self,
+        preferences: Arc<dyn crate::store::Preferences>,
+    ) -> Self {
+        self.preferences = Some(preferences);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -684,6 +696,7 @@ impl Rules {
         limits.deadline = limits.deadline.min(left);
         let mut run = Run::new(guild, &rule.name, hook, config.clone(), limits);
         run.kv = self.kv.clone();
+        run.preferences = self.preferences.clone();
         run.can_reply = hook == "on_command";
         if let Some(k) = &self.kaltura {
             run.kaltura = k.access(guild, config);
@@ -1026,6 +1039,37 @@ mod tests {
         assert_eq!(text("1").await, "n=2");
         // Guild 2 sees its own storage only, whatever the key.
         assert_eq!(text("2").await, "n=1");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rules_read_this_guilds_subscriptions_only() {
+        use crate::store::preferences::{Subscription, Topic};
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "global/subs.rhai",
+            "fn on_kaltura_event(ev) { let s = subscriptions(\"71\"); notify(\"#c\", if s.is_empty() { \"none\" } else { `${s[0].what}:${s[0].name}` }); }",
+        );
+        let stores = crate::store::Stores::in_memory().unwrap();
+        let live = Subscription {
+            guild_id: "1".into(),
+            user_id: "71".into(),
+            topic: Topic::Tag,
+            value: "rust".into(),
+            created_at: 1,
+        };
+        stores.preferences.subscribe(&live, 5).await.unwrap();
+        let r = rules(dir.path()).reading_subscriptions(stores.preferences.clone());
+        r.load_all();
+        let text = async |guild: &str| {
+            let out = tokio::task::block_in_place(|| {
+                r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None)
+            });
+            let msgs = r.apply(guild, &out[0]).await;
+            msgs[0].body["content"].as_str().unwrap().to_string()
+        };
+        assert_eq!(text("1").await, "tag:rust");
+        assert_eq!(text("2").await, "none");
     }
 
     #[tokio::test]

@@ -105,6 +105,8 @@ pub struct Run {
     pub config: Arc<GuildEntry>,
     /// Stored values (none in dry runs without storage).
     pub kv: Option<Arc<dyn KvStore>>,
+    /// Members' notification subscriptions (read only).
+    pub preferences: Option<Arc<dyn crate::store::Preferences>>,
     /// The runtime host calls block on (runs are on a blocking thread).
     pub handle: Option<tokio::runtime::Handle>,
     /// Kaltura reads, or why this guild's rules have none.
@@ -137,6 +139,7 @@ impl Run {
             hook,
             config,
             kv: None,
+            preferences: None,
             handle: tokio::runtime::Handle::try_current().ok(),
             kaltura: Err("Kaltura is not configured on this host".into()),
             limits,
