@@ -12,6 +12,10 @@
 //! 4. rule evaluation per event: the shipped `recording-ready` rule run for an event
 //!    (sandbox, argument conversion, template, effect), next to a rule that does nothing.
 //!
+//! 5. personal notifications: an event matching 20 members' subscriptions at 50 events/s,
+//!    from the webhook to the last of its 20 direct messages, next to the same event's
+//!    channel message in the same run (one lane per person, so the DMs go in parallel).
+//!
 //! 1 and 2 run on SQLite, then on PostgreSQL (a private server from Debian's `postgresql`,
 //! started by the bench; skipped with a note when it is not installed), side by side.
 //!
@@ -92,6 +96,8 @@ async fn main() {
             json!({"skipped": "postgresql", "why": format!("{e:#}")})
         ),
     }
+
+    personal(n.min(500)).await;
 
     // ------------------------------------------------------------ 3. config reads
     {
@@ -348,4 +354,146 @@ async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value 
                "delivered_per_s": delivered as f64 / delivered_wall.as_secs_f64()})
     );
     e2e
+}
+
+/// 5: webhook → 20 direct messages per event, next to the event's channel message.
+async fn personal(count: usize) {
+    const SUBSCRIBERS: usize = 20;
+    let standin = DiscordStandIn::start(
+        "127.0.0.1:0".parse().unwrap(),
+        StandInOptions {
+            bucket_limit: 1_000_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    standin.set_channels(GUILD, &[(channel(0).as_str(), "c0")]);
+    let mut settings = Settings {
+        kaltura: Some(
+            kdhost::kaltura::KalturaSettings::new(
+                Some("http://127.0.0.1:9"),
+                1234567,
+                SECRET,
+                None,
+                None,
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        ),
+        delivery: DeliverySettings {
+            global_rate: 1_000_000,
+            guild_quota: 1_000_000,
+            guild_share_percent: 100,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    settings.api.jwt_secret = None;
+    let host = support::start_host_with(
+        &standin,
+        HostFiles {
+            guild_configs: vec![(
+                GUILD.into(),
+                json!({"notifications": {"channel": channel(0), "templates": {"entry_ready": "{{entry_name}} {{id}}"},
+                       "personal": {"enabled": true}}}),
+            )],
+            bot_token: true,
+            ..Default::default()
+        },
+        settings,
+    )
+    .await;
+    // 20 members subscribe to tag t0 with the real command.
+    let subscribe = (0..SUBSCRIBERS).map(|i| {
+        standin.command(
+            "kaltura-notify",
+            json!([{"type": 1, "name": "subscribe", "options": [
+                {"name": "what", "type": 3, "value": "tag"}, {"name": "name", "type": 3, "value": "t0"}]}]),
+            GUILD,
+            &format!("7000000000000001{i:02}"),
+            &[],
+        )
+    });
+    for p in subscribe {
+        let (status, body) = standin
+            .send_interaction(&host.interactions_url(), &p)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let url = format!("http://{}/webhooks/kaltura", host.addr);
+    let client = reqwest::Client::new();
+    // (event → channel message arrival, DM arrivals)
+    type Seen = HashMap<String, (Option<Instant>, Vec<Instant>)>;
+    let seen: Arc<std::sync::Mutex<Seen>> = Default::default();
+    {
+        let mut rx = standin.subscribe_messages();
+        let seen = seen.clone();
+        let c0 = channel(0);
+        tokio::spawn(async move {
+            while let Ok((ch, m)) = rx.recv().await {
+                let text = m["content"].as_str().unwrap_or_default();
+                let key = text.lines().next().unwrap_or_default().to_string();
+                let mut s = seen.lock().unwrap();
+                let e = s.entry(key).or_default();
+                if ch == c0 {
+                    e.0 = Some(Instant::now());
+                } else {
+                    e.1.push(Instant::now());
+                }
+            }
+        });
+    }
+    // Events tagged t0 (job ≡ 0 mod CHANNELS), 50 a second.
+    let jobs: Vec<u64> = (1..=count as u64)
+        .map(|j| 5_000_000 + j * CHANNELS as u64)
+        .collect();
+    let mut sent_at = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for &job in &jobs {
+        tick.tick().await;
+        let (client, url, b) = (client.clone(), url.clone(), notification(job));
+        sent_at.insert(format!("Entry {job} job:{job}"), Instant::now());
+        tokio::spawn(async move { post(&client, &url, &b).await });
+    }
+    let complete = |s: &Seen| {
+        sent_at.keys().all(|k| {
+            s.get(k)
+                .is_some_and(|(c, d)| c.is_some() && d.len() >= SUBSCRIBERS)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !complete(&seen.lock().unwrap()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wall = started.elapsed();
+    let seen = seen.lock().unwrap().clone();
+    let (mut to_channel, mut to_all_dms) = (Vec::new(), Vec::new());
+    for (key, at) in &sent_at {
+        let (c, dms) = seen
+            .get(key)
+            .unwrap_or_else(|| panic!("event {key} never arrived"));
+        assert_eq!(dms.len(), SUBSCRIBERS, "{key}: every subscriber once");
+        to_channel.push(c.expect("the channel message").duration_since(*at));
+        to_all_dms.push(dms.iter().max().unwrap().duration_since(*at));
+    }
+    let channel_stats = stats(
+        "personal/webhook_to_channel_message_at_50_per_s",
+        to_channel,
+        wall,
+    );
+    let dm_stats = stats(
+        "personal/webhook_to_last_of_20_dms_at_50_per_s",
+        to_all_dms,
+        wall,
+    );
+    ratio(
+        "personal/last_of_20_dms_vs_channel_message",
+        &dm_stats,
+        &channel_stats,
+    );
 }
