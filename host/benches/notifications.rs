@@ -178,9 +178,10 @@ async fn main() {
 }
 
 /// Parts 1 and 2 on one backend (`label`); returns the latency stats of part 1.
-async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value {
-    // Discord limits out of the way: this measures the host, not Discord's quotas.
-    let standin = DiscordStandIn::start(
+/// A Discord stand-in with its limits out of the way: the runs measure the host, not
+/// Discord's quotas.
+async fn unlimited_standin() -> DiscordStandIn {
+    DiscordStandIn::start(
         "127.0.0.1:0".parse().unwrap(),
         StandInOptions {
             bucket_limit: 1_000_000,
@@ -188,19 +189,11 @@ async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value 
         },
     )
     .await
-    .unwrap();
-    // The host posts a guild's messages only to that guild's channels.
-    let names: Vec<(String, String)> = (0..CHANNELS)
-        .map(|i| (channel(i), format!("c{i}")))
-        .collect();
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    standin.set_channels(GUILD, &pairs);
-    let routes: Vec<Value> = (0..CHANNELS)
-        .map(|i| json!({"tags": [format!("t{i}")], "channel": channel(i)}))
-        .collect();
+    .unwrap()
+}
+
+/// The bench host's settings: Kaltura webhooks signed with [`SECRET`], no API.
+fn host_settings(delivery: DeliverySettings) -> Settings {
     let mut settings = Settings {
         kaltura: Some(
             kdhost::kaltura::KalturaSettings::new(
@@ -214,15 +207,33 @@ async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value 
             )
             .unwrap(),
         ),
-        delivery: DeliverySettings {
-            global_rate: 1_000_000,
-            // The throughput runs queue thousands for one guild.
-            guild_quota: 1_000_000,
-            ..Default::default()
-        },
+        delivery,
         ..Default::default()
     };
     settings.api.jwt_secret = None;
+    settings
+}
+
+async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value {
+    let standin = unlimited_standin().await;
+    // The host posts a guild's messages only to that guild's channels.
+    let names: Vec<(String, String)> = (0..CHANNELS)
+        .map(|i| (channel(i), format!("c{i}")))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    standin.set_channels(GUILD, &pairs);
+    let routes: Vec<Value> = (0..CHANNELS)
+        .map(|i| json!({"tags": [format!("t{i}")], "channel": channel(i)}))
+        .collect();
+    let settings = host_settings(DeliverySettings {
+        global_rate: 1_000_000,
+        // The throughput runs queue thousands for one guild.
+        guild_quota: 1_000_000,
+        ..Default::default()
+    });
     let host = support::start_host_with(
         &standin,
         HostFiles {
@@ -359,38 +370,14 @@ async fn delivery(label: &str, database_url: Option<String>, n: usize) -> Value 
 /// 5: webhook → 20 direct messages per event, next to the event's channel message.
 async fn personal(count: usize) {
     const SUBSCRIBERS: usize = 20;
-    let standin = DiscordStandIn::start(
-        "127.0.0.1:0".parse().unwrap(),
-        StandInOptions {
-            bucket_limit: 1_000_000,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let standin = unlimited_standin().await;
     standin.set_channels(GUILD, &[(channel(0).as_str(), "c0")]);
-    let mut settings = Settings {
-        kaltura: Some(
-            kdhost::kaltura::KalturaSettings::new(
-                Some("http://127.0.0.1:9"),
-                1234567,
-                SECRET,
-                None,
-                None,
-                None,
-                Duration::from_secs(5),
-            )
-            .unwrap(),
-        ),
-        delivery: DeliverySettings {
-            global_rate: 1_000_000,
-            guild_quota: 1_000_000,
-            guild_share_percent: 100,
-            ..Default::default()
-        },
+    let settings = host_settings(DeliverySettings {
+        global_rate: 1_000_000,
+        guild_quota: 1_000_000,
+        guild_share_percent: 100,
         ..Default::default()
-    };
-    settings.api.jwt_secret = None;
+    });
     let host = support::start_host_with(
         &standin,
         HostFiles {

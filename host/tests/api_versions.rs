@@ -19,20 +19,10 @@ impl Client {
     async fn start(host: &Host) -> Client {
         host.standin.set_member(GUILD, USER, &[]);
         host.standin.add_oauth_user("oauth-user", USER, "Ann");
-        let http = reqwest::Client::new();
-        let r: Value = http
-            .post(format!("{}/api/v1/auth/token", host.base))
-            .json(&json!({"discord_access_token": "oauth-user"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         Client {
-            http,
+            http: reqwest::Client::new(),
             base: host.base.clone(),
-            token: r["token"].as_str().expect("a token").to_string(),
+            token: host.api_token("oauth-user").await,
         }
     }
 

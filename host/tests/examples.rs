@@ -171,16 +171,7 @@ async fn votes_are_personal_data(host: &Host, poll_id: &str) {
     // Through the API, for the other voter.
     host.standin.add_oauth_user("oauth-other", OTHER, "Bob");
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/api/v1/auth/token", host.base))
-        .json(&json!({"discord_access_token": "oauth-other"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let bearer = token["token"].as_str().unwrap().to_string();
+    let bearer = host.api_token("oauth-other").await;
     let me = |method: reqwest::Method| {
         http.request(method, format!("{}/api/v1/me/data", host.base))
             .bearer_auth(&bearer)

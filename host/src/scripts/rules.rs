@@ -953,6 +953,17 @@ mod tests {
         Arc::new(GuildEntry::default())
     }
 
+    /// The text of the first message the first rule's `on_kaltura_event` sends in `guild`.
+    /// Runs block on the stores, as they do on the rules' blocking threads (needs the
+    /// multi-threaded runtime).
+    async fn first_notice(r: &Rules, guild: &str) -> String {
+        let out = tokio::task::block_in_place(|| {
+            r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None)
+        });
+        let msgs = r.apply(guild, &out[0]).await;
+        msgs[0].body["content"].as_str().unwrap().to_string()
+    }
+
     #[test]
     fn compile_errors_name_file_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
@@ -1027,18 +1038,10 @@ mod tests {
         );
         let r = rules(dir.path());
         r.load_all();
-        // Runs block on the store, as they do on the rules' blocking threads.
-        let text = async |guild: &str| {
-            let out = tokio::task::block_in_place(|| {
-                r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None)
-            });
-            let msgs = r.apply(guild, &out[0]).await;
-            msgs[0].body["content"].as_str().unwrap().to_string()
-        };
-        assert_eq!(text("1").await, "n=1");
-        assert_eq!(text("1").await, "n=2");
+        assert_eq!(first_notice(&r, "1").await, "n=1");
+        assert_eq!(first_notice(&r, "1").await, "n=2");
         // Guild 2 sees its own storage only, whatever the key.
-        assert_eq!(text("2").await, "n=1");
+        assert_eq!(first_notice(&r, "2").await, "n=1");
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -1061,15 +1064,8 @@ mod tests {
         stores.preferences.subscribe(&live, 5).await.unwrap();
         let r = rules(dir.path()).reading_subscriptions(stores.preferences.clone());
         r.load_all();
-        let text = async |guild: &str| {
-            let out = tokio::task::block_in_place(|| {
-                r.run_hook(guild, &cfg(), "on_kaltura_event", Some(&json!({})), None)
-            });
-            let msgs = r.apply(guild, &out[0]).await;
-            msgs[0].body["content"].as_str().unwrap().to_string()
-        };
-        assert_eq!(text("1").await, "tag:rust");
-        assert_eq!(text("2").await, "none");
+        assert_eq!(first_notice(&r, "1").await, "tag:rust");
+        assert_eq!(first_notice(&r, "2").await, "none");
     }
 
     #[tokio::test]
