@@ -342,3 +342,144 @@ async fn kalturas_official_python_client_reads_the_xml_answers() {
             .any(|c| c.error.as_deref() == Some("ENTRY_ID_NOT_FOUND"))
     );
 }
+
+#[tokio::test]
+async fn virtual_events_and_their_schedule_events_as_kaltura_keeps_them() {
+    let k = standin().await;
+    let user = ks(&k, k.admin_secret(), SessionType::User, now() + 600);
+    let admin = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let call = |action: &'static str, body: Value| post_json(&k, action, body);
+    let r = call(
+        "virtualevent_virtualevent.add",
+        json!({"ks": user, "virtualEvent": {"name": "x"}}),
+    )
+    .await;
+    assert_eq!(r["code"], "SERVICE_FORBIDDEN");
+    let r = call(
+        "virtualevent_virtualevent.add",
+        json!({"ks": admin, "virtualEvent": {"description": "no name"}}),
+    )
+    .await;
+    assert_eq!(r["code"], "PROPERTY_VALIDATION_CANNOT_BE_NULL");
+
+    let ve = call(
+        "virtualevent_virtualevent.add",
+        json!({"ks": admin, "virtualEvent": {"objectType": "KalturaVirtualEvent", "name": "Launch webinar",
+            "tags": "kdhost,guild:1", "status": 3, "id": 1}}),
+    )
+    .await;
+    assert_eq!(ve["objectType"], "KalturaVirtualEvent");
+    assert_eq!(ve["status"], 2, "the server's, not the caller's");
+    let id = ve["id"].as_i64().unwrap();
+    // Its main event: a schedule event pointing at it; a wrong sub-type or event is refused.
+    let sched = |sub: i64, event: i64| {
+        json!({"ks": admin, "scheduleEvent": {"objectType": "KalturaVirtualScheduleEvent", "summary": "Main",
+            "startDate": now() + 60, "endDate": now() + 3660, "virtualEventId": event, "virtualScheduleEventSubType": sub}})
+    };
+    let r = call("schedule_scheduleevent.add", sched(4, id)).await;
+    assert_eq!(r["code"], "INVALID_ENUM_VALUE");
+    let r = call("schedule_scheduleevent.add", sched(3, 999)).await;
+    assert_eq!(r["code"], "VIRTUAL_EVENT_NOT_FOUND");
+    let main = call("schedule_scheduleevent.add", sched(3, id)).await;
+    let main_id = main["id"].as_i64().expect("a schedule event");
+    let ve = call(
+        "virtualevent_virtualevent.update",
+        json!({"ks": admin, "id": id, "virtualEvent": {"mainEventScheduleEventId": main_id, "eventUrl": "https://events.example/launch"}}),
+    )
+    .await;
+    assert_eq!(ve["mainEventScheduleEventId"], main_id);
+    let got = call(
+        "virtualevent_virtualevent.get",
+        json!({"ks": user, "id": id}),
+    )
+    .await;
+    assert_eq!(got["eventUrl"], "https://events.example/launch");
+    let listed = call(
+        "virtualevent_virtualevent.list",
+        json!({"ks": user, "filter": {"tagsLike": "guild:1"}}),
+    )
+    .await;
+    assert_eq!(
+        (listed["objectType"].as_str(), listed["totalCount"].as_i64()),
+        (Some("KalturaVirtualEventListResponse"), Some(1))
+    );
+    call(
+        "virtualevent_virtualevent.delete",
+        json!({"ks": admin, "id": id}),
+    )
+    .await;
+    let r = call(
+        "virtualevent_virtualevent.get",
+        json!({"ks": user, "id": id}),
+    )
+    .await;
+    assert_eq!(r["code"], "VIRTUAL_EVENT_NOT_FOUND");
+    let listed = call(
+        "virtualevent_virtualevent.list",
+        json!({"ks": user, "filter": {"statusEqual": 3}}),
+    )
+    .await;
+    assert_eq!(listed["totalCount"], 1, "kept as deleted");
+}
+
+#[tokio::test]
+async fn rooms_are_entries_with_a_type_a_template_and_a_recording() {
+    let k = standin().await;
+    let user = ks(&k, k.admin_secret(), SessionType::User, now() + 600);
+    let admin = ks(&k, k.admin_secret(), SessionType::Admin, now() + 600);
+    let call = |action: &'static str, body: Value| post_json(&k, action, body);
+    let r = call(
+        "room_room.add",
+        json!({"ks": admin, "room": {"name": "x", "roomType": 7}}),
+    )
+    .await;
+    assert_eq!(r["code"], "INVALID_ENUM_VALUE");
+    let room = call(
+        "room_room.add",
+        json!({"ks": admin, "room": {"objectType": "KalturaRoomEntry", "name": "Stand-up", "roomType": 1, "tags": "guild:1"}}),
+    )
+    .await;
+    assert_eq!(room["objectType"], "KalturaRoomEntry");
+    let id = room["id"].as_str().unwrap().to_string();
+    let breakout = call(
+        "room_room.add",
+        json!({"ks": admin, "room": {"name": "Breakout", "roomType": 2, "templateRoomEntryId": id}}),
+    )
+    .await;
+    assert_eq!(breakout["templateRoomEntryId"], id.as_str());
+    let r = call(
+        "room_room.add",
+        json!({"ks": admin, "room": {"roomType": 2, "templateRoomEntryId": "1_nothere"}}),
+    )
+    .await;
+    assert_eq!(r["code"], "ENTRY_ID_NOT_FOUND");
+    let listed = call(
+        "room_room.list",
+        json!({"ks": user, "filter": {"roomTypeEqual": 2}}),
+    )
+    .await;
+    assert_eq!(listed["totalCount"], 1);
+    // A recording attaches to an existing entry only.
+    let r = call(
+        "room_room.attachRecordedEntry",
+        json!({"ks": admin, "roomId": id, "recordedEntryId": "0_nothere"}),
+    )
+    .await;
+    assert_eq!(r["code"], "ENTRY_ID_NOT_FOUND");
+    let recorded = k.ready_entry_ids()[0].clone();
+    let r = call(
+        "room_room.attachRecordedEntry",
+        json!({"ks": user, "roomId": id, "recordedEntryId": recorded}),
+    )
+    .await;
+    assert_eq!(r["code"], "SERVICE_FORBIDDEN");
+    let room = call(
+        "room_room.attachRecordedEntry",
+        json!({"ks": admin, "roomId": id, "recordedEntryId": recorded}),
+    )
+    .await;
+    assert_eq!(room["recordedEntryId"], recorded.as_str());
+    call("room_room.delete", json!({"ks": admin, "roomId": id})).await;
+    let r = call("room_room.get", json!({"ks": user, "roomId": id})).await;
+    assert_eq!(r["code"], "ENTRY_ID_NOT_FOUND");
+}

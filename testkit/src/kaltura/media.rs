@@ -81,6 +81,10 @@ pub fn seed(opts: &KalturaOptions, base_url: &str) -> Data {
         users,
         events: Default::default(),
         next_event_id: 1001,
+        virtual_events: Default::default(),
+        next_virtual_event_id: 5001,
+        rooms: Default::default(),
+        next_room: 0,
     }
 }
 

@@ -13,7 +13,9 @@ mod media;
 pub mod notify;
 mod pages;
 pub mod params;
+mod rooms;
 mod schedule;
+mod virtual_events;
 mod xml;
 
 use std::collections::BTreeMap;
@@ -169,6 +171,10 @@ struct Data {
     users: BTreeMap<String, Value>,
     events: BTreeMap<i64, Value>,
     next_event_id: i64,
+    virtual_events: BTreeMap<i64, Value>,
+    next_virtual_event_id: i64,
+    rooms: BTreeMap<String, Value>,
+    next_room: u64,
 }
 
 struct Inner {
@@ -459,7 +465,28 @@ impl Inner {
             ("schedule_scheduleevent", "delete") if admin => {
                 schedule::set_status(&mut data, p, schedule::DELETED)
             }
-            ("user" | "schedule_scheduleevent", _) => Err(forbidden()),
+            ("virtualevent_virtualevent", "get") => virtual_events::get(&data, p),
+            ("virtualevent_virtualevent", "list") => virtual_events::list(&data, p),
+            ("virtualevent_virtualevent", "add") if admin => {
+                virtual_events::add(&mut data, self.opts.partner_id, p)
+            }
+            ("virtualevent_virtualevent", "update") if admin => {
+                virtual_events::update(&mut data, p)
+            }
+            ("virtualevent_virtualevent", "delete") if admin => {
+                virtual_events::delete(&mut data, p)
+            }
+            ("room_room", "get") => rooms::get(&mut data, p),
+            ("room_room", "list") => rooms::list(&data, p),
+            ("room_room", "add") if admin => rooms::add(&mut data, self.opts.partner_id, p),
+            ("room_room", "update") if admin => rooms::update(&mut data, p),
+            ("room_room", "delete") if admin => rooms::delete(&mut data, p),
+            ("room_room", "attachRecordedEntry") if admin => {
+                rooms::attach_recorded_entry(&mut data, p)
+            }
+            ("user" | "schedule_scheduleevent" | "virtualevent_virtualevent" | "room_room", _) => {
+                Err(forbidden())
+            }
             _ => Err(ApiError::new(
                 "SERVICE_DOES_NOT_EXISTS",
                 format!(

@@ -15,6 +15,7 @@ const EVENT_TYPES: &[&str] = &[
     "KalturaMeetingScheduleEvent",
     "KalturaLiveStreamScheduleEvent",
     "KalturaRecordScheduleEvent",
+    "KalturaVirtualScheduleEvent",
 ];
 
 fn not_found(id: &str) -> ApiError {
@@ -53,6 +54,9 @@ pub fn add(data: &mut Data, partner_id: u64, p: &Value) -> ApiResult {
         if text(&ev[prop]).is_none_or(|v| v.is_empty()) {
             return Err(cannot_be_null(&format!("{object_type}::{prop}")));
         }
+    }
+    if object_type == "KalturaVirtualScheduleEvent" {
+        super::virtual_events::check_schedule_event(data, ev)?;
     }
     let (start, end) = (
         int(&ev["startDate"]).unwrap_or(0),
