@@ -43,6 +43,7 @@ pub fn events(
         outbox: stores.outbox.clone(),
         audit: stores.audit.clone(),
         kv: stores.kv.clone(),
+        preferences: stores.preferences.clone(),
         settings: settings.retention.clone(),
     }
     .start(storage.leadership.clone());

@@ -100,4 +100,7 @@ pub trait Preferences: Send + Sync {
 
     /// Deletes them (subscriptions and mutes); how many rows.
     async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize>;
+
+    /// Forgets mutes that ended before `now_ms`; how many.
+    async fn prune_ended_mutes(&self, now_ms: i64) -> Result<usize>;
 }

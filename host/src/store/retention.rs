@@ -1,11 +1,12 @@
 //! Forgets history past the operator's retention (`KD_RETENTION_*_DAYS`), once an hour:
 //! processed events (their dedupe keys), sent messages, dead letters, audit entries, and
-//! what plugins keep for one person that nobody wrote for the personal retention.
+//! what plugins keep for one person that nobody wrote for the personal retention, and
+//! notification mutes that have ended.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{AuditLog, Inbox, KvStore, OutboxStore};
+use super::{AuditLog, Inbox, KvStore, OutboxStore, Preferences};
 use crate::cluster::Leadership;
 use crate::config::settings::RetentionSettings;
 
@@ -16,6 +17,7 @@ pub struct Retention {
     pub outbox: Arc<dyn OutboxStore>,
     pub audit: Arc<dyn AuditLog>,
     pub kv: Arc<dyn KvStore>,
+    pub preferences: Arc<dyn Preferences>,
     pub settings: RetentionSettings,
 }
 
@@ -30,11 +32,14 @@ impl Retention {
             .prune(days(r.sent_days), days(r.dead_days))
             .await;
         let audit = self.audit.prune(days(r.audit_days)).await;
-        let personal = self
-            .kv
-            .prune_personal(days(r.personal_days))
-            .await
-            .map_err(anyhow::Error::from);
+        let personal = match self.kv.prune_personal(days(r.personal_days)).await {
+            Ok(n) => self
+                .preferences
+                .prune_ended_mutes(super::now_ms())
+                .await
+                .map(|m| n + m),
+            Err(e) => Err(e.into()),
+        };
         match (events, messages, audit, personal) {
             (Ok(e), Ok(m), Ok(a), Ok(p)) if e + m + a + p > 0 => {
                 tracing::info!(

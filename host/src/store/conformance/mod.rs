@@ -597,6 +597,10 @@ async fn preferences_mutes_silence_and_a_persons_rows_are_exported_and_erased(s:
     p.mute("g1", "71", 0).await.unwrap();
     assert_eq!(p.muted_until("g1", "71").await.unwrap(), None);
     p.mute("g1", "71", 9_000).await.unwrap();
+    p.mute("g1", "72", 1_000).await.unwrap();
+    // Ended mutes are forgotten; running ones stay.
+    assert_eq!(p.prune_ended_mutes(5_000).await.unwrap(), 1);
+    assert_eq!(p.muted_until("g1", "72").await.unwrap(), None);
 
     let all = p.user_rows("71", None).await.unwrap();
     assert_eq!(all.subscriptions.len(), 2);

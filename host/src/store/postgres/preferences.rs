@@ -173,6 +173,14 @@ impl Preferences for PostgresStore {
         })
     }
 
+    async fn prune_ended_mutes(&self, now_ms: i64) -> Result<usize> {
+        let c = self.client().await?;
+        Ok(
+            c.execute("DELETE FROM mutes WHERE until_ms < $1", &[&now_ms])
+                .await? as usize,
+        )
+    }
+
     async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

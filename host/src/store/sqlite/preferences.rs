@@ -187,6 +187,11 @@ impl Preferences for SqliteStore {
         .await
     }
 
+    async fn prune_ended_mutes(&self, now_ms: i64) -> Result<usize> {
+        self.call(move |c| Ok(c.execute("DELETE FROM mutes WHERE until_ms < ?1", [now_ms])?))
+            .await
+    }
+
     async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize> {
         let (u, g) = (user.to_owned(), guild.map(str::to_owned));
         self.call(move |c| {
