@@ -103,6 +103,18 @@ pub fn int(v: &Value) -> Option<i64> {
     }
 }
 
+/// Copies the fields of `from` named in `writable` onto `into` (what a caller may set on
+/// an object; the rest are the server's).
+pub fn copy_writable(into: &mut Value, from: &Value, writable: &[&str]) {
+    if let Value::Object(fields) = from {
+        for (k, v) in fields {
+            if writable.contains(&k.as_str()) {
+                into[k] = v.clone();
+            }
+        }
+    }
+}
+
 pub fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),

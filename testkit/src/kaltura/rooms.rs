@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::media::{list_response, page};
-use super::params::{int, text};
+use super::params::{copy_writable, int, text};
 use super::{ApiError, ApiResult, Data, now};
 
 pub const READY: i64 = 2;
@@ -26,16 +26,6 @@ const WRITABLE: &[&str] = &[
     "templateRoomEntryId",
     "referenceId",
 ];
-
-fn copy_writable(into: &mut Value, from: &Value) {
-    if let Value::Object(fields) = from {
-        for (k, v) in fields {
-            if WRITABLE.contains(&k.as_str()) {
-                into[k] = v.clone();
-            }
-        }
-    }
-}
 
 fn live<'a>(data: &'a mut Data, raw: &str) -> Result<&'a mut Value, ApiError> {
     data.rooms
@@ -70,7 +60,7 @@ pub fn add(data: &mut Data, partner_id: u64, p: &Value) -> ApiResult {
         "createdAt": now(),
         "updatedAt": now(),
     });
-    copy_writable(&mut stored, room);
+    copy_writable(&mut stored, room, WRITABLE);
     if text(&stored["name"]).is_none_or(|n| n.is_empty()) {
         stored["name"] = json!("Room");
     }
@@ -86,7 +76,7 @@ pub fn get(data: &mut Data, p: &Value) -> ApiResult {
 pub fn update(data: &mut Data, p: &Value) -> ApiResult {
     let raw = text(&p["roomId"]).unwrap_or_default();
     let room = live(data, &raw)?;
-    copy_writable(room, &p["room"]);
+    copy_writable(room, &p["room"], WRITABLE);
     room["updatedAt"] = json!(now());
     Ok(room.clone())
 }

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::media::{list_response, page};
-use super::params::{int, text};
+use super::params::{copy_writable, int, text};
 use super::{ApiError, ApiResult, Data, now};
 
 pub const ACTIVE: i64 = 2;
@@ -38,16 +38,6 @@ const WRITABLE: &[&str] = &[
     "deletionDueDate",
     "registrationFormSchema",
 ];
-
-fn copy_writable(into: &mut Value, from: &Value) {
-    if let Value::Object(fields) = from {
-        for (k, v) in fields {
-            if WRITABLE.contains(&k.as_str()) {
-                into[k] = v.clone();
-            }
-        }
-    }
-}
 
 fn id_of(p: &Value) -> (String, i64) {
     let raw = text(&p["id"]).unwrap_or_default();
@@ -81,7 +71,7 @@ pub fn add(data: &mut Data, partner_id: u64, p: &Value) -> ApiResult {
         "createdAt": now(),
         "updatedAt": now(),
     });
-    copy_writable(&mut stored, ev);
+    copy_writable(&mut stored, ev, WRITABLE);
     data.virtual_events.insert(id, stored.clone());
     Ok(stored)
 }
@@ -95,25 +85,24 @@ pub fn get(data: &Data, p: &Value) -> ApiResult {
         .ok_or_else(|| not_found(&raw))
 }
 
-pub fn update(data: &mut Data, p: &Value) -> ApiResult {
+/// The active virtual event `p["id"]` names.
+fn active_mut<'a>(data: &'a mut Data, p: &Value) -> Result<&'a mut Value, ApiError> {
     let (raw, id) = id_of(p);
-    let ev = data
-        .virtual_events
+    data.virtual_events
         .get_mut(&id)
         .filter(|e| int(&e["status"]) == Some(ACTIVE))
-        .ok_or_else(|| not_found(&raw))?;
-    copy_writable(ev, &p["virtualEvent"]);
+        .ok_or_else(|| not_found(&raw))
+}
+
+pub fn update(data: &mut Data, p: &Value) -> ApiResult {
+    let ev = active_mut(data, p)?;
+    copy_writable(ev, &p["virtualEvent"], WRITABLE);
     ev["updatedAt"] = json!(now());
     Ok(ev.clone())
 }
 
 pub fn delete(data: &mut Data, p: &Value) -> ApiResult {
-    let (raw, id) = id_of(p);
-    let ev = data
-        .virtual_events
-        .get_mut(&id)
-        .filter(|e| int(&e["status"]) == Some(ACTIVE))
-        .ok_or_else(|| not_found(&raw))?;
+    let ev = active_mut(data, p)?;
     ev["status"] = json!(DELETED);
     ev["updatedAt"] = json!(now());
     Ok(Value::Null)
