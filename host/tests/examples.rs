@@ -172,17 +172,12 @@ async fn votes_are_personal_data(host: &Host, poll_id: &str) {
     host.standin.add_oauth_user("oauth-other", OTHER, "Bob");
     let http = reqwest::Client::new();
     let bearer = host.api_token("oauth-other").await;
-    let me = |method: reqwest::Method| {
-        http.request(method, format!("{}/api/v1/me/data", host.base))
-            .bearer_auth(&bearer)
+    let me = async |method: reqwest::Method| -> Value {
+        let url = format!("{}/api/v1/me/data", host.base);
+        let r = http.request(method, url).bearer_auth(&bearer).send().await;
+        r.unwrap().json().await.unwrap()
     };
-    let theirs: Value = me(reqwest::Method::GET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let theirs = me(reqwest::Method::GET).await;
     assert_eq!(votes_in(&theirs)[0].1, vote_key, "{theirs}");
 
     // USER deletes through Discord: their vote goes, the counts stay, and the plugin hears
@@ -211,22 +206,10 @@ async fn votes_are_personal_data(host: &Host, poll_id: &str) {
     assert_eq!(count.as_deref(), Some(&b"2"[..]), "the tally stays");
 
     // OTHER deletes through the API; their export is empty after.
-    let erased: Value = me(reqwest::Method::DELETE)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let erased = me(reqwest::Method::DELETE).await;
     assert_eq!(erased["plugin_values"], 1, "{erased}");
     assert_eq!(erased["plugins_told"], true, "{erased}");
-    let after: Value = me(reqwest::Method::GET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = me(reqwest::Method::GET).await;
     assert!(votes_in(&after).is_empty(), "{after}");
 }
 
