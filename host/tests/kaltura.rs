@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use common::members::*;
 use common::*;
 use kdhost::kaltura::ks::{self, SessionType};
 use serde_json::{Value, json};
@@ -49,57 +50,6 @@ async fn start(extra: impl FnOnce(&mut Setup)) -> Host {
 
 fn k(host: &Host) -> &KalturaStandIn {
     host.kaltura.as_ref().unwrap()
-}
-
-/// A member without admin permissions, with these roles.
-fn member(mut p: Value, user: &str, roles: &[&str], permissions: &str) -> Value {
-    p["member"]["user"]["id"] = json!(user);
-    p["member"]["roles"] = json!(roles);
-    p["member"]["permissions"] = json!(permissions);
-    p
-}
-
-const PLAIN: &str = "2048"; // SEND_MESSAGES only
-const OTHER: &str = "700000000000000002";
-
-async fn send(host: &Host, p: &Value) -> Value {
-    let (status, body) = host.standin.send_interaction(&host.url, p).await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-async fn command(host: &Host, name: &str, options: Value, user: &str, perms: &str) -> Value {
-    let p = host.standin.command(name, options, GUILD, user, &[]);
-    send(host, &member(p, user, &[], perms)).await
-}
-
-async fn button(host: &Host, custom_id: &str, user: &str, roles: &[&str], perms: &str) -> Value {
-    let p = host.standin.button(custom_id, GUILD, user);
-    send(host, &member(p, user, roles, perms)).await
-}
-
-fn button_id(body: &Value, marker: &str) -> String {
-    buttons(body)
-        .iter()
-        .filter_map(|b| b["custom_id"].as_str())
-        .find(|id| id.contains(marker))
-        .unwrap_or_else(|| panic!("no button with {marker} in {body}"))
-        .to_string()
-}
-
-fn link(body: &Value) -> String {
-    buttons(body)
-        .iter()
-        .find_map(|b| b["url"].as_str().map(String::from))
-        .unwrap_or_else(|| panic!("no link button in {body}"))
-}
-
-fn ks_in(url: &str) -> String {
-    let q = url.split_once('?').unwrap().1;
-    url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == "ks")
-        .map(|(_, v)| v.to_string())
-        .expect("a ks parameter")
 }
 
 fn verify(kaltura: &KalturaStandIn, session: &str) -> ks::KsInfo {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::events::KalturaEventKind;
+use crate::kaltura::meetings::{BackendName, MeetingKind};
 
 /// A Discord channel: its id (digits) or its name (`#recordings` or `recordings`).
 pub type ChannelRef = String;
@@ -257,6 +258,38 @@ pub struct KalturaSection {
     pub session: SessionSection,
     /// Category and tag routing: an event whose entry matches goes (also) to that channel.
     pub routes: Vec<Route>,
+    /// Which Kaltura product hosts each kind of meeting (`/kaltura-start type:`), among the
+    /// backends the operator allows (`kaltura.meeting_backends` in `config/plugins.json`).
+    pub meetings: MeetingBackends,
+}
+
+/// The backend per kind of meeting (default: scheduled events for all three).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeetingBackends {
+    pub meeting: BackendName,
+    pub webinar: BackendName,
+    pub classroom: BackendName,
+}
+
+impl Default for MeetingBackends {
+    fn default() -> Self {
+        Self {
+            meeting: BackendName::ScheduledEvents,
+            webinar: BackendName::ScheduledEvents,
+            classroom: BackendName::ScheduledEvents,
+        }
+    }
+}
+
+impl MeetingBackends {
+    pub fn for_kind(&self, kind: MeetingKind) -> BackendName {
+        match kind {
+            MeetingKind::Meeting => self.meeting,
+            MeetingKind::Webinar => self.webinar,
+            MeetingKind::Classroom => self.classroom,
+        }
+    }
 }
 
 impl Default for KalturaSection {
@@ -265,6 +298,7 @@ impl Default for KalturaSection {
             enabled: true,
             session: SessionSection::default(),
             routes: Vec::new(),
+            meetings: MeetingBackends::default(),
         }
     }
 }

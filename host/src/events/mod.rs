@@ -101,6 +101,10 @@ impl KalturaEventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KalturaEvent {
     pub kind: KalturaEventKind,
+    /// The guild whose object this is (a meeting, room or webinar the host made for it):
+    /// only that guild hears it. `None`: a partner-wide event.
+    #[serde(default)]
+    pub guild: Option<String>,
     /// Kaltura's `eventNotificationJobId`, else a hash of the body: the dedupe key.
     pub id: String,
     pub entry_id: Option<String>,

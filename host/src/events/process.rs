@@ -221,7 +221,7 @@ impl EventProcessor {
             return;
         }
         let (topic, guilds, payload) = match event {
-            Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience(), ev.to_json()),
+            Incoming::Kaltura(ev) => (ev.kind.topic(), self.audience_of(&ev), ev.to_json()),
             Incoming::Discord(ev) => (
                 ev.topic().to_string(),
                 BTreeSet::from([ev.guild_id.clone()]),
@@ -318,10 +318,18 @@ impl EventProcessor {
         ids
     }
 
+    /// Who hears a Kaltura event: the guild it belongs to, else [`Self::audience`].
+    pub fn audience_of(&self, ev: &KalturaEvent) -> BTreeSet<String> {
+        match &ev.guild {
+            Some(g) => BTreeSet::from([g.clone()]),
+            None => self.audience(),
+        }
+    }
+
     /// Every message every guild wants for this event. Guilds' rules run side by side, each
     /// within its own timeout, so a slow guild delays no other; messages keep guild order.
     pub async fn messages_for(&self, ev: &KalturaEvent) -> Vec<NewMessage> {
-        let per_guild = self.audience().into_iter().map(|guild_id| async move {
+        let per_guild = self.audience_of(ev).into_iter().map(|guild_id| async move {
             let cfg = self.guilds.guild(Some(&guild_id));
             let mut out = Vec::new();
             let policy = Policy::of(&cfg.typed);

@@ -3,7 +3,7 @@
 //! host-computed role, and sessions signed here. ADMIN sessions stay inside this module
 //! and the client; what leaves is a USER session scoped to its purpose.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,10 +18,11 @@ use super::client::{Client, Idempotent, SubRequest};
 use super::error::KalturaError;
 use super::identity::{self, KalturaRole};
 use super::media::{self, Category, Position, SearchResult, Video};
-use super::meetings::{Meeting, MeetingBackend, MeetingKind, NewMeeting, ScheduledEvents};
+use super::meetings::{BackendName, Meeting, MeetingKind, Meetings, NewMeeting};
 use super::privileges::{self, OperatorKaltura};
 use super::sessions::{Sessions, SignedKs, now};
 use super::settings::KalturaSettings;
+use crate::config::schema::MeetingBackends;
 use crate::discord::model::Member;
 
 /// After eSearch is refused, use `media.list` for this long before asking again.
@@ -42,6 +43,8 @@ pub struct GuildKaltura {
     pub video_ttl: i64,
     /// `kaltura.session.expiry.meeting` (s, default 3600): join links.
     pub meeting_ttl: i64,
+    /// `kaltura.meetings`: the backend for each kind of meeting.
+    pub meetings: MeetingBackends,
 }
 
 impl GuildKaltura {
@@ -99,6 +102,9 @@ impl GuildKaltura {
             meeting_privileges: privileges::join(&[&op.meeting, &narrowing("meeting")?]),
             video_ttl: ttl("video"),
             meeting_ttl: ttl("meeting"),
+            // The loader validated the file; a value it let through but this cannot read
+            // (an older host's config) falls back to the defaults.
+            meetings: serde_json::from_value(k["meetings"].clone()).unwrap_or_default(),
         })
     }
 }
@@ -157,7 +163,7 @@ pub struct Kaltura {
     /// Kaltura users known to exist (ensured once per process).
     ensured: Mutex<HashSet<String>>,
     esearch_off_until: AtomicI64,
-    meetings: Box<dyn MeetingBackend>,
+    meetings: Meetings,
     /// The operator's side of sessions (`kaltura` in `config/plugins.json`), hot-reloaded.
     operator: ArcSwap<OperatorKaltura>,
 }
@@ -166,9 +172,7 @@ impl Kaltura {
     pub fn new(settings: KalturaSettings) -> Self {
         let client = Client::new(&settings.service_url, settings.timeout);
         let sessions = Sessions::new(settings.partner_id, settings.admin_secrets[0].clone());
-        let meetings = Box::new(ScheduledEvents {
-            kaf_url: settings.kaf_url.clone(),
-        });
+        let meetings = Meetings::new(&settings.kaf_url);
         Self {
             settings,
             client,
@@ -551,13 +555,37 @@ impl Kaltura {
             guild_id,
             duration: DEFAULT_MEETING_SECONDS,
         };
-        self.meetings.create(&self.admin(c), &new).await
+        let backend = self.meeting_backend(c, kind)?;
+        self.meetings
+            .backend(backend)
+            .create(&self.admin(c), &new)
+            .await
+    }
+
+    /// The backend the caller's guild hosts `kind` on, if the operator allows it.
+    fn meeting_backend(&self, c: &Caller, kind: MeetingKind) -> Result<BackendName, KalturaError> {
+        let backend = c.guild.meetings.for_kind(kind);
+        if self
+            .operator
+            .load()
+            .allows_backend(c.member.guild_id.as_deref(), backend)
+        {
+            return Ok(backend);
+        }
+        Err(KalturaError::NotConfigured(format!(
+            "This server hosts {}s on Kaltura {}, which the bot's operator has not turned on. A server admin sets `kaltura.meetings.{}` to another backend, or the operator adds \"{}\" to `kaltura.meeting_backends` in config/plugins.json.",
+            kind.as_str(),
+            backend.as_str().replace('_', " "),
+            kind.as_str(),
+            backend.as_str()
+        )))
     }
 
     /// A meeting of the caller's guild (others are "not found").
     pub async fn meeting(&self, c: &Caller, id: &str) -> Result<Meeting, KalturaError> {
         let guild_id = self.guild_of(c)?;
-        let m = self.meetings.get(&self.admin(c), id.trim()).await?;
+        let id = id.trim();
+        let m = self.meetings.holding(id)?.get(&self.admin(c), id).await?;
         if m.guild_id != guild_id {
             return Err(KalturaError::NotFound(format!(
                 "There is no meeting `{id}`."
@@ -566,9 +594,29 @@ impl Kaltura {
         Ok(m)
     }
 
+    /// The guild's active meetings on every backend it hosts a kind of meeting on.
     pub async fn meetings(&self, c: &Caller) -> Result<Vec<Meeting>, KalturaError> {
         let guild_id = self.guild_of(c)?;
-        self.meetings.list_active(&self.admin(c), guild_id).await
+        let operator = self.operator.load();
+        let backends: BTreeSet<BackendName> = [
+            MeetingKind::Meeting,
+            MeetingKind::Webinar,
+            MeetingKind::Classroom,
+        ]
+        .into_iter()
+        .map(|k| c.guild.meetings.for_kind(k))
+        .filter(|b| operator.allows_backend(Some(guild_id), *b))
+        .collect();
+        let admin = self.admin(c);
+        let lists = futures::future::try_join_all(
+            backends
+                .iter()
+                .map(|b| self.meetings.backend(*b).list_active(&admin, guild_id)),
+        )
+        .await?;
+        let mut all: Vec<Meeting> = lists.into_iter().flatten().collect();
+        all.sort_by_key(|m| m.starts_at);
+        Ok(all)
     }
 
     /// Ends a meeting: only its owner or a guild admin.
@@ -581,7 +629,10 @@ impl Kaltura {
             )));
         }
         if m.active {
-            self.meetings.end(&self.admin(c), &m.id).await?;
+            self.meetings
+                .holding(&m.id)?
+                .end(&self.admin(c), &m)
+                .await?;
             m.active = false;
         }
         Ok(m)
@@ -603,9 +654,8 @@ impl Kaltura {
         } else {
             c.role
         };
-        let scoped = self
-            .meetings
-            .join_privileges(&m, role, &c.member.display_name);
+        let backend = self.meetings.holding(&m.id)?;
+        let scoped = backend.join_privileges(&m, role, &c.member.display_name);
         let privs = privileges::join(&[
             &scoped,
             &c.guild.default_privileges,
@@ -615,7 +665,7 @@ impl Kaltura {
         let s = self
             .sessions
             .get(&c.kaltura_user_id, SessionType::User, &privs, ttl);
-        let url = self.meetings.join_url(&m, s.ks.expose());
+        let url = backend.join_url(&m, s.ks.expose());
         Ok((m, url))
     }
 }

@@ -11,7 +11,8 @@
 //!    "Entry Status Changed", are classified by their object instead);
 //! 2. a `KalturaCategoryEntry` object: category entry added;
 //! 3. a schedule event (`…ScheduleEvent`): active → meeting started, cancelled or deleted →
-//!    meeting ended;
+//!    meeting ended; a room entry (`KalturaRoomEntry`) with a `recordedEntryId` → recording
+//!    ready for that entry (other room changes are ignored);
 //! 4. a live entry (`liveStatus` present): 1 or 2 (playable, broadcasting) → live started,
 //!    0 → live ended;
 //! 5. an entry that was added or created (eventType 2, 5) → entry added;
@@ -20,11 +21,15 @@
 //!    else entry ready; any other status → status changed.
 //!
 //! Anything else (users, assets, …) is acknowledged and ignored.
+//!
+//! An object this host made for a guild (tags `kdhost,kd-guild-<id>`: meetings, rooms,
+//! webinars) is that guild's event only.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::events::{KalturaEvent, KalturaEventKind};
+use crate::kaltura::meetings::HostTags;
 
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -138,6 +143,7 @@ mod kaltura_enum {
     /// KalturaSourceType.RECORDED_LIVE
     pub const SOURCE_RECORDED_LIVE: &str = "36";
     pub const CATEGORY_ENTRY: &str = "KalturaCategoryEntry";
+    pub const ROOM_ENTRY: &str = "KalturaRoomEntry";
 }
 
 use kaltura_enum as ke;
@@ -161,6 +167,9 @@ impl<'a> Notice<'a> {
         let object_type = s(&obj["objectType"]).unwrap_or_default();
         let entry_id = if object_type == ke::CATEGORY_ENTRY {
             s(&obj["entryId"])
+        } else if object_type == ke::ROOM_ENTRY {
+            // What a room notification is about is the recording attached to it.
+            s(&obj["recordedEntryId"])
         } else if flat {
             s(&n["entry_id"])
         } else {
@@ -220,8 +229,10 @@ pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
     {
         categories.push(c);
     }
+    let guild = HostTags::of(&tags.join(",")).map(|t| t.guild_id);
     Some(KalturaEvent {
         kind,
+        guild,
         id: dedupe_id(n, raw),
         entry_id: notice.entry_id.clone(),
         fields: fields(&notice, entry_name.clone(), &tags),
@@ -249,6 +260,9 @@ fn kind_of(notice: &Notice) -> Option<KalturaEventKind> {
             Some(ke::SCHEDULE_CANCELLED | ke::SCHEDULE_DELETED) => Some(K::MeetingEnded),
             _ => Some(K::MeetingStarted),
         };
+    }
+    if notice.object_type == ke::ROOM_ENTRY {
+        return notice.entry_id.is_some().then_some(K::RecordingReady);
     }
     if let Some(live) = notice.field("liveStatus", "live_status") {
         return match live.as_str() {
@@ -425,6 +439,27 @@ mod tests {
         );
         let meeting = json!({"objectType": "KalturaMeetingScheduleEvent", "id": 5, "status": 2});
         assert_eq!(k(json_body(meeting, 2, "")), Some(K::MeetingStarted));
+        // A room tells about its recording; the guild that made it is the only audience.
+        let room = json!({"objectType": "KalturaRoomEntry", "id": "1_r1", "name": "Standup",
+            "status": 2, "tags": "kdhost,kd-guild-42,kd-kind-meeting"});
+        assert_eq!(k(json_body(room.clone(), 3, "")), None);
+        let mut recorded = room;
+        recorded["recordedEntryId"] = json!("1_rec1");
+        let ev = classify(&json_body(recorded, 3, ""), b"x").unwrap();
+        assert_eq!(
+            (ev.kind, ev.entry_id.as_deref(), ev.guild.as_deref()),
+            (K::RecordingReady, Some("1_rec1"), Some("42"))
+        );
+        assert_eq!(ev.entry_name.as_deref(), Some("Standup"));
+        let partner_wide = classify(
+            &json_body(entry(json!({"status": 2, "tags": "kd-guild-42"})), 3, ""),
+            b"x",
+        );
+        assert_eq!(
+            partner_wide.unwrap().guild,
+            None,
+            "only the host's own objects name a guild"
+        );
         // The template's system name decides when it names a kind.
         assert_eq!(
             k(json_body(

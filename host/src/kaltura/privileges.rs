@@ -9,13 +9,16 @@
 //!     "privileges": { "default": "", "video": "", "meeting": "" },
 //!     "guilds": { "123": { "privileges": { "default": "privacycontext:club" },
 //!                          "privacy_contexts": ["club"] } },
-//!     "partner_events": ["123"] } }
+//!     "partner_events": ["123"],
+//!     "meeting_backends": ["scheduled_events", "virtual_events"] } }
 //! ```
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use super::meetings::BackendName;
 
 /// The privilege lists a session is built from (comma lists, as Kaltura writes them).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -37,10 +40,12 @@ pub struct GuildSessions {
     pub privileges: PrivilegeLists,
     /// Privacy contexts the guild's own config may narrow its sessions to.
     pub privacy_contexts: Vec<String>,
+    /// Meeting backends this guild may choose besides the ones every guild may.
+    pub meeting_backends: Vec<BackendName>,
 }
 
 /// `kaltura` in `config/plugins.json`: the operator's side of Kaltura sessions.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OperatorKaltura {
     /// Privileges of every guild's sessions.
@@ -51,6 +56,22 @@ pub struct OperatorKaltura {
     /// guild not listed gets none of them); `"*"` for every guild with a config file or
     /// rules (one community on one partner).
     pub partner_events: Vec<String>,
+    /// The Kaltura products guilds may host meetings on (`kaltura.meetings` in a guild's
+    /// config picks among them); default `["scheduled_events"]`, the one every Kaltura
+    /// account with meetings has. Virtual events and rooms need those modules on the
+    /// partner, so the operator turns them on.
+    pub meeting_backends: Vec<BackendName>,
+}
+
+impl Default for OperatorKaltura {
+    fn default() -> Self {
+        Self {
+            privileges: PrivilegeLists::default(),
+            guilds: BTreeMap::new(),
+            partner_events: Vec::new(),
+            meeting_backends: vec![BackendName::ScheduledEvents],
+        }
+    }
 }
 
 impl OperatorKaltura {
@@ -119,6 +140,14 @@ impl OperatorKaltura {
         guild_id
             .and_then(|g| self.guilds.get(g))
             .is_some_and(|s| s.privacy_contexts.iter().any(|c| c == context))
+    }
+
+    /// Whether a guild may host meetings on `backend`.
+    pub fn allows_backend(&self, guild_id: Option<&str>, backend: BackendName) -> bool {
+        self.meeting_backends.contains(&backend)
+            || guild_id
+                .and_then(|g| self.guilds.get(g))
+                .is_some_and(|s| s.meeting_backends.contains(&backend))
     }
 
     /// Whether partner-wide Kaltura events reach this guild.

@@ -90,6 +90,7 @@ mod tests {
     fn an_event_offers_each_parent_category_its_tags_and_live() {
         let ev = KalturaEvent {
             kind: KalturaEventKind::LiveStarted,
+            guild: None,
             id: "1".into(),
             entry_id: None,
             entry_name: None,

@@ -1,6 +1,7 @@
 //! Test harness: the real host on loopback against the Discord stand-in, in temp folders.
 #![allow(dead_code)]
 
+pub mod members;
 pub mod processes;
 pub mod sync_socket;
 

@@ -228,6 +228,7 @@ impl KalturaStandIn {
             )
             .route("/api_v3/service/multirequest", axum::routing::any(multi))
             .route("/virtualEvent/launch", axum::routing::get(pages::launch))
+            .route("/room/launch", axum::routing::get(pages::room_launch))
             .route(
                 "/p/{pid}/embedPlaykitJs/uiconf_id/{uiconf}",
                 axum::routing::get(pages::player),
@@ -308,6 +309,48 @@ impl KalturaStandIn {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The virtual events as stored, including deleted ones.
+    pub fn virtual_events(&self) -> Vec<Value> {
+        let data = self.inner.data.lock().unwrap();
+        data.virtual_events.values().cloned().collect()
+    }
+
+    /// The room entries as stored, including deleted ones.
+    pub fn rooms(&self) -> Vec<Value> {
+        let data = self.inner.data.lock().unwrap();
+        data.rooms.values().cloned().collect()
+    }
+
+    /// What Kaltura's recording pipeline does after a room session: records it to a new
+    /// READY entry (named after the room) and attaches that entry to the room
+    /// (`room.attachRecordedEntry`). Returns the recorded entry's id.
+    pub fn record_room(&self, room_id: &str) -> anyhow::Result<String> {
+        let mut data = self.inner.data.lock().unwrap();
+        let room = data
+            .rooms
+            .get(room_id)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no room {room_id}"))?;
+        let entry_id = format!("1_rec{:05}", data.entries.len());
+        let entry = json!({
+            "objectType": "KalturaMediaEntry",
+            "id": entry_id,
+            "name": format!("{} (recording)", room["name"].as_str().unwrap_or("Room")),
+            "status": 2,
+            "mediaType": 1,
+            "partnerId": self.inner.opts.partner_id,
+            "userId": room["userId"],
+            "createdAt": now(),
+        });
+        media::push(&mut data, entry);
+        rooms::attach_recorded_entry(
+            &mut data,
+            &json!({"roomId": room_id, "recordedEntryId": entry_id}),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        Ok(entry_id)
     }
 
     pub fn user(&self, id: &str) -> Option<Value> {

@@ -168,6 +168,18 @@ impl KalturaStandIn {
         Some(encode(&n, format, self.admin_secret(), algo))
     }
 
+    /// "This room changed": the object-changed notification (JSON body) Kaltura sends about
+    /// a room entry, e.g. after a recording was attached to it (`None` for an unknown room).
+    pub fn room_changed_notification(
+        &self,
+        room_id: &str,
+        job_id: u64,
+    ) -> Option<SignedNotification> {
+        let room = self.rooms().into_iter().find(|r| r["id"] == room_id)?;
+        let n = http_notification(job_id, 3, "Room Entry Changed", room);
+        Some(encode(&n, BodyFormat::Json, self.admin_secret(), "sha256"))
+    }
+
     /// [`post`] with a shared client.
     pub async fn deliver_notification(
         &self,

@@ -17,7 +17,7 @@ use kaltura_ks::{KsInfo, SessionType};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::{Inner, accounts, media, now};
+use super::{Inner, accounts, media, now, params, rooms, virtual_events};
 use serde_json::json;
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -60,27 +60,66 @@ pub async fn launch(
             "the session names no eventId",
         );
     };
-    let found = s
-        .data
-        .lock()
-        .unwrap()
-        .events
-        .get(&event.parse().unwrap_or(-1))
-        .cloned();
+    let data = s.data.lock().unwrap();
+    let found = data.events.get(&event.parse().unwrap_or(-1));
+    // A webinar's session also names its virtual event, which the main event must be part of.
+    if let Some(ve) = privilege(&info.privileges, "virtualEventId") {
+        let part_of =
+            found.is_some_and(|ev| params::text(&ev["virtualEventId"]).as_deref() == Some(ve));
+        if !part_of || !virtual_events::is_active(&data, ve.parse().unwrap_or(-1)) {
+            return page(StatusCode::NOT_FOUND, "No such virtual event", ve);
+        }
+    }
     match found {
-        Some(ev) if ev["status"] == 2 => page(
-            StatusCode::OK,
-            &format!("Joined “{}”", ev["summary"].as_str().unwrap_or_default()),
-            &format!(
-                "as {} ({}), role {}; session valid for {} more seconds",
-                privilege(&info.privileges, "firstName").unwrap_or("?"),
-                info.user_id,
-                privilege(&info.privileges, "role").unwrap_or("?"),
-                info.expiry - now()
-            ),
-        ),
+        Some(ev) if ev["status"] == 2 => joined(&info, params::text(&ev["summary"])),
         Some(_) => page(StatusCode::GONE, "This meeting has ended", event),
         None => page(StatusCode::NOT_FOUND, "No such meeting", event),
+    }
+}
+
+/// "Joined …": who, with which role, for how long.
+fn joined(info: &KsInfo, title: Option<String>) -> Response {
+    page(
+        StatusCode::OK,
+        &format!("Joined “{}”", title.unwrap_or_default()),
+        &format!(
+            "as {} ({}), role {}; session valid for {} more seconds",
+            privilege(&info.privileges, "firstName").unwrap_or("?"),
+            info.user_id,
+            privilege(&info.privileges, "role").unwrap_or("?"),
+            info.expiry - now()
+        ),
+    )
+}
+
+/// The room launch (`/room/launch?ks=`): the session names the room (`roomId`), which must
+/// exist and be within its scheduling window.
+pub async fn room_launch(
+    State(s): State<Arc<Inner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let p = json!({"ks": q.get("ks").cloned().unwrap_or_default()});
+    let info = match accounts::check_ks(&s.opts, &p, false) {
+        Ok(i) => i,
+        Err(e) => return page(StatusCode::FORBIDDEN, "Cannot join", &e.code),
+    };
+    let Some(room_id) = privilege(&info.privileges, "roomId") else {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Cannot join",
+            "the session names no roomId",
+        );
+    };
+    let room = s.data.lock().unwrap().rooms.get(room_id).cloned();
+    match room {
+        Some(r) if params::int(&r["status"]) == Some(rooms::DELETED) => {
+            page(StatusCode::NOT_FOUND, "No such room", room_id)
+        }
+        Some(r) if params::int(&r["endDate"]).is_some_and(|end| end <= now()) => {
+            page(StatusCode::GONE, "This meeting has ended", room_id)
+        }
+        Some(r) => joined(&info, params::text(&r["name"])),
+        None => page(StatusCode::NOT_FOUND, "No such room", room_id),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Rooms (`room_room`): a meeting room is an entry of its own (`KalturaRoomEntry`, ids like
 //! other entries), `roomType` 1 room or 2 breakout room, optionally made from a template
 //! room, with the entry it broadcasts to and, after a session, the entry it was recorded to
-//! (`attachRecordedEntry`).
+//! (`attachRecordedEntry`). Like every entry, a room has an owner (`userId`) and a
+//! scheduling window (`startDate`, `endDate`).
 
 use serde_json::{Value, json};
 
@@ -25,6 +26,9 @@ const WRITABLE: &[&str] = &[
     "broadcastEntryId",
     "templateRoomEntryId",
     "referenceId",
+    "userId",
+    "startDate",
+    "endDate",
 ];
 
 fn live<'a>(data: &'a mut Data, raw: &str) -> Result<&'a mut Value, ApiError> {
