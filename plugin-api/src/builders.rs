@@ -3,8 +3,8 @@
 use crate::bindings::kaltura_discord::plugin::types::Button;
 use crate::{
     ActionRow, ButtonStyle, CapError, Capability, Choice, ChoiceValue, CommandDef, CommandKind,
-    Component, Embed, EmbedField, Manifest, Message, Modal, OptionDef, OptionKind, Response,
-    SelectMenu, SelectOption, SubcommandDef, TextInput, TextInputStyle,
+    CommandNote, Component, Embed, EmbedField, Manifest, Message, Modal, OptionDef, OptionKind,
+    Response, SelectMenu, SelectOption, SubcommandDef, TextInput, TextInputStyle,
 };
 
 /// Builds a [`Manifest`].
@@ -485,5 +485,33 @@ impl CapError {
             | CapError::Failed(m)
             | CapError::NotFound(m) => m,
         }
+    }
+}
+
+/// `/command` is on its way out: people should use `replacement` instead; from `sunset`
+/// (`YYYY-MM-DD`, UTC) it is no longer offered. Return it from `Plugin::command_notes`.
+pub fn deprecated_command(
+    command: impl Into<String>,
+    replacement: impl Into<String>,
+    sunset: impl Into<String>,
+) -> CommandNote {
+    CommandNote {
+        command: command.into(),
+        option_name: None,
+        replacement: replacement.into(),
+        sunset: sunset.into(),
+    }
+}
+
+/// The `option` of `/command` is on its way out (see [`deprecated_command`]).
+pub fn deprecated_option(
+    command: impl Into<String>,
+    option: impl Into<String>,
+    replacement: impl Into<String>,
+    sunset: impl Into<String>,
+) -> CommandNote {
+    CommandNote {
+        option_name: Some(option.into()),
+        ..deprecated_command(command, replacement, sunset)
     }
 }

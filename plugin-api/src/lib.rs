@@ -56,9 +56,9 @@ pub mod guide {}
 
 pub use bindings::kaltura_discord::plugin::types::{
     ActionRow, ButtonStyle, CapError, Capability, Choice, ChoiceValue, CommandDef, CommandInput,
-    CommandKind, Component, ComponentInput, Context, Embed, EmbedField, Event, Manifest, Message,
-    Modal, ModalInput, OptionDef, OptionInput, OptionKind, OptionValue, Response, SelectMenu,
-    SelectOption, SubcommandDef, TextInput, TextInputStyle, User,
+    CommandKind, CommandNote, Component, ComponentInput, Context, Embed, EmbedField, Event,
+    Manifest, Message, Modal, ModalInput, OptionDef, OptionInput, OptionKind, OptionValue,
+    Response, SelectMenu, SelectOption, SubcommandDef, TextInput, TextInputStyle, User,
 };
 pub use builders::*;
 
@@ -92,8 +92,8 @@ pub const CONTRACT_VERSION: &str = "0.1.2";
 pub mod prelude {
     pub use crate::builders::*;
     pub use crate::{
-        CapError, Capability, CommandInput, ComponentInput, Event, Manifest, ModalInput, Plugin,
-        Response, config, discord, export_plugin, host, http, kaltura, kv, log,
+        CapError, Capability, CommandInput, CommandNote, ComponentInput, Event, Manifest,
+        ModalInput, Plugin, Response, config, discord, export_plugin, host, http, kaltura, kv, log,
     };
 }
 
@@ -127,6 +127,14 @@ pub trait Plugin {
     fn on_event(_event: Event) -> Result<(), String> {
         Ok(())
     }
+
+    /// Commands and options on their way out (contract 0.1.2), made with
+    /// [`deprecated_command`] and [`deprecated_option`]: the host keeps registering each
+    /// until its sunset, adds a one-line notice naming the replacement to every answer,
+    /// lists them in `/help`, and drops them from Discord on the sunset day.
+    fn command_notes() -> Vec<CommandNote> {
+        Vec::new()
+    }
 }
 
 /// Export a [`Plugin`] implementation as the component's entry points.
@@ -158,6 +166,9 @@ macro_rules! export_plugin {
             }
             fn handle_event(ev: $crate::Event) -> Result<(), String> {
                 <$plugin as $crate::Plugin>::on_event(ev)
+            }
+            fn command_notes() -> Vec<$crate::CommandNote> {
+                <$plugin as $crate::Plugin>::command_notes()
             }
         }
 

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::command_versions;
 use super::host_commands::{ExtraCommands, extra_commands};
 use super::rest::{DiscordRest, RestError};
 use crate::plugins::bindings::types::{CommandDef, CommandKind, OptionDef, OptionKind};
@@ -109,13 +111,29 @@ pub fn command_json(c: &CommandDef) -> Value {
     v
 }
 
-/// Every loaded command plus `extra`, sorted by (type, name) so the hash is stable. An
-/// extra command whose name a plugin already uses is left out (the plugin answers it).
+/// Every loaded command as registered today plus `extra`, sorted by (type, name) so the
+/// hash is stable. An extra command whose name a plugin already uses is left out (the
+/// plugin answers it).
 pub fn desired_commands(set: &PluginSet, extra: &[Value], with_entry_point: bool) -> Vec<Value> {
+    desired_commands_on(set, extra, with_entry_point, command_versions::today())
+}
+
+/// [`desired_commands`] as of `today`: retired commands and options are left out,
+/// deprecated ones say so ([`command_versions::registered`]).
+pub fn desired_commands_on(
+    set: &PluginSet,
+    extra: &[Value],
+    with_entry_point: bool,
+    today: NaiveDate,
+) -> Vec<Value> {
     let mut list: Vec<Value> = set
         .plugins
         .values()
-        .flat_map(|p| p.manifest.commands.iter().map(command_json))
+        .flat_map(|p| {
+            p.manifest.commands.iter().filter_map(|c| {
+                command_versions::registered(command_json(c), &p.deprecations, today)
+            })
+        })
         .collect();
     for e in extra {
         let taken = list
@@ -322,8 +340,19 @@ async fn sync_scope(
     })
 }
 
+/// How long until the next UTC day begins (when sunsets take effect).
+fn until_next_day() -> Duration {
+    let now = chrono::Utc::now();
+    let next = (now.date_naive() + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    (next - now).to_std().unwrap_or(Duration::from_secs(1))
+}
+
 /// Keeps Discord's commands in line with the loaded plugins and rules: syncs at start,
-/// then after each change (debounced). Failures are retried with backoff.
+/// then after each change (debounced) and when a new UTC day begins. Failures are retried
+/// with backoff.
 pub async fn run_sync_loop(
     registry: Arc<Registry>,
     rest: Arc<DiscordRest>,
@@ -349,6 +378,9 @@ pub async fn run_sync_loop(
                 tokio::select! {
                     _ = registry.commands_changed.notified() => {}
                     _ = rules_changed() => {}
+                    // A sunset may pass: the list is computed again (and synced only if it
+                    // changed).
+                    _ = tokio::time::sleep(until_next_day()) => {}
                 }
                 // Let a burst of reloads settle.
                 tokio::time::sleep(DEBOUNCE).await;

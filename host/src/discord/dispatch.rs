@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::command_versions;
 use super::host_commands::HostCommands;
 use super::model::{self, Interaction};
 use super::response::{self, Answering, Callback, EPHEMERAL};
@@ -148,7 +149,14 @@ impl Dispatcher {
             };
         }
         match self.route(&ix, answering).await {
-            Ok((plugin, call)) => self.run_plugin(ix, answering, plugin, call, acked).await,
+            Ok(Routed {
+                plugin,
+                call,
+                notices,
+            }) => {
+                self.run_plugin(ix, answering, plugin, call, notices, acked)
+                    .await
+            }
             Err(refusal) => response::error_reply(answering, &refusal.to_string()),
         }
     }
@@ -160,6 +168,7 @@ impl Dispatcher {
         answering: Answering,
         plugin: Arc<LoadedPlugin>,
         call: Call,
+        notices: Vec<String>,
         acked: Acked,
     ) -> Callback {
         let name = plugin.name.clone();
@@ -179,7 +188,8 @@ impl Dispatcher {
         // a task of its own (most calls never pay for a spawn).
         let mut guest: GuestCall = Box::pin(async move {
             let out = plugin.call(&rt, scope, call).await;
-            response::render(&plugin.name, answering, out).callback
+            let answer = response::render(&plugin.name, answering, out).callback;
+            command_versions::with_notices(answer, &notices)
         });
         let first = tokio::select! {
             done = &mut guest => done,
@@ -217,12 +227,8 @@ impl Dispatcher {
         }
     }
 
-    /// Finds the plugin and checks policy and rate limits.
-    async fn route(
-        &self,
-        ix: &Interaction,
-        answering: Answering,
-    ) -> Result<(Arc<LoadedPlugin>, Call), Refusal> {
+    /// Finds the plugin and checks policy, rate limits and deprecations.
+    async fn route(&self, ix: &Interaction, answering: Answering) -> Result<Routed, Refusal> {
         let set = self.registry.snapshot();
         let (plugin, command) = match answering {
             Answering::Command | Answering::Autocomplete => {
@@ -272,7 +278,20 @@ impl Dispatcher {
             }
             Answering::Modal => Call::Modal(ix.modal_input(&own_id(ix)).map_err(Refusal::Input)?),
         };
-        Ok((plugin, call))
+        // A command (or option) past its sunset is refused; one before it gets a notice.
+        let notices = match (answering, command) {
+            (Answering::Command, Some(name)) => {
+                let met = command_versions::met(&plugin.deprecations, name, &ix.data);
+                command_versions::verdict(&met, command_versions::today())
+                    .map_err(Refusal::Retired)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Routed {
+            plugin,
+            call,
+            notices,
+        })
     }
 
     async fn rate_limit(&self, ix: &Interaction) -> Result<(), Denied> {
@@ -364,6 +383,16 @@ pub enum Refusal {
     /// The interaction's data does not fit the contract.
     #[error("{0}")]
     Input(String),
+    /// A command or option past its sunset (the text names its replacement).
+    #[error("{0}")]
+    Retired(String),
+}
+
+/// Where an interaction goes: the plugin, the call, and the deprecation notices to add.
+struct Routed {
+    plugin: Arc<LoadedPlugin>,
+    call: Call,
+    notices: Vec<String>,
 }
 
 /// The command a control belongs to: the first `:`-separated part of its id, if it names

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::command_versions;
 use super::model::Interaction;
 use super::response::{Callback, EPHEMERAL};
 use crate::config::admin::{ChangeError, ConfigAdmin, SECTIONS};
@@ -80,6 +81,15 @@ pub fn definitions() -> Vec<Value> {
     defs
 }
 
+/// A rule's command as registered today (none once it is retired).
+pub fn rule_command_registered(c: &CommandDecl) -> Option<Value> {
+    super::command_versions::registered(
+        rule_command_json(c),
+        &c.deprecations,
+        super::command_versions::today(),
+    )
+}
+
 /// A rule's command as Discord's JSON.
 pub fn rule_command_json(c: &CommandDecl) -> Value {
     let option_type = |k: &str| match k {
@@ -125,9 +135,13 @@ pub fn extra_commands(rules: Option<&Rules>) -> ExtraCommands {
     if let Some(r) = rules {
         extra
             .global
-            .extend(r.commands(None).iter().map(rule_command_json));
+            .extend(r.commands(None).iter().filter_map(rule_command_registered));
         for g in r.guild_ids() {
-            let list: Vec<Value> = r.commands(Some(&g)).iter().map(rule_command_json).collect();
+            let list: Vec<Value> = r
+                .commands(Some(&g))
+                .iter()
+                .filter_map(rule_command_registered)
+                .collect();
             if !list.is_empty() {
                 extra.guilds.insert(g, list);
             }
@@ -254,11 +268,28 @@ impl HostCommands {
     }
 
     async fn rule_command(&self, guild: &str, name: &str, ix: &Interaction) -> Callback {
-        let Some((rule, _)) = self.rules.command_owner(guild, name) else {
+        let Some((rule, decl)) = self.rules.command_owner(guild, name) else {
             return reply(&format!(
                 "/{name} is not available right now: its rule is gone."
             ));
         };
+        let met = command_versions::met(&decl.deprecations, name, &ix.data);
+        match command_versions::verdict(&met, command_versions::today()) {
+            Err(retired) => reply(&retired),
+            Ok(notices) => {
+                let answer = self.run_rule_command(rule, guild, name, ix).await;
+                command_versions::with_notices(answer, &notices)
+            }
+        }
+    }
+
+    async fn run_rule_command(
+        &self,
+        rule: Arc<crate::scripts::rules::Rule>,
+        guild: &str,
+        name: &str,
+        ix: &Interaction,
+    ) -> Callback {
         let cfg = self.admin.guilds.guild(Some(guild));
         if !Policy::of(&cfg.typed).rule_runs(&rule.name) {
             return reply(&format!("/{name} is turned off on this server."));

@@ -1,5 +1,6 @@
 //! Discord: the signed interactions endpoint, the gateway, REST, the command registry.
 
+pub mod command_versions;
 pub mod commands;
 pub mod dispatch;
 pub mod gateway;

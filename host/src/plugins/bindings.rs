@@ -1,8 +1,9 @@
-//! Host-side bindings of the contract in `wit/` (world `plugin`).
+//! Host-side bindings of the contract in `wit/` (world `host-view`: the plugin world
+//! without its optional exports, which [`super::runtime`] looks up by name).
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "plugin",
+    world: "host-view",
     // `tracing`: each host call is a TRACE span + events (arguments, result) that
     // `kdhost plugin test` shows authors; off (one cached check) at the usual levels.
     imports: { default: async | tracing | verbose_tracing },
@@ -26,3 +27,7 @@ pub const CONTRACT_FILES: [(&str, &str); 3] = [
     ),
     ("world.wit", include_str!("../../../wit/world.wit")),
 ];
+
+/// The world's instance and pre-instance under the names the host uses.
+pub use HostView as Plugin;
+pub use HostViewPre as PluginPre;

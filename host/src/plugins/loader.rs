@@ -16,6 +16,7 @@ use super::grants::{CapabilityName, GrantsConfig, PluginGrants};
 use super::manifest;
 use super::runtime::{Call, Output, Runtime};
 use super::state::{CallScope, PluginState};
+use crate::discord::command_versions::{self, Deprecation};
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct LoadedPlugin {
     pub pre: PluginPre<PluginState>,
     /// SHA-256 of the component bytes.
     pub hash: String,
+    /// Its commands and options on their way out (`command-notes`, contract 0.1.2).
+    pub deprecations: Vec<Deprecation>,
 }
 
 impl LoadedPlugin {
@@ -239,6 +242,9 @@ pub async fn load(
     let engine = &rt.engine.engine;
     let names: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
     let imports = check_imports(names.iter().map(String::as_str)).map_err(Refused::Contract)?;
+    let exports_command_notes = ty
+        .exports(engine)
+        .any(|(n, _)| n == super::runtime::COMMAND_NOTES);
 
     let pre = rt
         .linker
@@ -259,6 +265,25 @@ pub async fn load(
         Err(e) => return Err(Refused::ManifestCall(e.to_string())),
     };
     manifest::validate(&manifest).map_err(|e| Refused::Manifest(e.to_string()))?;
+    let deprecations = if exports_command_notes {
+        let notes = match rt
+            .call(
+                &pre,
+                &name,
+                &nobody,
+                CallScope::default(),
+                Call::CommandNotes,
+            )
+            .await
+        {
+            Ok(Output::CommandNotes(n)) => n,
+            Ok(_) => unreachable!("command-notes returns notes"),
+            Err(e) => return Err(Refused::ManifestCall(format!("command-notes: {e}"))),
+        };
+        command_versions::from_notes(&notes, &manifest).map_err(Refused::Manifest)?
+    } else {
+        Vec::new()
+    };
 
     let requested: BTreeSet<CapabilityName> = manifest
         .capabilities
@@ -295,6 +320,7 @@ pub async fn load(
         grants: Arc::new(plugin_grants),
         pre,
         hash,
+        deprecations,
     })
 }
 

@@ -9,7 +9,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, Notify};
 
 use super::bindings::kaltura_discord::plugin::host::PluginInfo;
-use super::bindings::types::CommandKind;
+use super::bindings::types::{CommandKind, CommandNote};
+use super::caps::Catalog;
 use super::grants::GrantsConfig;
 use super::loader::{self, LoadedPlugin, Source};
 use super::runtime::Runtime;
@@ -62,6 +63,29 @@ impl PluginSet {
         self.plugins.remove(name)
     }
 
+    /// What `host.info` and `host.command-notes` report.
+    pub fn catalog(&self) -> Catalog {
+        let notes = self
+            .plugins
+            .values()
+            .flat_map(|p| {
+                p.deprecations.iter().map(|d| {
+                    let note = CommandNote {
+                        command: d.command.clone(),
+                        option_name: d.option.clone(),
+                        replacement: d.replacement.clone(),
+                        sunset: d.sunset.to_string(),
+                    };
+                    (p.name.to_string(), note)
+                })
+            })
+            .collect();
+        Catalog {
+            plugins: self.infos(),
+            notes,
+        }
+    }
+
     pub fn infos(&self) -> Vec<PluginInfo> {
         self.plugins
             .values()
@@ -110,7 +134,7 @@ pub struct Registry {
     /// The operator's grants (shared with the guild rules, which read the `rules` entry).
     grants: Arc<ArcSwap<GrantsConfig>>,
     /// What the `host` capability reports about the loaded plugins.
-    catalog: Arc<ArcSwap<Vec<PluginInfo>>>,
+    catalog: Arc<ArcSwap<Catalog>>,
     /// Built-in plugins by name, to fall back to when a folder override is removed.
     builtins: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Which file provides which plugin.
@@ -127,7 +151,7 @@ impl Registry {
     pub fn new(
         runtime: Arc<Runtime>,
         grants: Arc<ArcSwap<GrantsConfig>>,
-        catalog: Arc<ArcSwap<Vec<PluginInfo>>>,
+        catalog: Arc<ArcSwap<Catalog>>,
         cache: Option<PathBuf>,
     ) -> Self {
         Self {
@@ -298,7 +322,7 @@ impl Registry {
         for name in next.plugins.keys() {
             METRICS.prime_plugin(name);
         }
-        self.catalog.store(Arc::new(next.infos()));
+        self.catalog.store(Arc::new(next.catalog()));
         self.set.store(Arc::new(next));
         self.commands_changed.notify_one();
         Ok(())

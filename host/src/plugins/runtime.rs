@@ -8,7 +8,9 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::admission::{Admission, Class};
-use super::bindings::types::{CommandInput, ComponentInput, Event, Manifest, ModalInput, Response};
+use super::bindings::types::{
+    CommandInput, CommandNote, ComponentInput, Event, Manifest, ModalInput, Response,
+};
 use super::bindings::{Plugin, PluginPre};
 use super::caps::Capabilities;
 use super::engine::PluginEngine;
@@ -19,6 +21,8 @@ use crate::telemetry::METRICS;
 /// What to call in the guest.
 pub enum Call {
     Manifest,
+    /// The optional `command-notes` export (contract 0.1.2); none when not exported.
+    CommandNotes,
     Command(CommandInput),
     Component(ComponentInput),
     Autocomplete(CommandInput),
@@ -30,6 +34,7 @@ impl Call {
     pub fn entry(&self) -> &'static str {
         match self {
             Call::Manifest => "manifest",
+            Call::CommandNotes => "command-notes",
             Call::Command(_) => "command",
             Call::Component(_) => "component",
             Call::Autocomplete(_) => "autocomplete",
@@ -42,6 +47,7 @@ impl Call {
 /// What the guest returned.
 pub enum Output {
     Manifest(Manifest),
+    CommandNotes(Vec<CommandNote>),
     Response(Result<Response, String>),
     Event(Result<(), String>),
 }
@@ -196,6 +202,9 @@ async fn run(
     store: &mut Store<PluginState>,
     call: Call,
 ) -> wasmtime::Result<Output> {
+    if let Call::CommandNotes = call {
+        return command_notes(pre, store).await.map(Output::CommandNotes);
+    }
     let p = pre
         .instantiate_async(&mut *store)
         .await
@@ -209,8 +218,30 @@ async fn run(
         }
         Call::Modal(i) => Output::Response(p.call_handle_modal(&mut *store, &i).await?),
         Call::Event(e) => Output::Event(p.call_handle_event(&mut *store, &e).await?),
+        Call::CommandNotes => unreachable!("answered above"),
     })
 }
+
+/// The export the host's bindings leave out (older components lack it): looked up by name.
+async fn command_notes(
+    pre: &PluginPre<PluginState>,
+    store: &mut Store<PluginState>,
+) -> wasmtime::Result<Vec<CommandNote>> {
+    let instance = pre
+        .instance_pre()
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| e.context(Instantiation))?;
+    let Some(f) = instance.get_func(&mut *store, COMMAND_NOTES) else {
+        return Ok(Vec::new());
+    };
+    let f = f.typed::<(), (Vec<CommandNote>,)>(&*store)?;
+    let (notes,) = f.call_async(&mut *store, ()).await?;
+    Ok(notes)
+}
+
+/// The optional export's name in the contract (`world command-versions`).
+pub const COMMAND_NOTES: &str = "command-notes";
 
 /// Marks errors raised while instantiating.
 #[derive(Debug)]

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::effects::{Effect, message_from};
 use super::run::{CommandDecl, OptionDecl, Run, current};
+use crate::discord::command_versions::Deprecation;
 use crate::events::template::render_limited;
 use crate::kaltura::KalturaError;
 
@@ -258,7 +259,49 @@ fn valid_command_name(name: &str) -> bool {
 /// Discord's limits on one command's options.
 const MAX_OPTIONS: usize = 25;
 
+/// `deprecated: #{replacement: "/vote", sunset: "2027-03-01"}` of a command or an option.
+fn deprecation(
+    m: &Value,
+    command: &str,
+    option: Option<&str>,
+    at: &str,
+) -> Result<Option<Deprecation>, String> {
+    if m.is_null() {
+        return Ok(None);
+    }
+    if !m.is_object() {
+        return Err(format!(
+            "{at}: `deprecated` is a map like #{{replacement: \"/vote\", sunset: \"2027-03-01\"}}"
+        ));
+    }
+    let field = |k: &str| m[k].as_str().unwrap_or_default();
+    Deprecation::new(command, option, field("replacement"), field("sunset"), at).map(Some)
+}
+
 fn command(name: &str, description: &str, options: Array) -> Res<()> {
+    declare_command(name, description, options, Dynamic::UNIT)
+}
+
+/// `command(name, description, options, #{replacement, sunset})`: a command on its way out.
+fn deprecated_command(
+    name: &str,
+    description: &str,
+    options: Array,
+    deprecated: Dynamic,
+) -> Res<()> {
+    declare_command(name, description, options, deprecated)
+}
+
+fn declare_command(name: &str, description: &str, options: Array, deprecated: Dynamic) -> Res<()> {
+    let command_name = name;
+    let mut deprecations = Vec::new();
+    let whole = to_json(&deprecated).map_err(|e| Box::new(EvalAltResult::from(e)))?;
+    deprecations.extend(deprecation(
+        &whole,
+        name,
+        None,
+        &format!("command(): /{name}"),
+    )?);
     if options.len() > MAX_OPTIONS {
         return Err(format!(
             "command(): {} options; Discord allows {MAX_OPTIONS}",
@@ -299,6 +342,12 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
             )
             .into());
         }
+        deprecations.extend(deprecation(
+            &m["deprecated"],
+            command_name,
+            Some(&name),
+            &format!("command(): option `{name}`"),
+        )?);
         let description = field("description");
         if description.chars().count() > 100 {
             return Err(
@@ -333,6 +382,7 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
             name,
             description,
             options: opts,
+            deprecations,
         });
         Ok(())
     })
@@ -368,5 +418,6 @@ pub fn register(e: &mut Engine) {
     e.register_fn("kaltura_latest", |n: i64| search("", n));
     e.register_fn("command", |n: &str, d: &str| command(n, d, Array::new()));
     e.register_fn("command", command);
+    e.register_fn("command", deprecated_command);
     e.register_fn("schedule", schedule);
 }

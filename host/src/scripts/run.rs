@@ -71,6 +71,9 @@ pub struct CommandDecl {
     pub name: String,
     pub description: String,
     pub options: Vec<OptionDecl>,
+    /// The command or its options on their way out (`deprecated` in the declaration).
+    #[serde(skip)]
+    pub deprecations: Vec<crate::discord::command_versions::Deprecation>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -25,7 +25,10 @@ impl Plugin for Core {
     fn on_command(cmd: CommandInput) -> Result<Response, String> {
         let info = host::info();
         match cmd.name.as_str() {
-            "help" => Ok(help(&info.plugins, cmd.text("plugin"))),
+            "help" => {
+                let notes = Notes::now(host::command_notes());
+                Ok(help(&info.plugins, &notes, cmd.text("plugin")))
+            }
             "about" => Ok(about(&info)),
             other => Err(format!("unknown command /{other}")),
         }
@@ -50,9 +53,60 @@ impl Plugin for Core {
     }
 }
 
-use kd_plugin::{Choice, ChoiceValue, OptionValue};
+use kd_plugin::{Choice, ChoiceValue, CommandNote, OptionValue};
 
-fn help(plugins: &[PluginInfo], only: Option<&str>) -> Response {
+/// The loaded plugins' deprecations, as of today (UTC).
+struct Notes {
+    notes: Vec<(String, CommandNote)>,
+    today: String,
+}
+
+impl Notes {
+    fn now(notes: Vec<(String, CommandNote)>) -> Self {
+        Self {
+            notes,
+            today: chrono::Utc::now().date_naive().to_string(),
+        }
+    }
+
+    /// Retired on or before today (`YYYY-MM-DD` compares as text).
+    fn retired(&self, n: &CommandNote) -> bool {
+        n.sunset <= self.today
+    }
+
+    fn of<'a>(
+        &'a self,
+        plugin: &'a str,
+        command: &'a str,
+    ) -> impl Iterator<Item = &'a CommandNote> {
+        self.notes
+            .iter()
+            .filter(move |(p, n)| p == plugin && n.command == command)
+            .map(|(_, n)| n)
+    }
+
+    /// The `/help` line of a command: hidden once retired, else with what is on its way out.
+    fn line(&self, plugin: &str, name: &str, description: &str) -> Option<String> {
+        let mut line = format!("`/{name}` — {description}");
+        for n in self.of(plugin, name) {
+            match &n.option_name {
+                None if self.retired(n) => return None,
+                None => line.push_str(&format!(
+                    "\n  ⚠️ deprecated: use {} (goes away {})",
+                    n.replacement, n.sunset
+                )),
+                Some(_) if self.retired(n) => {}
+                Some(o) => line.push_str(&format!(
+                    "\n  ⚠️ option `{o}` deprecated: use {} (goes away {})",
+                    n.replacement, n.sunset
+                )),
+            }
+        }
+        Some(line)
+    }
+}
+
+fn help(plugins: &[PluginInfo], notes: &Notes, only: Option<&str>) -> Response {
     let mut embed = EmbedBuilder::new().title("Commands").color(BLURPLE);
     let mut shown = 0;
     for p in plugins.iter().filter(|p| only.is_none_or(|o| o == p.name)) {
@@ -62,8 +116,11 @@ fn help(plugins: &[PluginInfo], only: Option<&str>) -> Response {
         let lines: Vec<String> = p
             .commands
             .iter()
-            .map(|c| format!("`/{}` — {}", c.name, c.description))
+            .filter_map(|c| notes.line(&p.name, &c.name, &c.description))
             .collect();
+        if lines.is_empty() {
+            continue;
+        }
         let mut value = lines.join("\n");
         if value.len() > 1024 {
             value.truncate(1020);

@@ -66,6 +66,7 @@ pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
             "version": p.manifest.version, "description": p.manifest.description,
             "contract": format!("kaltura-discord:plugin@{}", p.contract),
             "commands": commands, "events": p.manifest.events, "capabilities": caps, "sha256": p.hash,
+            "deprecations": p.deprecations.iter().map(|d| d.to_json()).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -88,6 +89,12 @@ pub async fn check(file: &Path, as_json: bool) -> Result<ExitCode> {
         println!("  commands:");
         for c in &p.manifest.commands {
             println!("    /{} — {}", c.name, c.description);
+        }
+        if !p.deprecations.is_empty() {
+            println!("  deprecated:");
+            for d in &p.deprecations {
+                println!("    {d}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,19 +7,27 @@ use arc_swap::ArcSwap;
 
 pub use crate::plugins::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::plugins::bindings::kaltura_discord::plugin::host::{Host, HostInfo};
+use crate::plugins::bindings::types::CommandNote;
 use crate::plugins::state::PluginState;
+
+/// The loaded plugins as `host` reports them (the registry replaces it on every change).
+#[derive(Default)]
+pub struct Catalog {
+    pub plugins: Vec<PluginInfo>,
+    /// (plugin, note) for every command or option on its way out.
+    pub notes: Vec<(String, CommandNote)>,
+}
 
 /// What the `host` capability reports, kept current by the registry and the app.
 pub struct HostCap {
-    /// The loaded plugins (the registry replaces it on every change).
-    pub catalog: Arc<ArcSwap<Vec<PluginInfo>>>,
+    pub catalog: Arc<ArcSwap<Catalog>>,
     /// (service, state) pairs, e.g. ("discord-gateway", "off: set DISCORD_BOT_TOKEN").
     pub status: ArcSwap<Vec<(String, String)>>,
     pub started: Instant,
 }
 
 impl HostCap {
-    pub fn new(catalog: Arc<ArcSwap<Vec<PluginInfo>>>) -> Self {
+    pub fn new(catalog: Arc<ArcSwap<Catalog>>) -> Self {
         Self {
             catalog,
             status: ArcSwap::from_pointee(Vec::new()),
@@ -39,7 +47,7 @@ impl Host for PluginState {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime: h.started.elapsed().as_secs(),
             plugins: if allowed {
-                h.catalog.load().as_ref().clone()
+                h.catalog.load().plugins.clone()
             } else {
                 Vec::new()
             },
@@ -48,6 +56,14 @@ impl Host for PluginState {
             } else {
                 Vec::new()
             },
+        }
+    }
+
+    /// Denied callers get none, like `info`.
+    async fn command_notes(&mut self) -> Vec<(String, CommandNote)> {
+        match self.require(crate::plugins::bindings::types::Capability::Host) {
+            Ok(()) => self.caps.host.catalog.load().notes.clone(),
+            Err(_) => Vec::new(),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use config::ConfigCap;
 pub use discord::DiscordCap;
-pub use host::HostCap;
+pub use host::{Catalog, HostCap};
 pub use http::HttpCap;
 pub use kaltura::KalturaCap;
 pub use kv::KvCap;
@@ -37,7 +37,7 @@ impl Capabilities {
         guilds: Arc<crate::config::guild::GuildConfigs>,
         discord: DiscordCap,
         kaltura: Option<Arc<crate::kaltura::Kaltura>>,
-        catalog: Arc<arc_swap::ArcSwap<Vec<host::PluginInfo>>>,
+        catalog: Arc<arc_swap::ArcSwap<host::Catalog>>,
     ) -> Self {
         Self {
             config: ConfigCap {
