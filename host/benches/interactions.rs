@@ -2,6 +2,8 @@
 //!
 //! 1. signed interaction → trivial plugin → response on loopback, concurrency 32, next to a
 //!    bare axum handler returning the same JSON in the same run (same client, same signing);
+//!    ([people]) a deprecated command (`/poll`, answered with the one-line notice) next to
+//!    a current one of the same plugin (`/vote`), same host, alternated;
 //! 2. instantiate + call of a trivial plugin, in process;
 //! 3. host RSS with 10 plugins loaded;
 //! 4. ([scale]) signed interactions at concurrency 32 round-robin over three instances
@@ -128,7 +130,10 @@ async fn main() {
         .unwrap();
     let host = support::start_host(
         &standin,
-        &[("swap.wasm", wasm("kd_fixture_swap_a"))],
+        &[
+            ("swap.wasm", wasm("kd_fixture_swap_a")),
+            ("versions.wasm", wasm("kd_fixture_versions")),
+        ],
         None,
         Default::default(),
     )
@@ -185,6 +190,42 @@ async fn main() {
             "throughput_ratio": avg("host", "throughput_rps") / avg("bare", "throughput_rps"),
         })
     );
+
+    // ------------------------------------------- 1b. a deprecated command vs a current one
+    let asking = |name: &'static str| {
+        let standin = &standin;
+        move |count: usize| {
+            support::sign_all(
+                standin,
+                (0..count).map(|_| {
+                    standin.command(
+                        name,
+                        json!([{"name": "question", "type": 3, "value": "Lunch?"}]),
+                        "1",
+                        "2",
+                        &[],
+                    )
+                }),
+            )
+        }
+    };
+    let (current, deprecated) = (asking("vote"), asking("poll"));
+    load(&host_url, deprecated(500), "is deprecated").await;
+    for round in 0..2 {
+        let (lat, wall) = load(&host_url, current(n / 2), "/vote asked").await;
+        let base = stats(&format!("current_command_c32_round{round}"), lat, wall);
+        let (lat, wall) = load(&host_url, deprecated(n / 2), "is deprecated").await;
+        let subject = stats(
+            &format!("deprecated_command_with_notice_c32_round{round}"),
+            lat,
+            wall,
+        );
+        support::ratio(
+            &format!("deprecated_vs_current_command_round{round}"),
+            &subject,
+            &base,
+        );
+    }
 
     // ---------------------------------------------------------------- 3. RSS with 10 plugins
     let before = support::rss_kib();

@@ -6,7 +6,10 @@
 //!    handler returning the same JSON (same client, same signing) in the same run;
 //! 3. `GET /api/v1/videos?q=` at concurrency 32 (zero stand-in latency), next to the
 //!    stand-in's own eSearch answering the same searches directly; `/api/v2/videos` with
-//!    the same searches, and its second page by cursor next to v1's `page=2`.
+//!    the same searches, and its second page by cursor next to v1's `page=2`;
+//! 4. meeting creation on each backend at concurrency 32: a webinar on virtual events (three
+//!    Kaltura calls) and a meeting on rooms (one), next to a meeting on scheduled events, in
+//!    the same run.
 //!
 //! `cargo bench -p kdhost --bench kaltura` (env BENCH_REQUESTS to change the count).
 
@@ -99,7 +102,9 @@ async fn main() {
         },
         ..Default::default()
     };
-    let kaltura_on = json!({"kaltura": {"enabled": true}});
+    // Meetings on scheduled events, webinars on virtual events, classrooms on rooms.
+    let kaltura_on = json!({"kaltura": {"enabled": true,
+        "meetings": {"webinar": "virtual_events", "classroom": "rooms"}}});
     // With the bot token: the API checks the caller's membership with Discord (cached).
     let files = support::HostFiles {
         default_config: Some(kaltura_on),
@@ -115,16 +120,20 @@ async fn main() {
         .unwrap();
 
     // ------------------------------------------------------------ 2. meeting creation
-    let start_payload = |i: usize| {
-        let title = format!("Bench meeting {i}");
-        discord.command(
-            "kaltura-start",
-            json!([{"name": "type", "type": 3, "value": "meeting"}, {"name": "title", "type": 3, "value": title}]),
-            "600000000000000001",
-            "700000000000000001",
-            &[],
-        )
+    let start_of = |kind: &'static str| {
+        let discord = &discord;
+        move |i: usize| {
+            let title = format!("Bench {kind} {i}");
+            discord.command(
+                "kaltura-start",
+                json!([{"name": "type", "type": 3, "value": kind}, {"name": "title", "type": 3, "value": title}]),
+                "600000000000000001",
+                "700000000000000001",
+                &[],
+            )
+        }
     };
+    let start_payload = start_of("meeting");
     let sign_all = |count: usize| sign_all(&discord, (0..count).map(start_payload));
     let canned = discord
         .send_interaction(&host_url, &start_payload(0))
@@ -174,6 +183,40 @@ async fn main() {
     println!(
         "{}",
         json!({"bench": "meetings_created_in_standin", "count": kaltura.events().len()})
+    );
+
+    // ------------------------------------------------------------ 4. per backend
+    let count = n / 2;
+    let run_kind = |kind: &'static str| {
+        let payloads: Vec<Value> = (0..count).map(start_of(kind)).collect();
+        let signed = support::sign_all(&discord, payloads.into_iter());
+        drive(count, 32, post_signed(&client, &host_url, signed, READY))
+    };
+    for round in 1..=2 {
+        let (lat, wall) = run_kind("meeting").await;
+        let base = stats(
+            &format!("scheduled_events_meeting_c32_round{round}"),
+            lat,
+            wall,
+        );
+        let (lat, wall) = run_kind("webinar").await;
+        let webinar = stats(
+            &format!("virtual_events_webinar_c32_round{round}"),
+            lat,
+            wall,
+        );
+        let (lat, wall) = run_kind("classroom").await;
+        let rooms = stats(&format!("rooms_classroom_c32_round{round}"), lat, wall);
+        ratio(
+            &format!("virtual_events_vs_scheduled_round{round}"),
+            &webinar,
+            &base,
+        );
+        ratio(&format!("rooms_vs_scheduled_round{round}"), &rooms, &base);
+    }
+    println!(
+        "{}",
+        json!({"bench": "backends_created_in_standin", "virtual_events": kaltura.virtual_events().len(), "rooms": kaltura.rooms().len()})
     );
 
     // ------------------------------------------------------------ 3. GET /api/v1/videos?q=

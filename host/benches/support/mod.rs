@@ -249,7 +249,7 @@ pub async fn start_host_with(
         dir.join("config/plugins.json"),
         // Concurrency 32 against one plugin: its own limit raised above that (an operator
         // would for a busy plugin), so the runs measure the path, not refusals.
-        r#"{"limits":{"concurrency":256},"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000},"kaltura":{"partner_events":["*"]}}"#,
+        r#"{"limits":{"concurrency":256},"rate_limits":{"per_user_per_minute":100000000,"per_guild_per_minute":100000000},"kaltura":{"partner_events":["*"],"meeting_backends":["scheduled_events","virtual_events","rooms"]}}"#,
     )
     .unwrap();
     if let Some(d) = default_config {
