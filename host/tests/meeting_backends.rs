@@ -7,6 +7,7 @@ mod common;
 
 use common::members::*;
 use common::*;
+use kdhost::kaltura::ks;
 use serde_json::{Value, json};
 
 const RECORDINGS: &str = "900000000000000001";
@@ -67,6 +68,39 @@ async fn join_page(url: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// `/kaltura-join` as `user`: the personal link, the session it carries (checked as the
+/// stand-in would), after opening the link shows "Joined “title”".
+async fn join(host: &Host, id: &str, user: &str, title: &str) -> (String, ks::KsInfo) {
+    let joined = command(
+        host,
+        "kaltura-join",
+        opts(&[("meeting-id", json!(id))]),
+        user,
+        PLAIN,
+    )
+    .await;
+    let url = link(&joined);
+    let info = verify_session(host.kaltura.as_ref().unwrap(), &ks_in(&url));
+    let (status, page) = join_page(&url).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("Joined “{title}”")), "{page}");
+    (url, info)
+}
+
+/// `/kaltura-end` by its owner; afterwards the old link no longer gets in.
+async fn end(host: &Host, id: &str, link: &str) {
+    let ended = command(
+        host,
+        "kaltura-end",
+        opts(&[("meeting-id", json!(id))]),
+        USER,
+        PLAIN,
+    )
+    .await;
+    assert!(text_of(&ended).contains("has ended"), "{ended}");
+    assert_eq!(join_page(link).await.0, 410, "the link no longer gets in");
+}
+
 #[tokio::test]
 async fn webinars_run_on_virtual_events_with_a_main_event_and_personal_links() {
     let host = start(all_backends()).await;
@@ -112,16 +146,7 @@ async fn webinars_run_on_virtual_events_with_a_main_event_and_personal_links() {
 
     // Each person gets their own link: a USER session naming the main event and the
     // virtual event, with their role.
-    let joined = command(
-        &host,
-        "kaltura-join",
-        opts(&[("meeting-id", json!(id))]),
-        OTHER,
-        PLAIN,
-    )
-    .await;
-    let url = link(&joined);
-    let info = verify_session(k, &ks_in(&url));
+    let (url, info) = join(&host, &id, OTHER, "Product launch").await;
     assert_eq!(info.user_id, format!("discord_{OTHER}"));
     assert!(
         info.privileges.contains(&format!("eventId:{}", main["id"]))
@@ -130,20 +155,9 @@ async fn webinars_run_on_virtual_events_with_a_main_event_and_personal_links() {
         "{}",
         info.privileges
     );
-    let (status, page) = join_page(&url).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Joined “Product launch”"), "{page}");
 
     // Ending cancels the main event; the virtual event stays as the webinar's record.
-    let ended = command(
-        &host,
-        "kaltura-end",
-        opts(&[("meeting-id", json!(id))]),
-        USER,
-        PLAIN,
-    )
-    .await;
-    assert!(text_of(&ended).contains("has ended"), "{ended}");
+    end(&host, &id, &url).await;
     let main_now = k
         .events()
         .into_iter()
@@ -155,7 +169,6 @@ async fn webinars_run_on_virtual_events_with_a_main_event_and_personal_links() {
             .iter()
             .any(|v| v["id"] == ve_num && v["status"] == 2)
     );
-    assert_eq!(join_page(&url).await.0, 410, "the link no longer gets in");
     let listed = command(&host, "kaltura-list", json!([]), OTHER, PLAIN).await;
     assert!(text_of(&listed).contains("No active meetings"), "{listed}");
     host.stop().await;
@@ -189,38 +202,17 @@ async fn meetings_run_on_rooms_and_a_recording_reaches_only_the_rooms_guild() {
     }
 
     // Joining names the room; the owner joins as a moderator.
-    let joined = command(
-        &host,
-        "kaltura-join",
-        opts(&[("meeting-id", json!(id))]),
-        USER,
-        PLAIN,
-    )
-    .await;
-    let url = link(&joined);
+    let (url, info) = join(&host, &id, USER, "Standup").await;
     assert!(url.contains("/room/launch?"), "{url}");
-    let info = verify_session(k, &ks_in(&url));
     assert!(
         info.privileges.contains(&format!("roomId:{id}"))
             && info.privileges.contains("role:adminRole"),
         "{}",
         info.privileges
     );
-    let (status, page) = join_page(&url).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Joined “Standup”"), "{page}");
 
     // Ending closes the room's window; the room stays for its recording.
-    let ended = command(
-        &host,
-        "kaltura-end",
-        opts(&[("meeting-id", json!(id))]),
-        USER,
-        PLAIN,
-    )
-    .await;
-    assert!(text_of(&ended).contains("has ended"), "{ended}");
-    assert_eq!(join_page(&url).await.0, 410);
+    end(&host, &id, &url).await;
 
     // Kaltura records the session and attaches the recording to the room: the room's
     // change notification becomes "recording ready" in this guild, and only here.

@@ -44,22 +44,37 @@ fn privilege<'a>(privileges: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The `ks` query parameter checked like Kaltura would, and the object its privilege
+/// `name` names; else the page that refuses.
+fn session_naming(
+    s: &Inner,
+    q: &HashMap<String, String>,
+    name: &str,
+) -> Result<(KsInfo, String), Box<Response>> {
+    let p = json!({"ks": q.get("ks").cloned().unwrap_or_default()});
+    let info = accounts::check_ks(&s.opts, &p, false)
+        .map_err(|e| Box::new(page(StatusCode::FORBIDDEN, "Cannot join", &e.code)))?;
+    let named = privilege(&info.privileges, name)
+        .map(String::from)
+        .ok_or_else(|| {
+            Box::new(page(
+                StatusCode::FORBIDDEN,
+                "Cannot join",
+                &format!("the session names no {name}"),
+            ))
+        })?;
+    Ok((info, named))
+}
+
 pub async fn launch(
     State(s): State<Arc<Inner>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let p = json!({"ks": q.get("ks").cloned().unwrap_or_default()});
-    let info = match accounts::check_ks(&s.opts, &p, false) {
-        Ok(i) => i,
-        Err(e) => return page(StatusCode::FORBIDDEN, "Cannot join", &e.code),
+    let (info, event) = match session_naming(&s, &q, "eventId") {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    let Some(event) = privilege(&info.privileges, "eventId") else {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Cannot join",
-            "the session names no eventId",
-        );
-    };
+    let event = event.as_str();
     let data = s.data.lock().unwrap();
     let found = data.events.get(&event.parse().unwrap_or(-1));
     // A webinar's session also names its virtual event, which the main event must be part of.
@@ -98,18 +113,11 @@ pub async fn room_launch(
     State(s): State<Arc<Inner>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let p = json!({"ks": q.get("ks").cloned().unwrap_or_default()});
-    let info = match accounts::check_ks(&s.opts, &p, false) {
-        Ok(i) => i,
-        Err(e) => return page(StatusCode::FORBIDDEN, "Cannot join", &e.code),
+    let (info, room_id) = match session_naming(&s, &q, "roomId") {
+        Ok(found) => found,
+        Err(refused) => return *refused,
     };
-    let Some(room_id) = privilege(&info.privileges, "roomId") else {
-        return page(
-            StatusCode::FORBIDDEN,
-            "Cannot join",
-            "the session names no roomId",
-        );
-    };
+    let room_id = room_id.as_str();
     let room = s.data.lock().unwrap().rooms.get(room_id).cloned();
     match room {
         Some(r) if params::int(&r["status"]) == Some(rooms::DELETED) => {

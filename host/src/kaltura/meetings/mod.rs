@@ -225,6 +225,25 @@ impl HostTags {
     }
 }
 
+/// Kaltura's "not found" as the meeting's: "There is no meeting `id`." (other errors as they are).
+fn no_meeting(id: &str) -> impl FnOnce(KalturaError) -> KalturaError + '_ {
+    move |e| {
+        if e.is_not_found() {
+            KalturaError::NotFound(format!("There is no meeting `{id}`."))
+        } else {
+            e
+        }
+    }
+}
+
+/// The guild's meetings that are still on (list filters match substrings: keep this
+/// guild's exactly).
+fn active_of(guild_id: &str, found: impl Iterator<Item = Meeting>) -> Vec<Meeting> {
+    found
+        .filter(|m| m.guild_id == guild_id && m.active)
+        .collect()
+}
+
 fn not_ours(id: impl std::fmt::Display) -> KalturaError {
     KalturaError::NotFound(format!("Meeting {id} was not started from Discord."))
 }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{
-    HostTags, Meeting, MeetingBackend, NewMeeting, not_ours, owner_of, pager, role_privileges,
-    scalar, still_on, with_session,
+    HostTags, Meeting, MeetingBackend, NewMeeting, active_of, no_meeting, not_ours, owner_of,
+    pager, role_privileges, scalar, still_on, with_session,
 };
 use crate::kaltura::admin::Admin;
 use crate::kaltura::client::Idempotent;
@@ -47,49 +47,38 @@ fn meeting(room: &Value) -> Result<Meeting, KalturaError> {
     })
 }
 
-async fn call(
-    admin: &Admin<'_>,
-    action: &str,
-    params: Value,
-    idempotent: Idempotent,
-) -> Result<Value, KalturaError> {
-    admin.call("room_room", action, params, idempotent).await
-}
+const SERVICE: &str = "room_room";
 
 #[async_trait]
 impl MeetingBackend for Rooms {
     async fn create(&self, admin: &Admin<'_>, m: &NewMeeting) -> Result<Meeting, KalturaError> {
         let start = now();
-        let room = call(
-            admin,
-            "add",
-            json!({"room": {
-                "objectType": "KalturaRoomEntry",
-                "roomType": ROOM,
-                "name": m.title,
-                "description": m.description,
-                "tags": m.tags(),
-                "userId": m.owner_kaltura_id,
-                "startDate": start,
-                "endDate": start + m.duration,
-                "referenceId": format!("kdhost-{}", m.guild_id),
-            }}),
-            Idempotent::Write,
-        )
-        .await?;
+        let room = admin
+            .call(
+                SERVICE,
+                "add",
+                json!({"room": {
+                    "objectType": "KalturaRoomEntry",
+                    "roomType": ROOM,
+                    "name": m.title,
+                    "description": m.description,
+                    "tags": m.tags(),
+                    "userId": m.owner_kaltura_id,
+                    "startDate": start,
+                    "endDate": start + m.duration,
+                    "referenceId": format!("kdhost-{}", m.guild_id),
+                }}),
+                Idempotent::Write,
+            )
+            .await?;
         meeting(&room)
     }
 
     async fn get(&self, admin: &Admin<'_>, id: &str) -> Result<Meeting, KalturaError> {
-        let room = call(admin, "get", json!({"roomId": id}), Idempotent::Read)
+        let room = admin
+            .call(SERVICE, "get", json!({"roomId": id}), Idempotent::Read)
             .await
-            .map_err(|e| {
-                if e.is_not_found() {
-                    KalturaError::NotFound(format!("There is no meeting `{id}`."))
-                } else {
-                    e
-                }
-            })?;
+            .map_err(no_meeting(id))?;
         meeting(&room)
     }
 
@@ -103,36 +92,32 @@ impl MeetingBackend for Rooms {
             "roomTypeEqual": ROOM,
             "tagsLike": format!("kd-guild-{guild_id}"),
         });
-        let v = call(
-            admin,
-            "list",
-            json!({"filter": filter, "pager": pager(100)}),
-            Idempotent::Read,
-        )
-        .await?;
-        // `tagsLike` matches substrings: keep this guild's rooms exactly.
-        let mut found: Vec<Meeting> = v["objects"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| meeting(o).ok())
-            .filter(|m| m.guild_id == guild_id && m.active)
-            .collect();
+        let v = admin
+            .call(
+                SERVICE,
+                "list",
+                json!({"filter": filter, "pager": pager(100)}),
+                Idempotent::Read,
+            )
+            .await?;
+        let rooms = v["objects"].as_array().into_iter().flatten();
+        let mut found = active_of(guild_id, rooms.filter_map(|o| meeting(o).ok()));
         found.sort_by_key(|m| m.starts_at);
         Ok(found)
     }
 
     async fn end(&self, admin: &Admin<'_>, m: &Meeting) -> Result<(), KalturaError> {
-        call(
-            admin,
-            "update",
-            json!({"roomId": m.session_object, "room": {
-                "objectType": "KalturaRoomEntry",
-                "endDate": now().min(m.ends_at),
-            }}),
-            Idempotent::Write,
-        )
-        .await?;
+        admin
+            .call(
+                SERVICE,
+                "update",
+                json!({"roomId": m.session_object, "room": {
+                    "objectType": "KalturaRoomEntry",
+                    "endDate": now().min(m.ends_at),
+                }}),
+                Idempotent::Write,
+            )
+            .await?;
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use serde_with::{DisplayFromStr, PickFirst, serde_as};
 
 use super::{
-    HostTags, Meeting, MeetingBackend, NewMeeting, not_ours, owner_of, pager, role_privileges,
-    still_on, with_session,
+    HostTags, Meeting, MeetingBackend, NewMeeting, active_of, no_meeting, not_ours, owner_of,
+    pager, role_privileges, still_on, with_session,
 };
 use crate::kaltura::admin::Admin;
 use crate::kaltura::client::Idempotent;
@@ -173,11 +173,8 @@ impl MeetingBackend for ScheduledEvents {
     }
 
     async fn get(&self, admin: &Admin<'_>, id: &str) -> Result<Meeting, KalturaError> {
-        let not_found = || KalturaError::NotFound(format!("There is no meeting `{id}`."));
         // Cancelled meetings still answer `get`: they come back with `active: false`.
-        let v = get_event(admin, id)
-            .await
-            .map_err(|e| if e.is_not_found() { not_found() } else { e })?;
+        let v = get_event(admin, id).await.map_err(no_meeting(id))?;
         parse_event(&v)
     }
 
@@ -186,13 +183,11 @@ impl MeetingBackend for ScheduledEvents {
         admin: &Admin<'_>,
         guild_id: &str,
     ) -> Result<Vec<Meeting>, KalturaError> {
-        // `tagsMultiLikeAnd` matches substrings: keep this guild's events exactly.
-        Ok(list_guild_events(admin, guild_id)
-            .await?
-            .iter()
-            .filter_map(|o| parse_event(o).ok())
-            .filter(|m| m.guild_id == guild_id && m.active)
-            .collect())
+        let events = list_guild_events(admin, guild_id).await?;
+        Ok(active_of(
+            guild_id,
+            events.iter().filter_map(|o| parse_event(o).ok()),
+        ))
     }
 
     async fn end(&self, admin: &Admin<'_>, m: &Meeting) -> Result<(), KalturaError> {

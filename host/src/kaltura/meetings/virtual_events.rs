@@ -12,7 +12,10 @@ use super::scheduled_events::{
     VIRTUAL_SCHEDULE_EVENT, WireEvent, add_event, cancel_event, get_event, list_guild_events,
     new_event,
 };
-use super::{Meeting, MeetingBackend, NewMeeting, not_ours, role_privileges, scalar, with_session};
+use super::{
+    Meeting, MeetingBackend, NewMeeting, active_of, no_meeting, not_ours, role_privileges, scalar,
+    with_session,
+};
 use crate::kaltura::admin::Admin;
 use crate::kaltura::client::Idempotent;
 use crate::kaltura::error::KalturaError;
@@ -30,16 +33,7 @@ fn meeting_id(virtual_event_id: impl std::fmt::Display) -> String {
     format!("{ID_PREFIX}{virtual_event_id}")
 }
 
-async fn call(
-    admin: &Admin<'_>,
-    action: &str,
-    params: Value,
-    idempotent: Idempotent,
-) -> Result<Value, KalturaError> {
-    admin
-        .call("virtualevent_virtualevent", action, params, idempotent)
-        .await
-}
+const SERVICE: &str = "virtualevent_virtualevent";
 
 /// The meeting a virtual event and its main event make.
 fn meeting(ve: &Value, main: &Value) -> Result<Meeting, KalturaError> {
@@ -59,18 +53,19 @@ fn meeting(ve: &Value, main: &Value) -> Result<Meeting, KalturaError> {
 #[async_trait]
 impl MeetingBackend for VirtualEvents {
     async fn create(&self, admin: &Admin<'_>, m: &NewMeeting) -> Result<Meeting, KalturaError> {
-        let ve = call(
-            admin,
-            "add",
-            json!({"virtualEvent": {
-                "objectType": "KalturaVirtualEvent",
-                "name": m.title,
-                "description": m.description,
-                "tags": m.tags(),
-            }}),
-            Idempotent::Write,
-        )
-        .await?;
+        let ve = admin
+            .call(
+                SERVICE,
+                "add",
+                json!({"virtualEvent": {
+                    "objectType": "KalturaVirtualEvent",
+                    "name": m.title,
+                    "description": m.description,
+                    "tags": m.tags(),
+                }}),
+                Idempotent::Write,
+            )
+            .await?;
         let ve_id = ve["id"].clone();
         let mut event = new_event(VIRTUAL_SCHEDULE_EVENT, m);
         event["virtualEventId"] = ve_id.clone();
@@ -79,39 +74,42 @@ impl MeetingBackend for VirtualEvents {
             Ok(main) => main,
             Err(e) => {
                 // Leave no half-made webinar behind.
-                let gone = call(admin, "delete", json!({"id": ve_id}), Idempotent::Write).await;
+                let gone = admin
+                    .call(SERVICE, "delete", json!({"id": ve_id}), Idempotent::Write)
+                    .await;
                 if let Err(d) = gone {
                     tracing::warn!(virtual_event = %ve_id, error = %d, "could not delete a virtual event whose main event failed");
                 }
                 return Err(e);
             }
         };
-        let ve = call(
-            admin,
-            "update",
-            json!({"id": ve_id, "virtualEvent": {
-                "objectType": "KalturaVirtualEvent",
-                "mainEventScheduleEventId": main["id"],
-            }}),
-            Idempotent::Write,
-        )
-        .await?;
+        let ve = admin
+            .call(
+                SERVICE,
+                "update",
+                json!({"id": ve_id, "virtualEvent": {
+                    "objectType": "KalturaVirtualEvent",
+                    "mainEventScheduleEventId": main["id"],
+                }}),
+                Idempotent::Write,
+            )
+            .await?;
         meeting(&ve, &main)
     }
 
     async fn get(&self, admin: &Admin<'_>, id: &str) -> Result<Meeting, KalturaError> {
-        let not_found = || KalturaError::NotFound(format!("There is no meeting `{id}`."));
-        let raw = id.strip_prefix(ID_PREFIX).ok_or_else(not_found)?;
-        let ve = call(admin, "get", json!({"id": raw}), Idempotent::Read)
+        let raw = id
+            .strip_prefix(ID_PREFIX)
+            .ok_or_else(|| KalturaError::NotFound(format!("There is no meeting `{id}`.")))?;
+        let ve = admin
+            .call(SERVICE, "get", json!({"id": raw}), Idempotent::Read)
             .await
-            .map_err(|e| if e.is_not_found() { not_found() } else { e })?;
+            .map_err(no_meeting(id))?;
         let main_id = scalar(&ve["mainEventScheduleEventId"]);
         if main_id.is_empty() {
             return Err(not_ours(id));
         }
-        let main = get_event(admin, &main_id)
-            .await
-            .map_err(|e| if e.is_not_found() { not_found() } else { e })?;
+        let main = get_event(admin, &main_id).await.map_err(no_meeting(id))?;
         let m = meeting(&ve, &main)?;
         // The main event must be this virtual event's (not one an edit pointed elsewhere).
         if scalar(&main["virtualEventId"]) != raw {
@@ -126,13 +124,12 @@ impl MeetingBackend for VirtualEvents {
         guild_id: &str,
     ) -> Result<Vec<Meeting>, KalturaError> {
         // One call: the main events carry the same tags as their virtual events.
-        Ok(list_guild_events(admin, guild_id)
-            .await?
+        let events = list_guild_events(admin, guild_id).await?;
+        let mains = events
             .iter()
             .filter(|o| scalar(&o["virtualScheduleEventSubType"]) == MAIN_EVENT.to_string())
-            .filter_map(|o| meeting(&json!({"id": o["virtualEventId"]}), o).ok())
-            .filter(|m| m.guild_id == guild_id && m.active)
-            .collect())
+            .filter_map(|o| meeting(&json!({"id": o["virtualEventId"]}), o).ok());
+        Ok(active_of(guild_id, mains))
     }
 
     async fn end(&self, admin: &Admin<'_>, m: &Meeting) -> Result<(), KalturaError> {
