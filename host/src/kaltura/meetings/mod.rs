@@ -103,6 +103,7 @@ impl BackendName {
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Meeting {
+    /// `1234` on scheduled events, `ve-12` on virtual events, `1_abc123` on rooms.
     pub id: String,
     pub kind: MeetingKind,
     pub title: String,
