@@ -114,6 +114,9 @@ pub struct RetentionSettings {
     /// `KD_RETENTION_PERSONAL_DAYS`: what plugins keep for one person (their kv scopes),
     /// counted from its last write.
     pub personal_days: u64,
+    /// `KD_RETENTION_SUBSCRIPTION_DAYS`: a person's DM subscriptions, counted from when
+    /// each was made or last renewed (subscribing again).
+    pub subscription_days: u64,
 }
 
 impl Default for RetentionSettings {
@@ -124,6 +127,7 @@ impl Default for RetentionSettings {
             dead_days: 30,
             audit_days: 365,
             personal_days: 365,
+            subscription_days: 365,
         }
     }
 }
@@ -137,6 +141,11 @@ impl RetentionSettings {
             dead_days: whole_number("KD_RETENTION_DEAD_DAYS", d.dead_days, 1)?,
             audit_days: whole_number("KD_RETENTION_AUDIT_DAYS", d.audit_days, 1)?,
             personal_days: whole_number("KD_RETENTION_PERSONAL_DAYS", d.personal_days, 1)?,
+            subscription_days: whole_number(
+                "KD_RETENTION_SUBSCRIPTION_DAYS",
+                d.subscription_days,
+                1,
+            )?,
         })
     }
 }

@@ -164,9 +164,10 @@ impl NotifyCommand {
                 "🔔 Subscribed to {}: you get a direct message when something matching is ready or goes live. (Make sure you accept DMs from this server's members: if Discord refuses them, the subscription is dropped.)",
                 describe(topic, &value)
             ),
-            Subscribed::Already => {
-                format!("You are already subscribed to {}.", describe(topic, &value))
-            }
+            Subscribed::Already => format!(
+                "You are already subscribed to {}: renewed from today.",
+                describe(topic, &value)
+            ),
             Subscribed::TooMany(n) => format!(
                 "You have {n} subscriptions here, this server's most: unsubscribe from one first (`/kaltura-notify list`)."
             ),

@@ -42,7 +42,8 @@ pub struct Subscription {
     pub user_id: String,
     pub topic: Topic,
     pub value: String,
-    /// Unix milliseconds.
+    /// Unix milliseconds: when it was made, or last renewed (subscribing again renews it;
+    /// the subscription retention counts from here).
     pub created_at: i64,
 }
 
@@ -50,7 +51,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscribed {
     Added,
-    /// The person had it already.
+    /// The person had it already: it is renewed (its time set to the new one's).
     Already,
     /// The person has this many, the guild's most.
     TooMany(usize),
@@ -103,4 +104,7 @@ pub trait Preferences: Send + Sync {
 
     /// Forgets mutes that ended before `now_ms`; how many.
     async fn prune_ended_mutes(&self, now_ms: i64) -> Result<usize>;
+
+    /// Forgets subscriptions made or renewed before `before_ms`; how many.
+    async fn prune_subscriptions(&self, before_ms: i64) -> Result<usize>;
 }

@@ -1,7 +1,8 @@
 //! Forgets history past the operator's retention (`KD_RETENTION_*_DAYS`), once an hour:
 //! processed events (their dedupe keys), sent messages, dead letters, audit entries, and
-//! what plugins keep for one person that nobody wrote for the personal retention, and
-//! notification mutes that have ended.
+//! what plugins keep for one person that nobody wrote for the personal retention, DM
+//! subscriptions nobody made or renewed for the subscription retention, and notification
+//! mutes that have ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,14 +33,9 @@ impl Retention {
             .prune(days(r.sent_days), days(r.dead_days))
             .await;
         let audit = self.audit.prune(days(r.audit_days)).await;
-        let personal = match self.kv.prune_personal(days(r.personal_days)).await {
-            Ok(n) => self
-                .preferences
-                .prune_ended_mutes(super::now_ms())
-                .await
-                .map(|m| n + m),
-            Err(e) => Err(e.into()),
-        };
+        let personal = self
+            .prune_personal(days(r.personal_days), days(r.subscription_days))
+            .await;
         match (events, messages, audit, personal) {
             (Ok(e), Ok(m), Ok(a), Ok(p)) if e + m + a + p > 0 => {
                 tracing::info!(
@@ -61,6 +57,18 @@ impl Retention {
                 tracing::warn!(error = %why, "history could not be pruned");
             }
         }
+    }
+
+    /// What is kept for one person: plugins' values, subscriptions and ended mutes.
+    async fn prune_personal(&self, values_ms: i64, subscriptions_ms: i64) -> anyhow::Result<usize> {
+        let now = super::now_ms();
+        let values = self.kv.prune_personal(values_ms).await?;
+        let subscriptions = self
+            .preferences
+            .prune_subscriptions(now - subscriptions_ms)
+            .await?;
+        let mutes = self.preferences.prune_ended_mutes(now).await?;
+        Ok(values + subscriptions + mutes)
     }
 
     /// Prunes now and then every hour, until the process ends: on the cluster's leader

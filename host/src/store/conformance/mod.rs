@@ -83,6 +83,7 @@ backends!(
     audit_lists_and_tombstones_what_a_person_did,
     preferences_subscribe_within_the_limit_and_find_listeners,
     preferences_mutes_silence_and_a_persons_rows_are_exported_and_erased,
+    preferences_subscribing_again_renews_and_retention_forgets_the_rest,
     inbox_dedupes_and_completes_once,
     inbox_claims_are_exclusive_until_they_run_out,
     inbox_completes_a_batch_in_order_and_once,
@@ -577,6 +578,25 @@ async fn preferences_subscribe_within_the_limit_and_find_listeners(s: Stores) {
         (mine[0].topic, mine[0].value.as_str()),
         (Topic::Category, "training")
     );
+}
+
+async fn preferences_subscribing_again_renews_and_retention_forgets_the_rest(s: Stores) {
+    use super::preferences::{Subscribed, Topic};
+    let p = &s.preferences;
+    for (user, value) in [("71", "rust"), ("72", "rust"), ("72", "go")] {
+        let added = p.subscribe(&sub("g1", user, Topic::Tag, value), 5).await;
+        assert_eq!(added.unwrap(), Subscribed::Added);
+    }
+    // 71 subscribes to `rust` again later: renewed, not added twice.
+    let mut again = sub("g1", "71", Topic::Tag, "rust");
+    again.created_at = 50;
+    assert_eq!(p.subscribe(&again, 5).await.unwrap(), Subscribed::Already);
+    assert_eq!(p.list("g1", "71").await.unwrap()[0].created_at, 50);
+    // Made (or renewed) before 2: forgotten.
+    assert_eq!(p.prune_subscriptions(2).await.unwrap(), 2);
+    assert!(p.list("g1", "72").await.unwrap().is_empty());
+    assert_eq!(p.list("g1", "71").await.unwrap().len(), 1);
+    assert_eq!(p.prune_subscriptions(2).await.unwrap(), 0);
 }
 
 async fn preferences_mutes_silence_and_a_persons_rows_are_exported_and_erased(s: Stores) {

@@ -58,6 +58,19 @@ impl Preferences for PostgresStore {
             .await?
             .is_some();
         if exists {
+            tx.execute(
+                "UPDATE subscriptions SET created_at = $5
+                 WHERE guild_id = $1 AND user_id = $2 AND topic = $3 AND value = $4",
+                &[
+                    &s.guild_id,
+                    &s.user_id,
+                    &s.topic.key(),
+                    &s.value,
+                    &s.created_at,
+                ],
+            )
+            .await?;
+            tx.commit().await?;
             return Ok(Subscribed::Already);
         }
         let count: i64 = tx
@@ -179,6 +192,15 @@ impl Preferences for PostgresStore {
             c.execute("DELETE FROM mutes WHERE until_ms < $1", &[&now_ms])
                 .await? as usize,
         )
+    }
+
+    async fn prune_subscriptions(&self, before_ms: i64) -> Result<usize> {
+        let c = self.client().await?;
+        Ok(c.execute(
+            "DELETE FROM subscriptions WHERE created_at < $1",
+            &[&before_ms],
+        )
+        .await? as usize)
     }
 
     async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize> {

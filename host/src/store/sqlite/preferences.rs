@@ -68,6 +68,12 @@ impl Preferences for SqliteStore {
                 )?
                 .exists(params![s.guild_id, s.user_id, s.topic.key(), s.value])?;
             if exists {
+                tx.execute(
+                    "UPDATE subscriptions SET created_at = ?5
+                     WHERE guild_id = ?1 AND user_id = ?2 AND topic = ?3 AND value = ?4",
+                    params![s.guild_id, s.user_id, s.topic.key(), s.value, s.created_at],
+                )?;
+                tx.commit()?;
                 return Ok(Subscribed::Already);
             }
             let count: i64 = tx.query_row(
@@ -190,6 +196,16 @@ impl Preferences for SqliteStore {
     async fn prune_ended_mutes(&self, now_ms: i64) -> Result<usize> {
         self.call(move |c| Ok(c.execute("DELETE FROM mutes WHERE until_ms < ?1", [now_ms])?))
             .await
+    }
+
+    async fn prune_subscriptions(&self, before_ms: i64) -> Result<usize> {
+        self.call(move |c| {
+            Ok(c.execute(
+                "DELETE FROM subscriptions WHERE created_at < ?1",
+                [before_ms],
+            )?)
+        })
+        .await
     }
 
     async fn erase_user(&self, user: &str, guild: Option<&str>) -> Result<usize> {
