@@ -255,11 +255,7 @@ async fn meetings_start_list_join_share_and_end_with_roles_enforced_by_the_host(
     )
     .await;
     assert!(is_ephemeral(&started));
-    let id = started["data"]["embeds"][0]["fields"][2]["value"]
-        .as_str()
-        .unwrap()
-        .trim_matches('`')
-        .to_string();
+    let id = started_id(&started);
     let ev = kal
         .events()
         .into_iter()

@@ -43,15 +43,6 @@ fn all_backends() -> Value {
     json!(["scheduled_events", "virtual_events", "rooms"])
 }
 
-/// The meeting id the start answer shows.
-fn started_id(started: &Value) -> String {
-    started["data"]["embeds"][0]["fields"][2]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no meeting id in {started}"))
-        .trim_matches('`')
-        .to_string()
-}
-
 async fn start_meeting(host: &Host, kind: &str, title: &str) -> Value {
     command(
         host,

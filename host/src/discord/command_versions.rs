@@ -98,6 +98,16 @@ impl Deprecation {
         )
     }
 
+    /// As the contract writes it (`host.command-notes`).
+    pub fn to_note(&self) -> CommandNote {
+        CommandNote {
+            command: self.command.clone(),
+            option_name: self.option.clone(),
+            replacement: self.replacement.clone(),
+            sunset: self.sunset.to_string(),
+        }
+    }
+
     /// `{command, option, replacement, sunset}` (`kdhost plugin check --json`).
     pub fn to_json(&self) -> Value {
         serde_json::json!({"command": self.command, "option": self.option,
@@ -173,34 +183,51 @@ pub fn from_notes(notes: &[CommandNote], manifest: &Manifest) -> Result<Vec<Depr
     Ok(out)
 }
 
+/// Whether `command` (or its `option`) is still offered on `today`: no note retiring it
+/// (a retired command takes its options with it).
+pub fn offered(
+    notes: &[Deprecation],
+    command: &str,
+    option: Option<&str>,
+    today: NaiveDate,
+) -> bool {
+    !notes.iter().any(|n| {
+        n.command == command
+            && n.retired(today)
+            && (n.option.is_none() || n.option.as_deref() == option)
+    })
+}
+
 /// The command as registered on `today`: `None` once it is retired; otherwise retired
 /// options are left out and deprecated ones (and the command) say so in their description.
 pub fn registered(mut command: Value, notes: &[Deprecation], today: NaiveDate) -> Option<Value> {
     let name = command["name"].as_str().unwrap_or_default().to_string();
-    let mine = notes.iter().filter(|n| n.command == name);
-    for n in mine {
+    if !offered(notes, &name, None, today) {
+        return None;
+    }
+    // `get_mut`, not indexing: indexing would add an `options: null` a command without
+    // options must not get.
+    if let Some(options) = command.get_mut("options").and_then(Value::as_array_mut) {
+        options.retain(|o| offered(notes, &name, o["name"].as_str(), today));
+    }
+    let mark = |item: &mut Value, n: &Deprecation| {
+        // Only slash commands have a description (context menus send "").
+        let field = item.get_mut("description");
+        if let Some(field) = field.filter(|d| d.as_str().is_some_and(|d| !d.is_empty())) {
+            *field = Value::String(n.mark(field.as_str().unwrap_or_default()));
+        }
+    };
+    for n in notes
+        .iter()
+        .filter(|n| n.command == name && !n.retired(today))
+    {
         match &n.option {
-            None if n.retired(today) => return None,
-            None => {
-                let d = n.mark(command["description"].as_str().unwrap_or_default());
-                // Only slash commands have a description (context menus send "").
-                if !command["description"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .is_empty()
-                {
-                    command["description"] = Value::String(d);
-                }
-            }
+            None => mark(&mut command, n),
             Some(o) => {
-                let Some(options) = command["options"].as_array_mut() else {
-                    continue;
-                };
-                if n.retired(today) {
-                    options.retain(|opt| opt["name"] != o.as_str());
-                } else if let Some(opt) = options.iter_mut().find(|opt| opt["name"] == o.as_str()) {
-                    let d = n.mark(opt["description"].as_str().unwrap_or_default());
-                    opt["description"] = Value::String(d);
+                let options = command.get_mut("options").and_then(Value::as_array_mut);
+                let mut options = options.into_iter().flatten();
+                if let Some(opt) = options.find(|opt| opt["name"] == o.as_str()) {
+                    mark(opt, n);
                 }
             }
         }

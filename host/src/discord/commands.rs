@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -114,18 +113,10 @@ pub fn command_json(c: &CommandDef) -> Value {
 /// Every loaded command as registered today plus `extra`, sorted by (type, name) so the
 /// hash is stable. An extra command whose name a plugin already uses is left out (the
 /// plugin answers it).
+/// Retired commands and options are left out, deprecated ones say so
+/// ([`command_versions::registered`]).
 pub fn desired_commands(set: &PluginSet, extra: &[Value], with_entry_point: bool) -> Vec<Value> {
-    desired_commands_on(set, extra, with_entry_point, command_versions::today())
-}
-
-/// [`desired_commands`] as of `today`: retired commands and options are left out,
-/// deprecated ones say so ([`command_versions::registered`]).
-pub fn desired_commands_on(
-    set: &PluginSet,
-    extra: &[Value],
-    with_entry_point: bool,
-    today: NaiveDate,
-) -> Vec<Value> {
+    let today = command_versions::today();
     let mut list: Vec<Value> = set
         .plugins
         .values()

@@ -81,15 +81,6 @@ pub fn definitions() -> Vec<Value> {
     defs
 }
 
-/// A rule's command as registered today (none once it is retired).
-pub fn rule_command_registered(c: &CommandDecl) -> Option<Value> {
-    super::command_versions::registered(
-        rule_command_json(c),
-        &c.deprecations,
-        super::command_versions::today(),
-    )
-}
-
 /// A rule's command as Discord's JSON.
 pub fn rule_command_json(c: &CommandDecl) -> Value {
     let option_type = |k: &str| match k {
@@ -133,15 +124,16 @@ pub fn extra_commands(rules: Option<&Rules>) -> ExtraCommands {
         ..Default::default()
     };
     if let Some(r) = rules {
+        // As registered today: retired ones left out, deprecated ones marked.
+        let today = command_versions::today();
+        let registered = |c: &CommandDecl| {
+            command_versions::registered(rule_command_json(c), &c.deprecations, today)
+        };
         extra
             .global
-            .extend(r.commands(None).iter().filter_map(rule_command_registered));
+            .extend(r.commands(None).iter().filter_map(registered));
         for g in r.guild_ids() {
-            let list: Vec<Value> = r
-                .commands(Some(&g))
-                .iter()
-                .filter_map(rule_command_registered)
-                .collect();
+            let list: Vec<Value> = r.commands(Some(&g)).iter().filter_map(registered).collect();
             if !list.is_empty() {
                 extra.guilds.insert(g, list);
             }

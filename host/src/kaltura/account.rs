@@ -18,7 +18,7 @@ use super::client::{Client, Idempotent, SubRequest};
 use super::error::KalturaError;
 use super::identity::{self, KalturaRole};
 use super::media::{self, Category, Position, SearchResult, Video};
-use super::meetings::{BackendName, Meeting, MeetingKind, Meetings, NewMeeting};
+use super::meetings::{BackendName, Meeting, MeetingKind, Meetings, NewMeeting, no_such_meeting};
 use super::privileges::{self, OperatorKaltura};
 use super::sessions::{Sessions, SignedKs, now};
 use super::settings::KalturaSettings;
@@ -587,9 +587,7 @@ impl Kaltura {
         let id = id.trim();
         let m = self.meetings.holding(id)?.get(&self.admin(c), id).await?;
         if m.guild_id != guild_id {
-            return Err(KalturaError::NotFound(format!(
-                "There is no meeting `{id}`."
-            )));
+            return Err(no_such_meeting(id));
         }
         Ok(m)
     }
@@ -598,15 +596,11 @@ impl Kaltura {
     pub async fn meetings(&self, c: &Caller) -> Result<Vec<Meeting>, KalturaError> {
         let guild_id = self.guild_of(c)?;
         let operator = self.operator.load();
-        let backends: BTreeSet<BackendName> = [
-            MeetingKind::Meeting,
-            MeetingKind::Webinar,
-            MeetingKind::Classroom,
-        ]
-        .into_iter()
-        .map(|k| c.guild.meetings.for_kind(k))
-        .filter(|b| operator.allows_backend(Some(guild_id), *b))
-        .collect();
+        let backends: BTreeSet<BackendName> = MeetingKind::ALL
+            .into_iter()
+            .map(|k| c.guild.meetings.for_kind(k))
+            .filter(|b| operator.allows_backend(Some(guild_id), *b))
+            .collect();
         let admin = self.admin(c);
         let lists = futures::future::try_join_all(
             backends

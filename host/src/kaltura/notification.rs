@@ -22,8 +22,10 @@
 //!
 //! Anything else (users, assets, …) is acknowledged and ignored.
 //!
-//! An object this host made for a guild (tags `kdhost,kd-guild-<id>`: meetings, rooms,
-//! webinars) is that guild's event only.
+//! A meeting object this host made for a guild (a schedule event or room entry tagged
+//! `kdhost,kd-guild-<id>`) is that guild's event only. Media entries are partner-wide
+//! whatever their tags say: anyone who may tag an entry must not be able to aim it at a
+//! guild the operator did not let hear partner events.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -201,6 +203,11 @@ impl<'a> Notice<'a> {
         }
     }
 
+    /// What the meetings backends create: schedule events and room entries.
+    fn is_meeting_object(&self) -> bool {
+        self.object_type.contains("ScheduleEvent") || self.object_type == ke::ROOM_ENTRY
+    }
+
     fn is_category_entry(&self) -> bool {
         self.object_type == ke::CATEGORY_ENTRY
     }
@@ -229,7 +236,11 @@ pub fn classify(n: &Value, raw: &[u8]) -> Option<KalturaEvent> {
     {
         categories.push(c);
     }
-    let guild = HostTags::of(&tags.join(",")).map(|t| t.guild_id);
+    let guild = notice
+        .is_meeting_object()
+        .then(|| HostTags::of(&tags.join(",")))
+        .flatten()
+        .map(|t| t.guild_id);
     Some(KalturaEvent {
         kind,
         guild,
@@ -451,15 +462,24 @@ mod tests {
             (K::RecordingReady, Some("1_rec1"), Some("42"))
         );
         assert_eq!(ev.entry_name.as_deref(), Some("Standup"));
+        // A media entry tagged like the host's objects is still partner-wide.
         let partner_wide = classify(
-            &json_body(entry(json!({"status": 2, "tags": "kd-guild-42"})), 3, ""),
+            &json_body(
+                entry(json!({"status": 2, "tags": "kdhost,kd-guild-42"})),
+                3,
+                "",
+            ),
             b"x",
         );
         assert_eq!(
             partner_wide.unwrap().guild,
             None,
-            "only the host's own objects name a guild"
+            "only the host's meeting objects name a guild"
         );
+        let meeting = json!({"objectType": "KalturaMeetingScheduleEvent", "id": 6, "status": 2,
+            "tags": "kdhost,kd-guild-42,kd-kind-meeting"});
+        let ev = classify(&json_body(meeting, 2, ""), b"x").unwrap();
+        assert_eq!(ev.guild.as_deref(), Some("42"));
         // The template's system name decides when it names a kind.
         assert_eq!(
             k(json_body(

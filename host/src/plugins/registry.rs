@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, Notify};
 
 use super::bindings::kaltura_discord::plugin::host::PluginInfo;
-use super::bindings::types::{CommandKind, CommandNote};
+use super::bindings::types::CommandKind;
 use super::caps::Catalog;
 use super::grants::GrantsConfig;
 use super::loader::{self, LoadedPlugin, Source};
@@ -65,24 +65,18 @@ impl PluginSet {
 
     /// What `host.info` and `host.command-notes` report.
     pub fn catalog(&self) -> Catalog {
-        let notes = self
+        let deprecations = self
             .plugins
             .values()
             .flat_map(|p| {
-                p.deprecations.iter().map(|d| {
-                    let note = CommandNote {
-                        command: d.command.clone(),
-                        option_name: d.option.clone(),
-                        replacement: d.replacement.clone(),
-                        sunset: d.sunset.to_string(),
-                    };
-                    (p.name.to_string(), note)
-                })
+                p.deprecations
+                    .iter()
+                    .map(|d| (p.name.to_string(), d.clone()))
             })
             .collect();
         Catalog {
             plugins: self.infos(),
-            notes,
+            deprecations,
         }
     }
 

@@ -282,16 +282,8 @@ fn command(name: &str, description: &str, options: Array) -> Res<()> {
     declare_command(name, description, options, Dynamic::UNIT)
 }
 
-/// `command(name, description, options, #{replacement, sunset})`: a command on its way out.
-fn deprecated_command(
-    name: &str,
-    description: &str,
-    options: Array,
-    deprecated: Dynamic,
-) -> Res<()> {
-    declare_command(name, description, options, deprecated)
-}
-
+/// `command(name, description, options, #{replacement, sunset})`: with `deprecated`, a
+/// command on its way out (`()` for one that is not).
 fn declare_command(name: &str, description: &str, options: Array, deprecated: Dynamic) -> Res<()> {
     let command_name = name;
     let mut deprecations = Vec::new();
@@ -418,6 +410,6 @@ pub fn register(e: &mut Engine) {
     e.register_fn("kaltura_latest", |n: i64| search("", n));
     e.register_fn("command", |n: &str, d: &str| command(n, d, Array::new()));
     e.register_fn("command", command);
-    e.register_fn("command", deprecated_command);
+    e.register_fn("command", declare_command);
     e.register_fn("schedule", schedule);
 }

@@ -51,6 +51,15 @@ pub fn button_id(body: &Value, marker: &str) -> String {
         .to_string()
 }
 
+/// The meeting id a `/kaltura-start` answer shows.
+pub fn started_id(started: &Value) -> String {
+    started["data"]["embeds"][0]["fields"][2]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no meeting id in {started}"))
+        .trim_matches('`')
+        .to_string()
+}
+
 /// The answer's link button URL.
 pub fn link(body: &Value) -> String {
     buttons(body)

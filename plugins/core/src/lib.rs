@@ -26,7 +26,7 @@ impl Plugin for Core {
         let info = host::info();
         match cmd.name.as_str() {
             "help" => {
-                let notes = Notes::now(host::command_notes());
+                let notes = Notes(host::command_notes());
                 Ok(help(&info.plugins, &notes, cmd.text("plugin")))
             }
             "about" => Ok(about(&info)),
@@ -55,54 +55,29 @@ impl Plugin for Core {
 
 use kd_plugin::{Choice, ChoiceValue, CommandNote, OptionValue};
 
-/// The loaded plugins' deprecations, as of today (UTC).
-struct Notes {
-    notes: Vec<(String, CommandNote)>,
-    today: String,
-}
+/// The loaded plugins' commands and options on their way out (the host leaves retired
+/// ones out of both `info` and `command-notes`).
+struct Notes(Vec<(String, CommandNote)>);
 
 impl Notes {
-    fn now(notes: Vec<(String, CommandNote)>) -> Self {
-        Self {
-            notes,
-            today: chrono::Utc::now().date_naive().to_string(),
-        }
-    }
-
-    /// Retired on or before today (`YYYY-MM-DD` compares as text).
-    fn retired(&self, n: &CommandNote) -> bool {
-        n.sunset <= self.today
-    }
-
-    fn of<'a>(
-        &'a self,
-        plugin: &'a str,
-        command: &'a str,
-    ) -> impl Iterator<Item = &'a CommandNote> {
-        self.notes
-            .iter()
-            .filter(move |(p, n)| p == plugin && n.command == command)
-            .map(|(_, n)| n)
-    }
-
-    /// The `/help` line of a command: hidden once retired, else with what is on its way out.
-    fn line(&self, plugin: &str, name: &str, description: &str) -> Option<String> {
+    /// The `/help` line of a command, with what of it is on its way out.
+    fn line(&self, plugin: &str, name: &str, description: &str) -> String {
         let mut line = format!("`/{name}` — {description}");
-        for n in self.of(plugin, name) {
-            match &n.option_name {
-                None if self.retired(n) => return None,
-                None => line.push_str(&format!(
-                    "\n  ⚠️ deprecated: use {} (goes away {})",
-                    n.replacement, n.sunset
-                )),
-                Some(_) if self.retired(n) => {}
-                Some(o) => line.push_str(&format!(
-                    "\n  ⚠️ option `{o}` deprecated: use {} (goes away {})",
-                    n.replacement, n.sunset
-                )),
-            }
+        let mine = self
+            .0
+            .iter()
+            .filter(|(p, n)| p == plugin && n.command == name);
+        for (_, n) in mine {
+            let what = match &n.option_name {
+                None => "deprecated".to_string(),
+                Some(o) => format!("option `{o}` deprecated"),
+            };
+            line.push_str(&format!(
+                "\n  ⚠️ {what}: use {} (goes away {})",
+                n.replacement, n.sunset
+            ));
         }
-        Some(line)
+        line
     }
 }
 
@@ -116,14 +91,12 @@ fn help(plugins: &[PluginInfo], notes: &Notes, only: Option<&str>) -> Response {
         let lines: Vec<String> = p
             .commands
             .iter()
-            .filter_map(|c| notes.line(&p.name, &c.name, &c.description))
+            .map(|c| notes.line(&p.name, &c.name, &c.description))
             .collect();
-        if lines.is_empty() {
-            continue;
-        }
         let mut value = lines.join("\n");
-        if value.len() > 1024 {
-            value.truncate(1020);
+        if value.chars().count() > 1024 {
+            // Discord counts characters; cut on one (a byte cut could split a ⚠️).
+            value = value.chars().take(1022).collect();
             value.push_str(" …");
         }
         if shown < 25 {

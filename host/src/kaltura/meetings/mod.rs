@@ -35,6 +35,8 @@ pub enum MeetingKind {
 }
 
 impl MeetingKind {
+    pub const ALL: [Self; 3] = [Self::Meeting, Self::Webinar, Self::Classroom];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Meeting => "meeting",
@@ -68,8 +70,6 @@ pub enum BackendName {
 }
 
 impl BackendName {
-    pub const ALL: [Self; 3] = [Self::ScheduledEvents, Self::VirtualEvents, Self::Rooms];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ScheduledEvents => "scheduled_events",
@@ -199,7 +199,7 @@ impl Meetings {
     pub fn holding(&self, id: &str) -> Result<&dyn MeetingBackend, KalturaError> {
         BackendName::of_id(id)
             .map(|b| self.backend(b))
-            .ok_or_else(|| KalturaError::NotFound(format!("There is no meeting `{id}`.")))
+            .ok_or_else(|| no_such_meeting(id))
     }
 }
 
@@ -226,11 +226,16 @@ impl HostTags {
     }
 }
 
-/// Kaltura's "not found" as the meeting's: "There is no meeting `id`." (other errors as they are).
+/// What a person is told about a meeting id that names nothing (of theirs).
+pub fn no_such_meeting(id: &str) -> KalturaError {
+    KalturaError::NotFound(format!("There is no meeting `{id}`."))
+}
+
+/// Kaltura's "not found" as [`no_such_meeting`] (other errors as they are).
 fn no_meeting(id: &str) -> impl FnOnce(KalturaError) -> KalturaError + '_ {
     move |e| {
         if e.is_not_found() {
-            KalturaError::NotFound(format!("There is no meeting `{id}`."))
+            no_such_meeting(id)
         } else {
             e
         }

@@ -13,8 +13,8 @@ use super::scheduled_events::{
     new_event,
 };
 use super::{
-    Meeting, MeetingBackend, NewMeeting, active_of, no_meeting, not_ours, role_privileges, scalar,
-    with_session,
+    Meeting, MeetingBackend, NewMeeting, active_of, no_meeting, no_such_meeting, not_ours,
+    role_privileges, scalar, with_session,
 };
 use crate::kaltura::admin::Admin;
 use crate::kaltura::client::Idempotent;
@@ -100,7 +100,7 @@ impl MeetingBackend for VirtualEvents {
     async fn get(&self, admin: &Admin<'_>, id: &str) -> Result<Meeting, KalturaError> {
         let raw = id
             .strip_prefix(ID_PREFIX)
-            .ok_or_else(|| KalturaError::NotFound(format!("There is no meeting `{id}`.")))?;
+            .ok_or_else(|| no_such_meeting(id))?;
         let ve = admin
             .call(SERVICE, "get", json!({"id": raw}), Idempotent::Read)
             .await

@@ -7,6 +7,9 @@ use arc_swap::ArcSwap;
 
 pub use crate::plugins::bindings::kaltura_discord::plugin::host::PluginInfo;
 use crate::plugins::bindings::kaltura_discord::plugin::host::{Host, HostInfo};
+use chrono::NaiveDate;
+
+use crate::discord::command_versions::{self, Deprecation};
 use crate::plugins::bindings::types::CommandNote;
 use crate::plugins::state::PluginState;
 
@@ -14,8 +17,40 @@ use crate::plugins::state::PluginState;
 #[derive(Default)]
 pub struct Catalog {
     pub plugins: Vec<PluginInfo>,
-    /// (plugin, note) for every command or option on its way out.
-    pub notes: Vec<(String, CommandNote)>,
+    /// (plugin, deprecation) for every command or option on its way out.
+    pub deprecations: Vec<(String, Deprecation)>,
+}
+
+impl Catalog {
+    /// The plugins with the commands and options they offer on `today` (retired ones left
+    /// out, as in the command sync).
+    fn offered(&self, today: NaiveDate) -> Vec<PluginInfo> {
+        let mut plugins = self.plugins.clone();
+        for p in &mut plugins {
+            let notes: Vec<Deprecation> = self
+                .deprecations
+                .iter()
+                .filter(|(owner, _)| *owner == p.name)
+                .map(|(_, d)| d.clone())
+                .collect();
+            p.commands
+                .retain(|c| command_versions::offered(&notes, &c.name, None, today));
+            for c in &mut p.commands {
+                c.options
+                    .retain(|o| command_versions::offered(&notes, &c.name, Some(&o.name), today));
+            }
+        }
+        plugins
+    }
+
+    /// The notes still in force on `today`.
+    fn notes(&self, today: NaiveDate) -> Vec<(String, CommandNote)> {
+        self.deprecations
+            .iter()
+            .filter(|(_, d)| !d.retired(today))
+            .map(|(plugin, d)| (plugin.clone(), d.to_note()))
+            .collect()
+    }
 }
 
 /// What the `host` capability reports, kept current by the registry and the app.
@@ -47,7 +82,7 @@ impl Host for PluginState {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime: h.started.elapsed().as_secs(),
             plugins: if allowed {
-                h.catalog.load().plugins.clone()
+                h.catalog.load().offered(command_versions::today())
             } else {
                 Vec::new()
             },
@@ -59,10 +94,15 @@ impl Host for PluginState {
         }
     }
 
-    /// Denied callers get none, like `info`.
+    /// The notes still in force; denied callers get none, like `info`.
     async fn command_notes(&mut self) -> Vec<(String, CommandNote)> {
         match self.require(crate::plugins::bindings::types::Capability::Host) {
-            Ok(()) => self.caps.host.catalog.load().notes.clone(),
+            Ok(()) => self
+                .caps
+                .host
+                .catalog
+                .load()
+                .notes(command_versions::today()),
             Err(_) => Vec::new(),
         }
     }
